@@ -1,0 +1,174 @@
+"""The ``gateway`` command: serve, check, ask, import and export."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+
+from .config import Settings
+from .errors import GatewayError
+
+app = typer.Typer(help="A GraphQL gateway whose one resolver is a language model.", no_args_is_help=True,
+                  add_completion=False)
+err = Console(stderr=True)
+
+SchemaOpt = typer.Option(None, "--schema", help="SDL file (env GATEWAY_SCHEMA, default ./schema.graphql)")
+DbOpt = typer.Option(None, "--db", help="SQLAlchemy URL (env GATEWAY_DB, default sqlite:///gateway.db)")
+ModelOpt = typer.Option(None, "--model", help="embedded | embedded:PATH.gguf | mistral:NAME | openai:NAME | scripted:FILE")
+
+
+def _settings(schema: Optional[str], db: Optional[str], model: Optional[str] = None, **extra: Any) -> Settings:
+    return Settings.from_env(schema=schema, db=db, model=model, **extra)
+
+
+def _gateway(settings: Settings) -> Any:
+    from .service import Gateway
+
+    try:
+        return Gateway(settings)
+    except GatewayError as e:
+        err.print(f"[red]error:[/red] {e.message}", highlight=False)
+        raise typer.Exit(2) from e
+
+
+@app.command()
+def serve(
+    schema: Optional[str] = SchemaOpt,
+    db: Optional[str] = DbOpt,
+    model: Optional[str] = ModelOpt,
+    host: Optional[str] = typer.Option(None, help="bind address (env GATEWAY_HOST)"),
+    port: Optional[int] = typer.Option(None, help="port (env GATEWAY_PORT)"),
+    workers: int = typer.Option(1, help="uvicorn worker processes"),
+) -> None:
+    """Serve the SDL on http://HOST:PORT/graphql (GraphiQL in a browser)."""
+    import uvicorn
+
+    settings = _settings(schema, db, model, host=host, port=port)
+    gw = _gateway(settings)
+    err.print(f"serving {settings.schema} on http://{settings.host}:{settings.port}/graphql "
+              f"(store {settings.db}, model {settings.model or 'default'})", highlight=False)
+    for line in gw.migrations:
+        err.print(f"  migrated: {line}", highlight=False)
+    _warm_model(gw)
+    from .server import create_app
+
+    uvicorn.run(create_app(gw), host=settings.host, port=settings.port, log_level="info")
+
+
+def _warm_model(gw: Any) -> None:
+    """Load the model at start-up so the first request is not slow; say clearly if it cannot."""
+    try:
+        provider = gw.planner.provider
+        warm = getattr(provider, "warm", None)
+        if warm is not None:
+            warm()
+    except GatewayError as e:
+        err.print(f"[yellow]model not ready:[/yellow] {e.message}\n"
+                  "  fields called without q still list records; requests in q will fail until a model is set.",
+                  highlight=False)
+
+
+@app.command()
+def check(schema: Optional[str] = SchemaOpt) -> None:
+    """Check the SDL and print the models and tables it derives."""
+    from .sdl import load_sdl
+    from .store import build_tables
+
+    try:
+        catalog = load_sdl(schema or Settings.from_env().schema)
+    except GatewayError as e:
+        err.print(f"[red]error:[/red] {e.message}", highlight=False)
+        raise typer.Exit(1) from e
+    typer.echo(catalog.describe())
+    tables = build_tables(catalog)
+    typer.echo("tables: " + ", ".join([*tables.models, *tables.joins]))
+
+
+@app.command()
+def ask(
+    request: str = typer.Argument(..., help="the request in plain words"),
+    field: str = typer.Option(..., "--field", help="root field to ask, e.g. tasks"),
+    mutation: bool = typer.Option(False, "--mutation", help="ask the Mutation field of that name"),
+    select: Optional[str] = typer.Option(None, "--select", help="selection, default: the type's scalar fields"),
+    schema: Optional[str] = SchemaOpt,
+    db: Optional[str] = DbOpt,
+    model: Optional[str] = ModelOpt,
+) -> None:
+    """Run one request against the configured store and model; print the JSON result."""
+    from .server import GraphQLHTTP
+
+    gw = _gateway(_settings(schema, db, model))
+    op = "mutation" if mutation else "query"
+    if f"{op}.{field}" not in gw.catalog.root_fields:
+        err.print(f"[red]error:[/red] no {op} field {field!r}", highlight=False)
+        raise typer.Exit(2)
+    root = gw.catalog.root(op, field)
+    selection = select or _default_selection(gw.catalog, root.type_name)
+    doc = f"{op} Ask($q: String) {{ {field}(q: $q){(' { ' + selection + ' }') if selection else ''} }}"
+    http = GraphQLHTTP(gw)
+    from .service import RequestContext
+
+    status, body = asyncio.run(http._run_one({"query": doc, "variables": {"q": request}}, "POST",
+                                              "application/json", RequestContext(gw)))
+    typer.echo(json.dumps(body, indent=2, default=str))
+    if body.get("errors"):
+        raise typer.Exit(1)
+
+
+def _default_selection(catalog: Any, type_name: str) -> str:
+    t = catalog.schema.type_map.get(type_name)
+    fields = getattr(t, "fields", None)
+    if not fields:
+        return ""
+    from graphql import get_named_type, is_leaf_type
+
+    return " ".join(n for n, f in fields.items() if is_leaf_type(get_named_type(f.type)))
+
+
+@app.command("import")
+def import_(
+    path: Path = typer.Argument(..., exists=True, dir_okay=False, help="seed JSON file"),
+    schema: Optional[str] = SchemaOpt,
+    db: Optional[str] = DbOpt,
+) -> None:
+    """Load seed records in one transaction, checked against the SDL: all or nothing."""
+    from .seed import import_records
+
+    gw = _gateway(_settings(schema, db))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        counts = import_records(gw.executor, data)
+    except json.JSONDecodeError as e:
+        err.print(f"[red]error:[/red] {path} is not valid JSON: {e}", highlight=False)
+        raise typer.Exit(1) from e
+    except GatewayError as e:
+        err.print(f"[red]error:[/red] {e.message}", highlight=False)
+        raise typer.Exit(1) from e
+    typer.echo("imported " + ", ".join(f"{n} {m}" for m, n in counts.items()) if counts else "nothing to import")
+
+
+@app.command()
+def export(
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="write to FILE instead of stdout"),
+    schema: Optional[str] = SchemaOpt,
+    db: Optional[str] = DbOpt,
+) -> None:
+    """Print every record in the seed format (the format `gateway import` reads)."""
+    from .seed import export_records
+
+    gw = _gateway(_settings(schema, db))
+    text = json.dumps(export_records(gw.executor), indent=2, default=str)
+    if output:
+        output.write_text(text + "\n", encoding="utf-8")
+    else:
+        sys.stdout.write(text + "\n")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,184 @@
+"""The JSON Schema a model's answer must satisfy, narrowed to one root field.
+
+Small models need the narrowing: model names, field names, operators and enum values are
+listed as enums, so a grammar-constrained decoder cannot even spell an unknown field, and a
+``Query`` field's schema offers no write steps at all.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .sdl import Catalog, Model, ModelField, RootField
+
+NUMBER_TYPES = {"Int": {"type": "integer"}, "Float": {"type": "number"}, "Boolean": {"type": "boolean"}}
+READ_OPS = ("find", "aggregate")
+ALL_OPS = ("find", "insert", "update", "delete", "aggregate")
+
+
+def reachable_models(catalog: Catalog, root: RootField) -> list[str]:
+    """Models the field returns plus every model they reference, transitively."""
+    if not root.models:
+        return list(catalog.models)
+    seen: list[str] = []
+    todo = list(root.models)
+    while todo:
+        name = todo.pop(0)
+        if name in seen:
+            continue
+        seen.append(name)
+        todo.extend(f.type_name for f in catalog.models[name].fields.values() if f.is_reference)
+    return seen
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/$defs/{name}"}
+
+
+def _scalar(catalog: Catalog, type_name: str) -> dict[str, Any]:
+    if type_name in catalog.enums:
+        return {"enum": list(catalog.enums[type_name])}
+    return dict(NUMBER_TYPES.get(type_name, {"type": "string"}))
+
+
+def _value(catalog: Catalog, type_name: str) -> dict[str, Any]:
+    return {"anyOf": [_scalar(catalog, type_name), _ref("StepRef")]}
+
+
+def _cond_name(f: ModelField) -> str:
+    return "Cond_ID" if f.is_reference else f"Cond_{f.type_name}"
+
+
+def _condition(catalog: Catalog, type_name: str, text: bool) -> dict[str, Any]:
+    value = _value(catalog, type_name)
+    props: dict[str, Any] = {op: value for op in ("eq", "ne")}
+    if type_name in ("Int", "Float", "String", "ID") or type_name not in NUMBER_TYPES and type_name not in catalog.enums:
+        props.update({op: value for op in ("lt", "lte", "gt", "gte")})
+    props["in"] = {"type": "array", "items": value}
+    if text:
+        props.update(contains={"type": "string"}, startsWith={"type": "string"})
+    props["isNull"] = {"type": "boolean"}
+    return {"type": "object", "properties": props, "additionalProperties": False}
+
+
+def _where(model: Model) -> dict[str, Any]:
+    me = _ref(f"Where_{model.name}")
+    props: dict[str, Any] = {"and": {"type": "array", "items": me}, "or": {"type": "array", "items": me}, "not": me}
+    for f in model.fields.values():
+        if f.kind in ("scalar", "enum"):
+            props[f.name] = _ref(_cond_name(f))
+        elif f.kind == "scalars":
+            props[f.name] = {"type": "object", "properties": {"contains": _value_ref(f)}, "additionalProperties": False}
+        elif f.kind == "ref":
+            props[f.name] = {"anyOf": [_ref(f"Where_{f.type_name}"), _ref("Cond_ID")]}
+        elif f.kind == "refs":
+            props[f.name] = _ref(f"Where_{f.type_name}")
+    return {"type": "object", "properties": props, "additionalProperties": False}
+
+
+def _value_ref(f: ModelField) -> dict[str, Any]:
+    return {"anyOf": [{"type": "string"} if f.type_name not in NUMBER_TYPES else NUMBER_TYPES[f.type_name],
+                      _ref("StepRef")]}
+
+
+def _record(catalog: Catalog, model: Model, inserting: bool) -> dict[str, Any]:
+    props: dict[str, Any] = {}
+    required: list[str] = []
+    for f in model.fields.values():
+        if f.name == "id" and not inserting:
+            continue
+        if f.kind in ("scalar", "enum"):
+            props[f.name] = _value(catalog, f.type_name)
+        elif f.kind == "scalars":
+            props[f.name] = {"type": "array", "items": _scalar(catalog, f.type_name)}
+        elif f.kind == "json":
+            props[f.name] = {"type": "object"}
+        elif f.kind == "ref":
+            props[f.name] = _value(catalog, "ID")
+        else:
+            props[f.name] = {"type": "array", "items": _value(catalog, "ID")}
+        if inserting and not f.nullable and f.kind in ("scalar", "enum", "ref") and f.name != "id":
+            required.append(f.name)
+    schema: dict[str, Any] = {"type": "object", "properties": props, "additionalProperties": False}
+    if required:
+        schema["required"] = required
+    if not inserting:
+        schema["minProperties"] = 1
+    return schema
+
+
+def _orderable(model: Model) -> list[str]:
+    return [f.name for f in model.fields.values() if f.kind in ("scalar", "enum", "ref")]
+
+
+def _steps(catalog: Catalog, model: Model, ops: tuple[str, ...]) -> list[dict[str, Any]]:
+    name = model.name
+    head = lambda op: {"op": {"const": op}, "model": {"const": name}}  # noqa: E731
+    where = _ref(f"Where_{name}")
+    order = {"type": "array", "items": {
+        "type": "object", "properties": {"field": {"enum": _orderable(model)}, "direction": {"enum": ["asc", "desc"]}},
+        "required": ["field", "direction"], "additionalProperties": False}}
+    numeric = {"type": "integer", "minimum": 0}
+    shapes = {
+        "find": ({**head("find"), "where": where, "orderBy": order, "limit": numeric, "offset": numeric}, []),
+        "insert": ({**head("insert"), "values": {"type": "array", "minItems": 1,
+                                                 "items": _ref(f"Values_{name}")}}, ["values"]),
+        "update": ({**head("update"), "where": where, "set": _ref(f"Set_{name}")}, ["where", "set"]),
+        "delete": ({**head("delete"), "where": where}, ["where"]),
+        "aggregate": ({**head("aggregate"), "where": where,
+                       "groupBy": {"type": "array", "items": {"enum": _orderable(model)}},
+                       "aggregates": {"type": "array", "minItems": 1, "items": {
+                           "type": "object",
+                           "properties": {"fn": {"enum": ["count", "sum", "avg", "min", "max"]},
+                                          "field": {"anyOf": [{"enum": _orderable(model)}, {"type": "null"}]},
+                                          "as": {"type": "string"}},
+                           "required": ["fn", "field", "as"], "additionalProperties": False}},
+                       "orderBy": {"type": "array", "items": {
+                           "type": "object", "properties": {"field": {"type": "string"},
+                                                            "direction": {"enum": ["asc", "desc"]}},
+                           "required": ["field", "direction"], "additionalProperties": False}},
+                       "limit": numeric}, ["aggregates"]),
+    }
+    out = []
+    for op in ops:
+        props, required = shapes[op]
+        out.append({"type": "object", "properties": props, "required": ["op", "model", *required],
+                    "additionalProperties": False})
+    return out
+
+
+def plan_json_schema(catalog: Catalog, root: RootField) -> dict[str, Any]:
+    """The narrowed JSON Schema for plans answering ``root``."""
+    names = reachable_models(catalog, root)
+    ops = READ_OPS if root.readonly else ALL_OPS
+    defs: dict[str, Any] = {
+        "StepRef": {"type": "object", "properties": {"$step": {"type": "integer", "minimum": 0},
+                                                     "field": {"type": "string"}},
+                    "required": ["$step", "field"], "additionalProperties": False},
+    }
+    steps: list[dict[str, Any]] = []
+    for name in names:
+        model = catalog.models[name]
+        defs[f"Where_{name}"] = _where(model)
+        for f in model.fields.values():
+            if f.kind in ("scalar", "enum", "ref", "refs"):
+                cond = _cond_name(f)
+                if cond not in defs:
+                    type_name = "ID" if f.is_reference else f.type_name
+                    text = type_name not in NUMBER_TYPES and type_name not in catalog.enums and not f.is_reference
+                    defs[cond] = _condition(catalog, type_name, text)
+        if not root.readonly:
+            defs[f"Values_{name}"] = _record(catalog, model, inserting=True)
+            defs[f"Set_{name}"] = _record(catalog, model, inserting=False)
+        steps.extend(_steps(catalog, model, ops))
+    return {
+        "type": "object",
+        "properties": {
+            "steps": {"type": "array", "minItems": 1, "maxItems": 8, "items": {"anyOf": steps}},
+            "result": {"type": "integer", "minimum": 0},
+            "params": {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}},
+        },
+        "required": ["steps", "result", "params"],
+        "additionalProperties": False,
+        "$defs": defs,
+    }

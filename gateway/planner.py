@@ -1,0 +1,95 @@
+"""Turn a request into a validated plan: prompt, call the model, validate, repair.
+
+Whatever still fails validation after a bounded number of repairs becomes a ``PLAN_INVALID``
+error that carries every attempt, so a client (and a developer) can see what went wrong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ModelBudgetExceeded, ModelError, ModelTimeout, PlanInvalid
+from .llm.base import Provider, Usage
+from .plan import Plan, parse_plan
+from .plan_schema import plan_json_schema
+from .prompt import build_messages
+from .sdl import Catalog, RootField
+from .validation import validate_plan
+
+
+@dataclass
+class PlannerSettings:
+    repairs: int = 2
+    timeout_s: float = 120.0
+    max_tokens_per_request: int = 60_000
+    concurrency: int = 4
+
+
+@dataclass
+class Planned:
+    plan: Plan
+    model: str
+    usage: Usage
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Planner:
+    def __init__(self, catalog: Catalog, provider: Provider, settings: PlannerSettings | None = None) -> None:
+        self.catalog = catalog
+        self.provider = provider
+        self.settings = settings or PlannerSettings()
+        self._slots = asyncio.Semaphore(self.settings.concurrency)
+        self._schemas: dict[str, dict[str, Any]] = {}
+
+    def schema_for(self, root: RootField) -> dict[str, Any]:
+        if root.key not in self._schemas:
+            self._schemas[root.key] = plan_json_schema(self.catalog, root)
+        return self._schemas[root.key]
+
+    async def plan(self, root: RootField, request: str, selection: str = "",
+                   hints: dict[str, Any] | None = None, timezone: str | None = None) -> Planned:
+        messages = build_messages(self.catalog, root, request, selection, hints or {}, timezone)
+        schema = self.schema_for(root)
+        total = Usage(self.provider.name)
+        attempts: list[dict[str, Any]] = []
+        for attempt in range(self.settings.repairs + 1):
+            started = time.perf_counter()
+            try:
+                async with self._slots:
+                    completion = await asyncio.wait_for(self.provider.complete(messages, schema),
+                                                        self.settings.timeout_s)
+            except asyncio.TimeoutError as e:
+                raise ModelTimeout(f"the model did not answer within {self.settings.timeout_s:g} s",
+                                   attempts=attempts) from e
+            except ModelError as e:
+                e.extensions.setdefault("attempts", attempts)
+                raise
+            u = completion.usage
+            total.model = u.model
+            total.prompt_tokens += u.prompt_tokens
+            total.completion_tokens += u.completion_tokens
+            total.latency_ms += u.latency_ms or (time.perf_counter() - started) * 1000
+            try:
+                plan = validate_plan(self.catalog, parse_plan(completion.text), root)
+            except PlanInvalid as e:
+                attempts.append({"answer": completion.text[:2000], "errors": e.extensions.get("errors", [e.message])})
+                if total.prompt_tokens + total.completion_tokens > self.settings.max_tokens_per_request:
+                    raise ModelBudgetExceeded("the request used up its model token budget while repairing the plan",
+                                              attempts=attempts) from e
+                messages = [*messages, {"role": "assistant", "content": completion.text},
+                            {"role": "user", "content": _repair_message(e)}]
+                continue
+            attempts.append({"answer": completion.text[:2000], "errors": []})
+            return Planned(plan, u.model, total, attempts)
+        raise PlanInvalid(f"the model's plan was still invalid after {self.settings.repairs} repairs: "
+                          + "; ".join(attempts[-1]["errors"][:3]), attempts=attempts)
+
+
+def _repair_message(error: PlanInvalid) -> str:
+    errors = error.extensions.get("errors") or [error.message]
+    return ("That plan was rejected. Fix these errors and answer with the corrected JSON plan only:\n"
+            + json.dumps(errors[:20], indent=1))

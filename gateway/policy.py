@@ -1,0 +1,35 @@
+"""What a plan may do here, enforced on the plan itself, not asked of the model.
+
+A ``Query`` field (or one marked ``@readonly``) only reads. A write is capped in rows
+(``@maxRows(n:)``, default from settings) and an update or delete needs a filter unless the
+field says ``@allowBulk``. Because the checks run on the validated plan, no prompt injection
+can talk its way past them.
+"""
+
+from __future__ import annotations
+
+from .errors import PolicyDenied
+from .plan import Delete, Plan, Update
+from .sdl import RootField
+
+
+class Policy:
+    def __init__(self, default_max_rows: int = 100) -> None:
+        self.default_max_rows = default_max_rows
+
+    def max_rows(self, root: RootField) -> int:
+        return root.max_rows if root.max_rows is not None else self.default_max_rows
+
+    def check(self, root: RootField, plan: Plan) -> None:
+        """Raise PolicyDenied when the plan may not run for this field."""
+        if root.readonly and plan.writes:
+            ops = sorted({s.op for s in plan.steps if s.op in ("insert", "update", "delete")})
+            raise PolicyDenied(f"{root.operation} field {root.name} is read-only; the plan wanted to "
+                               f"{', '.join(ops)}; nothing was changed", reason="readonly")
+        if root.allow_bulk:
+            return
+        for i, step in enumerate(plan.steps):
+            if isinstance(step, (Update, Delete)) and not step.where:
+                raise PolicyDenied(f"step {i} would {step.op} every {step.model}; an {step.op} needs a filter "
+                                   f"unless the field is marked @allowBulk; nothing was changed",
+                                   reason="unfiltered")

@@ -1,0 +1,135 @@
+"""Build the model's messages from the versioned templates in ``prompts/``.
+
+The system message (instructions, the SDL this field can reach, worked examples made from the
+user's own SDL) is fixed per field, so a local model reuses its KV cache across requests. The
+user message carries only the request, quoted and labelled as data, with the selection, the
+argument hints and today's date.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from graphql import print_type
+
+from .llm.base import Message
+from .plan_schema import reachable_models
+from .sdl import Catalog, Model, RootField
+
+PROMPTS_DIR = Path(__file__).resolve().parent / "prompts"
+
+
+@lru_cache(maxsize=None)
+def load_template(name: str) -> tuple[str, str]:
+    """Return (version, body) of ``prompts/<name>.md``; the first line is ``version: N``."""
+    text = (PROMPTS_DIR / f"{name}.md").read_text(encoding="utf-8")
+    first, _, body = text.partition("\n")
+    if not first.startswith("version:"):
+        raise ValueError(f"prompts/{name}.md must start with a 'version: N' line")
+    return first.split(":", 1)[1].strip(), body
+
+
+def render(name: str, **values: str) -> str:
+    body = load_template(name)[1]
+    for key, value in values.items():
+        body = body.replace("{{" + key + "}}", value)
+    return body
+
+
+def prompt_version() -> str:
+    return "+".join(load_template(n)[0] for n in ("system", "request"))
+
+
+def pruned_sdl(catalog: Catalog, root: RootField) -> str:
+    """SDL of the types this field can reach: its models, their references and enums."""
+    names = reachable_models(catalog, root)
+    types = [catalog.schema.type_map[n] for n in names]
+    if root.type_name in catalog.shapes:
+        types.append(catalog.schema.type_map[root.type_name])
+    enums = {f.type_name for n in names for f in catalog.models[n].fields.values() if f.type_name in catalog.enums}
+    enums |= {t for t in catalog.shapes.get(root.type_name, {}).values() if t.strip("[]!") in catalog.enums}
+    types.extend(catalog.schema.type_map[e.strip("[]!")] for e in sorted(enums))
+    return "\n\n".join(print_type(t) for t in types)
+
+
+def _text_field(model: Model) -> str | None:
+    for f in model.fields.values():
+        if f.kind == "scalar" and f.type_name == "String":
+            return f.name
+    return None
+
+
+def _example_value(catalog: Catalog, type_name: str, word: str) -> Any:
+    if type_name in catalog.enums:
+        return catalog.enums[type_name][0]
+    return {"Int": 3, "Float": 2.5, "Boolean": True}.get(type_name, word)
+
+
+def examples(catalog: Catalog, root: RootField) -> str:
+    """Worked examples in the vocabulary of the user's own SDL."""
+    names = list(root.models) or list(catalog.models)
+    model = catalog.models[names[0]]
+    text = _text_field(model) or "id"
+    out: list[tuple[str, dict[str, Any]]] = []
+    if root.readonly:
+        out.append((f'{model.name} whose {text} mentions "alpha", newest first',
+                    {"steps": [{"op": "find", "model": model.name, "where": {text: {"contains": "alpha"}},
+                                "orderBy": [{"field": "id", "direction": "desc"}]}],
+                     "result": 0, "params": {text: "alpha"}}))
+        for f in model.fields.values():
+            target = catalog.models.get(f.type_name)
+            if f.kind == "ref" and target is not None and _text_field(target):
+                tf = _text_field(target)
+                out.append((f'{model.name} whose {f.name} has {tf} "Beta"',
+                            {"steps": [{"op": "find", "model": model.name,
+                                        "where": {f.name: {tf: {"eq": "Beta"}}}}],
+                             "result": 0, "params": {tf: "Beta"}}))
+                break
+        out.append((f"how many {model.name} are there",
+                    {"steps": [{"op": "aggregate", "model": model.name,
+                                "aggregates": [{"fn": "count", "field": None, "as": "count"}]}],
+                     "result": 0, "params": {}}))
+    else:
+        values: dict[str, Any] = {}
+        for f in model.fields.values():
+            if f.kind in ("scalar", "enum") and f.name != "id" and (not f.nullable or f.name == text):
+                values[f.name] = _example_value(catalog, f.type_name, "Gamma")
+        steps: list[dict[str, Any]] = []
+        for f in model.fields.values():
+            target = catalog.models.get(f.type_name)
+            if f.kind == "ref" and target is not None and _text_field(target):
+                tf = _text_field(target)
+                steps.append({"op": "find", "model": target.name, "where": {tf: {"eq": "Delta"}}, "limit": 1})
+                values[f.name] = {"$step": 0, "field": "id"}
+                break
+        steps.append({"op": "insert", "model": model.name, "values": [values]})
+        out.append((f'add {model.name} "Gamma"' + (' for "Delta"' if len(steps) > 1 else ""),
+                    {"steps": steps, "result": len(steps) - 1, "params": {text: "Gamma"}}))
+        if text != "id":
+            out.append((f'delete the {model.name} "Gamma"',
+                        {"steps": [{"op": "delete", "model": model.name, "where": {text: {"eq": "Gamma"}}}],
+                         "result": 0, "params": {text: "Gamma"}}))
+    return "\n".join(f"Request: {req}\nPlan: {json.dumps(plan)}" for req, plan in out)
+
+
+def build_messages(catalog: Catalog, root: RootField, request: str, selection: str,
+                   hints: dict[str, Any], timezone: str | None = None,
+                   today: dt.date | None = None) -> list[Message]:
+    system = render("system", sdl=pruned_sdl(catalog, root), examples=examples(catalog, root))
+    shape = f"[{root.type_name}]" if root.returns_list else root.type_name
+    user = render(
+        "request",
+        operation=root.operation,
+        field=root.name,
+        return_type=shape,
+        selection=selection or "(nothing nested)",
+        hints=json.dumps(hints) if hints else "(none)",
+        today=(today or dt.date.today()).isoformat(),
+        timezone=timezone or "UTC",
+        request=request.replace(">>>", "> > >"),
+    )
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
