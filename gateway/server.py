@@ -31,6 +31,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from .access import presented_key
 from .limits import check_complexity
 from .service import Gateway, RequestContext
 
@@ -71,15 +72,15 @@ class GraphQLHTTP:
     # -- HTTP entry points ----------------------------------------------------------------
     async def handle(self, request: Request) -> Response:
         media = _media_type(request.headers.get("accept"))
-        if request.method == "GET" and self._wants_graphiql(request):
+        if request.method == "GET" and self.gateway.settings.graphiql and self._wants_graphiql(request):
             return HTMLResponse(self.graphiql_html)
         if media is None:
             return self._error_response(RequestError(
                 f"cannot answer with {request.headers.get('accept')}; accept {GRAPHQL_RESPONSE} or {JSON}",
                 406, "NOT_ACCEPTABLE"), JSON)
         try:
-            payload = await self._read_params(request)
             ctx = self.gateway_context(request)
+            payload = await self._read_params(request)
             if isinstance(payload, list):
                 if not payload:
                     raise RequestError("a batch must hold at least one request")
@@ -91,7 +92,15 @@ class GraphQLHTTP:
             return self._error_response(e, media)
 
     def gateway_context(self, request: Request) -> RequestContext:
-        return RequestContext(self.gateway, timezone=request.headers.get("x-timezone"))
+        """The caller's roles from their API key; without a valid key (when keys are set), 401."""
+        roles: frozenset[str] = frozenset()
+        if self.gateway.api_keys is not None:
+            found = self.gateway.api_keys.roles_for(presented_key(request.headers))
+            if found is None:
+                raise RequestError("a valid API key is required (Authorization: Bearer <key>)", 401,
+                                   "UNAUTHENTICATED", {"WWW-Authenticate": "Bearer"})
+            roles = found
+        return RequestContext(self.gateway, roles=roles, timezone=request.headers.get("x-timezone"))
 
     @staticmethod
     def _wants_graphiql(request: Request) -> bool:

@@ -12,10 +12,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from graphql import GraphQLError, GraphQLInterfaceType, GraphQLResolveInfo, GraphQLSchema
+from graphql import GraphQLError, GraphQLInterfaceType, GraphQLResolveInfo, GraphQLSchema, default_field_resolver
+from sqlalchemy.exc import SQLAlchemyError
 
+from .access import Access, ApiKeys
 from .config import Settings
-from .errors import GatewayError, PlanInvalid
+from .errors import GatewayError, PlanInvalid, StoreError
 from .executor import Executor, Record
 from .llm import Provider, get_provider
 from .plan import Aggregate, Find, Plan
@@ -47,7 +49,10 @@ class Gateway:
         self.executor = Executor(self.engine, self.catalog, self.tables)
         self.prefetcher = Prefetcher(self.executor, self.catalog)
         self.policy = Policy(settings.max_rows)
+        self.access = Access(self.catalog)
+        self.api_keys = ApiKeys.load(settings.api_keys, settings.api_keys_file)
         self._provider = provider
+        self.plan_cache = self._make_plan_cache()
         self._planner: Planner | None = None
         self.schema = self._executable_schema()
 
@@ -65,6 +70,14 @@ class Gateway:
             ))
         return self._planner
 
+    def _make_plan_cache(self) -> Any:
+        """The plan cache (store table, plus Redis when configured), or None when switched off."""
+        if not self.settings.plan_cache:
+            return None
+        from .cache import PlanCache
+
+        return PlanCache(self.engine, self.catalog, redis_url=self.settings.redis_url)
+
     # -- schema ---------------------------------------------------------------------------
     def _executable_schema(self) -> GraphQLSchema:
         schema = self.catalog.schema
@@ -76,7 +89,26 @@ class Gateway:
         for t in schema.type_map.values():
             if isinstance(t, GraphQLInterfaceType):
                 t.resolve_type = lambda value, _info, _type: value.get("__typename")
+        for model in self.catalog.models.values():
+            gql_type = schema.type_map[model.name]
+            for f in model.fields.values():
+                target = self.catalog.models.get(f.type_name)
+                if f.auth_roles is not None or (target is not None and target.auth_roles is not None):
+                    gql_type.fields[f.name].resolve = self._guarded(model.name, f.name)
         return schema
+
+    def _guarded(self, model_name: str, field_name: str) -> Any:
+        """A field resolver that checks ``@auth`` before handing out the value."""
+        model = self.catalog.models[model_name]
+
+        def resolve(source: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
+            try:
+                self.access.check_field(model, field_name, info.context.roles)
+            except GatewayError as e:
+                raise GraphQLError(e.message, original_error=e, extensions=e.as_extensions()) from e
+            return default_field_resolver(source, info, **args)
+
+        return resolve
 
     async def _resolver(self, _source: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
         ctx: RequestContext = info.context
@@ -96,19 +128,33 @@ class Gateway:
         hints = {k: v for k, v in args.items() if v is not None}
         trace: dict[str, Any] = {"field": root.key}
         ctx.traces[key] = trace
+        self.access.check_root(root, ctx.roles)
         if request is None or not request.strip():
             plan = self.listing_plan(root, hints)
             trace.update(model=None, source="listing")
         else:
             selection = describe_selection(list(info.field_nodes), info.fragments)
-            planned = await self.planner.plan(root, request, selection, hints, ctx.timezone)
-            plan = planned.plan
-            trace.update(self._model_trace(planned), source="model")
+            plan = await self._plan(root, request, selection, hints, ctx, trace)
         trace["plan"] = plan.dump()
         self.policy.check(root, plan)
+        self.access.check_plan(plan, ctx.roles)
         records = await asyncio.to_thread(self._run, root, plan, list(info.field_nodes), info.fragments)
+        if trace.get("source") == "model" and self.plan_cache is not None:
+            await asyncio.to_thread(self.plan_cache.remember, root, request, selection, hints, plan)
         trace["totalMs"] = round((time.perf_counter() - started) * 1000, 2)
         return self.shape(root, plan, records, hints.get("limit"))
+
+    async def _plan(self, root: RootField, request: str, selection: str, hints: dict[str, Any],
+                    ctx: RequestContext, trace: dict[str, Any]) -> Plan:
+        """A cached plan when one fits this request, else a fresh one from the model."""
+        if self.plan_cache is not None:
+            hit = await asyncio.to_thread(self.plan_cache.lookup, root, request, selection, hints)
+            if hit is not None:
+                trace.update(source="cache", cache=hit.kind, model=None)
+                return validate_plan(self.catalog, hit.plan, root)
+        planned = await self.planner.plan(root, request, selection, hints, ctx.timezone)
+        trace.update(self._model_trace(planned), source="model")
+        return planned.plan
 
     @staticmethod
     def _model_trace(planned: Planned) -> dict[str, Any]:
@@ -120,7 +166,10 @@ class Gateway:
     def _run(self, root: RootField, plan: Plan, field_nodes: list[Any], fragments: dict[str, Any]) -> list[Record]:
         records = self.executor.run(plan, max_rows=self.policy.max_rows(root))
         if root.models:
-            self.prefetcher.load(records, field_nodes, fragments)
+            try:
+                self.prefetcher.load(records, field_nodes, fragments)
+            except SQLAlchemyError as e:
+                raise StoreError(f"store error while loading nested fields: {str(e).splitlines()[0][:300]}") from e
         return records
 
     def listing_plan(self, root: RootField, hints: dict[str, Any]) -> Plan:

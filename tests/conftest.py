@@ -116,6 +116,8 @@ class Harness:
 
 
 def make_gateway(db: str, schema: str | Path = DEMO_SCHEMA, provider: Any = None, **settings: Any) -> Gateway:
+    """A gateway on ``db``; the plan cache is off unless asked for, so scripted answers are used in order."""
+    settings.setdefault("plan_cache", False)
     return Gateway(Settings(schema=str(schema), db=db, **settings), provider=provider)
 
 
@@ -126,3 +128,29 @@ def harness(db_url: str) -> Iterator[Harness]:
     server = LiveServer(make_gateway(db_url, provider=model)).start()
     yield Harness(server, model)
     server.stop()
+
+
+def insert_plan(model: str, *records: dict) -> dict:
+    return {"steps": [{"op": "insert", "model": model, "values": list(records)}], "result": 0, "params": {}}
+
+
+TRACKER_SEED: dict[str, list[dict[str, Any]]] = {
+    "Project": [{"id": "p1", "name": "Website"}, {"id": "p2", "name": "Mobile app"}],
+    "Person": [{"id": "u1", "name": "Ada", "email": "ada@example.com"}, {"id": "u2", "name": "Linus"}],
+    "Tag": [{"id": "g1", "name": "urgent"}, {"id": "g2", "name": "home"}],
+    "Task": [
+        {"id": "t1", "title": "Fix login", "status": "TODO", "priority": "HIGH", "estimate": 3,
+         "project": "p1", "assignee": "u1", "tags": ["g1"]},
+        {"id": "t2", "title": "Write docs", "status": "DONE", "priority": "LOW", "estimate": 1,
+         "project": "p1", "assignee": "u2", "tags": []},
+        {"id": "t3", "title": "Push notifications", "status": "IN_PROGRESS", "priority": "HIGH",
+         "estimate": 5, "project": "p2", "assignee": "u1", "tags": ["g1", "g2"]},
+    ],
+}
+
+
+def seed_tracker(h: Harness) -> None:
+    """A small task tracker: two projects, two people, two tags, three tasks."""
+    from gateway.seed import import_records
+
+    import_records(h.gateway.executor, TRACKER_SEED)

@@ -4,29 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import event
 
-from conftest import Harness
-
-
-def insert_plan(model: str, *records: dict) -> dict:
-    return {"steps": [{"op": "insert", "model": model, "values": list(records)}], "result": 0, "params": {}}
-
-
-def seed_tracker(h: Harness) -> None:
-    from gateway.seed import import_records
-
-    import_records(h.gateway.executor, {
-        "Project": [{"id": "p1", "name": "Website"}, {"id": "p2", "name": "Mobile app"}],
-        "Person": [{"id": "u1", "name": "Ada", "email": "ada@example.com"}, {"id": "u2", "name": "Linus"}],
-        "Tag": [{"id": "g1", "name": "urgent"}, {"id": "g2", "name": "home"}],
-        "Task": [
-            {"id": "t1", "title": "Fix login", "status": "TODO", "priority": "HIGH", "estimate": 3,
-             "project": "p1", "assignee": "u1", "tags": ["g1"]},
-            {"id": "t2", "title": "Write docs", "status": "DONE", "priority": "LOW", "estimate": 1,
-             "project": "p1", "assignee": "u2", "tags": []},
-            {"id": "t3", "title": "Push notifications", "status": "IN_PROGRESS", "priority": "HIGH",
-             "estimate": 5, "project": "p2", "assignee": "u1", "tags": ["g1", "g2"]},
-        ],
-    })
+from conftest import Harness, insert_plan, seed_tracker
 
 
 def test_insert_then_find_returns_the_stored_record(harness: Harness) -> None:

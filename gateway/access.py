@@ -1,0 +1,117 @@
+"""Who may call, and what each role may see: API keys, roles and the ``@auth`` directive.
+
+Keys come from ``GATEWAY_API_KEYS`` (``key1:admin|editor,key2:viewer``) or a keys file (JSON
+``{"key": ["role", ...]}``). ``@auth(roles: [...])`` on a type or field limits it to those
+roles. Access is enforced twice: on the plan (a plan may not read, filter on or write what the
+caller cannot see) and on the response (nested fields are checked as GraphQL resolves them).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from pathlib import Path
+from typing import Any, Iterable
+
+from .errors import Forbidden
+from .plan import FILTER_OPS, Aggregate, Find, Insert, Plan, Update
+from .sdl import Catalog, Model, RootField
+
+
+class ApiKeys:
+    def __init__(self, keys: dict[str, frozenset[str]]) -> None:
+        self._keys = keys
+
+    @classmethod
+    def load(cls, spec: str | None, path: str | None) -> "ApiKeys | None":
+        """Parse the env spec and/or keys file; None when no keys are configured (open access)."""
+        keys: dict[str, frozenset[str]] = {}
+        for item in (spec or "").split(","):
+            key, _, roles = item.strip().partition(":")
+            if key:
+                keys[key] = frozenset(r for r in roles.split("|") if r)
+        if path:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise ValueError(f"{path}: a keys file is a JSON object of key -> list of roles")
+            keys.update({str(k): frozenset(v) for k, v in data.items()})
+        return cls(keys) if keys else None
+
+    def roles_for(self, presented: str | None) -> frozenset[str] | None:
+        """The roles of a presented key, or None when the key is missing or wrong."""
+        if not presented:
+            return None
+        found = None
+        for key, roles in self._keys.items():  # compare every key: no timing hint of which matched
+            if hmac.compare_digest(key.encode(), presented.encode()):
+                found = roles
+        return found
+
+
+def presented_key(headers: Any) -> str | None:
+    auth = headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    return headers.get("x-api-key")
+
+
+def allowed(roles: Iterable[str], required: tuple[str, ...] | None) -> bool:
+    return required is None or bool(set(roles) & set(required))
+
+
+class Access:
+    """Checks a root field and a plan against the caller's roles."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    def check_root(self, root: RootField, roles: frozenset[str]) -> None:
+        if not allowed(roles, root.auth_roles):
+            raise Forbidden(f"{root.operation} field {root.name} needs one of the roles {list(root.auth_roles or ())}")
+        for name in root.models:
+            self.check_model(self.catalog.models[name], roles)
+
+    def check_model(self, model: Model, roles: frozenset[str]) -> None:
+        if not allowed(roles, model.auth_roles):
+            raise Forbidden(f"{model.name} needs one of the roles {list(model.auth_roles or ())}")
+
+    def check_field(self, model: Model, name: str, roles: frozenset[str]) -> None:
+        f = model.fields.get(name)
+        if f is None:
+            return
+        if not allowed(roles, f.auth_roles):
+            raise Forbidden(f"{model.name}.{name} needs one of the roles {list(f.auth_roles or ())}")
+        if f.is_reference:
+            self.check_model(self.catalog.models[f.type_name], roles)
+
+    def check_plan(self, plan: Plan, roles: frozenset[str]) -> None:
+        """Refuse a plan that reads, filters on or writes what these roles may not see."""
+        for step in plan.steps:
+            model = self.catalog.models[step.model]
+            self.check_model(model, roles)
+            if getattr(step, "where", None):
+                self._where(model, step.where, roles)
+            names: list[str] = []
+            if isinstance(step, (Find, Aggregate)):
+                names += [o.field for o in step.orderBy]
+            if isinstance(step, Aggregate):
+                names += step.groupBy + [a.field for a in step.aggregates if a.field]
+            if isinstance(step, Insert):
+                names += [k for v in step.values for k in v]
+            if isinstance(step, Update):
+                names += list(step.set)
+            for name in names:
+                self.check_field(model, name, roles)
+
+    def _where(self, model: Model, where: dict[str, Any], roles: frozenset[str]) -> None:
+        for key, cond in where.items():
+            if key in ("and", "or"):
+                for c in cond:
+                    self._where(model, c, roles)
+            elif key == "not":
+                self._where(model, cond, roles)
+            else:
+                self.check_field(model, key, roles)
+                f = model.fields[key]
+                if f.is_reference and isinstance(cond, dict) and not set(cond) <= set(FILTER_OPS):
+                    self._where(self.catalog.models[f.type_name], cond, roles)
