@@ -170,5 +170,57 @@ def export(
         sys.stdout.write(text + "\n")
 
 
+plans_app = typer.Typer(help="List, show and clear cached plans.", no_args_is_help=True)
+app.add_typer(plans_app, name="plans")
+
+
+def _plan_cache(schema: Optional[str], db: Optional[str]) -> Any:
+    """The plan cache of the configured store (and Redis, when GATEWAY_REDIS_URL is set)."""
+    from .cache import PlanCache
+
+    settings = _settings(schema, db)
+    gw = _gateway(settings)
+    return gw.plan_cache or PlanCache(gw.engine, gw.catalog, redis_url=settings.redis_url)
+
+
+@plans_app.command("list")
+def plans_list(
+    field: Optional[str] = typer.Option(None, "--field", help="only this root field (tasks or query.tasks)"),
+    schema: Optional[str] = SchemaOpt,
+    db: Optional[str] = DbOpt,
+) -> None:
+    """One line per cached plan: id, kind, field, whether it fits the current SDL, request text."""
+    cache = _plan_cache(schema, db)
+    entries = cache.entries(field)
+    for e in entries:
+        state = "current" if cache.is_current(e) else "stale"
+        typer.echo(f"{e['id'][:12]}  {e['kind']:<8}  {e['field']:<20}  {state:<7}  {e['text']}")
+    typer.echo(f"{len(entries)} plan(s)")
+
+
+@plans_app.command("show")
+def plans_show(
+    plan_id: str = typer.Argument(..., help="plan id (or a unique prefix) from `gateway plans list`"),
+    schema: Optional[str] = SchemaOpt,
+    db: Optional[str] = DbOpt,
+) -> None:
+    """Print one cached plan as JSON."""
+    entry = _plan_cache(schema, db).get(plan_id)
+    if entry is None:
+        err.print(f"[red]error:[/red] no single plan with id {plan_id!r}", highlight=False)
+        raise typer.Exit(1)
+    typer.echo(json.dumps(entry, indent=2, default=str))
+
+
+@plans_app.command("clear")
+def plans_clear(
+    field: Optional[str] = typer.Option(None, "--field", help="only this root field (tasks or query.tasks)"),
+    schema: Optional[str] = SchemaOpt,
+    db: Optional[str] = DbOpt,
+) -> None:
+    """Delete cached plans (all, or one field's) from the store and Redis."""
+    typer.echo(f"cleared {_plan_cache(schema, db).clear(field)} plan(s)")
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -210,7 +210,7 @@ class PlanRun:
         if is_sqlite(self.x.engine):
             each = func.json_each(col).table_valued("value")
             return exists(select(literal(1)).select_from(each).where(each.c.value == v))
-        return cast(col, JSONB).op("@>")(cast(json.dumps([v]), JSONB))
+        return cast(col, JSONB).contains([v])
 
     @staticmethod
     def coerce(f: ModelField, v: Any) -> Any:
