@@ -329,16 +329,19 @@ class PlanCache:
         eid = "e" + _digest(scope, text.lower())
         entry = self._get_exact(eid)
         if entry is not None and self._current(entry):
-            return CacheHit(Plan.model_validate(entry["plan"]), "exact", eid)
+            try:
+                return CacheHit(Plan.model_validate(entry["plan"]), "exact", eid)
+            except (KeyError, ValueError):  # an entry this version cannot read: plan afresh
+                self._delete(entry)
         for entry in self._templates(scope):
             if not self._current(entry):
                 continue
-            bound = bind(entry, text)
-            if bound is None:
-                continue
             try:
+                bound = bind(entry, text)
+                if bound is None:
+                    continue
                 plan = validate_plan(self.catalog, Plan.model_validate(bound), root)
-            except (GatewayError, ValueError):
+            except (GatewayError, KeyError, ValueError, re.error):
                 continue
             return CacheHit(plan, "template", entry["id"])
         return None

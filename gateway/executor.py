@@ -33,8 +33,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from . import connectors
 from .errors import GatewayError, PlanFailed, PolicyDenied, StoreError
-from .plan import Aggregate, Delete, Find, Insert, Plan, Update, is_step_ref
+from .plan import Aggregate, Call, Delete, Filter, Find, Insert, Plan, Update, is_step_ref
 from .sdl import Catalog, Model, ModelField
 from .store import StoreTables, is_sqlite
 
@@ -106,6 +107,11 @@ class PlanRun:
         self.outputs: list[list[Record]] = []
 
     def step(self, step: Any) -> list[Record]:
+        if isinstance(step, Call):
+            return self.call(step)
+        if isinstance(step, Filter):
+            return connectors.order_and_limit(
+                [r for r in self.outputs[step.step] if connectors.matches(r, step.where)], step.orderBy, step.limit)
         model = self.x.catalog.model(step.model)
         if isinstance(step, Find):
             return self.find(model, step)
@@ -292,6 +298,12 @@ class PlanRun:
         if step.limit is not None:
             stmt = stmt.limit(step.limit)
         return [{k: plain(v) for k, v in dict(r).items()} for r in self.conn.execute(stmt).mappings()]
+
+    def call(self, step: Call) -> list[Record]:
+        catalog = self.x.catalog
+        c = catalog.connectors[step.connector]
+        args = {k: self.resolve(v) for k, v in step.args.items()}
+        return connectors.check_result(c, catalog.shape_models[c.returns], catalog, connectors.invoke(c, args))
 
     # -- writes helpers -------------------------------------------------------------------
     def split_values(self, model: Model, values: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[ModelField, list[str]]]]:

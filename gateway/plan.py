@@ -1,6 +1,7 @@
 """The plan: the only thing the model may answer with.
 
-A plan is a short list of steps (``find``, ``insert``, ``update``, ``delete``, ``aggregate``)
+A plan is a short list of steps (``find``, ``insert``, ``update``, ``delete``, ``aggregate``,
+and ``call``/``filter`` for connectors)
 and the index of the step that is the field's result. Values may point at what an earlier
 step returned with ``{"$step": 0, "field": "id"}``. These pydantic models check the *shape*;
 :mod:`gateway.validation` checks the fit to the SDL.
@@ -83,7 +84,26 @@ class Aggregate(_Strict):
     limit: int | None = Field(default=None, ge=0)
 
 
-Step = Annotated[Union[Find, Insert, Update, Delete, Aggregate], Field(discriminator="op")]
+class Call(_Strict):
+    """Invoke a registered connector with arguments checked against its signature."""
+
+    op: Literal["call"]
+    connector: str
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class Filter(_Strict):
+    """Filter, order and limit the records an earlier ``call`` step returned."""
+
+    op: Literal["filter"]
+    step: int
+    where: dict[str, Any] | None = None
+    orderBy: list[Order] = Field(default_factory=list)
+    limit: int | None = Field(default=None, ge=0)
+
+
+Step = Annotated[Union[Find, Insert, Update, Delete, Aggregate, Call, Filter], Field(discriminator="op")]
+STORE_OPS = ("find", "insert", "update", "delete", "aggregate")
 
 
 class Plan(_Strict):

@@ -111,13 +111,17 @@ def _orderable(model: Model) -> list[str]:
     return [f.name for f in model.fields.values() if f.kind in ("scalar", "enum", "ref")]
 
 
+def _order(model: Model) -> dict[str, Any]:
+    return {"type": "array", "items": {
+        "type": "object", "properties": {"field": {"enum": _orderable(model)}, "direction": {"enum": ["asc", "desc"]}},
+        "required": ["field", "direction"], "additionalProperties": False}}
+
+
 def _steps(catalog: Catalog, model: Model, ops: tuple[str, ...]) -> list[dict[str, Any]]:
     name = model.name
     head = lambda op: {"op": {"const": op}, "model": {"const": name}}  # noqa: E731
     where = _ref(f"Where_{name}")
-    order = {"type": "array", "items": {
-        "type": "object", "properties": {"field": {"enum": _orderable(model)}, "direction": {"enum": ["asc", "desc"]}},
-        "required": ["field", "direction"], "additionalProperties": False}}
+    order = _order(model)
     numeric = {"type": "integer", "minimum": 0}
     shapes = {
         "find": ({**head("find"), "where": where, "orderBy": order, "limit": numeric, "offset": numeric}, []),
@@ -147,6 +151,33 @@ def _steps(catalog: Catalog, model: Model, ops: tuple[str, ...]) -> list[dict[st
     return out
 
 
+def connectors_for(catalog: Catalog, root: RootField) -> list[Any]:
+    """Connectors whose records this field returns; side-effecting ones only on writable fields."""
+    return [c for c in catalog.connectors.values()
+            if c.returns == root.type_name and not (root.readonly and c.side_effects)]
+
+
+def _connector_steps(catalog: Catalog, root: RootField, defs: dict[str, Any]) -> list[dict[str, Any]]:
+    found = connectors_for(catalog, root)
+    if not found:
+        return []
+    shape = catalog.shape_models[root.type_name]
+    defs[f"Where_{shape.name}"] = _where(shape)
+    for f in shape.fields.values():
+        if f.kind in ("scalar", "enum") and _cond_name(f) not in defs:
+            text = f.type_name not in NUMBER_TYPES and f.type_name not in catalog.enums
+            defs[_cond_name(f)] = _condition(catalog, f.type_name, text)
+    steps = [{"type": "object", "properties": {"op": {"const": "call"}, "connector": {"const": c.name},
+                                               "args": c.args_schema()},
+              "required": ["op", "connector", "args"], "additionalProperties": False} for c in found]
+    order = _order(shape)
+    steps.append({"type": "object", "properties": {
+        "op": {"const": "filter"}, "step": {"type": "integer", "minimum": 0}, "where": _ref(f"Where_{shape.name}"),
+        "orderBy": order, "limit": {"type": "integer", "minimum": 0}},
+        "required": ["op", "step"], "additionalProperties": False})
+    return steps
+
+
 def plan_json_schema(catalog: Catalog, root: RootField) -> dict[str, Any]:
     """The narrowed JSON Schema for plans answering ``root``."""
     names = reachable_models(catalog, root)
@@ -171,6 +202,7 @@ def plan_json_schema(catalog: Catalog, root: RootField) -> dict[str, Any]:
             defs[f"Values_{name}"] = _record(catalog, model, inserting=True)
             defs[f"Set_{name}"] = _record(catalog, model, inserting=False)
         steps.extend(_steps(catalog, model, ops))
+    steps.extend(_connector_steps(catalog, root, defs))
     return {
         "type": "object",
         "properties": {

@@ -1,6 +1,7 @@
 """What a plan may do here, enforced on the plan itself, not asked of the model.
 
-A ``Query`` field (or one marked ``@readonly``) only reads. A write is capped in rows
+A ``Query`` field (or one marked ``@readonly``) only reads, and calls only connectors
+without side effects. A write is capped in rows
 (``@maxRows(n:)``, default from settings) and an update or delete needs a filter unless the
 field says ``@allowBulk``. Because the checks run on the validated plan, no prompt injection
 can talk its way past them.
@@ -9,12 +10,13 @@ can talk its way past them.
 from __future__ import annotations
 
 from .errors import PolicyDenied
-from .plan import Delete, Plan, Update
-from .sdl import RootField
+from .plan import Call, Delete, Plan, Update
+from .sdl import Catalog, RootField
 
 
 class Policy:
-    def __init__(self, default_max_rows: int = 100) -> None:
+    def __init__(self, catalog: Catalog, default_max_rows: int = 100) -> None:
+        self.catalog = catalog
         self.default_max_rows = default_max_rows
 
     def max_rows(self, root: RootField) -> int:
@@ -22,6 +24,11 @@ class Policy:
 
     def check(self, root: RootField, plan: Plan) -> None:
         """Raise PolicyDenied when the plan may not run for this field."""
+        side_effects = [s.connector for s in plan.steps
+                        if isinstance(s, Call) and self.catalog.connectors[s.connector].side_effects]
+        if root.readonly and side_effects:
+            raise PolicyDenied(f"{root.operation} field {root.name} is read-only; connector "
+                               f"{side_effects[0]} has side effects; nothing was called", reason="readonly")
         if root.readonly and plan.writes:
             ops = sorted({s.op for s in plan.steps if s.op in ("insert", "update", "delete")})
             raise PolicyDenied(f"{root.operation} field {root.name} is read-only; the plan wanted to "

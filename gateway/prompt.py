@@ -17,7 +17,7 @@ from typing import Any
 from graphql import print_type
 
 from .llm.base import Message
-from .plan_schema import reachable_models
+from .plan_schema import connectors_for, reachable_models
 from .sdl import Catalog, Model, RootField
 
 PROMPTS_DIR = Path(__file__).resolve().parent / "prompts"
@@ -116,10 +116,22 @@ def examples(catalog: Catalog, root: RootField) -> str:
     return "\n".join(f"Request: {req}\nPlan: {json.dumps(plan)}" for req, plan in out)
 
 
+def describe_connectors(catalog: Catalog, root: RootField) -> str:
+    """Connectors this field may call, each with its argument schema."""
+    lines = []
+    for c in connectors_for(catalog, root):
+        props = c.args_schema().get("properties", {})
+        args = ", ".join(f"{n}: {p.get('type') or p.get('anyOf') or 'any'}" for n, p in props.items())
+        effect = " (has side effects)" if c.side_effects else ""
+        lines.append(f"- {c.name}({args}) -> [{c.returns}]{effect}: {c.description}")
+    return "\n".join(lines) or "(none)"
+
+
 def build_messages(catalog: Catalog, root: RootField, request: str, selection: str,
                    hints: dict[str, Any], timezone: str | None = None,
                    today: dt.date | None = None) -> list[Message]:
-    system = render("system", sdl=pruned_sdl(catalog, root), examples=examples(catalog, root))
+    system = render("system", sdl=pruned_sdl(catalog, root), examples=examples(catalog, root),
+                    connectors=describe_connectors(catalog, root))
     shape = f"[{root.type_name}]" if root.returns_list else root.type_name
     user = render(
         "request",

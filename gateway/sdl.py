@@ -130,6 +130,10 @@ class Catalog:
     root_fields: dict[str, RootField]
     shapes: dict[str, dict[str, str]] = field(default_factory=dict)
     version: str = ""
+    # Object types without ``id`` described like models, so connector results can be checked
+    # and filtered with the same machinery; and the connectors registered at start-up.
+    shape_models: dict[str, Model] = field(default_factory=dict)
+    connectors: dict[str, Any] = field(default_factory=dict)
 
     def root(self, operation: str, name: str) -> RootField:
         return self.root_fields[f"{operation}.{name}"]
@@ -261,6 +265,7 @@ def _derive(sdl: str, schema: GraphQLSchema) -> Catalog:
     models: dict[str, Model] = {}
     enums: dict[str, list[str]] = {}
     shapes: dict[str, dict[str, str]] = {}
+    shape_models: dict[str, Model] = {}
     roots = {schema.query_type.name, getattr(schema.mutation_type, "name", None)}
     for t in schema.type_map.values():
         if t.name.startswith("__"):
@@ -274,9 +279,7 @@ def _derive(sdl: str, schema: GraphQLSchema) -> Catalog:
                 models[t.name] = _model(t)
             else:
                 shapes[t.name] = {n: str(f.type) for n, f in t.fields.items()}
-                for n, f in t.fields.items():
-                    if f.args:
-                        raise _fail(f.ast_node, f"{t.name}.{n}: fields of stored types take no arguments")
+                shape_models[t.name] = _model(t)
     for model in models.values():
         _resolve_relations(model, models, schema)
     root_fields: dict[str, RootField] = {}
@@ -287,7 +290,7 @@ def _derive(sdl: str, schema: GraphQLSchema) -> Catalog:
             rf = _root_field(op, name, f, models, schema)
             root_fields[rf.key] = rf
     version = hashlib.sha256(print_schema(schema).encode()).hexdigest()[:16]
-    return Catalog(sdl, schema, models, enums, root_fields, shapes, version)
+    return Catalog(sdl, schema, models, enums, root_fields, shapes, version, shape_models)
 
 
 def _model(t: GraphQLObjectType) -> Model:

@@ -13,8 +13,10 @@ import json
 from pathlib import Path
 from typing import Any, AsyncIterator
 
+import graphql.validation
 from graphql import (
     ExecutionResult,
+    FieldNode,
     GraphQLError,
     OperationDefinitionNode,
     OperationType,
@@ -64,6 +66,10 @@ class GraphQLHTTP:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
         rules = list(specified_rules)
+        # refuses cyclic introspection (fields { type { fields ... } }); graphql-core >= 3.2.7
+        depth_rule = getattr(graphql.validation, "MaxIntrospectionDepthRule", None)
+        if depth_rule is not None and depth_rule not in rules:
+            rules.append(depth_rule)
         if not gateway.settings.introspection:
             rules.append(NoSchemaIntrospectionCustomRule)
         self.rules = rules
@@ -169,8 +175,8 @@ class GraphQLHTTP:
             raise RequestError(f"no operation named {op_name!r}" if op_name else "several operations: name one")
         if method == "GET" and operation.operation != OperationType.QUERY:
             raise RequestError("mutations are sent with POST", 405, "METHOD_NOT_ALLOWED", {"Allow": "POST"})
-        problem = check_complexity(document, operation, self.gateway.settings.max_depth,
-                                   self.gateway.settings.max_fields)
+        problem = None if _introspection_only(operation) else check_complexity(
+            document, operation, self.gateway.settings.max_depth, self.gateway.settings.max_fields)
         if problem:
             return failed, {"errors": [{"message": problem, "extensions": {"code": "QUERY_TOO_COMPLEX"}}]}
         coerced = get_variable_values(schema, operation.variable_definitions or (), variables or {})
@@ -186,6 +192,17 @@ class GraphQLHTTP:
         if ctx.traces:
             body["extensions"] = {"fields": ctx.traces}
         return 200, body
+
+
+def _introspection_only(operation: OperationDefinitionNode) -> bool:
+    """True when every root selection is ``__schema``, ``__type`` or ``__typename``.
+
+    The depth and field limits guard the store and the model; introspection touches neither,
+    and the standard introspection query (codegen, GraphiQL) is 15 levels deep with about 230
+    fields. Validation's MaxIntrospectionDepthRule still refuses cyclic introspection queries.
+    """
+    return all(isinstance(sel, FieldNode) and sel.name.value.startswith("__")
+               for sel in operation.selection_set.selections)
 
 
 def ctx_for_batch(ctx: RequestContext) -> RequestContext:

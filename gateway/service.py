@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .access import Access, ApiKeys
 from .config import Settings
+from .connectors import load_connectors
 from .errors import GatewayError, PlanInvalid, StoreError
 from .executor import Executor, Record
 from .llm import Provider, get_provider
@@ -48,7 +49,8 @@ class Gateway:
         self.migrations = migrate(self.engine, self.catalog, self.tables)
         self.executor = Executor(self.engine, self.catalog, self.tables)
         self.prefetcher = Prefetcher(self.executor, self.catalog)
-        self.policy = Policy(settings.max_rows)
+        self.catalog.connectors = load_connectors(settings.connectors, self.catalog)
+        self.policy = Policy(self.catalog, settings.max_rows)
         self.access = Access(self.catalog)
         self.api_keys = ApiKeys.load(settings.api_keys, settings.api_keys_file)
         self._provider = provider

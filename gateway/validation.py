@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import PlanInvalid
-from .plan import FILTER_OPS, Aggregate, Delete, Find, Insert, Plan, Update, is_step_ref
+from .plan import FILTER_OPS, Aggregate, Call, Filter, Find, Insert, Plan, Update, is_step_ref
 from .sdl import Catalog, Model, ModelField, RootField
 
 NUMERIC = ("Int", "Float")
@@ -23,6 +23,7 @@ class _Checker:
         self.plan = plan
         self.errors: list[str] = []
         self.step_outputs: list[set[str]] = []
+        self.step_shapes: dict[int, Model] = {}  # connector records each call/filter step yields
 
     def error(self, path: str, message: str) -> None:
         self.errors.append(f"{path}: {message}")
@@ -156,6 +157,12 @@ class _Checker:
     # -- steps ----------------------------------------------------------------------------
     def step(self, i: int, step: Any) -> None:
         path = f"steps[{i}]"
+        if isinstance(step, (Call, Filter)):
+            shape = self.connector_step(path, i, step)
+            if shape is not None:
+                self.step_shapes[i] = shape
+            self.step_outputs.append(set(shape.fields) if shape else set())
+            return
         model = self.catalog.models.get(step.model)
         if model is None:
             self.error(f"{path}.model", f"unknown model {step.model!r} (models: {', '.join(self.catalog.models)})")
@@ -174,6 +181,26 @@ class _Checker:
         elif isinstance(step, Aggregate):
             outputs = self.aggregate(path, model, step)
         self.step_outputs.append(outputs)
+
+    def connector_step(self, path: str, i: int, step: Call | Filter) -> Model | None:
+        """Check a call's connector and arguments, or a filter over an earlier call; return the record shape."""
+        if isinstance(step, Call):
+            c = self.catalog.connectors.get(step.connector)
+            if c is None:
+                known = ", ".join(self.catalog.connectors) or "none are registered"
+                self.error(f"{path}.connector", f"unknown connector {step.connector!r} ({known})")
+                return None
+            for problem in c.check_args(step.args):
+                self.error(f"{path}.args", problem)
+            return self.catalog.shape_models[c.returns]
+        shape = self.step_shapes.get(step.step) if 0 <= step.step < i else None
+        if shape is None:
+            self.error(f"{path}.step", "a filter step takes the records of an earlier call step")
+            return None
+        if step.where is not None:
+            self.where(f"{path}.where", shape, step.where, i)
+        self.order(f"{path}.orderBy", shape, step.orderBy)
+        return shape
 
     def aggregate(self, path: str, model: Model, step: Aggregate) -> set[str]:
         names: set[str] = set()
@@ -207,6 +234,11 @@ class _Checker:
         if root is None:
             return
         step = self.plan.steps[index]
+        if isinstance(step, (Call, Filter)):
+            shape = self.step_shapes.get(index)
+            if shape is not None and shape.name != root.type_name:
+                self.error("result", f"{root.name} returns {root.type_name}; step {index} gives {shape.name} records")
+            return
         if root.models and not isinstance(step, Aggregate) and step.model not in root.models:
             self.error("result", f"{root.name} returns {root.type_name}; step {index} gives {step.model}")
         if root.models and isinstance(step, Aggregate):

@@ -25,7 +25,7 @@ FIELDS = ["id", "title", "name", "status", "priority", "estimate", "project", "t
 OPS = ["find", "insert", "update", "delete", "aggregate", "drop"]
 FILTER_OPS = ["eq", "ne", "lt", "lte", "gt", "gte", "in", "contains", "startsWith", "isNull", "like"]
 
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 2**33), st.floats(allow_nan=False),
+scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 2**33), st.floats(allow_nan=False, allow_infinity=False),
                     st.sampled_from(["TODO", "DONE", "HIGH", "Website", "t1", "p1", ""]), st.text(max_size=5))
 values = st.recursive(scalars, lambda inner: st.one_of(
     st.lists(inner, max_size=3),

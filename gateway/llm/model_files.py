@@ -127,14 +127,16 @@ def ensure_default_model(
     directory: str | Path | None = None,
     *,
     parts: Sequence[str | Path] | None = None,
-    expected_sha256: str = DEFAULT_MODEL_SHA256,
+    expected_sha256: str | None = None,
     filename: str = DEFAULT_MODEL_FILENAME,
 ) -> Path:
     """Path of the verified default GGUF, joining it from the parts the first time.
 
     A cached file whose hash does not match (tampered, truncated) is deleted and re-joined.
-    The parameters exist for tests (fake parts, another hash); callers pass none.
+    The parameters exist for tests (fake parts, another hash); callers pass none. The hash
+    defaults to ``DEFAULT_MODEL_SHA256`` read at call time, so tests can monkeypatch it.
     """
+    expected_sha256 = expected_sha256 or DEFAULT_MODEL_SHA256
     dest = Path(directory) if directory is not None else cache_dir()
     dest = dest / filename
     key = (str(dest), expected_sha256)

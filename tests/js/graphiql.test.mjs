@@ -1,0 +1,44 @@
+// GraphiQL in headless Chromium (Debian's /usr/bin/chromium, driven by playwright-core):
+// GET /graphql as a browser, type a query into the editor, run it, read the result pane.
+// GRAPHIQL_SCREENSHOT names where the screenshot goes (docs/graphiql.png in the repository).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { GATEWAY_URL } from './gateway.mjs';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const SCREENSHOT = process.env.GRAPHIQL_SCREENSHOT ?? join(tmpdir(), 'graphiql.png');
+
+test('GraphiQL runs a query and shows the data', async () => {
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1100, height: 600 } });
+    const pageErrors = [];
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+    const response = await page.goto(GATEWAY_URL);
+    assert.match(response.headers()['content-type'], /text\/html/);
+
+    const editor = page.locator('.graphiql-query-editor .CodeMirror');
+    await editor.click();
+    await page.keyboard.press('Control+A');
+    await page.keyboard.press('Backspace');
+    await page.keyboard.type('{ projects { name } }');
+    await page.locator('.graphiql-execute-button').click();
+
+    const result = page.locator('.graphiql-response .CodeMirror');
+    await result.getByText('Mobile app').waitFor({ timeout: 15000 });
+    const text = await result.innerText();
+    assert.match(text, /"data"/);
+    assert.match(text, /"Website"/);
+    assert.deepEqual(pageErrors, []);
+    await page.screenshot({ path: SCREENSHOT });
+  } finally {
+    await browser.close();
+  }
+});
