@@ -222,5 +222,29 @@ def plans_clear(
     typer.echo(f"cleared {_plan_cache(schema, db).clear(field)} plan(s)")
 
 
+traces_app = typer.Typer(help="Model-call traces (GATEWAY_TRACES) for distillation.", no_args_is_help=True)
+app.add_typer(traces_app, name="traces")
+
+
+@traces_app.command("export")
+def traces_export(
+    input: Optional[Path] = typer.Option(None, "--input", "-i", help="traces file (default GATEWAY_TRACES)"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="write JSONL here instead of stdout"),
+) -> None:
+    """Write valid, successful plans in Mistral's fine-tuning chat format (JSONL)."""
+    from .traces import export_finetune
+
+    source = input or (Path(Settings.from_env().traces) if Settings.from_env().traces else None)
+    if source is None or not source.exists():
+        err.print("[red]error:[/red] no traces file; pass --input or set GATEWAY_TRACES", highlight=False)
+        raise typer.Exit(1)
+    if output:
+        with output.open("w", encoding="utf-8") as out:
+            n = export_finetune(source, out)
+    else:
+        n = export_finetune(source, sys.stdout)
+    err.print(f"{n} examples", highlight=False)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

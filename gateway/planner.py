@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,8 +17,9 @@ from .errors import ModelBudgetExceeded, ModelError, ModelTimeout, PlanInvalid
 from .llm.base import Provider, Usage
 from .plan import Plan, parse_plan
 from .plan_schema import plan_json_schema
-from .prompt import build_messages
+from .prompt import build_messages, prompt_version
 from .sdl import Catalog, RootField
+from .traces import TraceLog
 from .validation import validate_plan
 
 
@@ -35,13 +37,16 @@ class Planned:
     model: str
     usage: Usage
     attempts: list[dict[str, Any]] = field(default_factory=list)
+    request_id: str = ""
 
 
 class Planner:
-    def __init__(self, catalog: Catalog, provider: Provider, settings: PlannerSettings | None = None) -> None:
+    def __init__(self, catalog: Catalog, provider: Provider, settings: PlannerSettings | None = None,
+                 traces: TraceLog | None = None) -> None:
         self.catalog = catalog
         self.provider = provider
         self.settings = settings or PlannerSettings()
+        self.traces = traces
         self._slots = asyncio.Semaphore(self.settings.concurrency)
         self._schemas: dict[str, dict[str, Any]] = {}
 
@@ -56,6 +61,7 @@ class Planner:
         schema = self.schema_for(root)
         total = Usage(self.provider.name)
         attempts: list[dict[str, Any]] = []
+        request_id = uuid.uuid4().hex
         for attempt in range(self.settings.repairs + 1):
             started = time.perf_counter()
             try:
@@ -73,9 +79,14 @@ class Planner:
             total.prompt_tokens += u.prompt_tokens
             total.completion_tokens += u.completion_tokens
             total.latency_ms += u.latency_ms or (time.perf_counter() - started) * 1000
+            trace = {"kind": "call", "request_id": request_id, "field": root.key, "request": request,
+                     "model": u.model, "prompt_version": prompt_version(), "messages": messages,
+                     "answer": completion.text, "latencyMs": u.latency_ms,
+                     "tokens": {"prompt": u.prompt_tokens, "completion": u.completion_tokens}}
             try:
                 plan = validate_plan(self.catalog, parse_plan(completion.text), root)
             except PlanInvalid as e:
+                self._trace(trace, plan=None, errors=e.extensions.get("errors", [e.message]))
                 attempts.append({"answer": completion.text[:2000], "errors": e.extensions.get("errors", [e.message])})
                 if total.prompt_tokens + total.completion_tokens > self.settings.max_tokens_per_request:
                     raise ModelBudgetExceeded("the request used up its model token budget while repairing the plan",
@@ -83,10 +94,21 @@ class Planner:
                 messages = [*messages, {"role": "assistant", "content": completion.text},
                             {"role": "user", "content": _repair_message(e)}]
                 continue
+            self._trace(trace, plan=plan.dump(), errors=[])
             attempts.append({"answer": completion.text[:2000], "errors": []})
-            return Planned(plan, u.model, total, attempts)
+            return Planned(plan, u.model, total, attempts, request_id)
         raise PlanInvalid(f"the model's plan was still invalid after {self.settings.repairs} repairs: "
                           + "; ".join(attempts[-1]["errors"][:3]), attempts=attempts)
+
+
+    def _trace(self, entry: dict[str, Any], **more: Any) -> None:
+        if self.traces is not None:
+            self.traces.append({**entry, **more})
+
+    def trace_outcome(self, request_id: str, outcome: str) -> None:
+        """Record how the plan of ``request_id`` ran: ``ok`` or the error code."""
+        if self.traces is not None and request_id:
+            self.traces.append({"kind": "outcome", "request_id": request_id, "outcome": outcome})
 
 
 def _repair_message(error: PlanInvalid) -> str:

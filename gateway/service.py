@@ -27,6 +27,7 @@ from .policy import Policy
 from .sdl import Catalog, RootField, load_sdl
 from .selection import Prefetcher, describe_selection
 from .store import build_tables, create_store_engine, migrate
+from .traces import TraceLog
 from .validation import validate_plan
 
 
@@ -69,7 +70,7 @@ class Gateway:
                 timeout_s=self.settings.model_timeout_s,
                 max_tokens_per_request=self.settings.max_tokens_per_request,
                 concurrency=self.settings.model_concurrency,
-            ))
+            ), traces=TraceLog(self.settings.traces) if self.settings.traces else None)
         return self._planner
 
     def _make_plan_cache(self) -> Any:
@@ -138,9 +139,14 @@ class Gateway:
             selection = describe_selection(list(info.field_nodes), info.fragments)
             plan = await self._plan(root, request, selection, hints, ctx, trace)
         trace["plan"] = plan.dump()
-        self.policy.check(root, plan)
-        self.access.check_plan(plan, ctx.roles)
-        records = await asyncio.to_thread(self._run, root, plan, list(info.field_nodes), info.fragments)
+        try:
+            self.policy.check(root, plan)
+            self.access.check_plan(plan, ctx.roles)
+            records = await asyncio.to_thread(self._run, root, plan, list(info.field_nodes), info.fragments)
+        except GatewayError as e:
+            self._trace_outcome(trace, e.code)
+            raise
+        self._trace_outcome(trace, "ok")
         if trace.get("source") == "model" and self.plan_cache is not None:
             await asyncio.to_thread(self.plan_cache.remember, root, request, selection, hints, plan)
         trace["totalMs"] = round((time.perf_counter() - started) * 1000, 2)
@@ -158,10 +164,14 @@ class Gateway:
         trace.update(self._model_trace(planned), source="model")
         return planned.plan
 
+    def _trace_outcome(self, trace: dict[str, Any], outcome: str) -> None:
+        if trace.get("source") == "model":
+            self.planner.trace_outcome(trace.get("requestId", ""), outcome)
+
     @staticmethod
     def _model_trace(planned: Planned) -> dict[str, Any]:
         u = planned.usage
-        return {"model": planned.model, "latencyMs": round(u.latency_ms, 2),
+        return {"model": planned.model, "requestId": planned.request_id, "latencyMs": round(u.latency_ms, 2),
                 "tokens": {"prompt": u.prompt_tokens, "completion": u.completion_tokens},
                 "attempts": len(planned.attempts)}
 
