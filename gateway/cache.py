@@ -93,7 +93,7 @@ def scope_of(root: RootField, selection: str, hints: dict[str, Any]) -> str:
 
 # -- schema fingerprints ------------------------------------------------------------------
 def plan_dependencies(catalog: Catalog, plan: Plan) -> list[str]:
-    """Types a plan relies on: models of its steps, models its filters reach, their enums."""
+    """Types a plan relies on: models of its steps, models its filters reach, their enums, connectors."""
     models: set[str] = set()
 
     def walk_where(model_name: str, where: Any) -> None:
@@ -112,12 +112,22 @@ def plan_dependencies(catalog: Catalog, plan: Plan) -> list[str]:
                     models.add(target)
                     walk_where(target, cond)
 
+    connectors: set[str] = set()
     for step in plan.steps:
-        models.add(step.model)
-        walk_where(step.model, getattr(step, "where", None))
+        model = getattr(step, "model", None)
+        if model is not None:
+            models.add(model)
+            walk_where(model, getattr(step, "where", None))
+        if step.op == "call":
+            connectors.add(f"connector:{step.connector}")
+            c = catalog.connectors.get(step.connector)
+            if c is not None:
+                models.add(c.returns)
     enums = {f.type_name for m in models if m in catalog.models
              for f in catalog.models[m].fields.values() if f.type_name in catalog.enums}
-    return sorted(models | enums)
+    enums |= {t.strip("[]!") for m in models for t in catalog.shapes.get(m, {}).values()
+              if t.strip("[]!") in catalog.enums}
+    return sorted(models | enums | connectors)
 
 
 def fingerprint(catalog: Catalog, field_key: str, deps: list[str]) -> str:
@@ -131,6 +141,11 @@ def fingerprint(catalog: Catalog, field_key: str, deps: list[str]) -> str:
     if root is not None and root.type_name in catalog.shapes:
         names.add(root.type_name)
     for n in sorted(names):
+        if n.startswith("connector:"):
+            c = catalog.connectors.get(n.split(":", 1)[1])
+            parts.append(json.dumps([n, c.args_schema(), c.returns, c.side_effects], sort_keys=True, default=str)
+                         if c is not None else f"missing {n}")
+            continue
         t = catalog.schema.type_map.get(n)
         parts.append(print_type(t) if t is not None else f"missing {n}")
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
@@ -178,7 +193,7 @@ def _map_values(plan: dict[str, Any], fn: Any) -> dict[str, Any]:
     """Apply ``fn`` to every literal in value positions of a dumped plan (a copy is returned).
 
     Value positions: filter operands (``in`` lists included), insert and set values (list
-    items included), limit and offset, and the ``params`` object itself.
+    items included), connector call arguments, limit and offset, and the ``params`` object.
     """
     out = copy.deepcopy(plan)
 
@@ -210,8 +225,9 @@ def _map_values(plan: dict[str, Any], fn: Any) -> dict[str, Any]:
         for record in step.get("values", []):
             for k in record:
                 record[k] = value(record[k])
-        for k in step.get("set", {}) or {}:
-            step["set"][k] = value(step["set"][k])
+        for key in ("set", "args"):
+            for k in step.get(key) or {}:
+                step[key][k] = value(step[key][k])
         for k in ("limit", "offset"):
             if step.get(k) is not None:
                 step[k] = value(step[k])
@@ -324,6 +340,13 @@ class PlanCache:
     # -- the service's hook -----------------------------------------------------------------
     def lookup(self, root: RootField, request: str, selection: str, hints: dict[str, Any]) -> CacheHit | None:
         """An exact or template plan for this request, bound and valid; None calls the model."""
+        try:
+            return self._lookup(root, request, selection, hints)
+        except SQLAlchemyError as e:  # the cache must never be why a request fails
+            log.warning("plan cache lookup failed, asking the model: %s", e)
+            return None
+
+    def _lookup(self, root: RootField, request: str, selection: str, hints: dict[str, Any]) -> CacheHit | None:
         text = normalise(request)
         scope = scope_of(root, selection, hints)
         eid = "e" + _digest(scope, text.lower())
@@ -347,7 +370,16 @@ class PlanCache:
         return None
 
     def remember(self, root: RootField, request: str, selection: str, hints: dict[str, Any], plan: Plan) -> None:
-        """Store a plan that ran well: as exact, and as a template when its params allow."""
+        """Store a plan that ran well: as exact, and as a template when its params allow.
+
+        The request already succeeded, so a failure here is logged, never raised.
+        """
+        try:
+            self._remember(root, request, selection, hints, plan)
+        except Exception as e:  # noqa: BLE001
+            log.warning("plan cache: could not store the plan for %s: %s", root.key, e)
+
+    def _remember(self, root: RootField, request: str, selection: str, hints: dict[str, Any], plan: Plan) -> None:
         text = normalise(request)
         scope = scope_of(root, selection, hints)
         data = plan.dump()

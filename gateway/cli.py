@@ -110,7 +110,7 @@ def ask(
         raise typer.Exit(2)
     root = gw.catalog.root(op, field)
     selection = select or _default_selection(gw.catalog, root.type_name)
-    doc = f"{op} Ask($q: String) {{ {field}(q: $q){(' { ' + selection + ' }') if selection else ''} }}"
+    doc = f"{op} Ask($q: String!) {{ {field}(q: $q){(' { ' + selection + ' }') if selection else ''} }}"
     http = GraphQLHTTP(gw)
     from .service import RequestContext
 

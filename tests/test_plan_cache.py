@@ -194,6 +194,26 @@ def test_a_plan_that_used_todays_date_is_reused_only_today(cached: Harness, monk
     assert len(cached.model.calls) == 2
 
 
+def test_connector_call_plans_are_cached_and_bound_too(tmp_path: Path) -> None:
+    schema = tmp_path / "schema.graphql"
+    schema.write_text("type Signup { email: String! plan: String signedUpAt: String! country: String }\n"
+                      "type Query { signups(q: String): [Signup!] }\n", encoding="utf-8")
+    model = ScriptedProvider([{"steps": [{"op": "call", "connector": "async.signups",
+                                          "args": {"since": "2026-11-01", "limit": 2}}],
+                               "result": 0, "params": {"since": "2026-11-01"}}])
+    h = start(f"sqlite:///{tmp_path / 's.db'}", model, schema=schema,
+              connectors=str(Path(__file__).parent / "connector_fixtures.py"))
+    try:
+        for since, kind in (("2026-11-01", None), ("2026-11-01", "exact"), ("2026-10-05", "template")):
+            body = ask(h, f"signups since {since}", field="signups", selection="email signedUpAt")
+            assert body["data"]["signups"] == [{"email": f"user{i}@example.com", "signedUpAt": since}
+                                               for i in range(2)], body
+            assert source(body, "signups") == (("model", None) if kind is None else ("cache", kind))
+        assert len(model.calls) == 1
+    finally:
+        h.server.stop()
+
+
 # -- persistence and invalidation -----------------------------------------------------------
 def test_the_cache_survives_a_restart(db_url: str) -> None:
     h = start(db_url, ScriptedProvider([URGENT]))
