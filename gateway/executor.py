@@ -288,7 +288,7 @@ class PlanRun:
         for a in step.aggregates:
             fn = AGGREGATES[a.fn]
             measures.append((fn() if a.field is None else fn(t.c[a.field])).label(a.as_))
-        stmt = select(*groups, *measures).where(self.where(model, step.where))
+        stmt = select(*groups, *measures).select_from(t).where(self.where(model, step.where))
         if groups:
             stmt = stmt.group_by(*groups)
         labels = {m.name: m for m in measures} | {g.name: g for g in groups}

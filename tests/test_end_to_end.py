@@ -96,12 +96,17 @@ def test_aggregates_count_sum_and_group_by(harness: Harness) -> None:
     harness.model.push(
         {"steps": [{"op": "aggregate", "model": "Task", "where": {"priority": {"eq": "HIGH"}},
                     "aggregates": [{"fn": "count", "as": "n"}]}], "result": 0},
+        {"steps": [{"op": "aggregate", "model": "Task", "aggregates": [{"fn": "count", "as": "n"},
+                                                                       {"fn": "sum", "field": "estimate", "as": "s"}]}],
+         "result": 0},
         {"steps": [{"op": "aggregate", "model": "Task", "groupBy": ["status"],
                     "aggregates": [{"fn": "count", "as": "count"}],
                     "orderBy": [{"field": "status", "direction": "asc"}]}], "result": 0},
     )
     count = harness.server.gql('{ taskCount(q: "how many high priority tasks") }')
     assert count["data"]["taskCount"] == 2
+    everything = harness.server.gql('{ taskCount(q: "how many tasks in all") }')
+    assert everything["data"]["taskCount"] == 3
     stats = harness.server.gql('{ taskStats(q: "tasks per status") { status count } }')
     assert stats["data"]["taskStats"] == [
         {"status": "DONE", "count": 1}, {"status": "IN_PROGRESS", "count": 1}, {"status": "TODO", "count": 1}]
