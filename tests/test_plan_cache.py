@@ -197,7 +197,8 @@ def test_a_plan_that_used_todays_date_is_reused_only_today(cached: Harness, monk
 def test_connector_call_plans_are_cached_and_bound_too(tmp_path: Path) -> None:
     schema = tmp_path / "schema.graphql"
     schema.write_text("type Signup { email: String! plan: String signedUpAt: String! country: String }\n"
-                      "type Query { signups(q: String): [Signup!] }\n", encoding="utf-8")
+                      "type Note { id: ID! text: String! }\n"
+                      "type Query { signups(q: String): [Signup!] notes(q: String): [Note!]! }\n", encoding="utf-8")
     model = ScriptedProvider([{"steps": [{"op": "call", "connector": "async.signups",
                                           "args": {"since": "2026-11-01", "limit": 2}}],
                                "result": 0, "params": {"since": "2026-11-01"}}])
