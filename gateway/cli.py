@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -20,6 +21,8 @@ err = Console(stderr=True)
 
 SchemaOpt = typer.Option(None, "--schema", help="SDL file (env GATEWAY_SCHEMA, default ./schema.graphql)")
 DbOpt = typer.Option(None, "--db", help="SQLAlchemy URL (env GATEWAY_DB, default sqlite:///gateway.db)")
+ConnectorsOpt = typer.Option(None, "--connectors", help="module path or .py file declaring connectors "
+                                                         "(env GATEWAY_CONNECTORS)")
 ModelOpt = typer.Option(None, "--model", help="embedded | embedded:PATH.gguf | mistral:NAME | openai:NAME | scripted:FILE")
 
 
@@ -44,17 +47,28 @@ def serve(
     model: Optional[str] = ModelOpt,
     host: Optional[str] = typer.Option(None, help="bind address (env GATEWAY_HOST)"),
     port: Optional[int] = typer.Option(None, help="port (env GATEWAY_PORT)"),
-    workers: int = typer.Option(1, help="uvicorn worker processes"),
+    connectors: Optional[str] = ConnectorsOpt,
+    workers: int = typer.Option(1, help="uvicorn worker processes (share the store, and Redis when set)"),
 ) -> None:
     """Serve the SDL on http://HOST:PORT/graphql (GraphiQL in a browser)."""
     import uvicorn
 
-    settings = _settings(schema, db, model, host=host, port=port)
+    settings = _settings(schema, db, model, host=host, port=port, connectors=connectors)
     gw = _gateway(settings)
     err.print(f"serving {settings.schema} on http://{settings.host}:{settings.port}/graphql "
               f"(store {settings.db}, model {settings.model or 'default'})", highlight=False)
     for line in gw.migrations:
         err.print(f"  migrated: {line}", highlight=False)
+    if workers > 1:
+        # Each worker process builds its own gateway from the same settings, passed by environment.
+        gw.close()
+        for name in ("schema", "db", "model", "connectors"):
+            value = getattr(settings, name)
+            if value is not None:
+                os.environ[f"GATEWAY_{name.upper()}"] = str(value)
+        uvicorn.run("gateway.server:app_from_env", factory=True, workers=workers, host=settings.host,
+                    port=settings.port, log_level="info")
+        return
     _warm_model(gw)
     from .server import create_app
 
@@ -99,11 +113,12 @@ def ask(
     schema: Optional[str] = SchemaOpt,
     db: Optional[str] = DbOpt,
     model: Optional[str] = ModelOpt,
+    connectors: Optional[str] = ConnectorsOpt,
 ) -> None:
     """Run one request against the configured store and model; print the JSON result."""
     from .server import GraphQLHTTP
 
-    gw = _gateway(_settings(schema, db, model))
+    gw = _gateway(_settings(schema, db, model, connectors=connectors))
     op = "mutation" if mutation else "query"
     if f"{op}.{field}" not in gw.catalog.root_fields:
         err.print(f"[red]error:[/red] no {op} field {field!r}", highlight=False)

@@ -230,3 +230,10 @@ def create_app(gateway: Gateway) -> Starlette:
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.gateway = gateway
     return app
+
+
+def app_from_env() -> Starlette:
+    """App factory for ``uvicorn --workers N``: each worker reads its settings from GATEWAY_*."""
+    from .config import Settings
+
+    return create_app(Gateway(Settings.from_env()))
