@@ -19,7 +19,9 @@ request text) is only reused on the day it was made.
 Entries live in the store (``_gateway_plans``, ignored by the migrator) so they survive a
 restart and, when a Redis URL is given, in Redis too (read-through, write-through) so several
 gateway processes share them. Redis trouble never fails a request: the cache falls back to the
-store for a while.
+store for a while. A process also remembers, for ``MEMO_TTL_S`` seconds, which entry answered a
+request text, so a burst of repeats is served from memory; that is also how late a running
+process sees ``gateway plans clear``.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ log = logging.getLogger(__name__)
 TABLE_NAME = f"{INTERNAL_PREFIX}plans"
 DEFAULT_REDIS_PREFIX = "gateway:plans:"
 REDIS_RETRY_S = 30.0
+MEMO_TTL_S = 2.0  # how long a process answers a repeat from memory; bounds how late `plans clear` is seen
+MEMO_MAX = 10_000
 PARAM = "$param"
 QUOTES = {'"': '"', "'": "'", "“": "”", "‘": "’", "`": "`"}
 DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
@@ -322,6 +326,8 @@ class PlanCache:
         self.catalog = catalog
         self.prefix = redis_prefix or os.environ.get("GATEWAY_REDIS_PREFIX") or DEFAULT_REDIS_PREFIX
         self._fingerprints: dict[tuple[str, tuple[str, ...]], str] = {}
+        # request key -> (expiry, entry that answered it): repeats skip the store for MEMO_TTL_S
+        self._memo: dict[str, tuple[float, dict[str, Any]]] = {}
         self._redis: Any = None
         self._redis_down_until = 0.0
         if redis_url:
@@ -350,24 +356,40 @@ class PlanCache:
         text = normalise(request)
         scope = scope_of(root, selection, hints)
         eid = "e" + _digest(scope, text.lower())
+        remembered = self._memo.get(eid)
+        if remembered is not None and remembered[0] > time.monotonic():
+            hit = self._hit(remembered[1], text, root)
+            if hit is not None:
+                return hit
         entry = self._get_exact(eid)
-        if entry is not None and self._current(entry):
-            try:
-                return CacheHit(Plan.model_validate(entry["plan"]), "exact", eid)
-            except (KeyError, ValueError):  # an entry this version cannot read: plan afresh
-                self._delete(entry)
-        for entry in self._templates(scope):
-            if not self._current(entry):
-                continue
-            try:
-                bound = bind(entry, text)
-                if bound is None:
-                    continue
-                plan = validate_plan(self.catalog, Plan.model_validate(bound), root)
-            except (GatewayError, KeyError, ValueError, re.error):
-                continue
-            return CacheHit(plan, "template", entry["id"])
-        return None
+        hit = self._hit(entry, text, root) if entry is not None else None
+        if hit is None:
+            for entry in self._templates(scope):
+                hit = self._hit(entry, text, root)
+                if hit is not None:
+                    break
+        if hit is not None:
+            self._memo_put(eid, entry)
+        return hit
+
+    def _hit(self, entry: dict[str, Any], text: str, root: RootField) -> CacheHit | None:
+        """The entry's plan for this text when it is current, matches and validates."""
+        if not self._current(entry):
+            return None
+        try:
+            if entry["kind"] == "exact":
+                return CacheHit(Plan.model_validate(entry["plan"]), "exact", entry["id"])
+            bound = bind(entry, text)
+            if bound is None:
+                return None
+            return CacheHit(validate_plan(self.catalog, Plan.model_validate(bound), root), "template", entry["id"])
+        except (GatewayError, KeyError, ValueError, re.error):  # an entry this version cannot use: plan afresh
+            return None
+
+    def _memo_put(self, eid: str, entry: dict[str, Any]) -> None:
+        if len(self._memo) >= MEMO_MAX:
+            self._memo.clear()
+        self._memo[eid] = (time.monotonic() + MEMO_TTL_S, entry)
 
     def remember(self, root: RootField, request: str, selection: str, hints: dict[str, Any], plan: Plan) -> None:
         """Store a plan that ran well: as exact, and as a template when its params allow.
@@ -388,8 +410,10 @@ class PlanCache:
         base = {"field": root.key, "scope": scope, "selection": selection, "hints": hints, "deps": deps,
                 "fingerprint": self._fingerprint(root.key, deps), "created": time.time(),
                 "day": dt.date.today().isoformat() if dated else None}
-        self._put({**base, "id": "e" + _digest(scope, text.lower()), "kind": "exact", "text": text.lower(),
-                   "request": request, "plan": data})
+        exact = {**base, "id": "e" + _digest(scope, text.lower()), "kind": "exact", "text": text.lower(),
+                 "request": request, "plan": data}
+        self._put(exact)
+        self._memo_put(exact["id"], exact)
         template = make_template(text, data)
         if template is not None:
             tid = "t" + _digest(scope, template["pattern"].lower())
@@ -421,6 +445,7 @@ class PlanCache:
     def clear(self, field: str | None = None) -> int:
         """Delete entries (all, or one field's) from the store and Redis; return how many."""
         doomed = self.entries(field)
+        self._memo.clear()
         with self._write() as conn:
             conn.execute(delete(PLANS).where(PLANS.c.id.in_([e["id"] for e in doomed])) if field
                          else delete(PLANS))
@@ -482,6 +507,9 @@ class PlanCache:
                 self._redis_failed(e)
 
     def _delete(self, entry: dict[str, Any]) -> None:
+        for key, (_, remembered) in list(self._memo.items()):
+            if remembered["id"] == entry["id"]:
+                self._memo.pop(key, None)
         with self._write() as conn:
             conn.execute(delete(PLANS).where(PLANS.c.id == entry["id"]))
         r = self._redis_client()
