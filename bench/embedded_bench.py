@@ -27,7 +27,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gateway.llm import embedded, model_files  # noqa: E402
+from gateway.llm import embedded  # noqa: E402
 
 REQUESTS = [
     "tasks that are in progress, highest priority first",

@@ -7,10 +7,11 @@ exact repeats and same-template requests ("tasks tagged <another tag>") over HTT
 127.0.0.1, and counts errors and model calls (each response's ``extensions`` says whether its
 plan came from the cache or the model).
 
-A second scenario runs two `gateway serve` processes on the same store sharing one Redis
-(GATEWAY_REDIS_URL): only the first is warmed, the load goes round-robin to both, and the
-second's scripted model has no answers at all, so a plan it did not get from the shared cache
-would be an error. Skipped when Redis is not reachable.
+Scale-out, when Redis is reachable (GATEWAY_REDIS_URL): two `gateway serve` processes on the
+same store, only the first warmed, the load round-robin to both, the second's scripted model
+without any answer (a plan it did not get from the shared cache would be an error); and one
+`gateway serve --workers 2` (uvicorn worker processes, each its own gateway) whose scripted
+model has no answers either: a one-process `gateway serve` warms the cache first and stops.
 
     .venv/bin/python bench/load.py [--requests 4000] [--seconds 40] [--concurrency 16]
 """
@@ -66,11 +67,12 @@ def mix() -> list[str]:
 class Server:
     """One `gateway serve` process on 127.0.0.1."""
 
-    def __init__(self, tmp: Path, db: str, answers: Path, port: int, env: dict[str, str], name: str) -> None:
+    def __init__(self, tmp: Path, db: str, answers: Path, port: int, env: dict[str, str], name: str,
+                 workers: int = 1) -> None:
         self.url = f"http://127.0.0.1:{port}"
         self.log = (tmp / f"{name}.log").open("w")
         cmd = [sys.executable, "-m", "gateway.cli", "serve", "--schema", str(DEMO_SCHEMA), "--db", db,
-               "--model", f"scripted:{answers}", "--port", str(port)]
+               "--model", f"scripted:{answers}", "--port", str(port), "--workers", str(workers)]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout: float = 60) -> None:
@@ -160,7 +162,7 @@ def redis_ok() -> bool:
         return False
 
 
-def scenario(processes: int, args: argparse.Namespace) -> dict[str, Any]:
+def scenario(processes: int, args: argparse.Namespace, workers: int = 1) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="gw-load-"))
     db = f"sqlite:///{tmp / 'load.db'}"
     (tmp / "seed.json").write_text(json.dumps(tracker_seed(args.tasks)), encoding="utf-8")
@@ -170,17 +172,27 @@ def scenario(processes: int, args: argparse.Namespace) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
     env["PYTHONPATH"] = str(ROOT)
     prefix = None
-    if processes > 1:
+    if processes > 1 or workers > 1:
         prefix = f"gwbench:{uuid.uuid4().hex[:8]}:"
         env.update(GATEWAY_REDIS_URL=REDIS_URL, GATEWAY_REDIS_PREFIX=prefix)
     subprocess.run([sys.executable, "-m", "gateway.cli", "import", str(tmp / "seed.json"), "--schema",
                     str(DEMO_SCHEMA), "--db", db], cwd=ROOT, env=env, check=True, capture_output=True)
-    servers = [Server(tmp, db, answers if i == 0 else tmp / "none.json", free_port(), env, f"serve{i}")
-               for i in range(processes)]
+    if workers > 1:  # warm with a one-process server, then serve with workers that cannot plan
+        warmer = Server(tmp, db, answers, free_port(), env, "warm")
+        try:
+            warmer.wait_ready()
+            warm(warmer.url)
+        finally:
+            warmer.stop()
+        servers = [Server(tmp, db, tmp / "none.json", free_port(), env, "serve0", workers)]
+    else:
+        servers = [Server(tmp, db, answers if i == 0 else tmp / "none.json", free_port(), env, f"serve{i}")
+                   for i in range(processes)]
     try:
         for s in servers:
             s.wait_ready()
-        warm(servers[0].url)
+        if workers == 1:
+            warm(servers[0].url)
         res = asyncio.run(load([s.url for s in servers], args.requests, args.seconds, args.concurrency))
     finally:
         for s in servers:
@@ -191,7 +203,10 @@ def scenario(processes: int, args: argparse.Namespace) -> dict[str, Any]:
             r = redis.Redis.from_url(REDIS_URL)
             for key in r.scan_iter(f"{prefix}*"):
                 r.delete(key)
-    return {"processes": processes, "redis": processes > 1, "concurrency": args.concurrency, **res}
+    label = "1 process" if processes == 1 and workers == 1 else \
+        f"{processes} processes sharing Redis" if workers == 1 else f"--workers {workers}, sharing Redis"
+    return {"servers": label, "processes": processes, "workers": workers, "redis": prefix is not None,
+            "concurrency": args.concurrency, **res}
 
 
 def main() -> None:
@@ -204,13 +219,14 @@ def main() -> None:
     runs = [scenario(1, args)]
     if redis_ok():
         runs.append(scenario(2, args))
+        runs.append(scenario(1, args, workers=2))
     else:
-        print("Redis not reachable: the two-process scenario is skipped")
+        print("Redis not reachable: the scale-out scenarios are skipped")
     print(f"\n`gateway serve` on 127.0.0.1, SQLite store with {args.tasks:,} tasks; load from another process, "
           f"{args.concurrency} at a time, at most {args.requests:,} requests / {args.seconds:.0f}s per scenario\n")
     print(table(["servers", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "model calls",
                  "exact hits", "template hits"],
-                [[f"{r['processes']} process{'es sharing Redis' if r['redis'] else ''}", r["requests"], r["rps"],
+                [[r["servers"], r["requests"], r["rps"],
                   r["p50_ms"], r["p95_ms"], r["p99_ms"], r["errors"], r["model_calls"],
                   r["sources"].get("cache:exact", 0), r["sources"].get("cache:template", 0)] for r in runs]))
     print(f"\nwrote {write_result('load', {'tasks': args.tasks, 'scenarios': runs})}")

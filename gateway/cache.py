@@ -374,9 +374,9 @@ class PlanCache:
 
     def _hit(self, entry: dict[str, Any], text: str, root: RootField) -> CacheHit | None:
         """The entry's plan for this text when it is current, matches and validates."""
-        if not self._current(entry):
-            return None
         try:
+            if not self._current(entry):
+                return None
             if entry["kind"] == "exact":
                 return CacheHit(Plan.model_validate(entry["plan"]), "exact", entry["id"])
             bound = bind(entry, text)

@@ -58,6 +58,7 @@ class Planner:
     async def plan(self, root: RootField, request: str, selection: str = "",
                    hints: dict[str, Any] | None = None, timezone: str | None = None) -> Planned:
         messages = build_messages(self.catalog, root, request, selection, hints or {}, timezone)
+        prompt_length = len(messages)
         schema = self.schema_for(root)
         total = Usage(self.provider.name)
         attempts: list[dict[str, Any]] = []
@@ -80,7 +81,7 @@ class Planner:
             total.completion_tokens += u.completion_tokens
             total.latency_ms += u.latency_ms or (time.perf_counter() - started) * 1000
             trace = {"kind": "call", "request_id": request_id, "field": root.key, "request": request,
-                     "model": u.model, "prompt_version": prompt_version(), "messages": messages,
+                     "model": u.model, "prompt_version": prompt_version(), "messages": messages, "prompt_length": prompt_length,
                      "answer": completion.text, "latencyMs": u.latency_ms,
                      "tokens": {"prompt": u.prompt_tokens, "completion": u.completion_tokens}}
             try:

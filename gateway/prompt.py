@@ -69,9 +69,11 @@ def _example_value(catalog: Catalog, type_name: str, word: str) -> Any:
     return {"Int": 3, "Float": 2.5, "Boolean": True}.get(type_name, word)
 
 
-def examples(catalog: Catalog, root: RootField) -> str:
-    """Worked examples in the vocabulary of the user's own SDL."""
+def example_plans(catalog: Catalog, root: RootField) -> list[tuple[str, dict[str, Any]]]:
+    """Worked examples (request, plan) in the vocabulary of the user's own SDL."""
     names = list(root.models) or list(catalog.models)
+    if not names:
+        return []
     model = catalog.models[names[0]]
     text = _text_field(model) or "id"
     out: list[tuple[str, dict[str, Any]]] = []
@@ -93,27 +95,33 @@ def examples(catalog: Catalog, root: RootField) -> str:
                     {"steps": [{"op": "aggregate", "model": model.name,
                                 "aggregates": [{"fn": "count", "field": None, "as": "count"}]}],
                      "result": 0, "params": {}}))
-    else:
-        values: dict[str, Any] = {}
-        for f in model.fields.values():
-            if f.kind in ("scalar", "enum") and f.name != "id" and (not f.nullable or f.name == text):
-                values[f.name] = _example_value(catalog, f.type_name, "Gamma")
-        steps: list[dict[str, Any]] = []
-        for f in model.fields.values():
-            target = catalog.models.get(f.type_name)
-            if f.kind == "ref" and target is not None and _text_field(target):
-                tf = _text_field(target)
-                steps.append({"op": "find", "model": target.name, "where": {tf: {"eq": "Delta"}}, "limit": 1})
-                values[f.name] = {"$step": 0, "field": "id"}
-                break
-        steps.append({"op": "insert", "model": model.name, "values": [values]})
-        out.append((f'add {model.name} "Gamma"' + (' for "Delta"' if len(steps) > 1 else ""),
-                    {"steps": steps, "result": len(steps) - 1, "params": {text: "Gamma"}}))
-        if text != "id":
-            out.append((f'delete the {model.name} "Gamma"',
-                        {"steps": [{"op": "delete", "model": model.name, "where": {text: {"eq": "Gamma"}}}],
-                         "result": 0, "params": {text: "Gamma"}}))
-    return "\n".join(f"Request: {req}\nPlan: {json.dumps(plan)}" for req, plan in out)
+        return out
+    values: dict[str, Any] = {}
+    for f in model.fields.values():
+        if f.kind in ("scalar", "enum") and f.name != "id" and (not f.nullable or f.name == text):
+            values[f.name] = _example_value(catalog, f.type_name, "Gamma")
+    steps: list[dict[str, Any]] = []
+    for f in model.fields.values():
+        target = catalog.models.get(f.type_name)
+        if f.kind == "ref" and target is not None and _text_field(target):
+            tf = _text_field(target)
+            steps.append({"op": "find", "model": target.name, "where": {tf: {"eq": "Delta"}}, "limit": 1})
+            values[f.name] = {"$step": 0, "field": "id"}
+            break
+    steps.append({"op": "insert", "model": model.name, "values": [values]})
+    out.append((f'add a {model.name} with {text} "Gamma"' + (' for "Delta"' if len(steps) > 1 else ""),
+                {"steps": steps, "result": len(steps) - 1, "params": {text: "Gamma"}}))
+    enum_field = next((f for f in model.fields.values() if f.kind == "enum"), None)
+    if enum_field is not None and text != "id":
+        value = catalog.enums[enum_field.type_name][-1]
+        out.append((f'set the {enum_field.name} of "Gamma" to {value.lower()}',
+                    {"steps": [{"op": "update", "model": model.name, "where": {text: {"eq": "Gamma"}},
+                                "set": {enum_field.name: value}}], "result": 0, "params": {text: "Gamma"}}))
+    if text != "id":
+        out.append((f'delete the {model.name} "Gamma"',
+                    {"steps": [{"op": "delete", "model": model.name, "where": {text: {"eq": "Gamma"}}}],
+                     "result": 0, "params": {text: "Gamma"}}))
+    return out
 
 
 def describe_connectors(catalog: Catalog, root: RootField) -> str:
@@ -130,18 +138,38 @@ def describe_connectors(catalog: Catalog, root: RootField) -> str:
 def build_messages(catalog: Catalog, root: RootField, request: str, selection: str,
                    hints: dict[str, Any], timezone: str | None = None,
                    today: dt.date | None = None) -> list[Message]:
-    system = render("system", sdl=pruned_sdl(catalog, root), examples=examples(catalog, root),
-                    connectors=describe_connectors(catalog, root))
+    """System instructions, worked examples as earlier turns, then the request.
+
+    Small models follow examples given as conversation turns far better than examples in the
+    instructions; the examples depend only on the field, so the prefix stays cacheable.
+    """
+    system = render("system", sdl=pruned_sdl(catalog, root), connectors=describe_connectors(catalog, root))
+    if not connectors_for(catalog, root):  # small models do better without steps they cannot use
+        system = "\n".join(line for line in system.split("\n")
+                            if '"op": "call"' not in line and '"op": "filter"' not in line
+                            and not line.startswith("Connectors this field") and line != "(none)")
+    messages: list[Message] = [{"role": "system", "content": system}]
     shape = f"[{root.type_name}]" if root.returns_list else root.type_name
-    user = render(
-        "request",
-        operation=root.operation,
-        field=root.name,
-        return_type=shape,
-        selection=selection or "(nothing nested)",
-        hints=json.dumps(hints) if hints else "(none)",
-        today=(today or dt.date.today()).isoformat(),
-        timezone=timezone or "UTC",
-        request=request.replace(">>>", "> > >"),
-    )
-    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+    today_text = (today or dt.date.today()).isoformat()
+
+    def ask(text: str, sel: str, hint: dict[str, Any]) -> str:
+        return render(
+            "request",
+            operation=root.operation,
+            intent=("This field only reads: use find or aggregate." if root.readonly else
+                    "This field changes data: plan the insert, update or delete the request asks for "
+                    "(a find only to look up records the change needs)."),
+            field=root.name,
+            return_type=shape,
+            selection=sel or "(nothing nested)",
+            hints=json.dumps(hint) if hint else "(none)",
+            today=today_text,
+            timezone=timezone or "UTC",
+            request=text.replace(">>>", "> > >"),
+        )
+
+    for example, plan in example_plans(catalog, root):
+        messages.append({"role": "user", "content": ask(example, "id", {})})
+        messages.append({"role": "assistant", "content": json.dumps(plan)})
+    messages.append({"role": "user", "content": ask(request, selection, hints)})
+    return messages

@@ -42,8 +42,9 @@ def finetune_examples(entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]
     for e in entries:
         if e.get("kind") != "call" or e.get("plan") is None or outcomes.get(e["request_id"], "ok") != "ok":
             continue
-        first_two = e["messages"][:2]  # the original prompt: the repaired answer becomes a first-time answer
-        examples.append({"messages": [*first_two, {"role": "assistant", "content": json.dumps(e["plan"])}]})
+        # the original prompt only: a repaired answer becomes a first-time answer
+        prompt = e["messages"][: e.get("prompt_length", 2)]
+        examples.append({"messages": [*prompt, {"role": "assistant", "content": json.dumps(e["plan"])}]})
     return examples
 
 

@@ -150,3 +150,49 @@ def test_real_model_answers_json_that_fits_the_schema() -> None:
     assert completion.usage.model == "embedded:qwen2.5-coder-0.5b-instruct-q4_k_m"
     assert completion.usage.prompt_tokens > 0 and completion.usage.completion_tokens > 0
     assert completion.usage.latency_ms > 0
+
+
+def test_grammar_safe_schema_renames_recursive_defs() -> None:
+    """llama-cpp-python emits unsanitised names for recursive refs like ``Where_Person``."""
+    schema = {
+        "$ref": "#/$defs/Where_Person",
+        "$defs": {"Where_Person": {"type": "object",
+                                   "properties": {"not": {"$ref": "#/$defs/Where_Person"}}}},
+    }
+    safe = embedded.grammar_safe_schema(schema)
+    assert safe["$ref"] == "#/$defs/def-Where-Person"
+    assert safe["$defs"]["def-Where-Person"]["properties"]["not"]["$ref"] == "#/$defs/def-Where-Person"
+    assert "Where_Person" in schema["$defs"]  # the caller's schema is left alone
+
+
+@pytest.mark.skipif(_real_model_skip_reason() is not None, reason=str(_real_model_skip_reason()))
+def test_real_model_accepts_a_recursive_schema_with_underscored_defs() -> None:
+    """The shape of the gateway's plan schema (recursive ``Where_X`` filters) must give a
+    grammar llama.cpp parses; a rejected grammar would otherwise crash the process."""
+    schema = {
+        "type": "object",
+        "properties": {"where": {"$ref": "#/$defs/Where_Task"}},
+        "required": ["where"],
+        "additionalProperties": False,
+        "$defs": {"Where_Task": {
+            "type": "object",
+            "properties": {"title": {"type": "string"},
+                           "not": {"$ref": "#/$defs/Where_Task"},
+                           "or": {"type": "array", "items": {"$ref": "#/$defs/Where_Task"}}},
+            "additionalProperties": False,
+        }},
+    }
+    provider = embedded.EmbeddedProvider(None, max_tokens=64)
+    messages = [{"role": "user", "content": "Filter: tasks whose title is not 'x'. Answer JSON."}]
+    completion = asyncio.run(provider.complete(messages, schema))
+    assert "where" in json.loads(completion.text)
+
+
+def test_a_grammar_llama_cpp_rejects_is_an_error_not_a_crash() -> None:
+    if _real_model_skip_reason() is not None:
+        pytest.skip(str(_real_model_skip_reason()))
+    from llama_cpp import LlamaGrammar
+
+    loaded = embedded.EmbeddedProvider(None).load()
+    with pytest.raises(embedded.ModelError, match="rejected the grammar"):
+        embedded._check_grammar(loaded.llama, LlamaGrammar.from_string("root ::= Bad_Name", verbose=False))

@@ -8,13 +8,20 @@ the token cap).
 
 One model and one llama context per file per process: loading costs about a second and the
 memory of the weights, and a single context lets llama.cpp reuse the KV cache of the fixed
-prompt prefix (system prompt + SDL) from one request to the next. Calls therefore run one at
-a time, off the event loop.
+prompt prefix (system prompt + SDL) from one request to the next: nothing here resets the
+context, so each call only evaluates the tokens after the prefix it shares with the previous
+one. Calls therefore run one at a time, off the event loop.
+
+``LlamaRAMCache`` (``GATEWAY_EMBEDDED_RAM_CACHE_MB``) is off by default: it only helps when
+requests alternate between fields with different prefixes (measured about 3 s saved per
+switch), and llama-cpp-python 0.3.x copies a 311 MB logits buffer into every saved state,
+so peak memory went from 0.9 GB to 3.2 GB.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import importlib.util
 import json
 import os
@@ -40,11 +47,18 @@ def _env_int(name: str, default: int) -> int:
 
 
 def default_threads() -> int:
-    """The cores this process may run on (llama.cpp is compute bound: one thread per core)."""
+    """One thread per core this process may use, less one (at least one).
+
+    llama.cpp's threads spin at barriers, so when every core is taken and anything else runs
+    (the gateway's own event loop, the store, other jobs) a token can take many times longer:
+    measured on a busy 2-core box, 2 threads ranged 5-35 s a call, 1 thread 8-16 s.
+    ``GATEWAY_EMBEDDED_THREADS`` overrides this.
+    """
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    return max(1, cores - 1)
 
 
 @dataclass
@@ -124,6 +138,18 @@ def _check_grammar(llama: Any, grammar: Any) -> None:
 
 _models: dict[str, _LoadedModel] = {}
 _models_lock = threading.Lock()
+
+
+@atexit.register
+def _close_models() -> None:
+    """Free models before interpreter shutdown, when llama.cpp's own finaliser would fail noisily."""
+    with _models_lock:
+        for loaded in _models.values():
+            try:
+                loaded.llama.close()
+            except Exception:  # noqa: BLE001 - shutting down: nothing left to report to
+                pass
+        _models.clear()
 
 
 def _require_llama_cpp() -> None:

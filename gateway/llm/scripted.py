@@ -42,7 +42,8 @@ class ScriptedProvider:
         self.routes.setdefault(request_text, []).extend(answers)
 
     def _queue(self, messages: list[Message]) -> list[Any]:
-        request = messages[1]["content"] if len(messages) > 1 else ""
+        asked = [m["content"] for m in messages if m["role"] == "user" and "<<<" in m["content"]]
+        request = asked[-1] if asked else ""  # the real request: worked examples come before it
         for text, queue in self.routes.items():
             if text in request:
                 return queue
