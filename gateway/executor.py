@@ -7,7 +7,6 @@ whole plan back, so a failed request changes no data.
 
 from __future__ import annotations
 
-import json
 import uuid
 from decimal import Decimal
 from typing import Any

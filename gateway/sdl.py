@@ -15,7 +15,6 @@ from graphql import (
     DocumentNode,
     GraphQLEnumType,
     GraphQLError,
-    GraphQLInputObjectType,
     GraphQLInterfaceType,
     GraphQLList,
     GraphQLNonNull,

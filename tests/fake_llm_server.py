@@ -6,12 +6,15 @@ the real SDK/httpx client is exercised end to end over a socket, with no mocks i
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
 
 
 @dataclass
@@ -129,3 +132,24 @@ class FakeLLMServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+# Shared by the provider tests: a minimal plan schema, a conversation, and quick backoff.
+PLAN_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"steps": {"type": "array", "items": {"type": "object"}}},
+    "required": ["steps"],
+    "additionalProperties": False,
+}
+MESSAGES = [
+    {"role": "system", "content": "You write plans."},
+    {"role": "user", "content": "list the books"},
+]
+
+
+@pytest.fixture(autouse=True)
+def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the exponential steps tiny so repeated-failure tests stay quick."""
+    from gateway.llm import retry
+
+    monkeypatch.setattr(retry, "BASE_DELAY_S", 0.01)

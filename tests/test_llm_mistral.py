@@ -11,31 +11,17 @@ from typing import Any, Iterator
 import pytest
 
 from gateway.errors import ModelAuth, ModelError, ModelRateLimited, ModelTimeout, ModelUnavailable
-from gateway.llm import get_provider, retry
+from gateway.llm import get_provider
 from gateway.llm.mistral import MistralProvider
 
 try:
-    from tests.fake_llm_server import FakeLLMServer, Reply, chat_ok, error
+    from tests.fake_llm_server import MESSAGES, PLAN_SCHEMA, FakeLLMServer, Reply, chat_ok, error, fast_backoff  # noqa: F401
 except ImportError:  # tests/ is not a package: pytest put it on sys.path itself
-    from fake_llm_server import FakeLLMServer, Reply, chat_ok, error
+    from fake_llm_server import MESSAGES, PLAN_SCHEMA, FakeLLMServer, Reply, chat_ok, error, fast_backoff  # noqa: F401
 
 KEY = "sk-mistral-SECRET-1234567890"
-PLAN_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {"steps": {"type": "array", "items": {"type": "object"}}},
-    "required": ["steps"],
-    "additionalProperties": False,
-}
-MESSAGES = [
-    {"role": "system", "content": "You write plans."},
-    {"role": "user", "content": "list the books"},
-]
 
 
-@pytest.fixture(autouse=True)
-def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep the exponential steps tiny so repeated-failure tests stay quick."""
-    monkeypatch.setattr(retry, "BASE_DELAY_S", 0.01)
 
 
 @pytest.fixture

@@ -16,28 +16,17 @@ from gateway.llm import get_provider, retry
 from gateway.llm.openai_compat import OpenAICompatProvider
 
 try:
-    from tests.fake_llm_server import FakeLLMServer, Reply, chat_ok, error
+    from tests.fake_llm_server import MESSAGES, PLAN_SCHEMA, FakeLLMServer, Reply, chat_ok, error, fast_backoff  # noqa: F401
 except ImportError:  # tests/ is not a package: pytest put it on sys.path itself
-    from fake_llm_server import FakeLLMServer, Reply, chat_ok, error
+    from fake_llm_server import MESSAGES, PLAN_SCHEMA, FakeLLMServer, Reply, chat_ok, error, fast_backoff  # noqa: F401
 
 KEY = "sk-openai-SECRET-0987654321"
-PLAN_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {"steps": {"type": "array", "items": {"type": "object"}}},
-    "required": ["steps"],
-    "additionalProperties": False,
-}
-MESSAGES = [
-    {"role": "system", "content": "You write plans."},
-    {"role": "user", "content": "list the books"},
-]
 REJECT_SCHEMA = error(400, "Invalid value for response_format: json_schema is not supported by this server")
 
 
 @pytest.fixture(autouse=True)
-def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep the exponential steps tiny so repeated-failure tests stay quick."""
-    monkeypatch.setattr(retry, "BASE_DELAY_S", 0.01)
+def no_schema_switch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts without the environment switch that turns json_schema off."""
     monkeypatch.delenv("OPENAI_JSON_SCHEMA", raising=False)
 
 

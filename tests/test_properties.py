@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any, Iterator
 
 import httpx
@@ -13,7 +12,7 @@ from hypothesis import strategies as st
 from sqlalchemy import event
 
 from conftest import LiveServer, TRACKER_SEED, make_gateway
-from gateway.errors import GatewayError, PlanInvalid
+from gateway.errors import PlanInvalid
 from gateway.llm.scripted import ScriptedProvider
 from gateway.plan import parse_plan
 from gateway.seed import import_records
