@@ -33,10 +33,18 @@ def _settings(schema: Optional[str], db: Optional[str], model: Optional[str] = N
 def _gateway(settings: Settings) -> Any:
     from .service import Gateway
 
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
     try:
         return Gateway(settings)
     except GatewayError as e:
         err.print(f"[red]error:[/red] {e.message}", highlight=False)
+        raise typer.Exit(2) from e
+    except SQLAlchemyError as e:
+        where = make_url(settings.db).render_as_string(hide_password=True)
+        reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+        err.print(f"[red]error:[/red] cannot use the store at {where}: {reason}", highlight=False)
         raise typer.Exit(2) from e
 
 

@@ -60,3 +60,23 @@ def test_ask_runs_one_request_and_prints_json(tmp_path: Path) -> None:
     body = json.loads(result.stdout)
     assert [t["title"] for t in body["data"]["tasks"]] == ["Fix login", "Push notifications"]
     assert body["extensions"]["fields"]["tasks"]["plan"]["steps"][0]["op"] == "find"
+
+
+def test_a_store_that_is_down_is_a_clear_error_without_the_password(tmp_path: Path) -> None:
+    result = gateway("export", "--db", "postgresql+psycopg://bob:hunter2@127.0.0.1:1/nowhere", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "cannot use the store at postgresql+psycopg://bob:***@127.0.0.1:1/nowhere" in result.stderr
+    assert "hunter2" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_ask_a_mutation(tmp_path: Path) -> None:
+    script = tmp_path / "answers.json"
+    script.write_text(json.dumps([{"steps": [{"op": "insert", "model": "Tag", "values": [{"name": "garden"}]}],
+                                   "result": 0}]))
+    db = f"sqlite:///{tmp_path / 'm.db'}"
+    result = gateway("ask", "add a tag garden", "--field", "tags", "--mutation", "--db", db,
+                     "--model", f"scripted:{script}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["data"]["tags"][0]["name"] == "garden"
+    listed = gateway("export", "--db", db, cwd=tmp_path)
+    assert [t["name"] for t in json.loads(listed.stdout)["Tag"]] == ["garden"]
