@@ -87,9 +87,10 @@ def _warm_model(gw: Any) -> None:
     """Load the model at start-up so the first request is not slow; say clearly if it cannot."""
     try:
         provider = gw.planner.provider
-        warm = getattr(provider, "warm", None)
-        if warm is not None:
-            warm()
+        load = getattr(provider, "load", None)  # the embedded model: join, verify and load now
+        if load is not None:
+            err.print(f"loading {provider.name} ...", highlight=False)
+            load()
     except GatewayError as e:
         err.print(f"[yellow]model not ready:[/yellow] {e.message}\n"
                   "  fields called without q still list records; requests in q will fail until a model is set.",
