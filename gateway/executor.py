@@ -34,7 +34,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from . import connectors
 from .errors import GatewayError, PlanFailed, PolicyDenied, StoreError
-from .plan import Aggregate, Call, Delete, Filter, Find, Insert, Plan, Update, is_step_ref
+from .plan import FILTER_OPS, Aggregate, Call, Delete, Filter, Find, Insert, Plan, Update, is_step_ref
 from .sdl import Catalog, Model, ModelField
 from .store import StoreTables, is_sqlite
 
@@ -166,8 +166,6 @@ class PlanRun:
         return and_(true(), *parts)
 
     def field_condition(self, model: Model, f: ModelField, cond: dict[str, Any], t: Any) -> ColumnElement[bool]:
-        from .plan import FILTER_OPS
-
         is_ops = set(cond) <= set(FILTER_OPS)
         if f.kind == "ref" and not is_ops:
             target = self.x.tables.table(f.type_name)

@@ -26,6 +26,7 @@ from graphql import (
     get_named_type,
     parse,
     print_schema,
+    validate_schema,
 )
 from graphql.language import DirectiveNode, Node
 from graphql.utilities import value_from_ast_untyped
@@ -240,8 +241,6 @@ def build_catalog(sdl: str) -> Catalog:
 
 
 def _validate_schema(schema: GraphQLSchema) -> list[SchemaError]:
-    from graphql import validate_schema
-
     return [_fail(e.nodes[0] if e.nodes else None, e.message) for e in validate_schema(schema)]
 
 
