@@ -153,3 +153,30 @@ def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     from gateway.llm import retry
 
     monkeypatch.setattr(retry, "BASE_DELAY_S", 0.01)
+
+
+def run(p: Any, messages: list[dict[str, str]] = MESSAGES) -> Any:
+    """One completion from provider ``p``, run to the end."""
+    import asyncio
+
+    return asyncio.run(p.complete(messages, PLAN_SCHEMA))
+
+
+def fail(p: Any) -> Any:
+    """The ModelError provider ``p`` raises."""
+    from gateway.errors import ModelError
+
+    with pytest.raises(ModelError) as info:
+        run(p)
+    return info.value
+
+
+def assert_no_key(err: Any, key: str, caplog: pytest.LogCaptureFixture | None = None) -> None:
+    """The API key is nowhere in the error, its extensions or the logs."""
+    assert key not in str(err)
+    assert key not in repr(err)
+    assert key not in err.message
+    assert key not in json.dumps(err.as_extensions(), default=str)
+    assert err.__cause__ is None
+    if caplog is not None:
+        assert key not in caplog.text

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 import time
 from typing import Any, Iterator
 
 import pytest
 
-from gateway.errors import ModelAuth, ModelError, ModelRateLimited, ModelTimeout, ModelUnavailable
+from gateway.errors import ModelAuth, ModelRateLimited, ModelTimeout, ModelUnavailable
 from gateway.llm import get_provider
 from gateway.llm.mistral import MistralProvider
 
 try:
-    from tests.fake_llm_server import MESSAGES, PLAN_SCHEMA, FakeLLMServer, Reply, chat_ok, error, fast_backoff  # noqa: F401
+    from tests.fake_llm_server import (  # noqa: F401 - fast_backoff is an autouse fixture
+        MESSAGES, PLAN_SCHEMA, FakeLLMServer, Reply, assert_no_key, chat_ok, error, fail, fast_backoff, run)
 except ImportError:  # tests/ is not a package: pytest put it on sys.path itself
-    from fake_llm_server import MESSAGES, PLAN_SCHEMA, FakeLLMServer, Reply, chat_ok, error, fast_backoff  # noqa: F401
+    from fake_llm_server import (  # noqa: F401 - fast_backoff is an autouse fixture
+        MESSAGES, PLAN_SCHEMA, FakeLLMServer, Reply, assert_no_key, chat_ok, error, fail, fast_backoff, run)
 
 KEY = "sk-mistral-SECRET-1234567890"
 
@@ -32,26 +32,6 @@ def server() -> Iterator[FakeLLMServer]:
 
 def provider(server: FakeLLMServer, **kw: Any) -> MistralProvider:
     return MistralProvider("mistral-small-latest", api_key=KEY, server_url=server.url, **kw)
-
-
-def run(p: MistralProvider, messages: list[dict[str, str]] = MESSAGES) -> Any:
-    return asyncio.run(p.complete(messages, PLAN_SCHEMA))
-
-
-def fail(p: MistralProvider) -> ModelError:
-    with pytest.raises(ModelError) as info:
-        run(p)
-    return info.value
-
-
-def assert_no_key(err: ModelError, caplog: pytest.LogCaptureFixture | None = None) -> None:
-    assert KEY not in str(err)
-    assert KEY not in repr(err)
-    assert KEY not in err.message
-    assert KEY not in json.dumps(err.as_extensions(), default=str)
-    assert err.__cause__ is None
-    if caplog is not None:
-        assert KEY not in caplog.text
 
 
 def test_request_carries_model_messages_schema_and_temperature(server: FakeLLMServer) -> None:
@@ -120,7 +100,7 @@ def test_repeated_500_is_unavailable_and_scrubbed(server: FakeLLMServer, caplog:
     assert isinstance(err, ModelUnavailable) and err.code == "MODEL_UNAVAILABLE"
     assert err.extensions["status"] == 500 and err.extensions["attempts"] == 3
     assert len(server.requests) == 3
-    assert_no_key(err, caplog)
+    assert_no_key(err, KEY, caplog)
 
 
 def test_500_then_success_recovers(server: FakeLLMServer) -> None:
@@ -135,7 +115,7 @@ def test_slow_server_times_out(server: FakeLLMServer) -> None:
     err = fail(provider(server, timeout_s=0.5))
     assert time.perf_counter() - start < 1.9
     assert isinstance(err, ModelTimeout) and err.code == "MODEL_TIMEOUT"
-    assert_no_key(err)
+    assert_no_key(err, KEY)
 
 
 def test_401_is_model_auth_not_retried_and_key_never_leaks(server: FakeLLMServer,
@@ -146,7 +126,7 @@ def test_401_is_model_auth_not_retried_and_key_never_leaks(server: FakeLLMServer
     assert isinstance(err, ModelAuth) and err.code == "MODEL_AUTH"
     assert err.extensions["status"] == 401
     assert len(server.requests) == 1
-    assert_no_key(err, caplog)
+    assert_no_key(err, KEY, caplog)
 
 
 def test_403_is_model_auth(server: FakeLLMServer) -> None:
@@ -159,4 +139,4 @@ def test_unreachable_server_is_unavailable() -> None:
         url = srv.url  # a port that was free a moment ago and is closed now
     err = fail(MistralProvider("m", api_key=KEY, server_url=url, max_retries=1))
     assert isinstance(err, ModelUnavailable) and err.code == "MODEL_UNAVAILABLE"
-    assert_no_key(err)
+    assert_no_key(err, KEY)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import json
 import logging
@@ -11,14 +10,16 @@ from typing import Any, Iterator
 
 import pytest
 
-from gateway.errors import ModelAuth, ModelError, ModelRateLimited, ModelTimeout, ModelUnavailable
+from gateway.errors import ModelAuth, ModelRateLimited, ModelTimeout, ModelUnavailable
 from gateway.llm import get_provider, retry
 from gateway.llm.openai_compat import OpenAICompatProvider
 
 try:
-    from tests.fake_llm_server import MESSAGES, PLAN_SCHEMA, FakeLLMServer, Reply, chat_ok, error, fast_backoff  # noqa: F401
+    from tests.fake_llm_server import (  # noqa: F401 - fast_backoff is an autouse fixture
+        MESSAGES, PLAN_SCHEMA, FakeLLMServer, Reply, assert_no_key, chat_ok, error, fail, fast_backoff, run)
 except ImportError:  # tests/ is not a package: pytest put it on sys.path itself
-    from fake_llm_server import MESSAGES, PLAN_SCHEMA, FakeLLMServer, Reply, chat_ok, error, fast_backoff  # noqa: F401
+    from fake_llm_server import (  # noqa: F401 - fast_backoff is an autouse fixture
+        MESSAGES, PLAN_SCHEMA, FakeLLMServer, Reply, assert_no_key, chat_ok, error, fail, fast_backoff, run)
 
 KEY = "sk-openai-SECRET-0987654321"
 REJECT_SCHEMA = error(400, "Invalid value for response_format: json_schema is not supported by this server")
@@ -40,27 +41,6 @@ def provider(server: FakeLLMServer, **kw: Any) -> OpenAICompatProvider:
     kw.setdefault("api_key", KEY)
     return OpenAICompatProvider("qwen2.5-7b-instruct", base_url=f"{server.url}/v1", **kw)
 
-
-def run(p: OpenAICompatProvider, messages: list[dict[str, str]] = MESSAGES) -> Any:
-    return asyncio.run(p.complete(messages, PLAN_SCHEMA))
-
-
-def fail(p: OpenAICompatProvider) -> ModelError:
-    with pytest.raises(ModelError) as info:
-        run(p)
-    return info.value
-
-
-def assert_no_key(err: ModelError, caplog: pytest.LogCaptureFixture | None = None) -> None:
-    assert KEY not in str(err)
-    assert KEY not in repr(err)
-    assert KEY not in json.dumps(err.as_extensions(), default=str)
-    assert err.__cause__ is None
-    if caplog is not None:
-        assert KEY not in caplog.text
-
-
-# --- the request ---------------------------------------------------------------------------
 
 def test_request_carries_model_messages_schema_and_temperature(server: FakeLLMServer) -> None:
     server.script(chat_ok('{"steps": []}', prompt_tokens=40, completion_tokens=9))
@@ -176,7 +156,7 @@ def test_repeated_500_is_unavailable_and_scrubbed(server: FakeLLMServer, caplog:
     err = fail(provider(server, max_retries=2))
     assert isinstance(err, ModelUnavailable) and err.code == "MODEL_UNAVAILABLE"
     assert err.extensions["attempts"] == 3 and len(server.requests) == 3
-    assert_no_key(err, caplog)
+    assert_no_key(err, KEY, caplog)
 
 
 def test_slow_server_times_out(server: FakeLLMServer) -> None:
@@ -193,7 +173,7 @@ def test_401_is_model_auth_and_key_never_leaks(server: FakeLLMServer, caplog: py
     err = fail(provider(server))
     assert isinstance(err, ModelAuth) and err.code == "MODEL_AUTH"
     assert len(server.requests) == 1
-    assert_no_key(err, caplog)
+    assert_no_key(err, KEY, caplog)
 
 
 def test_unreachable_server_is_unavailable() -> None:
@@ -201,7 +181,7 @@ def test_unreachable_server_is_unavailable() -> None:
         url = srv.url
     err = fail(OpenAICompatProvider("m", base_url=url, api_key=KEY, max_retries=1))
     assert isinstance(err, ModelUnavailable) and err.code == "MODEL_UNAVAILABLE"
-    assert_no_key(err)
+    assert_no_key(err, KEY)
 
 
 def test_non_json_answer_is_unavailable(server: FakeLLMServer) -> None:
