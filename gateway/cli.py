@@ -14,6 +14,7 @@ from rich.console import Console
 
 from .config import Settings
 from .errors import GatewayError
+from .llm import default_model_spec
 
 app = typer.Typer(help="A GraphQL gateway whose one resolver is a language model.", no_args_is_help=True,
                   add_completion=False)
@@ -64,7 +65,7 @@ def serve(
     settings = _settings(schema, db, model, host=host, port=port, connectors=connectors)
     gw = _gateway(settings)
     err.print(f"serving {settings.schema} on http://{settings.host}:{settings.port}/graphql "
-              f"(store {settings.db}, model {settings.model or 'default'})", highlight=False)
+              f"(store {settings.db}, model {settings.model or default_model_spec()})", highlight=False)
     for line in gw.migrations:
         err.print(f"  migrated: {line}", highlight=False)
     if workers > 1:
