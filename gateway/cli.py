@@ -31,10 +31,16 @@ def _settings(schema: Optional[str], db: Optional[str], model: Optional[str] = N
     return Settings.from_env(schema=schema, db=db, model=model, **extra)
 
 
+def _safe_url(url: str) -> str:
+    """A store URL fit to print: the password masked."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def _gateway(settings: Settings) -> Any:
     from .service import Gateway
 
-    from sqlalchemy.engine import make_url
     from sqlalchemy.exc import SQLAlchemyError
 
     try:
@@ -43,7 +49,7 @@ def _gateway(settings: Settings) -> Any:
         err.print(f"[red]error:[/red] {e.message}", highlight=False)
         raise typer.Exit(2) from e
     except SQLAlchemyError as e:
-        where = make_url(settings.db).render_as_string(hide_password=True)
+        where = _safe_url(settings.db)
         reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
         err.print(f"[red]error:[/red] cannot use the store at {where}: {reason}", highlight=False)
         raise typer.Exit(2) from e
@@ -65,7 +71,7 @@ def serve(
     settings = _settings(schema, db, model, host=host, port=port, connectors=connectors)
     gw = _gateway(settings)
     err.print(f"serving {settings.schema} on http://{settings.host}:{settings.port}/graphql "
-              f"(store {settings.db}, model {settings.model or default_model_spec()})", highlight=False)
+              f"(store {_safe_url(settings.db)}, model {settings.model or default_model_spec()})", highlight=False)
     for line in gw.migrations:
         err.print(f"  migrated: {line}", highlight=False)
     if workers > 1:
