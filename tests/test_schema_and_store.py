@@ -167,3 +167,14 @@ def test_import_is_all_or_nothing_and_export_round_trips_between_stores(tmp_path
     assert {t["id"]: t.get("tasks") for t in data["Tag"]} == {"g1": ["t1", "t3"], "g2": ["t3"]}
     sqlite.close()
     pg.close()
+
+
+def test_sqlite_runs_in_wal_mode_with_a_busy_timeout_and_foreign_keys(tmp_path: Path) -> None:
+    from sqlalchemy import text
+
+    gw = make_gateway(f"sqlite:///{tmp_path / 's.db'}")
+    with gw.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA busy_timeout")).scalar() >= 5000
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    gw.close()
