@@ -69,18 +69,53 @@ def _example_value(catalog: Catalog, type_name: str, word: str) -> Any:
     return {"Int": 3, "Float": 2.5, "Boolean": True}.get(type_name, word)
 
 
+def _subject(catalog: Catalog, root: RootField) -> Model | None:
+    """The model a field is about: the one it returns, else one its name mentions."""
+    if root.models:
+        return catalog.models[root.models[0]]
+    named = [m for m in catalog.models.values() if m.name.lower() in root.name.lower()]
+    return (named or list(catalog.models.values()) or [None])[0]
+
+
+def _count(model: Model, where: dict[str, Any] | None = None, group: str | None = None,
+           alias: str = "count") -> dict[str, Any]:
+    step: dict[str, Any] = {"op": "aggregate", "model": model.name}
+    if where:
+        step["where"] = where
+    if group:
+        step["groupBy"] = [group]
+    step["aggregates"] = [{"fn": "count", "field": None, "as": alias}]
+    return {"steps": [step], "result": 0, "params": {}}
+
+
+def _aggregate_examples(catalog: Catalog, root: RootField, model: Model) -> list[tuple[str, dict[str, Any]]]:
+    """Examples for fields that return a number or rows of counts, not records."""
+    shape = catalog.shapes.get(root.type_name, {})
+    alias = next((n for n, t in shape.items() if t.strip("!") in ("Int", "Float")), "count")
+    out = [(f"how many {model.name} are there", _count(model, alias=alias))]
+    enum_field = next((f for f in model.fields.values() if f.kind == "enum"), None)
+    if enum_field is not None:
+        value = catalog.enums[enum_field.type_name][0]
+        out.append((f"how many {model.name} have {enum_field.name} {value.lower()}",
+                    _count(model, {enum_field.name: {"eq": value}}, alias=alias)))
+    group = next((n for n in shape if n in model.fields and model.fields[n].kind in ("enum", "scalar")), None)
+    if group is not None:
+        out.append((f"number of {model.name} per {group}", _count(model, group=group, alias=alias)))
+    return out
+
+
 def example_plans(catalog: Catalog, root: RootField) -> list[tuple[str, dict[str, Any]]]:
     """Worked examples (request, plan) in the vocabulary of the user's own SDL."""
-    names = list(root.models) or list(catalog.models)
-    if not names:
+    model = _subject(catalog, root)
+    if model is None:
         return []
-    model = catalog.models[names[0]]
     text = _text_field(model) or "id"
     out: list[tuple[str, dict[str, Any]]] = []
+    if not root.models:
+        return _aggregate_examples(catalog, root, model)
     if root.readonly:
-        out.append((f'{model.name} whose {text} mentions "alpha", newest first',
-                    {"steps": [{"op": "find", "model": model.name, "where": {text: {"contains": "alpha"}},
-                                "orderBy": [{"field": "id", "direction": "desc"}]}],
+        out.append((f'{model.name} whose {text} mentions "alpha"',
+                    {"steps": [{"op": "find", "model": model.name, "where": {text: {"contains": "alpha"}}}],
                      "result": 0, "params": {text: "alpha"}}))
         for f in model.fields.values():
             target = catalog.models.get(f.type_name)
@@ -91,10 +126,19 @@ def example_plans(catalog: Catalog, root: RootField) -> list[tuple[str, dict[str
                                         "where": {f.name: {tf: {"eq": "Beta"}}}}],
                              "result": 0, "params": {tf: "Beta"}}))
                 break
-        out.append((f"how many {model.name} are there",
-                    {"steps": [{"op": "aggregate", "model": model.name,
-                                "aggregates": [{"fn": "count", "field": None, "as": "count"}]}],
-                     "result": 0, "params": {}}))
+        number = next((f for f in model.fields.values() if f.kind == "scalar" and f.type_name in ("Int", "Float")),
+                      None)
+        if number is not None:
+            out.append((f"the 2 {model.name} with the highest {number.name}",
+                        {"steps": [{"op": "find", "model": model.name,
+                                    "orderBy": [{"field": number.name, "direction": "desc"}], "limit": 2}],
+                         "result": 0, "params": {}}))
+        enum_field = next((f for f in model.fields.values() if f.kind == "enum"), None)
+        if enum_field is not None:
+            value = catalog.enums[enum_field.type_name][-1]
+            out.append((f"{model.name} whose {enum_field.name} is not {value.lower()}",
+                        {"steps": [{"op": "find", "model": model.name,
+                                    "where": {enum_field.name: {"ne": value}}}], "result": 0, "params": {}}))
         return out
     values: dict[str, Any] = {}
     for f in model.fields.values():

@@ -178,3 +178,19 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout_and_foreign_keys(tmp_path: 
         assert conn.execute(text("PRAGMA busy_timeout")).scalar() >= 5000
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
     gw.close()
+
+
+@pytest.mark.parametrize("sdl", [LIBRARY, (Path(__file__).resolve().parent.parent / "schema.graphql").read_text()])
+def test_worked_examples_in_the_prompt_are_valid_plans_for_their_field(sdl: str) -> None:
+    from gateway.plan import parse_plan
+    from gateway.prompt import build_messages, example_plans
+    from gateway.validation import validate_plan
+
+    catalog = build_catalog(sdl)
+    for root in catalog.root_fields.values():
+        examples = example_plans(catalog, root)
+        assert examples, root.key
+        for _request, plan in examples:
+            validate_plan(catalog, parse_plan(plan), root)
+        messages = build_messages(catalog, root, "anything", "id", {})
+        assert [m["role"] for m in messages] == ["system"] + ["user", "assistant"] * len(examples) + ["user"]
