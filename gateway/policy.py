@@ -29,6 +29,11 @@ class Policy:
         if root.readonly and side_effects:
             raise PolicyDenied(f"{root.operation} field {root.name} is read-only; connector "
                                f"{side_effects[0]} has side effects; nothing was called", reason="readonly")
+        for i, step in enumerate(plan.steps):
+            later = [s for s in plan.steps[i + 1:] if s.op != "filter"]
+            if isinstance(step, Call) and self.catalog.connectors[step.connector].side_effects and later:
+                raise PolicyDenied(f"connector {step.connector} has side effects that cannot be rolled back, so it "
+                                   "must be the plan's last step; nothing was called", reason="side_effect_order")
         if root.readonly and plan.writes:
             ops = sorted({s.op for s in plan.steps if s.op in ("insert", "update", "delete")})
             raise PolicyDenied(f"{root.operation} field {root.name} is read-only; the plan wanted to "

@@ -98,6 +98,20 @@ def test_failed_connector_rolls_back_the_writes_before_it(tmp_path: Path) -> Non
         server.stop()
 
 
+def test_a_side_effecting_call_must_be_the_last_step(tmp_path: Path) -> None:
+    model = ScriptedProvider([{"steps": [
+        {"op": "call", "connector": "crm.add_contact", "args": {"email": "new@example.com"}},
+        {"op": "insert", "model": "Note", "values": [{"text": "added a contact"}]}], "result": 0}])
+    server = serve(tmp_path, "connector_fixtures", model)
+    try:
+        body = server.gql('mutation { signups(q: "add the contact, then note it") { email } }')
+        assert body["errors"][0]["extensions"]["code"] == "POLICY_DENIED"
+        assert "last step" in body["errors"][0]["message"]
+        assert server.gql("{ notes { text } }")["data"]["notes"] == []
+    finally:
+        server.stop()
+
+
 def test_async_and_side_effecting_connectors_on_a_mutation(tmp_path: Path) -> None:
     model = ScriptedProvider([
         {"steps": [{"op": "call", "connector": "async.signups", "args": {"since": "2026-11-01", "limit": 3}},
