@@ -194,3 +194,19 @@ def test_worked_examples_in_the_prompt_are_valid_plans_for_their_field(sdl: str)
             validate_plan(catalog, parse_plan(plan), root)
         messages = build_messages(catalog, root, "anything", "id", {})
         assert [m["role"] for m in messages] == ["system"] + ["user", "assistant"] * len(examples) + ["user"]
+
+
+def test_unique_on_a_field_with_duplicate_values_is_refused(db_url: str, tmp_path: Path) -> None:
+    gw = make_gateway(db_url, schema=write(tmp_path, LIBRARY))
+    import_records(gw.executor, {"Author": [{"id": "a1", "name": "Lem", "country": "Poland"},
+                                            {"id": "a2", "name": "Tokarczuk", "country": "Poland"}]})
+    gw.close()
+    with pytest.raises(MigrationRefused) as e:
+        make_gateway(db_url, schema=write(tmp_path, LIBRARY.replace("country: String", "country: String @unique"),
+                                          "v2.graphql"))
+    assert "Author.country cannot become @unique" in e.value.message
+    unique_names = LIBRARY.replace("name: String! country", "name: String! @unique country")
+    assert unique_names != LIBRARY
+    ok = make_gateway(db_url, schema=write(tmp_path, unique_names, "v3.graphql"))
+    assert any("create index" in m for m in ok.migrations)
+    ok.close()

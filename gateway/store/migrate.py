@@ -7,6 +7,8 @@ a table that has rows, is refused with a message and leaves the store as it was.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import JSON, Boolean, Engine, Float, Integer, Table, func, inspect, select, text
 from sqlalchemy.schema import CreateIndex, CreateTable
 from sqlalchemy.types import TypeEngine
@@ -31,6 +33,12 @@ def _family(t: TypeEngine) -> str:
     if name in ("REAL", "DOUBLE", "DOUBLE_PRECISION", "NUMERIC"):
         return "float"
     return "text"
+
+
+def _has_duplicates(conn: Any, table: Table, columns: list[Any]) -> bool:
+    stmt = (select(*columns).where(*(c.is_not(None) for c in columns)).group_by(*columns)
+            .having(func.count() > 1).limit(1))
+    return conn.execute(stmt).first() is not None
 
 
 def migrate(engine: Engine, catalog: Catalog, tables: StoreTables) -> list[str]:
@@ -74,8 +82,13 @@ def migrate(engine: Engine, catalog: Catalog, tables: StoreTables) -> list[str]:
                                 text(f'ALTER TABLE "{name}" ADD COLUMN "{col.name}" {ddl}')))
             have_indexes = {ix["name"] for ix in insp.get_indexes(name)}
             for ix in table.indexes:
-                if ix.name not in have_indexes:
-                    actions.append((f"create index {ix.name}", CreateIndex(ix)))
+                if ix.name in have_indexes:
+                    continue
+                if ix.unique and _has_duplicates(conn, table, list(ix.columns)):
+                    cols = ", ".join(c.name for c in ix.columns)
+                    refusals.append(f"{name}.{cols} cannot become @unique: stored rows share a value")
+                    continue
+                actions.append((f"create index {ix.name}", CreateIndex(ix)))
     if refusals:
         raise MigrationRefused("schema change refused, the store was left as it was:\n  - "
                                + "\n  - ".join(refusals), refusals=refusals)
