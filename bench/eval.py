@@ -125,7 +125,7 @@ async def run_case(case: Case, model: str, workdir: Path, template_db: Path) -> 
     sel = f" {{ {case.selection} }}" if case.selection else ""
     doc = f'{case.operation} Eval($q: String!) {{ {case.field}(q: $q){sel} }}'
     started = time.perf_counter()
-    _, body = await http._run_one({"query": doc, "variables": {"q": case.request}}, "POST", "application/json",
+    _, body = await http.execute_request({"query": doc, "variables": {"q": case.request}}, "POST", "application/json",
                                   RequestContext(gw))
     elapsed = time.perf_counter() - started
     trace = (body.get("extensions") or {}).get("fields", {}).get(case.field, {})

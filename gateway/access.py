@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .errors import Forbidden
-from .plan import FILTER_OPS, Aggregate, Find, Insert, Plan, Update
+from .plan import Aggregate, Find, Insert, Plan, Update, is_operator_condition
 from .sdl import Catalog, Model, RootField
 
 
@@ -115,5 +115,5 @@ class Access:
             else:
                 self.check_field(model, key, roles)
                 f = model.fields[key]
-                if f.is_reference and isinstance(cond, dict) and not set(cond) <= set(FILTER_OPS):
+                if f.is_reference and isinstance(cond, dict) and not is_operator_condition(cond):
                     self._where(self.catalog.models[f.type_name], cond, roles)

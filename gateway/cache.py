@@ -42,7 +42,7 @@ from sqlalchemy import Column, Engine, Float, MetaData, Table, Text, delete, ins
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from .errors import GatewayError
-from .plan import FILTER_OPS, Plan
+from .plan import Plan, is_operator_condition
 from .sdl import Catalog, RootField
 from .store.tables import INTERNAL_PREFIX
 from .validation import validate_plan
@@ -112,7 +112,7 @@ def plan_dependencies(catalog: Catalog, plan: Plan) -> list[str]:
                 walk_where(model_name, cond)
             elif key in model.fields and model.fields[key].is_reference and isinstance(cond, dict):
                 target = model.fields[key].type_name
-                if not set(cond) <= set(FILTER_OPS) or model.fields[key].kind == "refs":
+                if not is_operator_condition(cond) or model.fields[key].kind == "refs":
                     models.add(target)
                     walk_where(target, cond)
 
@@ -217,7 +217,7 @@ def _map_values(plan: dict[str, Any], fn: Any) -> dict[str, Any]:
                     where(c)
             elif key == "not":
                 where(cond)
-            elif isinstance(cond, dict) and cond and set(cond) <= set(FILTER_OPS):
+            elif cond and is_operator_condition(cond):
                 for op in cond:
                     if op != "isNull":
                         cond[op] = value(cond[op])

@@ -145,7 +145,7 @@ def ask(
     http = GraphQLHTTP(gw)
     from .service import RequestContext
 
-    status, body = asyncio.run(http._run_one({"query": doc, "variables": {"q": request}}, "POST",
+    status, body = asyncio.run(http.execute_request({"query": doc, "variables": {"q": request}}, "POST",
                                               "application/json", RequestContext(gw)))
     typer.echo(json.dumps(body, indent=2, default=str))
     if body.get("errors"):

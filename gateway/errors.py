@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from graphql import GraphQLError
+
 
 class GatewayError(Exception):
     """An error a client sees as a GraphQL error with ``extensions.code``."""
@@ -17,6 +19,10 @@ class GatewayError(Exception):
 
     def as_extensions(self) -> dict[str, Any]:
         return {"code": self.code, **self.extensions}
+
+    def as_graphql_error(self) -> GraphQLError:
+        """The field error a client sees: the message, located by GraphQL, with the code."""
+        return GraphQLError(self.message, original_error=self, extensions=self.as_extensions())
 
 
 class SchemaError(GatewayError):

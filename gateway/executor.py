@@ -34,7 +34,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from . import connectors
 from .errors import GatewayError, PlanFailed, PolicyDenied, StoreError
-from .plan import FILTER_OPS, Aggregate, Call, Delete, Filter, Find, Insert, Plan, Update, is_step_ref
+from .plan import Aggregate, Call, Delete, Filter, Find, Insert, Plan, Update, is_operator_condition, is_step_ref
 from .sdl import Catalog, Model, ModelField
 from .store import StoreTables, is_sqlite
 
@@ -166,7 +166,7 @@ class PlanRun:
         return and_(true(), *parts)
 
     def field_condition(self, model: Model, f: ModelField, cond: dict[str, Any], t: Any) -> ColumnElement[bool]:
-        is_ops = set(cond) <= set(FILTER_OPS)
+        is_ops = is_operator_condition(cond)
         if f.kind == "ref" and not is_ops:
             target = self.x.tables.table(f.type_name)
             sub = select(target.c.id).where(self.where(self.x.catalog.model(f.type_name), cond))

@@ -123,6 +123,11 @@ class Plan(_Strict):
         return self.model_dump(by_alias=True, exclude_none=True, mode="json")
 
 
+def is_operator_condition(cond: Any) -> bool:
+    """``{"eq": ..}``-style: operators on the field itself, not a filter on a referenced model."""
+    return isinstance(cond, dict) and set(cond) <= set(FILTER_OPS)
+
+
 def is_step_ref(value: Any) -> bool:
     return isinstance(value, dict) and "$step" in value
 

@@ -90,9 +90,9 @@ class GraphQLHTTP:
             if isinstance(payload, list):
                 if not payload:
                     raise RequestError("a batch must hold at least one request")
-                results = [await self._run_one(p, request.method, media, ctx_for_batch(ctx)) for p in payload]
+                results = [await self.execute_request(p, request.method, media, ctx_for_batch(ctx)) for p in payload]
                 return JSONResponse([body for _, body in results], status_code=200, media_type=media)
-            status, body = await self._run_one(payload, request.method, media, ctx)
+            status, body = await self.execute_request(payload, request.method, media, ctx)
             return JSONResponse(body, status_code=status, media_type=media)
         except RequestError as e:
             return self._error_response(e, media)
@@ -148,7 +148,9 @@ class GraphQLHTTP:
             raise RequestError(f"the body is not valid JSON: {e}") from e
 
     # -- one GraphQL request --------------------------------------------------------------
-    async def _run_one(self, params: Any, method: str, media: str, ctx: RequestContext) -> tuple[int, dict[str, Any]]:
+    async def execute_request(self, params: Any, method: str, media: str,
+                              ctx: RequestContext) -> tuple[int, dict[str, Any]]:
+        """Run one GraphQL request (already parsed from HTTP); returns (status, body)."""
         if not isinstance(params, dict):
             raise RequestError("a GraphQL request is a JSON object with a query")
         query, variables, op_name = params.get("query"), params.get("variables"), params.get("operationName")

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from graphql import GraphQLError, GraphQLInterfaceType, GraphQLResolveInfo, GraphQLSchema, default_field_resolver
+from graphql import GraphQLInterfaceType, GraphQLResolveInfo, GraphQLSchema, default_field_resolver
 from sqlalchemy.exc import SQLAlchemyError
 
 from .access import Access, ApiKeys
@@ -108,7 +108,7 @@ class Gateway:
             try:
                 self.access.check_field(model, field_name, info.context.roles)
             except GatewayError as e:
-                raise GraphQLError(e.message, original_error=e, extensions=e.as_extensions()) from e
+                raise e.as_graphql_error() from e
             return default_field_resolver(source, info, **args)
 
         return resolve
@@ -121,7 +121,7 @@ class Gateway:
             return await self.resolve_field(root, args, info, ctx, key)
         except GatewayError as e:
             ctx.traces.setdefault(key, {})["error"] = e.code
-            raise GraphQLError(e.message, original_error=e, extensions=e.as_extensions()) from e
+            raise e.as_graphql_error() from e
 
     # -- the one resolver -----------------------------------------------------------------
     async def resolve_field(self, root: RootField, args: dict[str, Any], info: GraphQLResolveInfo,

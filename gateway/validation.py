@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import PlanInvalid
-from .plan import FILTER_OPS, Aggregate, Call, Filter, Find, Insert, Plan, Update, is_step_ref
+from .plan import FILTER_OPS, Aggregate, Call, Filter, Find, Insert, Plan, Update, is_operator_condition, is_step_ref
 from .sdl import Catalog, Model, ModelField, RootField
 
 NUMERIC = ("Int", "Float")
@@ -73,7 +73,7 @@ class _Checker:
         if not isinstance(cond, dict):
             self.error(path, "a field condition is an object such as {\"eq\": value}")
             return
-        if f.is_reference and not set(cond) <= set(FILTER_OPS):
+        if f.is_reference and not is_operator_condition(cond):
             self.where(path, self.catalog.models[f.type_name], cond, step_index)
             return
         type_name = "ID" if f.is_reference else f.type_name
