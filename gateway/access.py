@@ -80,8 +80,9 @@ class Access:
         if not allowed(roles, model.auth_roles):
             raise Forbidden(f"{model.name} needs one of the roles {list(model.auth_roles or ())}")
 
-    def check_field(self, model: Model, name: str, roles: frozenset[str]) -> None:
-        """May these roles read (or write) ``model.name``? Embedded objects carry their own rules."""
+    def check_field(self, model: Model, name: str, roles: frozenset[str], whole: bool = False) -> None:
+        """May these roles read (or write) ``model.name``? With ``whole``, an embedded object's
+        own fields count too (a plan that copies it moves all of them)."""
         f = model.fields.get(name)
         if f is None:
             return
@@ -90,9 +91,9 @@ class Access:
         target = self.catalog.models.get(f.type_name) or self.catalog.shape_models.get(f.type_name)
         if target is not None:
             self.check_model(target, roles)
-            if f.kind == "json":  # the whole embedded object travels with the field
+            if f.kind == "json" and whole:
                 for inner in target.fields:
-                    self.check_field(target, inner, roles)
+                    self.check_field(target, inner, roles, whole=True)
 
     def check_plan(self, plan: Plan, roles: frozenset[str]) -> None:
         """Refuse a plan that reads, filters on, orders by, copies or writes what these roles may not see."""
@@ -101,7 +102,7 @@ class Access:
             if name is None:
                 self.check_model(model, roles)
             else:
-                self.check_field(model, name, roles)
+                self.check_field(model, name, roles, whole=True)
 
 
 class FieldReads(ScopedVisitor):

@@ -91,20 +91,25 @@ class Gateway:
         for t in schema.type_map.values():
             if isinstance(t, GraphQLInterfaceType):
                 t.resolve_type = lambda value, _info, _type: value.get("__typename")
-        for model in self.catalog.models.values():
+        for model in [*self.catalog.models.values(), *self.catalog.shape_models.values()]:
             gql_type = schema.type_map[model.name]
             for f in model.fields.values():
-                target = self.catalog.models.get(f.type_name)
-                if f.auth_roles is not None or (target is not None and target.auth_roles is not None):
-                    gql_type.fields[f.name].resolve = self._guarded(model.name, f.name)
+                target = self.catalog.models.get(f.type_name) or self.catalog.shape_models.get(f.type_name)
+                if f.auth_roles is not None or model.auth_roles is not None or \
+                        (target is not None and target.auth_roles is not None):
+                    gql_type.fields[f.name].resolve = self._guarded(model, f.name)
         return schema
 
-    def _guarded(self, model_name: str, field_name: str) -> Any:
-        """A field resolver that checks ``@auth`` before handing out the value."""
-        model = self.catalog.models[model_name]
+    def _guarded(self, model: Any, field_name: str) -> Any:
+        """A field resolver that checks ``@auth`` (the field's, its type's, its target's) first.
+
+        Every object type is guarded, models and shapes alike (aggregate rows, connector
+        records, embedded objects), whichever path produced the value.
+        """
 
         def resolve(source: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
             try:
+                self.access.check_model(model, info.context.roles)
                 self.access.check_field(model, field_name, info.context.roles)
             except GatewayError as e:
                 raise e.as_graphql_error() from e
