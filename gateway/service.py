@@ -225,4 +225,5 @@ class Gateway:
         return records[0]
 
     def close(self) -> None:
+        self.execution.close()
         self.engine.dispose()
