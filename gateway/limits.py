@@ -158,7 +158,13 @@ class TokenBudget:
     def exhausted(self) -> bool:
         return self.spent >= self.limit
 
-    def check(self) -> None:
-        """Refuse another model call once the budget is spent."""
+    def check(self, prompt_chars: int = 0) -> None:
+        """Refuse a model call once the budget is spent, or when its prompt alone would overspend it.
+
+        A prompt is estimated at four characters a token, so a request text of a megabyte
+        is refused before it reaches the model rather than billed after.
+        """
         if self.exhausted:
             raise ModelBudgetExceeded(f"the request used up its budget of {self.limit} model tokens")
+        if self.spent + prompt_chars // 4 > self.limit:
+            raise ModelBudgetExceeded(f"the prompt alone would pass the request's budget of {self.limit} model tokens")

@@ -181,13 +181,19 @@ def test_identical_mutation_fields_share_the_plan_and_each_run_it(h: Harness) ->
 def test_the_token_budget_is_counted_per_request_not_per_field(h: Harness) -> None:
     """The operations of a batch run one after the other: once the first spent the request's
     budget on an answer that is not a plan, the second may not call the model at all."""
-    h.gateway.settings.max_tokens_per_request = 200
-    h.model.push("not a plan " * 200, "not a plan " * 200)
+    h.gateway.settings.max_tokens_per_request = 3_000  # a prompt is about 1,000; each answer 2,750
+    h.model.push("not a plan " * 1_000, "not a plan " * 1_000)
     resp = httpx.post(h.server.url, json=[{"query": '{ tasks(q: "first") { title } }'},
                                           {"query": '{ tasks(q: "second") { title } }'}], timeout=60)
     first, second = resp.json()
     assert codes(first) == ["MODEL_BUDGET_EXCEEDED"] and codes(second) == ["MODEL_BUDGET_EXCEEDED"]
     assert len(h.model.calls) == 1
+
+
+def test_a_request_text_too_long_for_the_budget_never_reaches_the_model(h: Harness) -> None:
+    resp = h.server.post("query($q: String!) { tasks(q: $q) { title } }", {"q": "list the tasks " * 20_000})
+    assert resp.status_code == 200 and codes(resp.json()) == ["MODEL_BUDGET_EXCEEDED"]
+    assert h.model.calls == []
 
 
 # -- headers ----------------------------------------------------------------------------------
