@@ -9,6 +9,7 @@ GraphiQL from assets inside the package for browsers.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -100,13 +101,16 @@ class GraphQLHTTP:
     def gateway_context(self, request: Request) -> RequestContext:
         """The caller's roles from their API key; without a valid key (when keys are set), 401."""
         roles: frozenset[str] = frozenset()
+        caller = None
         if self.gateway.api_keys is not None:
-            found = self.gateway.api_keys.roles_for(presented_key(request.headers))
+            key = presented_key(request.headers)
+            found = self.gateway.api_keys.roles_for(key)
             if found is None:
                 raise RequestError("a valid API key is required (Authorization: Bearer <key>)", 401,
                                    "UNAUTHENTICATED", {"WWW-Authenticate": "Bearer"})
             roles = found
-        return RequestContext(self.gateway, roles=roles, timezone=request.headers.get("x-timezone"))
+            caller = hashlib.sha256((key or "").encode()).hexdigest()[:16]
+        return RequestContext(self.gateway, roles=roles, timezone=request.headers.get("x-timezone"), caller=caller)
 
     @staticmethod
     def _wants_graphiql(request: Request) -> bool:
@@ -209,7 +213,7 @@ def _introspection_only(operation: OperationDefinitionNode) -> bool:
 
 def ctx_for_batch(ctx: RequestContext) -> RequestContext:
     """Each request of a batch gets its own traces, with the caller's identity."""
-    return RequestContext(ctx.gateway, ctx.roles, ctx.timezone)
+    return RequestContext(ctx.gateway, ctx.roles, ctx.timezone, ctx.caller)
 
 
 def create_app(gateway: Gateway) -> Starlette:
