@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
 from common import DEMO_SCHEMA, ROOT, median, percentile, table, tracker_seed, write_result
 
 URGENT = {"steps": [{"op": "find", "model": "Task", "where": {"tags": {"name": {"eq": "urgent"}}}, "limit": 50}],

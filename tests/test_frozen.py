@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import DEMO_SCHEMA, Harness, LiveServer, make_gateway, seed_tracker
 from sqlalchemy import inspect
+from test_plan_cache import URGENT, ask, source, start, titles
 from typer.testing import CliRunner
 
-from conftest import DEMO_SCHEMA, Harness, LiveServer, make_gateway, seed_tracker
 from gateway.cli import app
 from gateway.llm.scripted import ScriptedProvider
-from test_plan_cache import URGENT, ask, source, start, titles
 
 DONE_COUNT = {"steps": [{"op": "aggregate", "model": "Task", "where": {"status": {"eq": "DONE"}},
                          "aggregates": [{"fn": "count", "as": "count"}]}], "result": 0, "params": {}}
@@ -197,6 +197,6 @@ def test_a_frozen_gateway_has_no_planner(tmp_path: Path) -> None:
     gw = make_gateway(db, frozen=str(lock))
     try:
         with pytest.raises(PlanNotFrozen):
-            gw.planner
+            _ = gw.planner
     finally:
         gw.close()

@@ -10,14 +10,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
+from conftest import DEMO_SCHEMA, TRACKER_SEED, Harness, LiveServer, make_gateway, seed_tracker
 from sqlalchemy import inspect
 from typer.testing import CliRunner
 
-from conftest import DEMO_SCHEMA, Harness, LiveServer, TRACKER_SEED, make_gateway, seed_tracker
 from gateway.cli import app
 from gateway.llm.scripted import ScriptedProvider
 from gateway.seed import import_records

@@ -7,15 +7,15 @@ what a plan must do reusing its plan, and every response's plain-English reading
 from __future__ import annotations
 
 import json
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
+from conftest import DEMO_SCHEMA, Harness, seed_tracker
+from test_plan_cache import URGENT, ask, source, start, titles
 from typer.testing import CliRunner
 
-from conftest import DEMO_SCHEMA, Harness, seed_tracker
 from gateway.cli import app
 from gateway.llm.scripted import ScriptedProvider
-from test_plan_cache import URGENT, ask, source, start, titles
 
 DONE_COUNT = {"steps": [{"op": "aggregate", "model": "Task", "where": {"status": {"eq": "DONE"}},
                          "aggregates": [{"fn": "count", "as": "count"}]}], "result": 0, "params": {}}
@@ -136,7 +136,7 @@ def test_similar_plans_are_offered_as_examples(h: Harness) -> None:
     cache = h.gateway.plan_cache
     root = h.gateway.catalog.root("query", "tasks")
     found = cache.similar_examples(root, "which tasks are tagged home", k=3)
-    assert [r for r, _ in found][0] in ("tasks tagged urgent", "show tasks tagged urgent")
+    assert next(r for r, _ in found) in ("tasks tagged urgent", "show tasks tagged urgent")
     assert len({json.dumps(p.dump()) for _, p in found}) == len(found)  # one example per distinct plan
     assert len(cache.similar_examples(root, "tasks", k=2)) == 2
     assert cache.similar_examples(root, "zebra crossing", k=3) == []

@@ -7,9 +7,10 @@ skipped instead of served.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 Kind = Literal["exact", "template"]
@@ -36,7 +37,7 @@ class Slot:
     words: int = 1  # a text slot takes this many words
 
     @classmethod
-    def parse(cls, data: Any) -> "Slot":
+    def parse(cls, data: Any) -> Slot:
         if not isinstance(data, dict):
             raise ValueError("a slot is an object")
         path = data.get("path")
@@ -60,17 +61,17 @@ class CacheEntry:
     request: str  # the request that taught it
     plan: dict[str, Any]  # the plan as JSON (a template's plan holds the teaching request's values)
     selection: str = ""
-    hints: dict[str, Any] = field(default_factory=dict)
-    deps: list[str] = field(default_factory=list)
+    hints: dict[str, Any] = dataclasses.field(default_factory=dict)
+    deps: list[str] = dataclasses.field(default_factory=list)
     fingerprint: str = ""
     created: float = 0.0
     day: str | None = None  # a plan that used today's date is reused only on that day
-    slots: dict[str, Slot] = field(default_factory=dict)
+    slots: dict[str, Slot] = dataclasses.field(default_factory=dict)
     owner: str | None = None  # the caller (API key digest) whose request taught it
     writes: bool = False
     status: str = "learned"
     pinned: bool = False
-    rejected_plans: list[str] = field(default_factory=list)  # plan digests a developer refused here
+    rejected_plans: list[str] = dataclasses.field(default_factory=list)  # plan digests a developer refused here
 
     @property
     def servable(self) -> bool:
@@ -97,7 +98,7 @@ class CacheEntry:
         return json.dumps(asdict(self), default=str, ensure_ascii=False)
 
     @classmethod
-    def parse(cls, raw: str | dict[str, Any]) -> "CacheEntry":
+    def parse(cls, raw: str | dict[str, Any]) -> CacheEntry:
         """An entry from its JSON; ValueError when it is not one (an older format, a typo)."""
         data = json.loads(raw) if isinstance(raw, str) else dict(raw)
         if not isinstance(data, dict):

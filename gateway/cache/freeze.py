@@ -9,12 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from graphql import (FieldNode, FragmentDefinitionNode, FragmentSpreadNode, GraphQLError, InlineFragmentNode,
-                     OperationDefinitionNode, SelectionSetNode, StringValueNode, VariableNode, parse, validate,
-                     value_from_ast_untyped)
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    StringValueNode,
+    VariableNode,
+    parse,
+    validate,
+    value_from_ast_untyped,
+)
 
 from ..errors import GatewayError
 from ..selection import describe_selection

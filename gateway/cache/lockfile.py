@@ -91,10 +91,10 @@ def _entry(item: Any, catalog: Catalog) -> CacheEntry:
     plan = validate_plan(catalog, Plan.model_validate(item["plan"]), root).dump()
     scope = scope_of(root, selection, hints)
     deps = plan_dependencies(catalog, plan)
-    base = dict(field=field_key, scope=scope, request=request, plan=plan, selection=selection, hints=hints,
-                deps=deps, fingerprint=fingerprint(catalog, field_key, deps), status=str(item.get("status", "approved")),
-                writes=any(isinstance(s, dict) and s.get("op") in ("insert", "update", "delete")
-                           for s in plan["steps"]))
+    base = {"field": field_key, "scope": scope, "request": request, "plan": plan, "selection": selection,
+            "hints": hints, "deps": deps, "fingerprint": fingerprint(catalog, field_key, deps),
+            "status": str(item.get("status", "approved")),
+            "writes": any(isinstance(s, dict) and s.get("op") in ("insert", "update", "delete") for s in plan["steps"])}
     if kind == "exact":
         text = normalise(request)
         return CacheEntry.parse({**base, "id": exact_id(scope, text), "kind": "exact", "text": text})

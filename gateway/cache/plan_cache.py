@@ -9,6 +9,7 @@ here, shared by the CLI and the admin API.
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import json
 import logging
@@ -64,7 +65,7 @@ class PlanCache:
 
     @classmethod
     def open(cls, engine: Engine, catalog: Catalog, redis_url: str | None = None,
-             redis_prefix: str | None = None) -> "PlanCache":
+             redis_prefix: str | None = None) -> PlanCache:
         """The cache of a store, shared through Redis when a URL is given."""
         shared: Backend | None = None
         if redis_url:
@@ -74,7 +75,7 @@ class PlanCache:
         return cls(catalog, StoreBackend(engine), shared)
 
     @classmethod
-    def frozen(cls, entries: list[CacheEntry], catalog: Catalog) -> "PlanCache":
+    def frozen(cls, entries: builtins.list[CacheEntry], catalog: Catalog) -> PlanCache:
         """A read-only cache of reviewed entries (a lock file's): nothing is learned or dropped."""
         return cls(catalog, MemoryBackend(entries), read_only=True)
 
@@ -143,7 +144,7 @@ class PlanCache:
             log.warning("plan cache: could not store the plan for %s: %s", root.key, e)
 
     def entries_for(self, root: RootField, request: str, selection: str, hints: dict[str, Any], plan: Plan,
-                    caller: str | None = None) -> list[CacheEntry]:
+                    caller: str | None = None) -> builtins.list[CacheEntry]:
         """The exact entry, and the template entry when one can be made, for a request and its plan."""
         text = normalise(request)
         scope = scope_of(root, selection, hints)
@@ -190,7 +191,7 @@ class PlanCache:
         return False
 
     def similar_examples(self, root: RootField, request: str, k: int = 3,
-                         caller: str | None = None) -> list[tuple[str, Plan]]:
+                         caller: str | None = None) -> builtins.list[tuple[str, Plan]]:
         """Up to ``k`` stored (request, plan) pairs of this field most like ``request``.
 
         Only plans that ran well or that a developer approved, current for this SDL, never a
@@ -206,7 +207,7 @@ class PlanCache:
                   and (not e.writes or e.status == "approved" or e.owner == caller)]
         ranked = similar.rank(request, [(e.request, e) for e in usable], k=max(len(usable), 1))
         ranked.sort(key=lambda s: -(s[0] * (1.5 if s[2].status == "approved" else 1.0)))
-        out: list[tuple[str, Plan]] = []
+        out: builtins.list[tuple[str, Plan]] = []
         seen: set[str] = set()
         for _, text, entry in ranked:
             if len(out) >= k:
@@ -222,7 +223,7 @@ class PlanCache:
         return out
 
     # -- lifecycle (``gateway plans``, the admin API) -----------------------------------------
-    def list(self, field: str | None = None) -> list[CacheEntry]:
+    def list(self, field: str | None = None) -> builtins.list[CacheEntry]:
         """Every entry (optionally of one field: ``tasks`` or ``query.tasks``), oldest first."""
         found: dict[str, CacheEntry] = {}
         for backend in self._backends():
@@ -300,10 +301,10 @@ class PlanCache:
         self._memo.clear()
         return entry
 
-    def _backends(self) -> list[Backend]:
+    def _backends(self) -> builtins.list[Backend]:
         return [b for b in (self.shared, self.store) if b is not None]
 
-    def _fingerprint(self, field_key: str, deps: list[str]) -> str:
+    def _fingerprint(self, field_key: str, deps: builtins.list[str]) -> str:
         key = (field_key, tuple(deps))
         if key not in self._fingerprints:
             self._fingerprints[key] = fingerprint(self.catalog, field_key, deps)
@@ -333,7 +334,7 @@ class PlanCache:
             return self._get(entry.id)
         return next((e for e in self._templates(entry.scope) if e.id == entry.id), None)
 
-    def _templates(self, scope: str) -> list[CacheEntry]:
+    def _templates(self, scope: str) -> builtins.list[CacheEntry]:
         """Templates of this scope from both layers, the most specific (longest fixed text) first."""
         found = {e.id: e for e in self.shared.templates(scope)} if self.shared is not None else {}
         for e in self.store.templates(scope):

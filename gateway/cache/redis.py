@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import redis as redis_lib
 
@@ -65,7 +66,8 @@ class RedisBackend:
                     found += list(r.hgetall(key).values())
             return found
 
-        out = [e for e in map(_parse, self._guard(scan, [])) if e is not None and (field is None or e.field == field)]
+        raw: list[str] = self._guard(scan, [])
+        out = [e for e in map(_parse, raw) if e is not None and (field is None or e.field == field)]
         out.sort(key=lambda e: -e.created)
         return out[:limit] if limit is not None else out
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from sqlalchemy import Column, Connection, Engine, Float, MetaData, Table, Text, delete, insert, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -72,7 +73,7 @@ class StoreBackend:
     def close(self) -> None:
         pass  # the engine belongs to the gateway
 
-    def _write(self) -> "_Txn":
+    def _write(self) -> _Txn:
         conn = self.engine.connect()
         conn.execution_options(write=True)  # BEGIN IMMEDIATE on SQLite
         return _Txn(conn)
@@ -88,7 +89,7 @@ class _Txn:
         self.txn = self.conn.begin()
         return self.conn
 
-    def __exit__(self, exc_type: Any, *_: Any) -> None:
+    def __exit__(self, exc_type: Any, *_: object) -> None:
         try:
             if exc_type is None:
                 self.txn.commit()

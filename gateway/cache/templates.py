@@ -22,8 +22,9 @@ import copy
 import math
 import re
 import string
+from collections.abc import Iterator
 from functools import lru_cache
-from typing import Any, Iterator
+from typing import Any
 
 from .entry import CacheEntry, PathItem, Slot, _set
 
