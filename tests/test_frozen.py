@@ -7,6 +7,7 @@ made for another SDL stops start-up with a clear message.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -47,9 +48,15 @@ def freeze(db: str, out: Path, *more: str, schema: Path = DEMO_SCHEMA) -> Any:
 
 def test_freeze_writes_a_stable_reviewable_lock_file(db_url: str, tmp_path: Path) -> None:
     learn(db_url)
+    today = {"steps": [{"op": "find", "model": "Task", "where": {"dueDate": {"eq": dt.date.today().isoformat()}}}],
+             "result": 0, "params": {}}
+    h = start(db_url, ScriptedProvider([today]))
+    ask(h, "tasks due today")
+    h.server.stop()
     lock = tmp_path / "plans.lock.json"
     result = freeze(db_url, lock)
     assert result.exit_code == 0, result.output
+    assert "'tasks due today': uses today's date, so it is not frozen" in " ".join(result.output.split())
     text = lock.read_text(encoding="utf-8")
     doc = json.loads(text)
     assert doc["version"] == 1 and len(doc["sdl"]) == 16

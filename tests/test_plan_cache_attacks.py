@@ -8,6 +8,7 @@ write template serving another caller.
 from __future__ import annotations
 
 from collections.abc import Iterator
+import time
 from pathlib import Path
 from typing import Any
 
@@ -164,3 +165,26 @@ def test_redis_shared_templates_keep_the_rules(db_url: str, tmp_path: Path, redi
     finally:
         a.server.stop()
         b.server.stop()
+
+
+def test_redis_is_closed_with_the_gateway(tmp_path: Path, redis_prefix: str) -> None:  # noqa: F811
+    import redis
+
+    h = start(f"sqlite:///{tmp_path / 's.db'}", ScriptedProvider([DELETE_ONE]), redis_url=REDIS_URL,
+              redis_prefix=redis_prefix)
+    seed_tracker(h)
+    ask(h, "delete the task with estimate 1", op="mutation")
+    watcher = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    try:
+        def ours() -> list[dict[str, Any]]:
+            return [c for c in watcher.client_list() if c.get("name") == f"gateway-plans:{redis_prefix}"]
+
+        assert ours()
+        h.server.stop()  # closes the gateway
+        for _ in range(100):  # Redis drops a closed client on its next loop turn
+            if not ours():
+                break
+            time.sleep(0.02)
+        assert ours() == []
+    finally:
+        watcher.close()

@@ -1,6 +1,7 @@
 """``gateway plans freeze``: gather the plans a deployment uses into a lock file's text.
 
-From the cache (every current plan that ran well or was approved) and, given a
+From the cache (every current plan that ran well or was approved, except plans that used
+today's date: frozen, they would answer with a stale date) and, given a
 persisted-documents manifest, from each literal ``q`` in its documents: answered from the
 cache when it can be, else planned by the model and checked by policy, never run.
 """
@@ -50,10 +51,13 @@ def freeze(gateway: Any, documents: Path | None = None, approved_only: bool = Fa
         if key not in chosen or (e.status == "approved" and chosen[key].status != "approved"):
             chosen[key] = e
 
+    notes: list[str] = []
     for e in cache.list():
         if e.servable and cache.is_current(e) and (e.status == "approved" or not approved_only):
-            add(e)
-    notes: list[str] = []
+            if e.day:
+                notes.append(f"{e.field} {e.text!r}: uses today's date, so it is not frozen")
+            else:
+                add(e)
     if documents is not None:
         failures: list[str] = []
         asyncio.run(_plan_documents(gateway, cache, _manifest(documents), add, notes, failures))
@@ -105,9 +109,14 @@ async def _plan_documents(gateway: Any, cache: PlanCache, manifest: dict[str, st
                 hints = {k: v for k, v in hints.items() if v is not None}
                 selection = describe_selection([node], fragments)
                 try:
-                    add(await _entry(gateway, cache, root, q.value, selection, hints))
+                    entry = await _entry(gateway, cache, root, q.value, selection, hints)
                 except GatewayError as e:
                     failures.append(f"{where} {q.value!r}: {e.code}: {e.message}")
+                    continue
+                if entry.day:
+                    notes.append(f"{where} {q.value!r}: its plan uses today's date, so it is not frozen")
+                else:
+                    add(entry)
 
 
 async def _entry(gateway: Any, cache: PlanCache, root: Any, request: str, selection: str,
@@ -121,7 +130,6 @@ async def _entry(gateway: Any, cache: PlanCache, root: Any, request: str, select
     gateway.policy.check(root, plan)
     entry = cache.entries_for(root, request, selection, hints, plan)[0]
     entry.status = status
-    entry.day = None
     return entry
 
 
