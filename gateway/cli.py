@@ -217,6 +217,7 @@ def _plan_cache(schema: Optional[str], db: Optional[str]) -> Any:
     from .cache import PlanCache
 
     settings = _settings(schema, db)
+    settings.frozen = None  # review the live cache, never a lock file's copy
     gw = _gateway(settings)
     return gw.plan_cache or PlanCache.open(gw.engine, gw.catalog, settings.redis_url, settings.redis_prefix)
 
@@ -319,7 +320,9 @@ def plans_freeze(
     """Write the plans this deployment uses to a reviewable lock file for `gateway serve --frozen`."""
     from .cache.freeze import FreezeError, freeze
 
-    gw = _gateway(_settings(schema, db, model, connectors=connectors))
+    settings = _settings(schema, db, model, connectors=connectors)
+    settings.frozen = None  # freeze from the live cache and model
+    gw = _gateway(settings)
     try:
         text, notes = freeze(gw, documents, approved_only)
     except FreezeError as e:
