@@ -23,6 +23,8 @@ FUNCTIONS = {"count": "counted", "sum": "summed", "avg": "averaged", "min": "too
 def describe(plan: Plan | dict[str, Any]) -> str:
     """One line: each step in order, joined by "then"; the result step is marked when not the last."""
     data = plan.dump() if isinstance(plan, Plan) else plan
+    if data.get("refuse"):
+        return f"refused: {data['refuse']}"
     steps = data.get("steps") or []
     parts = [_step(s) for s in steps if isinstance(s, dict)]
     text = "; then ".join(parts) if parts else "does nothing"
@@ -79,15 +81,23 @@ def _aggregate(model: str, step: dict[str, Any]) -> str:
 
 def _order(step: dict[str, Any]) -> str:
     text = ""
-    order = step.get("orderBy") or []
-    if order:
-        text += ", ordered by " + ", ".join(
-            f"{o.get('field')}{' descending' if o.get('direction') == 'desc' else ''}" for o in order)
+    if step.get("orderBy"):
+        text += ", ordered by " + _orders(step["orderBy"])
     if step.get("offset"):
         text += f", skipping {step['offset']}"
     if step.get("limit") is not None:
         text += f", at most {step['limit']}"
     return text
+
+
+def _name(field: Any) -> str:
+    return "creation order" if field == "$created" else str(field)
+
+
+def _orders(order: Any) -> str:
+    items = order if isinstance(order, list) else []
+    return ", ".join(f"{_name(o.get('field'))}{' descending' if o.get('direction') == 'desc' else ''}"
+                     for o in items if isinstance(o, dict)) or "their order"
 
 
 def _where(where: Any, prefix: str = "") -> str:
@@ -103,6 +113,9 @@ def _where(where: Any, prefix: str = "") -> str:
                 parts.append(f"({joined})" if len(inner) > 1 and key == "or" else joined)
         elif key == "not":
             parts.append(f"not ({_where(cond, prefix)})")
+        elif key == "compare" and isinstance(cond, dict) and "left" in cond:
+            parts.append(f"{_value(cond['left'])} {OPS.get(str(cond.get('op')), cond.get('op'))} "
+                         f"{_value(cond.get('right'))}")
         elif isinstance(cond, dict) and cond and set(cond) <= {*OPS, "isNull"}:
             parts.extend(_condition(prefix + key, op, v) for op, v in cond.items())
         elif isinstance(cond, dict):
@@ -133,7 +146,13 @@ def _value(v: Any) -> str:
             what = v.get("field", "id")
             return f"the {what} from step {int(v['$step']) + 1}"
         if "field" in v and len(v) == 1:
-            return f"its {v['field']}"
+            return f"its {_name(v['field'])}"
+        if "if" in v:
+            return f"(if {_where(v['if'])} then {_value(v.get('then'))} else {_value(v.get('else'))})"
+        if v.get("fn") == "rowNumber":
+            return f"its position by {_orders(v.get('orderBy'))}" + (f" from {v['start']}" if "start" in v else "")
+        if v.get("fn") == "respectively":
+            return f"respectively {', '.join(_value(x) for x in v.get('values') or [])} by {_orders(v.get('orderBy'))}"
         if "fn" in v:
             args = v.get("args") or []
             return f"{v['fn']}({', '.join(_value(a) for a in args)})"

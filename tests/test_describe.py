@@ -34,6 +34,14 @@ from gateway.plan import Plan
                 {"op": "filter", "step": 0, "where": {"country": {"eq": "FR"}}, "limit": 3}], "result": 0},
      "called analytics.signups with since = 2026-11-01; then filtered the records of step 1 where country is FR, "
      "at most 3; answers with step 1"),
+    ({"steps": [{"op": "update", "model": "Person",
+                 "where": {"compare": {"left": {"field": "phone"}, "op": "ne", "right": {"field": "email"}}},
+                 "set": {"phone": {"fn": "concat", "args": ["00000", {"fn": "rowNumber",
+                                                                      "orderBy": [{"field": "$created"}]}]},
+                         "role": {"if": {"name": {"startsWith": "A"}}, "then": "lead", "else": "dev"}}}]},
+     "updated Persons where its phone is not its email: set phone to concat(00000, its position by creation order), "
+     "role to (if name starts with A then lead else dev)"),
+    ({"steps": [], "refuse": "no field stores a teacher's mood"}, "refused: no field stores a teacher's mood"),
     # nodes this version does not know are named, not dropped
     ({"steps": [{"op": "update", "model": "Teacher", "where": {"email": {"isNull": True}},
                  "set": {"email": {"fn": "lower", "args": [{"field": "name"}]}}},

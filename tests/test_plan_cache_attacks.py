@@ -92,15 +92,25 @@ def test_an_integer_slot_binds_only_an_integer(h: Harness) -> None:
 
 def test_exact_keys_keep_case(h: Harness) -> None:
     import_records(h.gateway.executor, {"Project": [{"id": "pa", "name": "Alpha"}, {"id": "pA", "name": "ALPHA"}]})
-    archive = {"steps": [{"op": "update", "model": "Project", "where": {"name": {"eq": "Alpha"}},
-                          "set": {"archived": True}}], "result": 0, "params": {}}
-    h.model.push(archive)
-    ask(h, "archive project Alpha", field="projects", selection="name", op="mutation")
-    h.model.push({**archive, "steps": [{**archive["steps"][0], "where": {"name": {"eq": "ALPHA"}}}]})
-    body = ask(h, "archive project ALPHA", field="projects", selection="name", op="mutation")
+
+    def archive(name: str) -> dict[str, Any]:
+        return {"steps": [{"op": "update", "model": "Project", "where": {"name": {"eq": name}},
+                           "set": {"archived": True}}], "result": 0, "params": {}}
+
+    h.model.push(archive("Alpha"))
+    ask(h, "archive the alpha project", field="projects", selection="name", op="mutation")
+    assert [e.kind for e in h.gateway.plan_cache.list()] == ["exact"]  # "Alpha" is not written "alpha": no slot
+    h.model.push(archive("ALPHA"))
+    body = ask(h, "archive the ALPHA project", field="projects", selection="name", op="mutation")
     assert source(body, "projects") == ("model", None)
     assert body["data"]["projects"] == [{"name": "ALPHA"}]
-    assert len(h.model.calls) == 2
+    # a template binds the value as written: "ALPHA" is never served the plan made for "Alpha"
+    h.model.push(archive("Alpha"))
+    ask(h, "archive project Alpha", field="projects", selection="name", op="mutation")
+    bound = ask(h, "archive project ALPHA", field="projects", selection="name", op="mutation")
+    assert bound["extensions"]["fields"]["projects"]["plan"]["steps"][0]["where"] == {"name": {"eq": "ALPHA"}}
+    assert bound["data"]["projects"] == [{"name": "ALPHA"}]
+    assert len(h.model.calls) == 3
 
 
 def test_a_slot_binds_one_position_only(h: Harness) -> None:

@@ -108,20 +108,21 @@ def test_gateway_plans_review_commands(db_url: str) -> None:
     runner = CliRunner()
     where = ["--schema", str(DEMO_SCHEMA), "--db", db_url]
     listed = runner.invoke(app, ["plans", "list", *where]).output
-    ids = {line.split()[-1] if "{" not in line else "template": line.split()[0]
-           for line in listed.splitlines() if "plan(s)" not in line}
-    for command, word in (("approve", "approved"), ("pin", "pinned"), ("wrong", "marked wrong"),
-                          ("reject", "rejected"), ("evict", "evicted")):
-        target = ids["Website"] if command in ("wrong", "reject") else ids["template"]
-        result = runner.invoke(app, ["plans", command, target, *where])
+    ids = {line.split("  ")[-1].strip(): line.split()[0] for line in listed.splitlines() if "plan(s)" not in line}
+    assert set(ids) == {"tasks tagged urgent", "tasks tagged {tag}", "archive Website", "archive {name}"}
+    for command, word, text in (("approve", "approved", "tasks tagged {tag}"), ("pin", "pinned", "tasks tagged {tag}"),
+                                ("wrong", "marked wrong", "archive {name}"), ("reject", "rejected", "archive Website"),
+                                ("evict", "evicted", "tasks tagged {tag}")):
+        result = runner.invoke(app, ["plans", command, ids[text], *where])
         assert result.exit_code == 0 and result.output.startswith(word), result.output
         if command == "pin":
             assert "approved+pinned" in runner.invoke(app, ["plans", "list", *where]).output
-    shown = json.loads(runner.invoke(app, ["plans", "show", ids["Website"], *where]).output)
+    shown = json.loads(runner.invoke(app, ["plans", "show", ids["archive Website"], *where]).output)
     assert shown["status"] == "rejected" and shown["reading"].startswith("updated Projects where name is Website")
+    assert "wrong" in runner.invoke(app, ["plans", "list", *where]).output
     missing = runner.invoke(app, ["plans", "approve", "zzz", *where])
     assert missing.exit_code == 1 and "no single cached plan" in missing.output
-    assert "3 plan(s)" not in runner.invoke(app, ["plans", "list", *where]).output  # the template was evicted
+    assert "3 plan(s)" in runner.invoke(app, ["plans", "list", *where]).output  # the template was evicted
 
 
 def test_similar_plans_are_offered_as_examples(h: Harness) -> None:

@@ -61,6 +61,11 @@ def test_a_template_binds_its_slot_and_keeps_the_rest() -> None:
     # inside an expression or a step reference
     ("tasks named lower Ada", {"steps": [{"op": "find", "model": "Task", "where": {
         "title": {"eq": {"fn": "lower", "args": ["Ada"]}}}}], "result": 0, "params": {"n": "Ada"}}),
+    ("tasks where estimate beats 5", find({"compare": {"left": {"field": "estimate"}, "op": "gt", "right": 5}},
+                                          {"n": 5})),
+    ("set role to lead", {"steps": [{"op": "update", "model": "Person", "where": {"id": {"isNull": False}},
+                                     "set": {"role": {"if": {"name": {"eq": "x"}}, "then": "lead", "else": "dev"}}}],
+                          "result": 0, "params": {"r": "lead"}}),
     # a value that is not a scalar, or no params at all
     ("tasks tagged a", find({"title": {"in": ["a"]}}, {"t": ["a"]})),
     ("tasks", find({}, {})),

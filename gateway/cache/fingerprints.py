@@ -38,6 +38,26 @@ def plan_dependencies(catalog: Catalog, plan: dict[str, Any]) -> list[str]:
             elif f is None:
                 walk_where(model_name, cond, depth + 1)  # and / or / not
 
+    def walk_paths(model_name: str, node: Any, depth: int = 0) -> None:
+        """Models reached by dotted field paths in expressions and orderings (``project.name``)."""
+        if depth > 40:
+            return
+        if isinstance(node, list):
+            for n in node:
+                walk_paths(model_name, n, depth + 1)
+        elif isinstance(node, dict):
+            path = node.get("field")
+            if isinstance(path, str) and "." in path:
+                current = catalog.models.get(model_name)
+                for part in path.split(".")[:-1]:
+                    f = current.fields.get(part) if current is not None else None
+                    if f is None or not f.is_reference:
+                        break
+                    models.add(f.type_name)
+                    current = catalog.models.get(f.type_name)
+            for v in node.values():
+                walk_paths(model_name, v, depth + 1)
+
     for step in plan.get("steps") or []:
         if not isinstance(step, dict):
             continue
@@ -45,6 +65,7 @@ def plan_dependencies(catalog: Catalog, plan: dict[str, Any]) -> list[str]:
         if isinstance(model, str):
             models.add(model)
             walk_where(model, step.get("where"))
+            walk_paths(model, step)
         connector = step.get("connector")
         if isinstance(connector, str):
             connectors.add(f"connector:{connector}")

@@ -27,7 +27,7 @@ from ..sdl import Catalog, RootField
 from ..validation import validate_plan
 from . import similar
 from .backend import Backend
-from .entry import CacheEntry
+from .entry import CacheEntry, digest
 from .fingerprints import fingerprint, plan_dependencies
 from .keys import exact_id, relevant_selection, scope_of, template_id
 from .memory import MemoryBackend
@@ -94,20 +94,25 @@ class PlanCache:
         text = normalise(request)
         scope = scope_of(root, selection, hints)
         eid = exact_id(scope, text)
-        remembered = self._memo.get(eid)
+        remembered = self._memo.get(eid)  # only ever holds a hit no rejection refused
         if remembered is not None and remembered[0] > time.monotonic():
             hit = self._hit(remembered[1], text, root, caller)
             if hit is not None:
                 return hit
-        entry = self._get(eid)
-        hit = self._hit(entry, text, root, caller) if entry is not None else None
+        exact = self._get(eid)
+        refused = set(exact.rejected_plans) if exact is not None else set()
+        hit = self._hit(exact, text, root, caller) if exact is not None else None
+        answered = exact
         if hit is None:
             for entry in self._templates(scope):
                 hit = self._hit(entry, text, root, caller)
+                if hit is not None and digest(hit.plan.dump()) in refused:
+                    hit = None  # a developer rejected this very plan for this request
                 if hit is not None:
+                    answered = entry
                     break
-        if hit is not None and entry is not None:
-            self._memo_put(eid, entry)
+        if hit is not None and answered is not None:
+            self._memo_put(eid, answered)
         return hit
 
     def _hit(self, entry: CacheEntry, text: str, root: RootField, caller: str | None) -> CacheHit | None:
@@ -120,7 +125,8 @@ class PlanCache:
             if entry.kind == "exact":
                 if entry.text != text:
                     return None
-                return CacheHit(Plan.model_validate(entry.plan), "exact", entry.id, entry.status)
+                return CacheHit(validate_plan(self.catalog, Plan.model_validate(entry.plan), root), "exact",
+                                entry.id, entry.status)
             bound = bind(entry, text)
             if bound is None:
                 return None

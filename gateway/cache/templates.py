@@ -33,8 +33,8 @@ VALUE_ROOTS = ("where", "values", "set", "args")
 #: keys under which nothing is a request's literal (sizes, names, structure)
 NOT_VALUES = frozenset({"limit", "offset", "isNull", "orderBy", "groupBy", "aggregates", "op", "model",
                         "connector", "direction", "as", "result", "step", "$step", "field", "fn"})
-#: an object with one of these keys is an expression or reference, not a literal
-EXPRESSION_KEYS = frozenset({"fn", "field", "$step", "$param"})
+#: an object with one of these keys is an expression, a computed comparison or a reference, not a literal
+EXPRESSION_KEYS = frozenset({"fn", "field", "$step", "$param", "if", "compare"})
 QUOTES = {'"': '"', "'": "'", "“": "”", "‘": "’", "`": "`"}
 WORD = r"[^\s,;:!?()\"“”‘’`{}]+"
 PATTERNS = {
