@@ -1,16 +1,50 @@
-"""Named errors: each carries the GraphQL ``extensions.code`` a client can branch on."""
+"""The error catalogue: every error the gateway raises, each with the ``extensions.code`` a client can branch on.
+
+Hierarchy (code in brackets)::
+
+    GatewayError
+    ├── SchemaError                 [SCHEMA_INVALID]          start-up: the SDL cannot be served
+    ├── MigrationRefused            [MIGRATION_REFUSED]       start-up: a change would lose data
+    ├── ImportInvalid               [IMPORT_INVALID]          ``gateway import``: seed data does not fit
+    ├── RequestError                [BAD_REQUEST]             HTTP 400: not a GraphQL request at all
+    │   ├── Unauthenticated         [UNAUTHENTICATED]         HTTP 401: no valid API key
+    │   ├── MethodNotAllowed        [METHOD_NOT_ALLOWED]      HTTP 405: a mutation sent with GET
+    │   ├── NotAcceptable           [NOT_ACCEPTABLE]          HTTP 406: no acceptable response media type
+    │   ├── PayloadTooLarge         [PAYLOAD_TOO_LARGE]       HTTP 413: body over GATEWAY_MAX_BODY_BYTES
+    │   └── UnsupportedMediaType    [UNSUPPORTED_MEDIA_TYPE]  HTTP 415: body not JSON or GraphQL
+    ├── QueryTooComplex             [QUERY_TOO_COMPLEX]       the document is too deep or too wide
+    ├── PlanInvalid                 [PLAN_INVALID]            the model's answer does not fit the contract
+    ├── PlanFailed                  [PLAN_FAILED]             a valid plan could not complete
+    ├── PolicyDenied                [POLICY_DENIED]           the plan may not do this here
+    ├── Forbidden                   [FORBIDDEN]               the caller's role may not see or change this
+    ├── StoreError                  [STORE_ERROR]             the store failed; the transaction rolled back
+    ├── ModelError                  [MODEL_ERROR]             the model could not answer
+    │   ├── ModelUnavailable        [MODEL_UNAVAILABLE]
+    │   ├── ModelTimeout            [MODEL_TIMEOUT]
+    │   ├── ModelAuth               [MODEL_AUTH]
+    │   ├── ModelRateLimited        [MODEL_RATE_LIMITED]
+    │   └── ModelBudgetExceeded     [MODEL_BUDGET_EXCEEDED]
+    └── ConnectorError              [CONNECTOR_ERROR]         a connector raised
+        ├── ConnectorTimeout        [CONNECTOR_TIMEOUT]
+        └── ConnectorResultInvalid  [CONNECTOR_RESULT_INVALID]
+
+``RequestError`` and its subclasses answer the whole HTTP request (no ``data``); the others
+fail one root field (or, for the start-up ones, the command). ``catalogue()`` lists the codes;
+the README's list is tested against it. On the client side,
+:class:`gateway.client.GatewayQueryError` carries whatever errors a response held.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from graphql import GraphQLError
 
 
 class GatewayError(Exception):
-    """An error a client sees as a GraphQL error with ``extensions.code``."""
+    """An error a client sees as a GraphQL error with ``extensions.code``; raise a subclass."""
 
-    code = "INTERNAL"
+    code: ClassVar[str]
 
     def __init__(self, message: str, **extensions: Any) -> None:
         super().__init__(message)
@@ -24,9 +58,14 @@ class GatewayError(Exception):
         """The field error a client sees: the message, located by GraphQL, with the code."""
         return GraphQLError(self.message, original_error=self, extensions=self.as_extensions())
 
+    def formatted(self) -> dict[str, Any]:
+        """The error as a response's ``errors`` entry, for errors that no field owns."""
+        return {"message": self.message, "extensions": self.as_extensions()}
 
+
+# -- start-up and commands -----------------------------------------------------------------
 class SchemaError(GatewayError):
-    """The SDL cannot be served; raised at start-up with the line and a reason."""
+    """The SDL cannot be served; raised at start-up with the file, the line and a reason."""
 
     code = "SCHEMA_INVALID"
 
@@ -37,6 +76,66 @@ class MigrationRefused(GatewayError):
     code = "MIGRATION_REFUSED"
 
 
+class ImportInvalid(GatewayError):
+    """Seed data does not fit the SDL; nothing was imported."""
+
+    code = "IMPORT_INVALID"
+
+
+# -- the HTTP request ----------------------------------------------------------------------
+class RequestError(GatewayError):
+    """A request that cannot be executed at all: no ``data``, an HTTP status of its own."""
+
+    code = "BAD_REQUEST"
+    status: ClassVar[int] = 400
+
+    def __init__(self, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.headers = headers or {}
+
+
+class Unauthenticated(RequestError):
+    """API keys are on and the request carries no valid one."""
+
+    code = "UNAUTHENTICATED"
+    status = 401
+
+
+class MethodNotAllowed(RequestError):
+    """A mutation sent with GET (GET may only read)."""
+
+    code = "METHOD_NOT_ALLOWED"
+    status = 405
+
+
+class NotAcceptable(RequestError):
+    """The client accepts neither ``application/graphql-response+json`` nor ``application/json``."""
+
+    code = "NOT_ACCEPTABLE"
+    status = 406
+
+
+class PayloadTooLarge(RequestError):
+    """The body is over ``GATEWAY_MAX_BODY_BYTES``."""
+
+    code = "PAYLOAD_TOO_LARGE"
+    status = 413
+
+
+class UnsupportedMediaType(RequestError):
+    """The body is neither JSON nor ``application/graphql``."""
+
+    code = "UNSUPPORTED_MEDIA_TYPE"
+    status = 415
+
+
+class QueryTooComplex(GatewayError):
+    """The document selects deeper or more fields than ``GATEWAY_MAX_DEPTH`` / ``GATEWAY_MAX_FIELDS``."""
+
+    code = "QUERY_TOO_COMPLEX"
+
+
+# -- one root field ------------------------------------------------------------------------
 class PlanInvalid(GatewayError):
     """The model's answer is not a plan that fits the contract."""
 
@@ -55,12 +154,6 @@ class PolicyDenied(GatewayError):
     code = "POLICY_DENIED"
 
 
-class Unauthenticated(GatewayError):
-    """No valid API key was given."""
-
-    code = "UNAUTHENTICATED"
-
-
 class Forbidden(GatewayError):
     """The caller's role may not see or change this."""
 
@@ -73,12 +166,6 @@ class StoreError(GatewayError):
     code = "STORE_ERROR"
 
 
-class ImportInvalid(GatewayError):
-    """Seed data does not fit the SDL; nothing was imported."""
-
-    code = "IMPORT_INVALID"
-
-
 class ModelError(GatewayError):
     """The language model could not produce an answer."""
 
@@ -86,20 +173,59 @@ class ModelError(GatewayError):
 
 
 class ModelUnavailable(ModelError):
+    """The model cannot be reached or loaded (no server, no model file, an unknown spec)."""
+
     code = "MODEL_UNAVAILABLE"
 
 
 class ModelTimeout(ModelError):
+    """The model did not answer within ``GATEWAY_MODEL_TIMEOUT_S``."""
+
     code = "MODEL_TIMEOUT"
 
 
 class ModelAuth(ModelError):
+    """The provider refused the API key (or none is set)."""
+
     code = "MODEL_AUTH"
 
 
 class ModelRateLimited(ModelError):
+    """The provider kept answering 429 after the retries."""
+
     code = "MODEL_RATE_LIMITED"
 
 
 class ModelBudgetExceeded(ModelError):
+    """Repairs used up ``GATEWAY_MAX_TOKENS_PER_REQUEST``."""
+
     code = "MODEL_BUDGET_EXCEEDED"
+
+
+class ConnectorError(GatewayError):
+    """The connector raised; nothing was written."""
+
+    code = "CONNECTOR_ERROR"
+
+
+class ConnectorTimeout(ConnectorError):
+    """The connector did not answer within its ``timeout_s``; nothing was written."""
+
+    code = "CONNECTOR_TIMEOUT"
+
+
+class ConnectorResultInvalid(ConnectorError):
+    """The connector returned data outside its declared type."""
+
+    code = "CONNECTOR_RESULT_INVALID"
+
+
+def catalogue() -> dict[str, type[GatewayError]]:
+    """Every error code the gateway can answer with, and its class."""
+    found: dict[str, type[GatewayError]] = {}
+    pending: list[type[GatewayError]] = list(GatewayError.__subclasses__())
+    while pending:
+        cls = pending.pop(0)
+        found[cls.code] = cls
+        pending.extend(cls.__subclasses__())
+    return found

@@ -34,20 +34,14 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from .access import presented_key
+from .errors import (MethodNotAllowed, NotAcceptable, PayloadTooLarge, QueryTooComplex, RequestError,
+                     Unauthenticated, UnsupportedMediaType)
 from .limits import check_complexity
 from .service import Gateway, RequestContext
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
-
-
-class RequestError(Exception):
-    """A request that cannot be executed at all (no ``data`` in the response)."""
-
-    def __init__(self, message: str, status: int = 400, code: str = "BAD_REQUEST", headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.message, self.status, self.code, self.headers = message, status, code, headers or {}
 
 
 def _media_type(accept: str | None) -> str | None:
@@ -81,9 +75,8 @@ class GraphQLHTTP:
         if request.method == "GET" and self.gateway.settings.graphiql and self._wants_graphiql(request):
             return HTMLResponse(self.graphiql_html)
         if media is None:
-            return self._error_response(RequestError(
-                f"cannot answer with {request.headers.get('accept')}; accept {GRAPHQL_RESPONSE} or {JSON}",
-                406, "NOT_ACCEPTABLE"), JSON)
+            return self._error_response(NotAcceptable(
+                f"cannot answer with {request.headers.get('accept')}; accept {GRAPHQL_RESPONSE} or {JSON}"), JSON)
         try:
             ctx = self.gateway_context(request)
             payload = await self._read_params(request)
@@ -103,8 +96,8 @@ class GraphQLHTTP:
         if self.gateway.api_keys is not None:
             found = self.gateway.api_keys.roles_for(presented_key(request.headers))
             if found is None:
-                raise RequestError("a valid API key is required (Authorization: Bearer <key>)", 401,
-                                   "UNAUTHENTICATED", {"WWW-Authenticate": "Bearer"})
+                raise Unauthenticated("a valid API key is required (Authorization: Bearer <key>)",
+                                      {"WWW-Authenticate": "Bearer"})
             roles = found
         return RequestContext(self.gateway, roles=roles, timezone=request.headers.get("x-timezone"))
 
@@ -114,7 +107,7 @@ class GraphQLHTTP:
         return "text/html" in accept and "query" not in request.query_params
 
     def _error_response(self, e: RequestError, media: str) -> Response:
-        body = {"errors": [{"message": e.message, "extensions": {"code": e.code}}]}
+        body = {"errors": [e.formatted()]}
         return JSONResponse(body, status_code=e.status, media_type=media, headers=e.headers)
 
     async def _read_params(self, request: Request) -> Any:
@@ -131,17 +124,16 @@ class GraphQLHTTP:
         limit = self.gateway.settings.max_body_bytes
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > limit:
-            raise RequestError(f"request body over {limit} bytes", 413, "PAYLOAD_TOO_LARGE")
+            raise PayloadTooLarge(f"request body over {limit} bytes")
         body = b""
         async for chunk in request.stream():
             body += chunk
             if len(body) > limit:
-                raise RequestError(f"request body over {limit} bytes", 413, "PAYLOAD_TOO_LARGE")
+                raise PayloadTooLarge(f"request body over {limit} bytes")
         if content_type == "application/graphql":
             return {"query": body.decode("utf-8", "replace")}
         if content_type != JSON:
-            raise RequestError(f"unsupported content type {content_type or '(none)'}; send {JSON}", 415,
-                               "UNSUPPORTED_MEDIA_TYPE")
+            raise UnsupportedMediaType(f"unsupported content type {content_type or '(none)'}; send {JSON}")
         try:
             return json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -176,11 +168,11 @@ class GraphQLHTTP:
         if operation is None:
             raise RequestError(f"no operation named {op_name!r}" if op_name else "several operations: name one")
         if method == "GET" and operation.operation != OperationType.QUERY:
-            raise RequestError("mutations are sent with POST", 405, "METHOD_NOT_ALLOWED", {"Allow": "POST"})
+            raise MethodNotAllowed("mutations are sent with POST", {"Allow": "POST"})
         problem = None if _introspection_only(operation) else check_complexity(
             document, operation, self.gateway.settings.max_depth, self.gateway.settings.max_fields)
         if problem:
-            return failed, {"errors": [{"message": problem, "extensions": {"code": "QUERY_TOO_COMPLEX"}}]}
+            return failed, {"errors": [QueryTooComplex(problem).formatted()]}
         coerced = get_variable_values(schema, operation.variable_definitions or (), variables or {})
         if isinstance(coerced, list):
             return failed, {"errors": [e.formatted for e in coerced]}
