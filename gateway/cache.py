@@ -31,7 +31,6 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import os
 import re
 import time
 from dataclasses import dataclass
@@ -324,7 +323,7 @@ class PlanCache:
                  redis_prefix: str | None = None) -> None:
         self.engine = engine
         self.catalog = catalog
-        self.prefix = redis_prefix or os.environ.get("GATEWAY_REDIS_PREFIX") or DEFAULT_REDIS_PREFIX
+        self.prefix = redis_prefix or DEFAULT_REDIS_PREFIX
         self._fingerprints: dict[tuple[str, tuple[str, ...]], str] = {}
         # request key -> (expiry, entry that answered it): repeats skip the store for MEMO_TTL_S
         self._memo: dict[str, tuple[float, dict[str, Any]]] = {}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -12,7 +11,7 @@ from typing import Any, Optional
 import typer
 from rich.console import Console
 
-from .config import Settings
+from .config import Settings, handed_to_workers
 from .errors import GatewayError
 from .llm import default_model_spec
 
@@ -71,18 +70,15 @@ def serve(
     settings = _settings(schema, db, model, host=host, port=port, connectors=connectors)
     gw = _gateway(settings)
     err.print(f"serving {settings.schema} on http://{settings.host}:{settings.port}/graphql "
-              f"(store {_safe_url(settings.db)}, model {settings.model or default_model_spec()})", highlight=False)
+              f"(store {_safe_url(settings.db)}, model {settings.model or default_model_spec(settings)})", highlight=False)
     for line in gw.migrations:
         err.print(f"  migrated: {line}", highlight=False)
     if workers > 1:
-        # Each worker process builds its own gateway from the same settings, passed by environment.
+        # Each worker process builds its own gateway from these same settings, handed over whole.
         gw.close()
-        for name in ("schema", "db", "model", "connectors"):
-            value = getattr(settings, name)
-            if value is not None:
-                os.environ[f"GATEWAY_{name.upper()}"] = str(value)
-        uvicorn.run("gateway.server:app_from_env", factory=True, workers=workers, host=settings.host,
-                    port=settings.port, log_level="info")
+        with handed_to_workers(settings):
+            uvicorn.run("gateway.server:app_from_env", factory=True, workers=workers, host=settings.host,
+                        port=settings.port, log_level="info")
         return
     _warm_model(gw)
     from .server import create_app

@@ -227,7 +227,7 @@ def create_app(gateway: Gateway) -> Starlette:
 
 
 def app_from_env() -> Starlette:
-    """App factory for ``uvicorn --workers N``: each worker reads its settings from GATEWAY_*."""
+    """App factory for ``uvicorn --workers N``: each worker builds the settings ``serve`` handed it (or GATEWAY_*)."""
     from .config import Settings
 
     return create_app(Gateway(Settings.from_env()))

@@ -22,7 +22,7 @@ from .errors import GatewayError, PlanInvalid, StoreError
 from .executor import Executor, Record
 from .llm import Provider, get_provider
 from .plan import Aggregate, Find, Plan
-from .planner import Planned, Planner, PlannerSettings
+from .planner import Planned, Planner
 from .policy import Policy
 from .sdl import Catalog, RootField, load_sdl
 from .selection import Prefetcher, describe_selection
@@ -64,13 +64,9 @@ class Gateway:
     def planner(self) -> Planner:
         """The planner, created on first use so a gateway without a model can still list."""
         if self._planner is None:
-            provider = self._provider or get_provider(self.settings.model)
-            self._planner = Planner(self.catalog, provider, PlannerSettings(
-                repairs=self.settings.repairs,
-                timeout_s=self.settings.model_timeout_s,
-                max_tokens_per_request=self.settings.max_tokens_per_request,
-                concurrency=self.settings.model_concurrency,
-            ), traces=TraceLog(self.settings.traces) if self.settings.traces else None)
+            provider = self._provider or get_provider(self.settings.model, self.settings)
+            self._planner = Planner(self.catalog, provider, self.settings,
+                                    traces=TraceLog(self.settings.traces) if self.settings.traces else None)
         return self._planner
 
     def _make_plan_cache(self) -> Any:
@@ -79,7 +75,8 @@ class Gateway:
             return None
         from .cache import PlanCache
 
-        return PlanCache(self.engine, self.catalog, redis_url=self.settings.redis_url)
+        return PlanCache(self.engine, self.catalog, redis_url=self.settings.redis_url,
+                         redis_prefix=self.settings.redis_prefix)
 
     # -- schema ---------------------------------------------------------------------------
     def _executable_schema(self) -> GraphQLSchema:

@@ -114,7 +114,8 @@ def test_fallback_without_system_message_prepends_one(server: FakeLLMServer) -> 
 
 def test_env_says_unsupported(server: FakeLLMServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_JSON_SCHEMA", "0")
-    run(provider(server))
+    monkeypatch.setenv("OPENAI_BASE_URL", f"{server.url}/v1")
+    run(get_provider("openai:qwen2.5-7b-instruct"))
     assert "response_format" not in server.requests[0].body
 
 

@@ -71,7 +71,6 @@ def redis_prefix(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     except redis.RedisError:
         pytest.skip(f"Redis not reachable at {REDIS_URL}")
     prefix = f"gwtest:{uuid.uuid4().hex[:10]}:"
-    monkeypatch.setenv("GATEWAY_REDIS_PREFIX", prefix)
     yield prefix
     for key in client.scan_iter(f"{prefix}*"):
         client.delete(key)
@@ -264,8 +263,8 @@ def test_a_schema_change_drops_exactly_the_plans_it_affects(db_url: str, tmp_pat
 
 # -- Redis ----------------------------------------------------------------------------------
 def test_redis_shares_plans_between_gateways(db_url: str, tmp_path: Path, redis_prefix: str) -> None:
-    a = start(db_url, ScriptedProvider([URGENT]), redis_url=REDIS_URL)
-    b = start(f"sqlite:///{tmp_path / 'other.db'}", ScriptedProvider([]), redis_url=REDIS_URL)
+    a = start(db_url, ScriptedProvider([URGENT]), redis_url=REDIS_URL, redis_prefix=redis_prefix)
+    b = start(f"sqlite:///{tmp_path / 'other.db'}", ScriptedProvider([]), redis_url=REDIS_URL, redis_prefix=redis_prefix)
     try:
         seed_tracker(a)
         seed_tracker(b)

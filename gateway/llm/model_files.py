@@ -34,10 +34,7 @@ _verified: set[tuple[str, str]] = set()
 
 
 def cache_dir() -> Path:
-    """Where joined model files live: ``GATEWAY_CACHE_DIR`` or the user cache dir."""
-    env = os.environ.get("GATEWAY_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
+    """Where joined model files live unless ``GATEWAY_CACHE_DIR`` says otherwise: the user cache dir."""
     from platformdirs import user_cache_dir
 
     return Path(user_cache_dir(APP_NAME))
