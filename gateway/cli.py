@@ -10,6 +10,7 @@ from typing import Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from .config import Settings, handed_to_workers
 from .errors import GatewayError
@@ -17,7 +18,7 @@ from .llm import default_model_spec
 
 app = typer.Typer(help="A GraphQL gateway whose one resolver is a language model.", no_args_is_help=True,
                   add_completion=False)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # soft_wrap: an error stays one line, a path unbroken
 
 SchemaOpt = typer.Option(None, "--schema", help="SDL file (env GATEWAY_SCHEMA, default ./schema.graphql)")
 DbOpt = typer.Option(None, "--db", help="SQLAlchemy URL (env GATEWAY_DB, default sqlite:///gateway.db)")
@@ -45,7 +46,7 @@ def _gateway(settings: Settings) -> Any:
     try:
         return Gateway(settings)
     except GatewayError as e:
-        err.print(f"[red]error:[/red] {e.message}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(e.message)}", highlight=False)
         raise typer.Exit(2) from e
     except SQLAlchemyError as e:
         where = _safe_url(settings.db)
@@ -95,7 +96,7 @@ def _warm_model(gw: Any) -> None:
             err.print(f"loading {provider.name} ...", highlight=False)
             load()
     except GatewayError as e:
-        err.print(f"[yellow]model not ready:[/yellow] {e.message}\n"
+        err.print(f"[yellow]model not ready:[/yellow] {escape(e.message)}\n"
                   "  fields called without q still list records; requests in q will fail until a model is set.",
                   highlight=False)
 
@@ -109,7 +110,7 @@ def check(schema: Optional[str] = SchemaOpt) -> None:
     try:
         catalog = load_sdl(schema or Settings.from_env().schema)
     except GatewayError as e:
-        err.print(f"[red]error:[/red] {e.message}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(e.message)}", highlight=False)
         raise typer.Exit(1) from e
     typer.echo(catalog.describe())
     tables = build_tables(catalog)
@@ -175,7 +176,7 @@ def import_(
         err.print(f"[red]error:[/red] {path} is not valid JSON: {e}", highlight=False)
         raise typer.Exit(1) from e
     except GatewayError as e:
-        err.print(f"[red]error:[/red] {e.message}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(e.message)}", highlight=False)
         raise typer.Exit(1) from e
     typer.echo("imported " + ", ".join(f"{n} {m}" for m, n in counts.items()) if counts else "nothing to import")
 
