@@ -81,7 +81,7 @@ class Settings:
     openai_json_schema: bool | None = _named("OPENAI_JSON_SCHEMA")  # None: try json_schema, fall back
 
     @classmethod
-    def from_env(cls, **overrides: Any) -> "Settings":
+    def from_env(cls, **overrides: Any) -> Settings:
         """Read each setting's variable, then apply non-None overrides.
 
         In a worker process started by ``serve --workers``, the parent's settings come whole
@@ -103,7 +103,7 @@ class Settings:
         return json.dumps(dataclasses.asdict(self))
 
     @classmethod
-    def from_json(cls, text: str) -> "Settings":
+    def from_json(cls, text: str) -> Settings:
         return cls(**json.loads(text))
 
 

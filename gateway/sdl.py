@@ -28,7 +28,7 @@ from graphql import (
     print_schema,
     validate_schema,
 )
-from graphql.language import DirectiveNode, Node, Source
+from graphql.language import DirectiveDefinitionNode, DirectiveNode, Node, Source
 from graphql.validation.validate import validate_sdl  # locates each SDL error (assert_valid_sdl drops them)
 from graphql.utilities import value_from_ast_untyped
 
@@ -240,9 +240,9 @@ def build_catalog(sdl: str, source_name: str = "schema.graphql") -> Catalog:
         user_doc = parse(Source(sdl, source_name))
     except GraphQLError as e:
         raise _from_graphql_error(e, source_name) from e
-    declared = {d.name.value for d in user_doc.definitions if d.kind == "directive_definition"}
+    declared = {d.name.value for d in user_doc.definitions if isinstance(d, DirectiveDefinitionNode)}
     prelude = [d for d in parse(Source(GATEWAY_DIRECTIVES, "gateway directives")).definitions
-               if d.name.value not in declared]
+               if isinstance(d, DirectiveDefinitionNode) and d.name.value not in declared]
     document = DocumentNode(definitions=(*prelude, *user_doc.definitions))
     sdl_errors = validate_sdl(document)
     if sdl_errors:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import re
+from collections.abc import Iterator
 from pathlib import Path
-
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -76,8 +76,9 @@ def test_the_gateway_package_exports_every_error_class() -> None:
         assert cls.__name__ in gateway.__all__
 
 
-@pytest.mark.parametrize("path", sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "gateway").rglob("*.py")
-                                        if p.name != "errors.py"))
+@pytest.mark.parametrize(
+    "path", sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "gateway").rglob("*.py") if p.name != "errors.py")
+)
 def test_no_module_spells_an_error_code_outside_the_catalogue(path: str) -> None:
     """A code written as a literal elsewhere would reach clients without being catalogued."""
     source = (ROOT / path).read_text(encoding="utf-8")
@@ -93,7 +94,10 @@ REQUESTS: dict[type[errors.GatewayError], dict[str, Any]] = {
     errors.MethodNotAllowed: {"method": "GET", "params": {"query": 'mutation { tasks(q: "x") { id } }'}},
     errors.NotAcceptable: {"json": {"query": "{ tags { name } }"}, "headers": {"accept": "text/csv"}},
     errors.PayloadTooLarge: {"json": {"query": "{ tags { name } }", "variables": {"pad": "x" * 4000}}},
-    errors.UnsupportedMediaType: {"content": b"query=1", "headers": {"content-type": "application/x-www-form-urlencoded"}},
+    errors.UnsupportedMediaType: {
+        "content": b"query=1",
+        "headers": {"content-type": "application/x-www-form-urlencoded"},
+    },
     errors.QueryTooComplex: {"json": {"query": "{ tasks { project { tasks { project { name } } } } }"}},
 }
 
@@ -107,8 +111,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 
 @pytest.mark.parametrize("cls", list(REQUESTS), ids=lambda c: c.__name__)
-def test_each_request_error_reaches_the_client_with_its_status_and_code(server: LiveServer,
-                                                                        cls: type[errors.GatewayError]) -> None:
+def test_each_request_error_reaches_the_client_with_its_status_and_code(
+    server: LiveServer, cls: type[errors.GatewayError]
+) -> None:
     spec = dict(REQUESTS[cls])
     key = spec.pop("key", KEY)
     headers = {"accept": "application/graphql-response+json", **spec.pop("headers", {})}

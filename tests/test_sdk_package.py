@@ -28,8 +28,9 @@ def test_the_committed_plan_schema_is_the_gateways() -> None:
 
 def _npm(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     assert NPM is not None
-    return subprocess.run([NPM, *args], cwd=cwd, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [NPM, *args], cwd=cwd, capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -64,9 +65,24 @@ def test_the_sdk_installs_into_a_fresh_project_without_a_build_step(tmp_path: Pa
     done = _npm("install", "--no-audit", "--no-fund", str(SDK), cwd=app)
     assert done.returncode == 0, done.stderr
     assert NODE is not None
-    script = ("import { createClient, askDocument } from 'llm-graphql-gateway-sdk';"
-              "console.log(typeof createClient, askDocument('tasks', 'id'));")
-    run = subprocess.run([NODE, "--input-type=module", "-e", script], cwd=app, capture_output=True, text=True,
-                         timeout=60)
+    script = (
+        "import { createClient, askDocument } from 'llm-graphql-gateway-sdk';"
+        "console.log(typeof createClient, askDocument('tasks', 'id'));"
+    )
+    run = subprocess.run(
+        [NODE, "--input-type=module", "-e", script], cwd=app, capture_output=True, text=True, timeout=60
+    )
     assert run.returncode == 0, run.stderr
-    assert run.stdout.split() == ["function", "query", "Ask($q:", "String!)", "{", "tasks(q:", "$q)", "{", "id", "}", "}"]
+    assert run.stdout.split() == [
+        "function",
+        "query",
+        "Ask($q:",
+        "String!)",
+        "{",
+        "tasks(q:",
+        "$q)",
+        "{",
+        "id",
+        "}",
+        "}",
+    ]

@@ -10,8 +10,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
@@ -24,17 +24,24 @@ from gateway.llm import get_provider  # internal: the provider factory is what r
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize("path", sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "gateway").rglob("*.py")
-                                        if p.name != "config.py"))
+@pytest.mark.parametrize(
+    "path", sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "gateway").rglob("*.py") if p.name != "config.py")
+)
 def test_only_config_reads_the_environment(path: str) -> None:
     source = (ROOT / path).read_text(encoding="utf-8")
     assert not re.findall(r"os\.environ|getenv\(", source)
 
 
 def test_settings_come_from_gateway_and_provider_variables_with_their_types(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {"GATEWAY_PORT": "9001", "GATEWAY_MODEL_TIMEOUT_S": "7.5", "GATEWAY_GRAPHIQL": "off",
-                        "GATEWAY_EMBEDDED_THREADS": "3", "OPENAI_JSON_SCHEMA": "0", "GATEWAY_TRACES": "",
-                        "MISTRAL_API_KEY": "sk-SECRET-1"}.items():
+    for name, value in {
+        "GATEWAY_PORT": "9001",
+        "GATEWAY_MODEL_TIMEOUT_S": "7.5",
+        "GATEWAY_GRAPHIQL": "off",
+        "GATEWAY_EMBEDDED_THREADS": "3",
+        "OPENAI_JSON_SCHEMA": "0",
+        "GATEWAY_TRACES": "",
+        "MISTRAL_API_KEY": "sk-SECRET-1",
+    }.items():
         monkeypatch.setenv(name, value)
     s = Settings.from_env(db="sqlite:///flag.db", schema=None)
     assert (s.port, s.model_timeout_s, s.graphiql, s.embedded_threads) == (9001, 7.5, False, 3)
@@ -65,14 +72,36 @@ def served_by_workers(tmp_path: Path) -> Iterator[str]:
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     env["GATEWAY_API_KEYS"] = "k1:admin"
     cli = [sys.executable, "-m", "gateway.cli"]
-    subprocess.run([*cli, "import", str(seed), "--schema", str(DEMO_SCHEMA), "--db", db], env=env, check=True,
-                   capture_output=True, timeout=120)
+    subprocess.run(
+        [*cli, "import", str(seed), "--schema", str(DEMO_SCHEMA), "--db", db],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     (tmp_path / "none.json").write_text("[]", encoding="utf-8")
     port = free_port()
-    proc = subprocess.Popen([*cli, "serve", "--workers", "2", "--port", str(port), "--schema", str(DEMO_SCHEMA),
-                             "--db", db, "--model", "scripted:" + str(tmp_path / "none.json")],
-                            env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            *cli,
+            "serve",
+            "--workers",
+            "2",
+            "--port",
+            str(port),
+            "--schema",
+            str(DEMO_SCHEMA),
+            "--db",
+            db,
+            "--model",
+            "scripted:" + str(tmp_path / "none.json"),
+        ],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}/graphql"
     try:
         deadline = time.monotonic() + 90
@@ -80,9 +109,10 @@ def served_by_workers(tmp_path: Path) -> Iterator[str]:
             try:
                 httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
                 break
-            except httpx.TransportError:
+            except httpx.TransportError as e:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"serve --workers did not start: {proc.stderr.read().decode() if proc.stderr else ''}")
+                    stderr = proc.stderr.read().decode() if proc.stderr else ""
+                    raise RuntimeError(f"serve --workers did not start: {stderr}") from e
                 time.sleep(0.2)
         yield url
     finally:

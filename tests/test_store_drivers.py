@@ -24,8 +24,9 @@ def gateway_without(module: str | None, *args: str) -> subprocess.CompletedProce
     return subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.parametrize("url", ["postgresql+psycopg://postgres:secret@127.0.0.1:5432/test",
-                                 "postgresql://postgres@127.0.0.1:5432/test"])
+@pytest.mark.parametrize(
+    "url", ["postgresql+psycopg://postgres:secret@127.0.0.1:5432/test", "postgresql://postgres@127.0.0.1:5432/test"]
+)
 def test_postgresql_without_the_driver_names_the_postgres_extra(url: str) -> None:
     result = gateway_without("psycopg", "export", "--schema", str(DEMO_SCHEMA), "--db", url)
     assert result.returncode == 2
