@@ -1,16 +1,17 @@
 """What a plan may do here, enforced on the plan itself, not asked of the model.
 
 A ``Query`` field (or one marked ``@readonly``) only reads, and calls only connectors
-without side effects. A write is capped in rows
-(``@maxRows(n:)``, default from settings) and an update or delete needs a filter unless the
-field says ``@allowBulk``. Because the checks run on the validated plan, no prompt injection
-can talk its way past them.
+without side effects; a ``Mutation`` field's plan must change something (else it is refused,
+never a silent success). A write is capped in rows, links included (``@maxRows(n:)``, default
+from settings; counted by the executor as it runs), and an update or delete needs a filter that
+does not match every row unless the field says ``@allowBulk``. Because the checks run on the
+validated plan, no prompt injection can talk its way past them.
 """
 
 from __future__ import annotations
 
-from .errors import PolicyDenied
-from .plan import Call, Delete, Plan, Update
+from .errors import PlanRefused, PolicyDenied
+from .plan import Call, Delete, Plan, Update, is_trivially_true
 from .sdl import Catalog, RootField
 
 
@@ -23,7 +24,10 @@ class Policy:
         return root.max_rows if root.max_rows is not None else self.default_max_rows
 
     def check(self, root: RootField, plan: Plan) -> None:
-        """Raise PolicyDenied when the plan may not run for this field."""
+        """Raise PolicyDenied (or PlanRefused) when the plan may not run for this field."""
+        if plan.refuse is not None:
+            raise PlanRefused(f"the request cannot be served: {plan.refuse}; nothing was changed",
+                              reason=plan.refuse)
         side_effects = [s.connector for s in plan.steps
                         if isinstance(s, Call) and self.catalog.connectors[s.connector].side_effects]
         if root.readonly and side_effects:
@@ -38,10 +42,13 @@ class Policy:
             ops = sorted({s.op for s in plan.steps if s.op in ("insert", "update", "delete")})
             raise PolicyDenied(f"{root.operation} field {root.name} is read-only; the plan wanted to "
                                f"{', '.join(ops)}; nothing was changed", reason="readonly")
+        if not root.readonly and not plan.writes and not side_effects:
+            raise PlanRefused(f"mutation {root.name}: the plan only reads, so the request would change nothing; "
+                              "say what to add, change or delete", reason="nothing to change")
         if root.allow_bulk:
             return
-        for i, step in enumerate(plan.steps):
-            if isinstance(step, (Update, Delete)) and not step.where:
+        for i, (step, t) in enumerate(zip(plan.steps, plan.tree)):
+            if isinstance(step, (Update, Delete)) and is_trivially_true(t.where):
                 raise PolicyDenied(f"step {i} would {step.op} every {step.model}; an {step.op} needs a filter "
                                    f"unless the field is marked @allowBulk; nothing was changed",
                                    reason="unfiltered")
