@@ -14,6 +14,8 @@ Hierarchy (code in brackets)::
     │   └── UnsupportedMediaType    [UNSUPPORTED_MEDIA_TYPE]  HTTP 415: body not JSON or GraphQL
     ├── QueryTooComplex             [QUERY_TOO_COMPLEX]       the document is too deep or too wide
     ├── PlanInvalid                 [PLAN_INVALID]            the model's answer does not fit the contract
+    │   └── InventedValue           [INVENTED_VALUE]          a write would store text found nowhere
+    ├── PlanRefused                 [PLAN_REFUSED]            the contract cannot serve the request
     ├── PlanFailed                  [PLAN_FAILED]             a valid plan could not complete
     ├── PolicyDenied                [POLICY_DENIED]           the plan may not do this here
     ├── Forbidden                   [FORBIDDEN]               the caller's role may not see or change this

@@ -40,7 +40,7 @@ export interface GraphQLErrorEntry {
 export type * from './plan.js';
 
 /** One step of a plan: find, insert, update, delete, aggregate, call (a connector) or filter. */
-export type PlanStep = Plan['steps'][number];
+export type PlanStep = NonNullable<Plan['steps']>[number];
 
 /** What the gateway reports for one root field in `extensions.fields`. */
 export interface FieldTrace {

@@ -3,17 +3,17 @@
 
 export interface Plan {
   /**
-   * @minItems 1
    * @maxItems 20
    */
-  steps: (Find | Insert | Update | Delete | Aggregate | Call | Filter)[];
+  steps?: (Find | Insert | Update | Delete | Aggregate | Call | Filter)[];
   result?: number | null;
   params?: {
     [k: string]: unknown;
   };
+  refuse?: string | null;
 }
 /**
- * Select records of one model.
+ * Select records of one model (in creation order unless ordered).
  */
 export interface Find {
   op: "find";
@@ -25,8 +25,14 @@ export interface Find {
   limit?: number | null;
   offset?: number | null;
 }
+/**
+ * Order by a field (``"$created"`` is creation order) or by a computed ``expr``.
+ */
 export interface Order {
-  field: string;
+  field?: string | null;
+  expr?: {
+    [k: string]: unknown;
+  };
   direction?: "asc" | "desc";
 }
 /**
@@ -37,6 +43,7 @@ export interface Insert {
   model: string;
   /**
    * @minItems 1
+   * @maxItems 1000
    */
   values: {
     [k: string]: unknown;
@@ -85,6 +92,9 @@ export interface Aggregate {
 export interface Aggregation {
   fn: "count" | "sum" | "avg" | "min" | "max";
   field?: string | null;
+  expr?: {
+    [k: string]: unknown;
+  };
   as: string;
 }
 /**
