@@ -22,10 +22,9 @@ from typing import Any, Callable
 
 from common import DEMO_SCHEMA, machine, table, write_result
 
-from gateway.config import Settings
-from gateway.seed import export_records, import_records
-from gateway.server import GraphQLHTTP
-from gateway.service import Gateway, RequestContext
+from gateway import Gateway, Settings, export_records, import_records
+from gateway.server import GraphQLHTTP  # internal: runs requests without HTTP
+from gateway.service import RequestContext  # internal: runs requests without HTTP
 
 SEED = json.loads((Path(__file__).parent / "eval_seed.json").read_text())
 Data = dict[str, list[dict[str, Any]]]

@@ -28,6 +28,8 @@ class GatewayQueryError(Exception):
 
 @dataclass
 class Answer:
+    """One field's data, with the trace the gateway reported for it (``plan``, ``timings``)."""
+
     data: Any
     trace: dict[str, Any] = field(default_factory=dict)
 
@@ -41,6 +43,8 @@ class Answer:
 
 
 class GatewayClient:
+    """A gateway over HTTP: ``ask`` one root field in plain words, or ``execute`` any GraphQL document."""
+
     def __init__(self, url: str, api_key: str | None = None, timeout: float = 120.0) -> None:
         headers = {"accept": "application/graphql-response+json, application/json"}
         if api_key:

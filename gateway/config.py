@@ -43,6 +43,8 @@ def _cast(raw: str, annotation: Any) -> Any:
 
 @dataclass
 class Settings:
+    """Every setting of a gateway; ``Settings.from_env()`` reads them, ``Settings(...)`` gives them directly."""
+
     schema: str = "schema.graphql"
     db: str = "sqlite:///gateway.db"
     model: str | None = None

@@ -205,6 +205,7 @@ def ctx_for_batch(ctx: RequestContext) -> RequestContext:
 
 
 def create_app(gateway: Gateway) -> Starlette:
+    """The ASGI app serving ``gateway`` at ``/graphql`` (and ``/healthz``); uvicorn or any ASGI server runs it."""
     http = GraphQLHTTP(gateway)
 
     async def health(_request: Request) -> Response:

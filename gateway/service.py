@@ -41,6 +41,8 @@ class RequestContext:
 
 
 class Gateway:
+    """One served contract: the SDL, its store and migrations, the planner, policy and the executable schema."""
+
     def __init__(self, settings: Settings, provider: Provider | None = None) -> None:
         self.settings = settings
         self.catalog: Catalog = load_sdl(settings.schema)

@@ -9,15 +9,23 @@ from typing import Any, Iterator
 
 import pytest
 
-from gateway.llm import get_provider, retry
-from gateway.llm.openai_compat import OpenAICompatProvider
+from gateway.llm import get_provider, retry  # internal: the provider modules are what this covers
+from gateway.llm.openai_compat import OpenAICompatProvider  # internal: the provider under test
 
 try:
     from tests.fake_llm_server import (  # noqa: F401 - fast_backoff is an autouse fixture
-        MESSAGES, PLAN_SCHEMA, FakeLLMServer, Reply, chat_ok, error, fail, fast_backoff, run)
+        MESSAGES,
+        PLAN_SCHEMA,
+        FakeLLMServer,
+        Reply,
+        chat_ok,
+        error,
+        fail,
+        fast_backoff,
+        run,
+    )
 except ImportError:  # tests/ is not a package: pytest put it on sys.path itself
-    from fake_llm_server import (  # noqa: F401 - fast_backoff is an autouse fixture
-        MESSAGES, PLAN_SCHEMA, FakeLLMServer, Reply, chat_ok, error, fail, fast_backoff, run)
+    from fake_llm_server import MESSAGES, PLAN_SCHEMA, FakeLLMServer, Reply, chat_ok, error, fail, fast_backoff, run  # noqa: F401 - fast_backoff is an autouse fixture
 
 KEY = "sk-openai-SECRET-0987654321"
 REJECT_SCHEMA = error(400, "Invalid value for response_format: json_schema is not supported by this server")

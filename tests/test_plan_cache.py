@@ -17,10 +17,9 @@ import pytest
 from sqlalchemy import inspect
 from typer.testing import CliRunner
 
-from conftest import DEMO_SCHEMA, Harness, LiveServer, TRACKER_SEED, make_gateway, seed_tracker
-from gateway.cli import app
-from gateway.llm.scripted import ScriptedProvider
-from gateway.seed import import_records
+from conftest import DEMO_SCHEMA, TRACKER_SEED, Harness, LiveServer, make_gateway, seed_tracker
+from gateway import ScriptedProvider, import_records
+from gateway.cli import app  # internal: the CLI run in-process
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -360,7 +359,7 @@ def test_index_and_unique_directives_create_indexes(db_url: str) -> None:
         assert "project" in task and "assignee" in task
         assert "_gateway_plans" not in insp.get_table_names()  # plan cache off: no table
         import_records(gw.executor, {"Tag": TRACKER_SEED["Tag"]})
-        from gateway.errors import GatewayError
+        from gateway import GatewayError
 
         with pytest.raises(GatewayError):
             import_records(gw.executor, {"Tag": [{"id": "g9", "name": "urgent"}]})
