@@ -27,7 +27,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gateway.llm import embedded  # internal: the provider modules are what this covers; noqa: E402
+from gateway.llm import embedded  # noqa: E402  # internal: the embedded provider is what this measures
 
 REQUESTS = [
     "tasks that are in progress, highest priority first",
