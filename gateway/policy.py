@@ -10,8 +10,12 @@ validated plan, no prompt injection can talk its way past them.
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Iterable
+
 from .errors import PlanRefused, PolicyDenied
-from .plan import Call, Delete, Plan, Update, is_trivially_true
+from .plan import Call, Delete, Insert, Plan, Update, is_trivially_true
+from .plan.nodes import Literal, walk
 from .sdl import Catalog, RootField
 
 
@@ -52,3 +56,51 @@ class Policy:
                 raise PolicyDenied(f"step {i} would {step.op} every {step.model}; an {step.op} needs a filter "
                                    f"unless the field is marked @allowBulk; nothing was changed",
                                    reason="unfiltered")
+
+
+def _normal(text: str) -> str:
+    """Lower case, letters and digits only: "Fix  Login!" and "fix login" compare equal."""
+    return "".join(ch for ch in text.lower() if ch.isalnum())
+
+
+def _looks_like_date(text: str) -> bool:
+    try:
+        dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
+
+
+def invented_strings(catalog: Catalog, plan: Plan, request: str, known: Iterable[str] = ()) -> list[str]:
+    """Text a write would store that comes neither from the request nor from the store.
+
+    A written string must appear in the request (ignoring case, spacing and punctuation), be a
+    stored value the gateway matched for this request, an enum value, or a date the request
+    spelled in words. Everything computed from fields and earlier steps is stored data already.
+    So a worked example copied by a model that could not express the request fails here.
+    """
+    said = _normal(request)
+    allowed = {_normal(k) for k in known}
+    problems: list[str] = []
+    for step, t in zip(plan.steps, plan.tree):
+        if not isinstance(step, (Insert, Update)):
+            continue
+        model = catalog.models.get(step.model)
+        if model is None:
+            continue
+        values = [(k, v) for row in t.rows for k, v in row.items()] + list(t.set.items())
+        for name, node in values:
+            f = model.fields.get(name)
+            if f is None or f.kind in ("enum", "ref", "refs") or f.type_name in ("Int", "Float", "Boolean"):
+                continue
+            for lit in walk(node):
+                if not isinstance(lit, Literal) or not isinstance(lit.value, str):
+                    continue
+                norm = _normal(lit.value)
+                if not norm or norm in said or norm in allowed:
+                    continue
+                if f.type_name not in ("String", "ID") and _looks_like_date(lit.value):
+                    continue
+                problems.append(f"{lit.path}: {lit.value[:60]!r} is not in the request; write only text the request "
+                                "gives (or computed from stored fields), or refuse")
+    return problems
