@@ -1,6 +1,6 @@
 """A small Python client: ask a root field in plain words, read the plan and timings back.
 
-    from gateway.client import GatewayClient
+    from gateway import GatewayClient
     client = GatewayClient("http://127.0.0.1:8000/graphql", api_key=None)
     answer = client.ask("tasks", "open tasks tagged urgent", "title status project { name }")
     answer.data, answer.plan, answer.timings
