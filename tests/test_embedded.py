@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from gateway import ModelUnavailable
-from gateway.llm import embedded, get_provider, model_files  # internal: the provider modules are what this covers
+from gateway.llm import embedded, model_files  # internal: the provider modules are what this covers
 
 
 @pytest.fixture(autouse=True)
@@ -81,7 +81,7 @@ def test_provider_never_loads_a_file_that_fails_the_checksum(
     """Through EmbeddedProvider: wrong hash -> ModelUnavailable and llama.cpp is never called;
     right hash -> the joined, cached file is what gets loaded."""
     parts, good = _fake_parts(tmp_path)
-    monkeypatch.setenv("GATEWAY_CACHE_DIR", str(tmp_path / "cache"))  # read by Settings, handed by get_provider
+    monkeypatch.setenv("GATEWAY_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(model_files, "locate_parts", lambda: parts)
     monkeypatch.setattr(embedded, "_require_llama_cpp", lambda: None)
     loaded: list[str] = []
@@ -89,13 +89,13 @@ def test_provider_never_loads_a_file_that_fails_the_checksum(
 
     monkeypatch.setattr(model_files, "DEFAULT_MODEL_SHA256", "0" * 64)
     with pytest.raises(ModelUnavailable, match="refusing"):
-        asyncio.run(get_provider("embedded").complete([{"role": "user", "content": "hi"}], {}))
+        asyncio.run(embedded.EmbeddedProvider(None).complete([{"role": "user", "content": "hi"}], {}))
     assert loaded == []
 
     monkeypatch.setattr(model_files, "DEFAULT_MODEL_SHA256", good)
-    get_provider("embedded").load()
+    embedded.EmbeddedProvider(None).load()
     assert loaded == [str(tmp_path / "cache" / model_files.DEFAULT_MODEL_FILENAME)]
-    get_provider("embedded").load()
+    embedded.EmbeddedProvider(None).load()
     assert len(loaded) == 1  # once per process
 
 
