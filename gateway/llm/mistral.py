@@ -18,8 +18,8 @@ try:  # mistralai >= 2 (the installed 3.x): the client lives in ``mistralai.clie
     from mistralai.client import Mistral
     from mistralai.client.utils import BackoffStrategy, RetryConfig
 except ImportError:  # pragma: no cover - mistralai 1.x
-    from mistralai import Mistral  # type: ignore[no-redef]
-    from mistralai.utils import BackoffStrategy, RetryConfig  # type: ignore[no-redef]
+    from mistralai import Mistral  # type: ignore[no-redef,attr-defined,unused-ignore]
+    from mistralai.utils import BackoffStrategy, RetryConfig  # type: ignore[no-redef,import-untyped,unused-ignore]
 
 NO_SDK_RETRIES = RetryConfig("none", BackoffStrategy(1, 1, 1, 1), False)
 
