@@ -4,15 +4,22 @@ Hierarchy (code in brackets)::
 
     GatewayError
     ├── SchemaError                 [SCHEMA_INVALID]          start-up: the SDL cannot be served
+    ├── ConfigInvalid               [CONFIG_INVALID]          start-up: a setting cannot be used as given
     ├── MigrationRefused            [MIGRATION_REFUSED]       start-up: a change would lose data
     ├── ImportInvalid               [IMPORT_INVALID]          ``gateway import``: seed data does not fit
     ├── RequestError                [BAD_REQUEST]             HTTP 400: not a GraphQL request at all
     │   ├── Unauthenticated         [UNAUTHENTICATED]         HTTP 401: no valid API key
-    │   ├── MethodNotAllowed        [METHOD_NOT_ALLOWED]      HTTP 405: a mutation sent with GET
+    │   ├── MutationNotAllowed      [MUTATION_NOT_ALLOWED]    HTTP 405: a mutation sent with GET
     │   ├── NotAcceptable           [NOT_ACCEPTABLE]          HTTP 406: no acceptable response media type
     │   ├── PayloadTooLarge         [PAYLOAD_TOO_LARGE]       HTTP 413: body over GATEWAY_MAX_BODY_BYTES
+    │   ├── BatchTooLarge           [BATCH_TOO_LARGE]         HTTP 413: more operations than GATEWAY_MAX_BATCH
     │   └── UnsupportedMediaType    [UNSUPPORTED_MEDIA_TYPE]  HTTP 415: body not JSON or GraphQL
-    ├── QueryTooComplex             [QUERY_TOO_COMPLEX]       the document is too deep or too wide
+    ├── GraphQLParseFailed          [GRAPHQL_PARSE_FAILED]    the document does not parse
+    ├── GraphQLValidationFailed     [GRAPHQL_VALIDATION_FAILED]  the document does not fit the schema
+    ├── BadUserInput                [BAD_USER_INPUT]          the variables do not fit their declarations
+    ├── QueryTooComplex             [QUERY_TOO_COMPLEX]       the document is too deep, too wide or asks too much
+    ├── BatchRefused                [BATCH_REFUSED]           not run: another entry of the batch was refused
+    ├── InternalError               [INTERNAL_ERROR]          an unexpected failure (details only in the log)
     ├── PlanInvalid                 [PLAN_INVALID]            the model's answer does not fit the contract
     │   └── InventedValue           [INVENTED_VALUE]          a write would store text found nowhere
     ├── PlanRefused                 [PLAN_REFUSED]            the contract cannot serve the request
@@ -30,8 +37,10 @@ Hierarchy (code in brackets)::
         ├── ConnectorTimeout        [CONNECTOR_TIMEOUT]
         └── ConnectorResultInvalid  [CONNECTOR_RESULT_INVALID]
 
-``RequestError`` and its subclasses answer the whole HTTP request (no ``data``); the others
-fail one root field (or, for the start-up ones, the command). ``catalogue()`` lists the codes;
+``RequestError`` and its subclasses answer the whole HTTP request with their own status and no
+``data``; the document errors up to ``BatchRefused`` refuse a request before anything runs
+(HTTP 400 under ``application/graphql-response+json``, 200 under ``application/json``); the
+others fail one root field (or, for the start-up ones, the command). ``catalogue()`` lists the codes;
 the README's list is tested against it. On the client side,
 :class:`gateway.client.GatewayQueryError` carries whatever errors a response held.
 """
@@ -72,6 +81,12 @@ class SchemaError(GatewayError):
     code = "SCHEMA_INVALID"
 
 
+class ConfigInvalid(GatewayError):
+    """A setting cannot be used as given (e.g. a malformed API key list); raised at start-up."""
+
+    code = "CONFIG_INVALID"
+
+
 class MigrationRefused(GatewayError):
     """The store holds data that the new SDL would drop or retype."""
 
@@ -90,10 +105,11 @@ class RequestError(GatewayError):
 
     code = "BAD_REQUEST"
     status: ClassVar[int] = 400
+    response_headers: ClassVar[dict[str, str]] = {}  # sent with every such answer
 
     def __init__(self, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
-        self.headers = headers or {}
+        self.headers = {**self.response_headers, **(headers or {})}
 
 
 class Unauthenticated(RequestError):
@@ -101,13 +117,15 @@ class Unauthenticated(RequestError):
 
     code = "UNAUTHENTICATED"
     status = 401
+    response_headers = {"WWW-Authenticate": "Bearer"}
 
 
-class MethodNotAllowed(RequestError):
+class MutationNotAllowed(RequestError):
     """A mutation sent with GET (GET may only read)."""
 
-    code = "METHOD_NOT_ALLOWED"
+    code = "MUTATION_NOT_ALLOWED"
     status = 405
+    response_headers = {"Allow": "POST"}
 
 
 class NotAcceptable(RequestError):
@@ -124,6 +142,13 @@ class PayloadTooLarge(RequestError):
     status = 413
 
 
+class BatchTooLarge(RequestError):
+    """A batch holds more operations than ``GATEWAY_MAX_BATCH``; none ran."""
+
+    code = "BATCH_TOO_LARGE"
+    status = 413
+
+
 class UnsupportedMediaType(RequestError):
     """The body is neither JSON nor ``application/graphql``."""
 
@@ -131,13 +156,44 @@ class UnsupportedMediaType(RequestError):
     status = 415
 
 
+# -- the document, before anything runs ------------------------------------------------------
+class GraphQLParseFailed(GatewayError):
+    """The document is not GraphQL (graphql-core's syntax error, with its location)."""
+
+    code = "GRAPHQL_PARSE_FAILED"
+
+
+class GraphQLValidationFailed(GatewayError):
+    """The document does not fit the schema (graphql-core's validation errors, with locations)."""
+
+    code = "GRAPHQL_VALIDATION_FAILED"
+
+
+class BadUserInput(GatewayError):
+    """The variables do not fit the operation's declarations."""
+
+    code = "BAD_USER_INPUT"
+
+
+class BatchRefused(GatewayError):
+    """Not run: another entry of the same batch was refused, so none of the batch ran."""
+
+    code = "BATCH_REFUSED"
+
+
 class QueryTooComplex(GatewayError):
-    """The document selects deeper or more fields than ``GATEWAY_MAX_DEPTH`` / ``GATEWAY_MAX_FIELDS``."""
+    """The document passes a limit: depth, fields, tokens, or model fields per request (``GATEWAY_MAX_*``)."""
 
     code = "QUERY_TOO_COMPLEX"
 
 
 # -- one root field ------------------------------------------------------------------------
+class InternalError(GatewayError):
+    """An unexpected failure while resolving a field: a generic message, the details in the log."""
+
+    code = "INTERNAL_ERROR"
+
+
 class PlanInvalid(GatewayError):
     """The model's answer is not a plan that fits the contract."""
 

@@ -118,7 +118,7 @@ KEY = "k1"
 REQUESTS: dict[type[errors.GatewayError], dict[str, Any]] = {
     errors.RequestError: {"content": b"{not json", "headers": {"content-type": "application/json"}},
     errors.Unauthenticated: {"json": {"query": "{ tags { name } }"}, "key": None},
-    errors.MethodNotAllowed: {"method": "GET", "params": {"query": 'mutation { tasks(q: "x") { id } }'}},
+    errors.MutationNotAllowed: {"method": "GET", "params": {"query": 'mutation { tasks(q: "x") { id } }'}},
     errors.NotAcceptable: {"json": {"query": "{ tags { name } }"}, "headers": {"accept": "text/csv"}},
     errors.PayloadTooLarge: {"json": {"query": "{ tags { name } }", "variables": {"pad": "x" * 4000}}},
     errors.UnsupportedMediaType: {
@@ -126,13 +126,17 @@ REQUESTS: dict[type[errors.GatewayError], dict[str, Any]] = {
         "headers": {"content-type": "application/x-www-form-urlencoded"},
     },
     errors.QueryTooComplex: {"json": {"query": "{ tasks { project { tasks { project { name } } } } }"}},
+    errors.BatchTooLarge: {"json": [{"query": "{ tags { name } }"}] * 3},
+    errors.GraphQLParseFailed: {"json": {"query": "{ tags { name "}},
+    errors.GraphQLValidationFailed: {"json": {"query": "{ tags { colour } }"}},
+    errors.BadUserInput: {"json": {"query": "query($n: Int!) { tasks(limit: $n) { id } }"}},
 }
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     db = f"sqlite:///{tmp_path_factory.mktemp('catalogue') / 'store.db'}"
-    live = LiveServer(make_gateway(db, api_keys=f"{KEY}:admin", max_body_bytes=2000, max_depth=3)).start()
+    live = LiveServer(make_gateway(db, api_keys=f"{KEY}:admin", max_body_bytes=2000, max_depth=3, max_batch=2)).start()
     yield live
     live.stop()
 
@@ -151,3 +155,11 @@ def test_each_request_error_reaches_the_client_with_its_status_and_code(
     body = resp.json()
     assert [e["extensions"]["code"] for e in body["errors"]] == [cls.code]
     assert "data" not in body
+
+
+def test_the_other_entries_of_a_refused_batch_say_why_they_did_not_run(server: LiveServer) -> None:
+    batch = [{"query": "{ tags { name } }"}, {"query": "{ tags { colour } }"}]
+    headers = {"accept": "application/graphql-response+json", "authorization": f"Bearer {KEY}"}
+    body = httpx.post(server.url, json=batch, headers=headers, timeout=30).json()
+    codes = [[e["extensions"]["code"] for e in entry["errors"]] for entry in body]
+    assert codes == [[errors.BatchRefused.code], [errors.GraphQLValidationFailed.code]]
