@@ -22,9 +22,7 @@ from typing import Any, Callable
 
 from common import DEMO_SCHEMA, machine, table, write_result
 
-from gateway.config import Settings
-from gateway.seed import export_records, import_records
-from gateway.service import Gateway
+from gateway import Gateway, Settings, export_records, import_records
 
 SEED = json.loads((Path(__file__).parent / "eval_seed.json").read_text())
 Data = dict[str, list[dict[str, Any]]]

@@ -24,7 +24,7 @@ from .execution import Caller, Execution, GraphQLRequest, RequestContext, Result
 from .executor import Executor, Record
 from .llm import Provider, get_provider
 from .plan import MAX_LIMIT, Aggregate, Find, Plan
-from .planner import Planned, Planner, PlannerSettings
+from .planner import Planned, Planner
 from .policy import Policy
 from .sdl import Catalog, RootField, load_sdl
 from .selection import Prefetcher, describe_selection
@@ -37,6 +37,8 @@ __all__ = ["Caller", "Gateway", "RequestContext", "Result"]
 
 
 class Gateway:
+    """One served contract: the SDL, its store and migrations, the planner, policy and the executable schema."""
+
     def __init__(self, settings: Settings, provider: Provider | None = None) -> None:
         self.settings = settings
         self.catalog: Catalog = load_sdl(settings.schema)
@@ -74,13 +76,9 @@ class Gateway:
         if self.settings.frozen:
             raise PlanNotFrozen("this gateway serves frozen plans only and has no model")
         if self._planner is None:
-            provider = self._provider or get_provider(self.settings.model)
-            self._planner = Planner(self.catalog, provider, PlannerSettings(
-                repairs=self.settings.repairs,
-                timeout_s=self.settings.model_timeout_s,
-                max_tokens_per_request=self.settings.max_tokens_per_request,
-                concurrency=self.settings.model_concurrency,
-            ), traces=TraceLog(self.settings.traces) if self.settings.traces else None)
+            provider = self._provider or get_provider(self.settings.model, self.settings)
+            self._planner = Planner(self.catalog, provider, self.settings,
+                                    traces=TraceLog(self.settings.traces) if self.settings.traces else None)
         return self._planner
 
     def _make_plan_cache(self) -> PlanCache | None:

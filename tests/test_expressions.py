@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import event
 
 from conftest import LiveServer, make_gateway
-from gateway.llm.scripted import ScriptedProvider
+from gateway import ScriptedProvider
 
 CLUB = """
 enum Level { BEGINNER ADVANCED }
