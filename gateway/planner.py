@@ -56,8 +56,10 @@ class Planner:
         return self._schemas[root.key]
 
     async def plan(self, root: RootField, request: str, selection: str = "",
-                   hints: dict[str, Any] | None = None, timezone: str | None = None) -> Planned:
-        messages = build_messages(self.catalog, root, request, selection, hints or {}, timezone)
+                   hints: dict[str, Any] | None = None, timezone: str | None = None,
+                   grounding: str = "(none)") -> Planned:
+        messages = build_messages(self.catalog, root, request, selection, hints or {}, timezone,
+                                  grounding=grounding)
         prompt_length = len(messages)
         schema = self.schema_for(root)
         total = Usage(self.provider.name)

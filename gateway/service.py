@@ -20,6 +20,7 @@ from .config import Settings
 from .connectors import load_connectors
 from .errors import GatewayError, PlanInvalid, StoreError
 from .executor import Executor, Record
+from .grounding import GroundingLimits, format_hints, ground
 from .llm import Provider, get_provider
 from .plan import Aggregate, Find, Plan
 from .planner import Planned, Planner, PlannerSettings
@@ -160,7 +161,11 @@ class Gateway:
             if hit is not None:
                 trace.update(source="cache", cache=hit.kind, model=None)
                 return validate_plan(self.catalog, hit.plan, root)
-        planned = await self.planner.plan(root, request, selection, hints, ctx.timezone)
+        limits = GroundingLimits(probes=self.settings.grounding_probes, hints=self.settings.grounding_hints)
+        matches = await asyncio.to_thread(ground, self.catalog, self.engine, self.tables, root, request,
+                                          ctx.roles, limits)
+        planned = await self.planner.plan(root, request, selection, hints, ctx.timezone,
+                                          grounding=format_hints(matches, limits.value_chars))
         trace.update(self._model_trace(planned), source="model")
         return planned.plan
 

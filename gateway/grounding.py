@@ -1,0 +1,254 @@
+"""Match a request's phrases to stored values and enum values the caller may read, at bounded cost.
+
+Before the model plans, the words of the request ("books by Le Guin that are checked out") are
+matched against the string columns the root field can filter and against enum values, so the
+model learns that "Le Guin" is stored as ``Author.name "Ursula K. Le Guin"`` and that "checked
+out" is ``Status CHECKED_OUT``. Cost does not grow with the request or the prompt with the data:
+at most ``limits.probes`` SQL statements (one per column, each a case-insensitive ``LIKE`` with
+a ``LIMIT``), at most ``limits.phrases`` phrases in each and at most ``limits.hints`` hints.
+Only columns the caller's roles may read (``@auth`` on the model and on the field) are probed,
+and only through references the caller may follow, so a hint never carries a hidden value.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Iterable
+
+from sqlalchemy import Engine, func, or_, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from .access import allowed
+from .sdl import Catalog, Model, ModelField, RootField
+from .store import StoreTables
+
+
+@dataclass(frozen=True)
+class GroundingLimits:
+    """The caps that keep grounding's cost flat: SQL statements, phrases, hints, reach."""
+
+    probes: int = 12          # SQL statements per request (one per probed column); 0 turns grounding off
+    hints: int = 8            # hint lines given to the model
+    phrases: int = 8          # candidate phrases per request (OR-ed in each probe)
+    per_column: int = 4       # values one probe may return (its LIMIT)
+    hops: int = 2             # references followed from the root field's models
+    value_chars: int = 80     # a longer stored value is cut in the hint
+
+
+@dataclass(frozen=True)
+class Match:
+    """One hint: a phrase of the request and the stored or enum value it matched."""
+
+    phrase: str
+    value: str
+    model: str | None = None     # stored value: Model.field
+    field: str | None = None
+    enum: str | None = None      # enum value: its enum type, and the readable fields using it
+    used_by: tuple[str, ...] = ()
+    exact: bool = False          # the whole value equals the phrase (ignoring case)
+
+
+STOPWORDS = frozenset("""
+a about above after all an and any are as at be been before below between both but by can did
+do does done each every few for from had has have having he her here hers him his how i if in
+into is it its itself just me more most my no nor not now of off on once only or other our out
+over own same she should so some such than that the their them then there these they this those
+through to too under until up very was we were what when where which while who whom why will
+with would you your yours show list find get give add set make create update delete remove
+change please many much number count which whose named called
+""".split())
+
+_WORD = re.compile(r"[^\W_]+(?:['’.-][^\W_]+)*")
+_QUOTED = re.compile(r"\"([^\"\n]{1,120})\"|“([^”\n]{1,120})”|‘([^’\n]{1,120})’|(?<!\w)'([^'\n]{1,120})'(?!\w)")
+
+
+def ground(catalog: Catalog, engine: Engine, tables: StoreTables, root: RootField, request: str,
+           roles: Iterable[str], limits: GroundingLimits | None = None) -> list[Match]:
+    """Hints for ``request``: enum values it names and stored values its phrases match."""
+    limits = limits or GroundingLimits()
+    roles = frozenset(roles)
+    if limits.probes <= 0 or limits.hints <= 0 or not request.strip():
+        return []
+    models = readable_models(catalog, root, roles, limits.hops)
+    matches = enum_matches(catalog, models, request, roles)
+    phrases = candidate_phrases(request, _schema_words(catalog, models))
+    if phrases:
+        matches += _probe(engine, tables, text_columns(models, roles)[:limits.probes], phrases, limits)
+    return _best(matches, limits.hints)
+
+
+def format_hints(matches: list[Match], value_chars: int = 80) -> str:
+    """One line per match, phrase and value JSON-quoted, so a stored value reads as data."""
+    if not matches:
+        return "(none)"
+    lines = []
+    for m in matches:
+        value = m.value if len(m.value) <= value_chars else m.value[:value_chars] + "…"
+        if m.enum is not None:
+            used = f" ({', '.join(m.used_by)})" if m.used_by else ""
+            lines.append(f"- {_quote(m.phrase)} -> {m.enum} {m.value}{used}")
+        else:
+            lines.append(f"- {_quote(m.phrase)} -> {m.model}.{m.field} {_quote(value)}")
+    return "\n" + "\n".join(lines)
+
+
+def _quote(text: str) -> str:
+    """JSON-quoted on one line; the request's own ``<<< >>>`` fence cannot be spelled inside."""
+    return json.dumps(text, ensure_ascii=False).replace("<<<", "< < <").replace(">>>", "> > >")
+
+
+# -- what may be probed ---------------------------------------------------------------------
+def readable_models(catalog: Catalog, root: RootField, roles: frozenset[str], hops: int) -> list[Model]:
+    """Models reachable from the field's return type through readable references, nearest first."""
+    start = list(root.models) or list(catalog.models)
+    seen: list[str] = []
+    frontier = [n for n in start if allowed(roles, catalog.models[n].auth_roles)]
+    for depth in range(hops + 1):
+        nxt: list[str] = []
+        for name in frontier:
+            if name in seen:
+                continue
+            seen.append(name)
+            if depth == hops:
+                continue
+            for f in catalog.models[name].fields.values():
+                target = catalog.models.get(f.type_name)
+                if (f.is_reference and target is not None and allowed(roles, f.auth_roles)
+                        and allowed(roles, target.auth_roles)):
+                    nxt.append(target.name)
+        frontier = nxt
+    return [catalog.models[n] for n in seen]
+
+
+def text_columns(models: list[Model], roles: frozenset[str]) -> list[tuple[Model, ModelField]]:
+    """String columns the caller may read; indexed ones (names, titles) first within each model."""
+    out: list[tuple[Model, ModelField]] = []
+    for model in models:
+        cols = [f for f in model.fields.values()
+                if f.kind == "scalar" and f.type_name == "String" and allowed(roles, f.auth_roles)]
+        out += [(model, f) for f in sorted(cols, key=lambda f: not (f.index or f.unique))]
+    return out
+
+
+def _schema_words(catalog: Catalog, models: list[Model]) -> set[str]:
+    """Words that name the schema, not data ("tasks", "title"): not worth a probe on their own."""
+    words: set[str] = set()
+    for m in models:
+        for name in (m.name, *m.fields):
+            w = name.lower()
+            words |= {w, w + "s", w + "es", w[:-1] + "ies" if w.endswith("y") else w}
+    return words
+
+
+# -- phrases --------------------------------------------------------------------------------
+def candidate_phrases(request: str, schema_words: set[str]) -> list[str]:
+    """Quoted strings, capitalised runs, single words, then word pairs and triples, deduplicated.
+
+    Probes take the head of this list: a value holding a pair of words also holds each word,
+    so single words find it and the longest phrase it holds labels the hint.
+    """
+    out: list[str] = []
+
+    def add(phrase: str) -> None:
+        phrase = " ".join(phrase.split())
+        if len(phrase) >= 2 and phrase.lower() not in (p.lower() for p in out):
+            out.append(phrase)
+
+    for m in _QUOTED.finditer(request):
+        add(next(g for g in m.groups() if g is not None))
+    words = _WORD.findall(request)
+    run: list[str] = []
+    for w in [*words, ""]:
+        if w[:1].isupper() or (run and w[:1].isdigit()):
+            run.append(w)
+            continue
+        if run and not (len(run) == 1 and run[0].lower() in STOPWORDS | schema_words):
+            add(" ".join(run))
+        run = []
+    for n in (1, 2, 3):
+        for i in range(len(words) - n + 1):
+            gram = words[i:i + n]
+            first, last = gram[0].lower(), gram[-1].lower()
+            if first in STOPWORDS or last in STOPWORDS:
+                continue
+            if n == 1 and (len(first) < 3 or first in schema_words):
+                continue
+            add(" ".join(gram))
+    return out
+
+
+def _like(phrase: str) -> str:
+    escaped = phrase.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+# -- stored values --------------------------------------------------------------------------
+def _probe(engine: Engine, tables: StoreTables, columns: list[tuple[Model, ModelField]],
+           phrases: list[str], limits: GroundingLimits) -> list[Match]:
+    """One statement per column: values holding one of the first phrases, shortest first, LIMITed."""
+    probed = phrases[:limits.phrases]
+    found: list[Match] = []
+    try:
+        with engine.connect() as conn:
+            for model, f in columns:
+                col = tables.table(model.name).c[f.name]
+                lowered = func.lower(col)
+                stmt = (select(col).where(or_(*(lowered.like(_like(p), escape="\\") for p in probed)))
+                        .group_by(col).order_by(func.length(col), col).limit(limits.per_column))
+                for (value,) in conn.execute(stmt):
+                    phrase = _matching_phrase(str(value), phrases[:64])
+                    if phrase is not None:
+                        found.append(Match(phrase, str(value), model.name, f.name,
+                                           exact=phrase.lower() == str(value).lower()))
+    except SQLAlchemyError:
+        return found  # hints are a help, never a reason to fail the request
+    return found
+
+
+def _matching_phrase(value: str, phrases: list[str]) -> str | None:
+    """The longest phrase that occurs in ``value`` as whole words (case ignored)."""
+    hits = [p for p in phrases if re.search(rf"(?<!\w){re.escape(p)}(?!\w)", value, re.IGNORECASE)]
+    return max(hits, key=len) if hits else None
+
+
+# -- enum values ----------------------------------------------------------------------------
+def enum_matches(catalog: Catalog, models: list[Model], request: str, roles: frozenset[str]) -> list[Match]:
+    """Enum values the request names ("checked out" -> CHECKED_OUT), on readable fields only."""
+    used: dict[str, list[str]] = {}
+    for model in models:
+        for f in model.fields.values():
+            if f.kind == "enum" and allowed(roles, f.auth_roles):
+                used.setdefault(f.type_name, []).append(f"{model.name}.{f.name}")
+    words = re.findall(r"[^\W_]+", request)
+    lowered = [w.lower() for w in words]
+    out: list[Match] = []
+    for enum, fields in used.items():
+        names = {enum.lower(), *(f.split(".")[1].lower() for f in fields)}
+        for value in catalog.enums[enum]:
+            parts = [p for p in value.lower().split("_") if p]
+            for i in range(len(lowered) - len(parts) + 1):
+                if lowered[i:i + len(parts)] != parts:
+                    continue
+                start, end = i, i + len(parts)
+                if end < len(lowered) and lowered[end] in names:  # "high priority"
+                    end += 1
+                elif start > 0 and lowered[start - 1] in names:   # "status done"
+                    start -= 1
+                out.append(Match(" ".join(words[start:end]), value, enum=enum, used_by=tuple(fields), exact=True))
+                break
+    return out
+
+
+def _best(matches: list[Match], cap: int) -> list[Match]:
+    """Whole-value matches first, then longer phrases, then shorter values; one hint per value."""
+    ranked = sorted(matches, key=lambda m: (not m.exact, -len(m.phrase), len(m.value)))
+    out: list[Match] = []
+    seen: set[tuple[str | None, str | None, str | None, str]] = set()
+    for m in ranked:
+        key = (m.enum, m.model, m.field, m.value)
+        if key not in seen:
+            seen.add(key)
+            out.append(m)
+    return out[:cap]
