@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import dataclasses
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -48,6 +49,7 @@ class Match:
     enum: str | None = None      # enum value: its enum type, and the readable fields using it
     used_by: tuple[str, ...] = ()
     exact: bool = False          # the whole value equals the phrase (ignoring case)
+    rank: int = dataclasses.field(default=0, compare=False)  # its place among its column's values
 
 
 STOPWORDS = frozenset("""
@@ -197,11 +199,11 @@ def _probe(engine: Engine, tables: StoreTables, columns: list[tuple[Model, Model
                 lowered = func.lower(col)
                 stmt = (select(col).where(or_(*(lowered.like(_like(p), escape="\\") for p in probed)))
                         .group_by(col).order_by(func.length(col), col).limit(limits.per_column))
-                for (value,) in conn.execute(stmt):
+                for rank, (value,) in enumerate(conn.execute(stmt)):
                     phrase = _matching_phrase(str(value), phrases[:64])
                     if phrase is not None:
                         found.append(Match(phrase, str(value), model.name, f.name,
-                                           exact=phrase.lower() == str(value).lower()))
+                                           exact=phrase.lower() == str(value).lower(), rank=rank))
     except SQLAlchemyError:
         return found  # hints are a help, never a reason to fail the request
     return found
@@ -242,8 +244,12 @@ def enum_matches(catalog: Catalog, models: list[Model], request: str, roles: fro
 
 
 def _best(matches: list[Match], cap: int) -> list[Match]:
-    """Whole-value matches first, then longer phrases, then shorter values; one hint per value."""
-    ranked = sorted(matches, key=lambda m: (not m.exact, -len(m.phrase), len(m.value)))
+    """Whole-value matches first, then longer phrases, then each column's first values; one hint per value.
+
+    Taking columns in turn (nearest model first) keeps one common word from filling every hint
+    with values of one column.
+    """
+    ranked = sorted(matches, key=lambda m: (not m.exact, -len(m.phrase), m.rank))
     out: list[Match] = []
     seen: set[tuple[str | None, str | None, str | None, str]] = set()
     for m in ranked:

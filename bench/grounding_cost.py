@@ -1,0 +1,146 @@
+"""Grounding's cost vs. data size: SQL statements, hint lines, prompt tokens and probe time.
+
+A library store (books, a tenth as many authors) grows from 100 to 100,000 books on SQLite and,
+when reachable, PostgreSQL. For each size the same five requests are grounded
+(``gateway.grounding.ground`` with the default caps, as the gateway calls it before planning):
+SELECT statements are counted with an engine event, the hints' lines and the whole prompt
+(``build_messages`` with the hints) are counted in Mistral Tekken tokens, and the probe time is
+the median of 5 runs. One request matches nothing, the worst case for the ``LIKE`` probes.
+
+    .venv/bin/python bench/grounding_cost.py [--sizes 100,1000,10000,100000] [--no-pg]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from sqlalchemy import event
+
+from common import median, pg_available, pg_database, pg_drop, table, write_result
+from gateway.config import Settings
+from gateway.grounding import GroundingLimits, format_hints, ground
+from gateway.prompt import build_messages
+from gateway.service import Gateway
+
+SCHEMA = """
+enum Status { AVAILABLE CHECKED_OUT LOST }
+enum Genre { SCIENCE_FICTION FANTASY HISTORY MYSTERY }
+type Author { id: ID! name: String! @index bio: String books: [Book!]! }
+type Book { id: ID! title: String! @index summary: String status: Status! genre: Genre year: Int author: Author }
+type Query { books(q: String): [Book!]! }
+"""
+REQUESTS = [
+    "books by Le Guin that are checked out",
+    "science fiction books by Frank Herbert",
+    "how many books called 'Dune'",
+    "books whose title mentions winter",
+    "books about submarines",  # matches nothing: every probe reads its whole column
+]
+WORDS = ["winter", "river", "glass", "night", "garden", "stone", "empire", "shadow", "harbor", "letters"]
+
+
+def library(books: int, seed: int = 11) -> dict[str, list[dict[str, Any]]]:
+    rnd = random.Random(seed)
+    n_authors = max(2, books // 10)
+    authors = [{"id": "a0", "name": "Ursula K. Le Guin", "bio": "Wrote Earthsea"},
+               {"id": "a1", "name": "Frank Herbert", "bio": "Wrote Dune"}]
+    authors += [{"id": f"a{i}", "name": f"Author {i} {rnd.choice(WORDS).title()}", "bio": f"Bio {i}"}
+                for i in range(2, n_authors)]
+    rows = [{"id": "b0", "title": "Dune", "summary": "Desert planet", "status": "AVAILABLE",
+             "genre": "SCIENCE_FICTION", "year": 1965, "author": "a1"}]
+    rows += [{"id": f"b{i}", "title": f"The {rnd.choice(WORDS)} of {rnd.choice(WORDS)} {i}",
+              "summary": f"Summary {i} {rnd.choice(WORDS)}", "status": rnd.choice(["AVAILABLE", "CHECKED_OUT"]),
+              "genre": rnd.choice(["FANTASY", "HISTORY", "MYSTERY"]), "year": 1900 + i % 120,
+              "author": f"a{rnd.randrange(n_authors)}"} for i in range(1, books)]
+    return {"Author": authors, "Book": rows}
+
+
+def tokenizer() -> Callable[[str], int]:
+    import mistral_common
+    from mistral_common.tokens.tokenizers.tekken import Tekkenizer
+
+    tk = Tekkenizer.from_file(str(Path(mistral_common.__file__).parent / "data" / "tekken_240911.json"))
+    return lambda text: len(tk.encode(text, bos=False, eos=False))
+
+
+def load(gw: Gateway, data: dict[str, list[dict[str, Any]]]) -> None:
+    with gw.engine.begin() as conn:
+        for name in ("Author", "Book"):
+            rows = data[name]
+            for i in range(0, len(rows), 5000):
+                conn.execute(gw.tables.table(name).insert(), rows[i:i + 5000])
+
+
+def measure(db: str, schema: Path, books: int, count: Callable[[str], int]) -> list[dict[str, Any]]:
+    gw = Gateway(Settings(schema=str(schema), db=db, plan_cache=False))
+    load(gw, library(books))
+    root = gw.catalog.root("query", "books")
+    limits = GroundingLimits()
+    selects = 0
+
+    def on_execute(_c: Any, _cur: Any, statement: str, *_: Any) -> None:
+        nonlocal selects
+        selects += statement.lstrip().upper().startswith("SELECT")
+
+    out = []
+    for request in REQUESTS:
+        ground(gw.catalog, gw.engine, gw.tables, root, request, (), limits)  # warm the page cache
+        times = []
+        for _ in range(5):
+            event.listen(gw.engine, "before_cursor_execute", on_execute)
+            selects = 0
+            t0 = time.perf_counter()
+            matches = ground(gw.catalog, gw.engine, gw.tables, root, request, (), limits)
+            times.append((time.perf_counter() - t0) * 1000)
+            event.remove(gw.engine, "before_cursor_execute", on_execute)
+        hints = format_hints(matches, limits.value_chars)
+        messages = build_messages(gw.catalog, root, request, "id title", {}, grounding=hints)
+        out.append({"request": request, "statements": selects, "hints": len(matches),
+                    "hint_tokens": count(hints), "prompt_tokens": sum(count(m["content"]) for m in messages),
+                    "probe_ms": round(median(times), 2), "hint_text": hints})
+    gw.close()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", default="100,1000,10000,100000")
+    ap.add_argument("--no-pg", action="store_true")
+    args = ap.parse_args()
+    count = tokenizer()
+    tmp = Path(tempfile.mkdtemp(prefix="gw-ground-"))
+    schema = tmp / "library.graphql"
+    schema.write_text(SCHEMA, encoding="utf-8")
+    stores = ["sqlite"] + ([] if args.no_pg or not pg_available() else ["postgresql"])
+    results: list[dict[str, Any]] = []
+    for store in stores:
+        for books in (int(s) for s in args.sizes.split(",")):
+            if store == "sqlite":
+                db = f"sqlite:///{tmp / f'lib{books}.db'}"
+                rows = measure(db, schema, books, count)
+            else:
+                name = f"gw_ground_{books}"
+                try:
+                    rows = measure(pg_database(name), schema, books, count)
+                finally:
+                    pg_drop(name)
+            results += [{"store": store, "books": books, **r} for r in rows]
+            print(f"{store} {books:,} books done", flush=True)
+    print(table(["store", "books", "request", "SQL statements", "hint lines", "hint tokens", "prompt tokens",
+                 "probe ms (median of 5)"],
+                [[r["store"], r["books"], r["request"], r["statements"], r["hints"], r["hint_tokens"],
+                  r["prompt_tokens"], r["probe_ms"]] for r in results]))
+    print("\nhints at the largest size:")
+    for r in results:
+        if r["books"] == max(x["books"] for x in results) and r["store"] == "sqlite":
+            print(f"{r['request']!r}:{r['hint_text']}")
+    print(f"wrote {write_result('grounding_cost', {'requests': REQUESTS, 'results': results})}")
+
+
+if __name__ == "__main__":
+    main()
