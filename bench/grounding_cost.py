@@ -89,13 +89,13 @@ def measure(db: str, schema: Path, books: int, count: Callable[[str], int]) -> l
 
     out = []
     for request in REQUESTS:
-        ground(gw.catalog, gw.engine, gw.tables, root, request, (), limits)  # warm the page cache
+        ground(gw.catalog, gw.engine, root, request, (), limits)  # warm the page cache
         times = []
         for _ in range(5):
             event.listen(gw.engine, "before_cursor_execute", on_execute)
             selects = 0
             t0 = time.perf_counter()
-            matches = ground(gw.catalog, gw.engine, gw.tables, root, request, (), limits)
+            matches = ground(gw.catalog, gw.engine, root, request, (), limits)
             times.append((time.perf_counter() - t0) * 1000)
             event.remove(gw.engine, "before_cursor_execute", on_execute)
         hints = format_hints(matches, limits.value_chars)

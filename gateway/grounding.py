@@ -3,9 +3,10 @@
 Before the model plans, the words of the request ("books by Le Guin that are checked out") are
 matched against the string columns the root field can filter and against enum values, so the
 model learns that "Le Guin" is stored as ``Author.name "Ursula K. Le Guin"`` and that "checked
-out" is ``Status CHECKED_OUT``. Cost does not grow with the request or the prompt with the data:
-at most ``limits.probes`` SQL statements (one per column, each a case-insensitive ``LIKE`` with
-a ``LIMIT``), at most ``limits.phrases`` phrases in each and at most ``limits.hints`` hints.
+out" is ``Status CHECKED_OUT``. Neither the work nor the prompt grows with the data: at most
+``limits.probes`` SQL statements (one per column, on the store's index of word suffixes,
+``store/values.py``), each a range scan of at most ``limits.per_column`` rows for each of at
+most ``limits.phrases`` phrases, case ignored; at most ``limits.hints`` hints.
 Only columns the caller's roles may read (``@auth`` on the model and on the field) are probed,
 and only through references the caller may follow, so a hint never carries a hidden value.
 """
@@ -18,12 +19,12 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Iterable
 
-from sqlalchemy import Engine, func, or_, select
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from .access import allowed
 from .sdl import Catalog, Model, ModelField, RootField
-from .store import StoreTables
+from .store import values
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class GroundingLimits:
     probes: int = 12          # SQL statements per request (one per probed column); 0 turns grounding off
     hints: int = 8            # hint lines given to the model
     phrases: int = 8          # candidate phrases per request (OR-ed in each probe)
-    per_column: int = 4       # values one probe may return (its LIMIT)
+    per_column: int = 4       # values one probe may return per phrase (its LIMIT)
     hops: int = 2             # references followed from the root field's models
     value_chars: int = 80     # a longer stored value is cut in the hint
 
@@ -66,8 +67,8 @@ _WORD = re.compile(r"[^\W_]+(?:['’.-][^\W_]+)*")
 _QUOTED = re.compile(r"\"([^\"\n]{1,120})\"|“([^”\n]{1,120})”|‘([^’\n]{1,120})’|(?<!\w)'([^'\n]{1,120})'(?!\w)")
 
 
-def ground(catalog: Catalog, engine: Engine, tables: StoreTables, root: RootField, request: str,
-           roles: Iterable[str], limits: GroundingLimits | None = None) -> list[Match]:
+def ground(catalog: Catalog, engine: Engine, root: RootField, request: str, roles: Iterable[str],
+           limits: GroundingLimits | None = None) -> list[Match]:
     """Hints for ``request``: enum values it names and stored values its phrases match."""
     limits = limits or GroundingLimits()
     roles = frozenset(roles)
@@ -77,7 +78,7 @@ def ground(catalog: Catalog, engine: Engine, tables: StoreTables, root: RootFiel
     matches = enum_matches(catalog, models, request, roles)
     phrases = candidate_phrases(request, _schema_words(catalog, models))
     if phrases:
-        matches += _probe(engine, tables, text_columns(models, roles)[:limits.probes], phrases, limits)
+        matches += _probe(engine, text_columns(models, roles)[:limits.probes], phrases, limits)
     return _best(matches, limits.hints)
 
 
@@ -181,29 +182,20 @@ def candidate_phrases(request: str, schema_words: set[str]) -> list[str]:
     return out
 
 
-def _like(phrase: str) -> str:
-    escaped = phrase.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 # -- stored values --------------------------------------------------------------------------
-def _probe(engine: Engine, tables: StoreTables, columns: list[tuple[Model, ModelField]],
-           phrases: list[str], limits: GroundingLimits) -> list[Match]:
-    """One statement per column: values holding one of the first phrases, shortest first, LIMITed."""
+def _probe(engine: Engine, columns: list[tuple[Model, ModelField]], phrases: list[str],
+           limits: GroundingLimits) -> list[Match]:
+    """One statement per column on the store's value index; each value labelled by its longest phrase."""
     probed = phrases[:limits.phrases]
     found: list[Match] = []
     try:
         with engine.connect() as conn:
             for model, f in columns:
-                col = tables.table(model.name).c[f.name]
-                lowered = func.lower(col)
-                stmt = (select(col).where(or_(*(lowered.like(_like(p), escape="\\") for p in probed)))
-                        .group_by(col).order_by(func.length(col), col).limit(limits.per_column))
-                for rank, (value,) in enumerate(conn.execute(stmt)):
-                    phrase = _matching_phrase(str(value), phrases[:64])
+                for rank, value in enumerate(values.probe(conn, model.name, f.name, probed, limits.per_column)):
+                    phrase = _matching_phrase(value, phrases[:64])
                     if phrase is not None:
-                        found.append(Match(phrase, str(value), model.name, f.name,
-                                           exact=phrase.lower() == str(value).lower(), rank=rank))
+                        found.append(Match(phrase, value, model.name, f.name,
+                                           exact=phrase.lower() == value.lower(), rank=rank))
     except SQLAlchemyError:
         return found  # hints are a help, never a reason to fail the request
     return found

@@ -28,6 +28,7 @@ from .policy import Policy
 from .sdl import Catalog, RootField, load_sdl
 from .selection import Prefetcher, describe_selection
 from .store import build_tables, create_store_engine, migrate
+from .store.values import ensure_value_index
 from .traces import TraceLog
 from .validation import validate_plan
 
@@ -49,6 +50,7 @@ class Gateway:
         self.engine = create_store_engine(settings.db)
         self.tables = build_tables(self.catalog)
         self.migrations = migrate(self.engine, self.catalog, self.tables)
+        ensure_value_index(self.engine, self.catalog, enabled=settings.grounding_probes > 0)
         self.executor = Executor(self.engine, self.catalog, self.tables)
         self.prefetcher = Prefetcher(self.executor, self.catalog)
         self.catalog.connectors = load_connectors(settings.connectors, self.catalog)
@@ -162,8 +164,7 @@ class Gateway:
                 trace.update(source="cache", cache=hit.kind, model=None)
                 return validate_plan(self.catalog, hit.plan, root)
         limits = GroundingLimits(probes=self.settings.grounding_probes, hints=self.settings.grounding_hints)
-        matches = await asyncio.to_thread(ground, self.catalog, self.engine, self.tables, root, request,
-                                          ctx.roles, limits)
+        matches = await asyncio.to_thread(ground, self.catalog, self.engine, root, request, ctx.roles, limits)
         planned = await self.planner.plan(root, request, selection, hints, ctx.timezone,
                                           grounding=format_hints(matches, limits.value_chars))
         trace.update(self._model_trace(planned), source="model")

@@ -67,7 +67,7 @@ def library(db_url: str, tmp_path: Path) -> Iterator[Gateway]:
 
 def hints(gw: Gateway, request: str, roles: tuple[str, ...] = (), field: str = "books",
           limits: GroundingLimits | None = None) -> list[Match]:
-    return ground(gw.catalog, gw.engine, gw.tables, gw.catalog.root("query", field), request, roles, limits)
+    return ground(gw.catalog, gw.engine, gw.catalog.root("query", field), request, roles, limits)
 
 
 class StatementCounter:
