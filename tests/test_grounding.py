@@ -8,14 +8,16 @@ timed). The last tests check the hints reach the model's prompt through the real
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, text
 
 from conftest import TRACKER_SEED, Harness, insert_plan, make_gateway
 from gateway.grounding import GroundingLimits, Match, format_hints, ground
+from gateway.plan import parse_plan
 from gateway.seed import import_records
 from gateway.service import Gateway
 
@@ -71,15 +73,17 @@ def hints(gw: Gateway, request: str, roles: tuple[str, ...] = (), field: str = "
 
 
 class StatementCounter:
-    """Counts the SELECT statements an engine runs while active."""
+    """Counts (and keeps) the SELECT statements an engine runs while active."""
 
     def __init__(self, gw: Gateway) -> None:
         self.engine = gw.engine
         self.selects = 0
+        self.statements: list[tuple[str, Any]] = []
 
-    def _count(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+    def _count(self, _conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
         if statement.lstrip().upper().startswith("SELECT"):
             self.selects += 1
+            self.statements.append((statement, parameters))
 
     def __enter__(self) -> "StatementCounter":
         event.listen(self.engine, "before_cursor_execute", self._count)
@@ -152,6 +156,59 @@ def test_statements_and_hint_lines_do_not_grow_with_the_table(library: Gateway) 
     assert sizes[300] == sizes[3000] == sizes[6000]
     selects, lines = sizes[6000]
     assert 0 < selects <= GroundingLimits().probes and 0 < lines <= GroundingLimits().hints
+
+
+def titles(gw: Gateway, request: str) -> list[str]:
+    return [m.value for m in hints(gw, request) if (m.model, m.field) == ("Book", "title")]
+
+
+def test_the_index_follows_updates_and_deletes_from_any_writer(library: Gateway) -> None:
+    import_records(library.executor, {"Book": [{"id": "s1", "title": "Solaris", "status": "LOST"},
+                                               {"id": "s2", "title": "Solaris", "status": "LOST"}]})
+    assert titles(library, "Dune") == ["Dune"]
+    library.executor.run(parse_plan({"steps": [{"op": "update", "model": "Book", "where": {"id": {"eq": "b2"}},
+                                                "set": {"title": "Arrakis"}}], "result": 0}))
+    assert titles(library, "Dune") == [] and titles(library, "arrakis") == ["Arrakis"]
+    book = library.tables.table("Book")
+    with library.engine.begin() as conn:  # another tool writing straight to the store
+        conn.execute(book.delete().where(book.c.id == "s1"))
+    assert titles(library, "solaris") == ["Solaris"]  # one row still holds it
+    with library.engine.begin() as conn:
+        conn.execute(book.delete().where(book.c.id == "s2"))
+        conn.execute(book.update().where(book.c.id == "b1").values(status="AVAILABLE"))  # no string changed
+        left = conn.execute(text("SELECT count(*) FROM _gateway_values WHERE value IN ('Solaris', 'Dune')")).scalar()
+    assert titles(library, "solaris") == [] and left == 0
+    assert titles(library, "darkness") == ["The Left Hand of Darkness"]
+
+
+def test_values_stored_before_grounding_was_on_are_indexed_at_start(db_url: str, tmp_path: Path) -> None:
+    schema = tmp_path / "library.graphql"
+    schema.write_text(LIBRARY, encoding="utf-8")
+    off = make_gateway(db_url, schema=schema, grounding_probes=0)
+    import_records(off.executor, SEED)
+    assert hints(off, "books by Le Guin", limits=GroundingLimits(probes=4)) == []  # no index while off
+    off.close()
+    on = make_gateway(db_url, schema=schema)
+    try:
+        assert Match("Le Guin", "Ursula K. Le Guin", "Author", "name") in hints(on, "books by Le Guin")
+    finally:
+        on.close()
+
+
+def test_a_probe_searches_the_index_and_never_scans_a_table(tmp_path: Path) -> None:
+    schema = tmp_path / "library.graphql"
+    schema.write_text(LIBRARY, encoding="utf-8")
+    gw = make_gateway(f"sqlite:///{tmp_path / 'plan.db'}", schema=schema)
+    import_records(gw.executor, SEED)
+    with StatementCounter(gw) as counter:
+        assert hints(gw, "books by Le Guin")
+    with gw.engine.connect() as conn:
+        for statement, params in counter.statements:
+            steps = [row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)]
+            scans = [step for step in steps if step.startswith("SCAN") and not re.match(r"SCAN p\d+$", step)]
+            assert scans == [], steps  # only the LIMITed per-phrase subqueries are read in full
+            assert any("USING COVERING INDEX" in step for step in steps), steps
+    gw.close()
 
 
 def test_hints_are_quoted_data_on_one_line(library: Gateway) -> None:

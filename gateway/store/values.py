@@ -100,8 +100,9 @@ def _drop_triggers(conn: Connection, model: str, sqlite: bool) -> None:
         for op in ("ins", "upd", "del"):
             conn.execute(text(f'DROP TRIGGER IF EXISTS "{TABLE}_{model}_{op}"'))
     else:
-        conn.execute(text(f'DROP TRIGGER IF EXISTS "{TABLE}_{model}" ON "{model}"'))
-        conn.execute(text(f'DROP FUNCTION IF EXISTS "{TABLE}_{model}"()'))
+        for op in ("ins", "upd", "del"):
+            conn.execute(text(f'DROP TRIGGER IF EXISTS "{TABLE}_{model}_{op}" ON "{model}"'))
+            conn.execute(text(f'DROP FUNCTION IF EXISTS "{TABLE}_{model}_{op}"()'))
 
 
 def _fill(conn: Connection, model: str, field: str, sqlite: bool) -> None:
@@ -114,12 +115,7 @@ def _fill(conn: Connection, model: str, field: str, sqlite: bool) -> None:
                           "ON CONFLICT (model, field, suffix, value) DO UPDATE SET n = n + excluded.n"),
                      {"m": model, "f": field})
     else:
-        conn.execute(text(f'INSERT INTO "{TABLE}"(model, field, suffix, value, n) '
-                          f'SELECT :m, :f, s, left(t."{field}", {CHARS}), count(*) '
-                          f'FROM "{model}" AS t, LATERAL "{TABLE}_suffixes"(t."{field}") AS s '
-                          f'WHERE t."{field}" IS NOT NULL GROUP BY s, left(t."{field}", {CHARS}) '
-                          "ON CONFLICT (model, field, suffix, value) DO UPDATE SET n = "
-                          f'"{TABLE}".n + excluded.n'), {"m": model, "f": field})
+        conn.execute(text(_pg_add(model, field, f'"{model}" AS r')))
 
 
 def _sqlite_suffix_parts(expr: str) -> tuple[str, str, str]:
@@ -165,16 +161,37 @@ def _create_triggers(conn: Connection, model: str, fields: list[str], sqlite: bo
         conn.execute(text(f'CREATE TRIGGER "{TABLE}_{model}_del" AFTER DELETE ON "{model}" BEGIN {drop} END'))
         conn.execute(text(f'CREATE TRIGGER "{TABLE}_{model}_upd" AFTER UPDATE ON "{model}" BEGIN {changed} END'))
         return
-    body = []
-    for f in fields:
-        body.append(f"IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND OLD.\"{f}\" IS DISTINCT FROM NEW.\"{f}\") THEN "
-                    f"PERFORM \"{TABLE}_drop\"('{model}', '{f}', OLD.\"{f}\"); END IF;")
-        body.append(f"IF TG_OP = 'INSERT' OR (TG_OP = 'UPDATE' AND OLD.\"{f}\" IS DISTINCT FROM NEW.\"{f}\") THEN "
-                    f"PERFORM \"{TABLE}_add\"('{model}', '{f}', NEW.\"{f}\", 1); END IF;")
-    conn.execute(text(f'CREATE FUNCTION "{TABLE}_{model}"() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN '
-                      + " ".join(body) + " RETURN NULL; END $$"))
-    conn.execute(text(f'CREATE TRIGGER "{TABLE}_{model}" AFTER INSERT OR UPDATE OR DELETE ON "{model}" '
-                      f'FOR EACH ROW EXECUTE FUNCTION "{TABLE}_{model}"()'))
+    # PostgreSQL: statement-level triggers see every row a statement changed as one table,
+    # so a bulk insert updates the index in one set-based statement per column.
+    old_changed = "old_rows AS r JOIN new_rows AS x ON x.id = r.id"  # r: the row before the update
+    new_changed = "new_rows AS r JOIN old_rows AS x ON x.id = r.id"  # r: the row after it
+    for op, event, tables, sql in (
+            ("ins", "INSERT", "NEW TABLE AS new_rows", [_pg_add(model, f, "new_rows AS r") for f in fields]),
+            ("del", "DELETE", "OLD TABLE AS old_rows", [_pg_drop(model, f, "old_rows AS r") for f in fields]),
+            ("upd", "UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows",
+             [_pg_drop(model, f, old_changed, f' AND r."{f}" IS DISTINCT FROM x."{f}"') + " "
+              + _pg_add(model, f, new_changed, f' AND r."{f}" IS DISTINCT FROM x."{f}"') for f in fields])):
+        name = f"{TABLE}_{model}_{op}"
+        conn.execute(text(f'CREATE FUNCTION "{name}"() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN '
+                          + " ".join(sql) + " RETURN NULL; END $$"))
+        conn.execute(text(f'CREATE TRIGGER "{name}" AFTER {event} ON "{model}" REFERENCING {tables} '
+                          f'FOR EACH STATEMENT EXECUTE FUNCTION "{name}"()'))
+
+
+def _pg_add(model: str, field: str, rows: str, guard: str = "") -> str:
+    return (f'INSERT INTO "{TABLE}"(model, field, suffix, value, n) '
+            f"SELECT '{model}', '{field}', s, left(r.\"{field}\", {CHARS}), count(*) "
+            f'FROM {rows}, LATERAL "{TABLE}_suffixes"(r."{field}") AS s WHERE r."{field}" IS NOT NULL{guard} '
+            f'GROUP BY 3, 4 ON CONFLICT (model, field, suffix, value) DO UPDATE SET n = "{TABLE}".n + excluded.n;')
+
+
+def _pg_drop(model: str, field: str, rows: str, guard: str = "") -> str:
+    gone = (f'SELECT s, left(r."{field}", {CHARS}) AS v, count(*) AS k FROM {rows}, '
+            f'LATERAL "{TABLE}_suffixes"(r."{field}") AS s WHERE r."{field}" IS NOT NULL{guard} GROUP BY 1, 2')
+    return (f'UPDATE "{TABLE}" AS t SET n = t.n - d.k FROM ({gone}) AS d '
+            f"WHERE t.model = '{model}' AND t.field = '{field}' AND t.suffix = d.s AND t.value = d.v; "
+            f"DELETE FROM \"{TABLE}\" WHERE model = '{model}' AND field = '{field}' AND n <= 0 "
+            f"AND (suffix, value) IN (SELECT s, v FROM ({gone}) AS d);")
 
 
 _PG_FUNCTIONS = f"""
@@ -183,16 +200,5 @@ CREATE OR REPLACE FUNCTION "{TABLE}_suffixes"(v text) RETURNS SETOF text LANGUAG
   FROM (SELECT array_remove(string_to_array(lower(translate(left(v, {CHARS}), E'\\n\\r\\t', '   ')), ' '), '') AS w) AS x,
        generate_subscripts(w, 1) AS i
   WHERE i <= {WORDS}
-$$;
-CREATE OR REPLACE FUNCTION "{TABLE}_add"(m text, f text, v text, k int) RETURNS void LANGUAGE sql AS $$
-  INSERT INTO "{TABLE}"(model, field, suffix, value, n)
-  SELECT m, f, s, left(v, {CHARS}), k FROM "{TABLE}_suffixes"(v) AS s WHERE v IS NOT NULL
-  ON CONFLICT (model, field, suffix, value) DO UPDATE SET n = "{TABLE}".n + excluded.n
-$$;
-CREATE OR REPLACE FUNCTION "{TABLE}_drop"(m text, f text, v text) RETURNS void LANGUAGE sql AS $$
-  UPDATE "{TABLE}" SET n = n - 1 WHERE model = m AND field = f AND value = left(v, {CHARS})
-    AND suffix IN (SELECT "{TABLE}_suffixes"(v));
-  DELETE FROM "{TABLE}" WHERE model = m AND field = f AND value = left(v, {CHARS})
-    AND suffix IN (SELECT "{TABLE}_suffixes"(v)) AND n <= 0
 $$;
 """
