@@ -13,9 +13,9 @@ and only through references the caller may follow, so a hint never carries a hid
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
-import dataclasses
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -63,6 +63,8 @@ with would you your yours show list find get give add set make create update del
 change please many much number count which whose named called
 """.split())
 
+MAX_REQUEST_CHARS = 2000  # a longer request is grounded on its start: bounded work for any input
+MAX_PHRASES = 48          # phrases that may label a hint (the first ``limits.phrases`` are probed)
 _WORD = re.compile(r"[^\W_]+(?:['’.-][^\W_]+)*")
 _QUOTED = re.compile(r"\"([^\"\n]{1,120})\"|“([^”\n]{1,120})”|‘([^’\n]{1,120})’|(?<!\w)'([^'\n]{1,120})'(?!\w)")
 
@@ -152,13 +154,14 @@ def candidate_phrases(request: str, schema_words: set[str]) -> list[str]:
     Probes take the head of this list: a value holding a pair of words also holds each word,
     so single words find it and the longest phrase it holds labels the hint.
     """
-    out: list[str] = []
+    out: dict[str, str] = {}  # lower case -> as written, in order
 
     def add(phrase: str) -> None:
         phrase = " ".join(phrase.split())
-        if len(phrase) >= 2 and phrase.lower() not in (p.lower() for p in out):
-            out.append(phrase)
+        if len(phrase) >= 2:
+            out.setdefault(phrase.lower(), phrase)
 
+    request = request[:MAX_REQUEST_CHARS]
     for m in _QUOTED.finditer(request):
         add(next(g for g in m.groups() if g is not None))
     words = _WORD.findall(request)
@@ -179,32 +182,28 @@ def candidate_phrases(request: str, schema_words: set[str]) -> list[str]:
             if n == 1 and (len(first) < 3 or first in schema_words):
                 continue
             add(" ".join(gram))
-    return out
+    return list(out.values())[:MAX_PHRASES]
 
 
 # -- stored values --------------------------------------------------------------------------
 def _probe(engine: Engine, columns: list[tuple[Model, ModelField]], phrases: list[str],
            limits: GroundingLimits) -> list[Match]:
     """One statement per column on the store's value index; each value labelled by its longest phrase."""
-    probed = phrases[:limits.phrases]
+    labels = sorted(phrases, key=len, reverse=True)
+    patterns = [(p, re.compile(rf"(?<!\w){re.escape(p)}(?!\w)", re.IGNORECASE)) for p in labels]
     found: list[Match] = []
     try:
         with engine.connect() as conn:
             for model, f in columns:
-                for rank, value in enumerate(values.probe(conn, model.name, f.name, probed, limits.per_column)):
-                    phrase = _matching_phrase(value, phrases[:64])
+                for rank, value in enumerate(values.probe(conn, model.name, f.name, phrases[:limits.phrases],
+                                                          limits.per_column)):
+                    phrase = next((p for p, pattern in patterns if pattern.search(value)), None)
                     if phrase is not None:
                         found.append(Match(phrase, value, model.name, f.name,
                                            exact=phrase.lower() == value.lower(), rank=rank))
     except SQLAlchemyError:
         return found  # hints are a help, never a reason to fail the request
     return found
-
-
-def _matching_phrase(value: str, phrases: list[str]) -> str | None:
-    """The longest phrase that occurs in ``value`` as whole words (case ignored)."""
-    hits = [p for p in phrases if re.search(rf"(?<!\w){re.escape(p)}(?!\w)", value, re.IGNORECASE)]
-    return max(hits, key=len) if hits else None
 
 
 # -- enum values ----------------------------------------------------------------------------
@@ -215,7 +214,7 @@ def enum_matches(catalog: Catalog, models: list[Model], request: str, roles: fro
         for f in model.fields.values():
             if f.kind == "enum" and allowed(roles, f.auth_roles):
                 used.setdefault(f.type_name, []).append(f"{model.name}.{f.name}")
-    words = re.findall(r"[^\W_]+", request)
+    words = re.findall(r"[^\W_]+", request[:MAX_REQUEST_CHARS])
     lowered = [w.lower() for w in words]
     out: list[Match] = []
     for enum, fields in used.items():

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+from conftest import TRACKER_SEED, Harness, insert_plan, make_gateway
 from sqlalchemy import event, text
 
-from conftest import TRACKER_SEED, Harness, insert_plan, make_gateway
 from gateway.grounding import GroundingLimits, Match, format_hints, ground
 from gateway.plan import parse_plan
 from gateway.seed import import_records
@@ -106,6 +106,11 @@ def test_matching_ignores_case_on_both_stores(library: Gateway) -> None:
     assert [(m.phrase, m.value, m.exact) for m in found] == [("DUNE", "Dune", True)]
 
 
+def test_accented_names_match_as_written_on_both_stores(library: Gateway) -> None:
+    import_records(library.executor, {"Author": [{"id": "a3", "name": "Émile Zola"}]})
+    assert [m.value for m in hints(library, "books by Émile Zola")] == ["Émile Zola"]
+
+
 def test_enum_values_are_matched_by_their_words(library: Gateway) -> None:
     lines = format_hints(hints(library, "science fiction books that are checked out")).splitlines()
     assert '- "checked out" -> Status CHECKED_OUT (Book.status)' in lines
@@ -137,6 +142,9 @@ def test_caps_bound_statements_and_hints(library: Gateway) -> None:
     with StatementCounter(library) as counter:
         assert hints(library, "Dune", limits=GroundingLimits(probes=0)) == []
     assert counter.selects == 0
+    with StatementCounter(library) as counter:  # a huge request costs no more than a short one
+        found = hints(library, " ".join(f"Word{i} Dune" for i in range(50_000)))
+    assert counter.selects <= GroundingLimits().probes and len(found) <= GroundingLimits().hints
 
 
 def test_statements_and_hint_lines_do_not_grow_with_the_table(library: Gateway) -> None:
@@ -235,9 +243,9 @@ def test_the_model_is_told_what_matched(harness: Harness) -> None:
 
 
 def test_the_prompt_says_none_when_grounding_is_off(db_url: str) -> None:
-    from gateway.llm.scripted import ScriptedProvider
-
     from conftest import LiveServer
+
+    from gateway.llm.scripted import ScriptedProvider
 
     model = ScriptedProvider([{"steps": [{"op": "find", "model": "Tag"}], "result": 0, "params": {}}])
     server = LiveServer(make_gateway(db_url, provider=model, grounding_probes=0)).start()

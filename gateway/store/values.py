@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, Engine, text
 
-from ..sdl import Catalog, Model
+from ..sdl import Catalog
 from .engine import is_sqlite
 
 TABLE = "_gateway_values"
@@ -45,15 +45,15 @@ def ensure_value_index(engine: Engine, catalog: Catalog, enabled: bool = True) -
         with conn.begin():
             if not sqlite:
                 conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": TABLE})
-            for model in catalog.models.values():
-                _drop_triggers(conn, model.name, sqlite)
+            for name in catalog.models:
+                _drop_triggers(conn, name, sqlite)
             if not enabled:
                 conn.execute(text(f'DROP TABLE IF EXISTS "{TABLE}"'))
                 conn.execute(text(f'DROP TABLE IF EXISTS "{STATE}"'))
                 return []
             _create_tables(conn, sqlite)
             done = {(m, f) for m, f in conn.execute(text(f'SELECT model, field FROM "{STATE}"'))}
-            filled = []
+            filled: list[str] = []
             for model, fields in columns.items():
                 _create_triggers(conn, model, fields, sqlite)
                 for f in fields:
@@ -70,8 +70,9 @@ def probe(conn: Connection, model: str, field: str, phrases: list[str], per_phra
     One statement: for each phrase a range scan of the primary key, at most ``per_phrase`` rows.
     """
     parts, params = [], {"m": model, "f": field, "k": per_phrase}
+    ascii_only = conn.dialect.name == "sqlite"  # lower-case the phrase as the store did its values
     for i, phrase in enumerate(phrases):
-        low = " ".join(phrase.lower().split())
+        low = " ".join("".join(c.lower() if c.isascii() or not ascii_only else c for c in phrase).split())
         params[f"lo{i}"], params[f"hi{i}"] = low, low + TOP
         parts.append(f'SELECT * FROM (SELECT value FROM "{TABLE}" WHERE model = :m AND field = :f '
                      f"AND suffix >= :lo{i} AND suffix < :hi{i} ORDER BY suffix LIMIT :k) AS p{i}")
