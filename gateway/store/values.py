@@ -13,10 +13,15 @@ start-up and dropped when grounding is switched off. SQLite lower-cases ASCII on
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..sdl import Catalog
 from .engine import is_sqlite
+
+log = logging.getLogger(__name__)
 
 TABLE = "_gateway_values"
 STATE = "_gateway_values_columns"
@@ -36,8 +41,18 @@ def ensure_value_index(engine: Engine, catalog: Catalog, enabled: bool = True) -
     """Create the index and its triggers, fill it for new columns; or drop it all when disabled.
 
     Runs in one transaction under a lock (SQLite's write lock, a PostgreSQL advisory lock), so
-    gateways starting together fill each column once. Returns the columns filled now.
+    gateways starting together fill each column once. Returns the columns filled now. A store
+    that refuses (a PostgreSQL user without the right to create functions) leaves everything as
+    it was and the gateway serves without hints: grounding helps, it is never a reason not to start.
     """
+    try:
+        return _ensure(engine, catalog, enabled)
+    except SQLAlchemyError as e:
+        log.warning("grounding is off: the store refused its value index (%s)", str(e).splitlines()[0][:200])
+        return []
+
+
+def _ensure(engine: Engine, catalog: Catalog, enabled: bool) -> list[str]:
     sqlite = is_sqlite(engine)
     columns = indexed_columns(catalog)
     with engine.connect() as conn:
@@ -160,7 +175,9 @@ def _create_triggers(conn: Connection, model: str, fields: list[str], sqlite: bo
                            + " " + _sqlite_add(model, f, f' AND OLD."{f}" IS NOT NEW."{f}"') for f in fields)
         conn.execute(text(f'CREATE TRIGGER "{TABLE}_{model}_ins" AFTER INSERT ON "{model}" BEGIN {add} END'))
         conn.execute(text(f'CREATE TRIGGER "{TABLE}_{model}_del" AFTER DELETE ON "{model}" BEGIN {drop} END'))
-        conn.execute(text(f'CREATE TRIGGER "{TABLE}_{model}_upd" AFTER UPDATE ON "{model}" BEGIN {changed} END'))
+        of = ", ".join(f'"{f}"' for f in fields)  # an update of other columns costs nothing
+        conn.execute(text(f'CREATE TRIGGER "{TABLE}_{model}_upd" AFTER UPDATE OF {of} ON "{model}" '
+                          f"BEGIN {changed} END"))
         return
     # PostgreSQL: statement-level triggers see every row a statement changed as one table,
     # so a bulk insert updates the index in one set-based statement per column.
@@ -173,7 +190,8 @@ def _create_triggers(conn: Connection, model: str, fields: list[str], sqlite: bo
              [_pg_drop(model, f, old_changed, f' AND r."{f}" IS DISTINCT FROM x."{f}"') + " "
               + _pg_add(model, f, new_changed, f' AND r."{f}" IS DISTINCT FROM x."{f}"') for f in fields])):
         name = f"{TABLE}_{model}_{op}"
-        conn.execute(text(f'CREATE FUNCTION "{name}"() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN '
+        conn.execute(text(f'CREATE FUNCTION "{name}"() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER '
+                          "SET search_path FROM CURRENT AS $$ BEGIN "
                           + " ".join(sql) + " RETURN NULL; END $$"))
         conn.execute(text(f'CREATE TRIGGER "{name}" AFTER {event} ON "{model}" REFERENCING {tables} '
                           f'FOR EACH STATEMENT EXECUTE FUNCTION "{name}"()'))
