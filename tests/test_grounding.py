@@ -203,6 +203,23 @@ def test_values_stored_before_grounding_was_on_are_indexed_at_start(db_url: str,
         on.close()
 
 
+def test_a_string_field_added_later_is_indexed_after_the_migration(db_url: str, tmp_path: Path) -> None:
+    schema = tmp_path / "library.graphql"
+    schema.write_text(LIBRARY, encoding="utf-8")
+    first = make_gateway(db_url, schema=schema)
+    import_records(first.executor, SEED)
+    first.close()
+    schema.write_text(LIBRARY.replace("  bio: String\n", "  bio: String\n  nickname: String\n"), encoding="utf-8")
+    second = make_gateway(db_url, schema=schema)
+    try:
+        assert second.migrations == ["add column Author.nickname"]
+        import_records(second.executor, {"Author": [{"id": "a9", "name": "Mary Shelley", "nickname": "Godwin"}]})
+        assert Match("Godwin", "Godwin", "Author", "nickname", exact=True) in hints(second, "books by Godwin")
+        assert Match("Le Guin", "Ursula K. Le Guin", "Author", "name") in hints(second, "books by Le Guin")
+    finally:
+        second.close()
+
+
 def test_a_probe_searches_the_index_and_never_scans_a_table(tmp_path: Path) -> None:
     schema = tmp_path / "library.graphql"
     schema.write_text(LIBRARY, encoding="utf-8")
