@@ -5,7 +5,9 @@ when reachable, PostgreSQL. For each size the same five requests are grounded
 (``gateway.grounding.ground`` with the default caps, as the gateway calls it before planning):
 SELECT statements are counted with an engine event, the hints' lines and the whole prompt
 (``build_messages`` with the hints) are counted in Mistral Tekken tokens, and the probe time is
-the median of 5 runs. One request matches nothing, the worst case for the ``LIKE`` probes.
+the median of 5 runs. One request matches nothing. The price is paid on writes: each size is
+also loaded into a store without the value index, and the load times (the triggers' cost) and
+the one-time fill when a gateway starts on that store with grounding on are reported.
 
     .venv/bin/python bench/grounding_cost.py [--sizes 100,1000,10000,100000] [--no-pg]
 """
@@ -19,9 +21,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from common import median, pg_available, pg_database, pg_drop, table, write_result
 from sqlalchemy import event
 
-from common import median, pg_available, pg_database, pg_drop, table, write_result
 from gateway.config import Settings
 from gateway.grounding import GroundingLimits, format_hints, ground
 from gateway.prompt import build_messages
@@ -76,9 +78,32 @@ def load(gw: Gateway, data: dict[str, list[dict[str, Any]]]) -> None:
                 conn.execute(gw.tables.table(name).insert(), rows[i:i + 5000])
 
 
-def measure(db: str, schema: Path, books: int, count: Callable[[str], int]) -> list[dict[str, Any]]:
+def build(fresh_db: Callable[[str], str], schema: Path, books: int) -> tuple[str, dict[str, float]]:
+    """Load the library twice: with the value index kept by triggers, and without it (then
+    start a gateway with grounding on, which fills the index once). Returns the first store."""
+    data = library(books)
+    costs: dict[str, float] = {}
+    for label, probes in (("without index", 0), ("with index", 12)):
+        db = fresh_db(label)
+        gw = Gateway(Settings(schema=str(schema), db=db, plan_cache=False, grounding_probes=probes))
+        t0 = time.perf_counter()
+        load(gw, data)
+        costs[f"load s, {label}"] = round(time.perf_counter() - t0, 2)
+        gw.close()
+        if probes == 0:
+            t0 = time.perf_counter()
+            Gateway(Settings(schema=str(schema), db=db, plan_cache=False)).close()
+            costs["start with fill s"] = round(time.perf_counter() - t0, 2)
+    if not db.startswith("sqlite"):
+        from sqlalchemy import create_engine
+
+        with create_engine(db, isolation_level="AUTOCOMMIT").connect() as conn:  # what autovacuum soon does
+            conn.exec_driver_sql("VACUUM ANALYZE")
+    return db, costs
+
+
+def measure(db: str, schema: Path, count: Callable[[str], int]) -> list[dict[str, Any]]:
     gw = Gateway(Settings(schema=str(schema), db=db, plan_cache=False))
-    load(gw, library(books))
     root = gw.catalog.root("query", "books")
     limits = GroundingLimits()
     selects = 0
@@ -118,28 +143,39 @@ def main() -> None:
     schema.write_text(SCHEMA, encoding="utf-8")
     stores = ["sqlite"] + ([] if args.no_pg or not pg_available() else ["postgresql"])
     results: list[dict[str, Any]] = []
+    writes: list[dict[str, Any]] = []
     for store in stores:
         for books in (int(s) for s in args.sizes.split(",")):
-            if store == "sqlite":
-                db = f"sqlite:///{tmp / f'lib{books}.db'}"
-                rows = measure(db, schema, books, count)
-            else:
-                name = f"gw_ground_{books}"
-                try:
-                    rows = measure(pg_database(name), schema, books, count)
-                finally:
+            names: list[str] = []
+
+            def fresh_db(label: str, store: str = store, books: int = books, names: list[str] = names) -> str:
+                if store == "sqlite":
+                    return f"sqlite:///{tmp / ('lib{}-{}.db'.format(books, label.replace(' ', '-')))}"
+                names.append(f"gw_ground_{books}_{len(names)}")
+                return pg_database(names[-1])
+
+            try:
+                db, costs = build(fresh_db, schema, books)
+                rows = measure(db, schema, count)
+            finally:
+                for name in names:
                     pg_drop(name)
+            writes.append({"store": store, "books": books, **costs})
             results += [{"store": store, "books": books, **r} for r in rows]
             print(f"{store} {books:,} books done", flush=True)
     print(table(["store", "books", "request", "SQL statements", "hint lines", "hint tokens", "prompt tokens",
                  "probe ms (median of 5)"],
                 [[r["store"], r["books"], r["request"], r["statements"], r["hints"], r["hint_tokens"],
                   r["prompt_tokens"], r["probe_ms"]] for r in results]))
+    print()
+    print(table(["store", "books", "load s, without index", "load s, with index", "start with fill s"],
+                [[w["store"], w["books"], w["load s, without index"], w["load s, with index"],
+                  w["start with fill s"]] for w in writes]))
     print("\nhints at the largest size:")
     for r in results:
         if r["books"] == max(x["books"] for x in results) and r["store"] == "sqlite":
             print(f"{r['request']!r}:{r['hint_text']}")
-    print(f"wrote {write_result('grounding_cost', {'requests': REQUESTS, 'results': results})}")
+    print(f"wrote {write_result('grounding_cost', {'requests': REQUESTS, 'results': results, 'writes': writes})}")
 
 
 if __name__ == "__main__":
