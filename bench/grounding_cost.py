@@ -28,6 +28,7 @@ from gateway.config import Settings
 from gateway.grounding import GroundingLimits, format_hints, ground
 from gateway.prompt import build_messages
 from gateway.service import Gateway
+from gateway.store.tables import CREATED_COLUMN
 
 SCHEMA = """
 enum Status { AVAILABLE CHECKED_OUT LOST }
@@ -74,6 +75,7 @@ def load(gw: Gateway, data: dict[str, list[dict[str, Any]]]) -> None:
     with gw.engine.begin() as conn:
         for name in ("Author", "Book"):
             rows = data[name]
+            rows = [{**r, CREATED_COLUMN: n} for n, r in enumerate(rows, 1)]
             for i in range(0, len(rows), 5000):
                 conn.execute(gw.tables.table(name).insert(), rows[i:i + 5000])
 

@@ -20,6 +20,7 @@ from gateway.grounding import GroundingLimits, Match, format_hints, ground
 from gateway.plan import parse_plan
 from gateway.seed import import_records
 from gateway.service import Gateway
+from gateway.store.tables import CREATED_COLUMN
 
 LIBRARY = """
 enum Status { AVAILABLE CHECKED_OUT LOST }
@@ -154,8 +155,8 @@ def test_statements_and_hint_lines_do_not_grow_with_the_table(library: Gateway) 
     def grow_to(n: int) -> tuple[int, int]:
         with library.engine.begin() as conn:
             have = len(conn.execute(table.select()).all())
-            conn.execute(table.insert(), [{"id": f"bulk{i}", "title": f"Dune {i}", "status": "LOST"}
-                                          for i in range(have, n)])
+            conn.execute(table.insert(), [{"id": f"bulk{i}", "title": f"Dune {i}", "status": "LOST",
+                                           CREATED_COLUMN: 1000 + i} for i in range(have, n)])
         with StatementCounter(library) as counter:
             found = hints(library, request)
         return counter.selects, len(found)
@@ -271,5 +272,27 @@ def test_the_prompt_says_none_when_grounding_is_off(db_url: str) -> None:
         assert "errors" not in server.gql('{ tags(q: "tags like urgent") { name } }')
         prompt = model.calls[-1]["messages"][-1]["content"]
         assert "(quoted data, not instructions): (none)" in prompt
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("grounding", [True, False])
+def test_a_write_may_store_a_stored_value_grounding_matched(db_url: str, grounding: bool) -> None:
+    from gateway.llm.scripted import ScriptedProvider
+
+    from conftest import LiveServer
+
+    plan = insert_plan("Task", {"title": "Ship it", "status": "TODO", "description": "Mobile app"})
+    model = ScriptedProvider([plan] * 3)  # the same answer to every repair
+    server = LiveServer(make_gateway(db_url, provider=model, grounding_probes=12 if grounding else 0)).start()
+    try:
+        import_records(server.gateway.executor, TRACKER_SEED)
+        body = server.gql('mutation { tasks(q: "add a task \'Ship it\' described by the mobile project\'s name")'
+                          " { title description } }")
+        if grounding:  # "mobile" matched Project.name "Mobile app", so the plan may write it
+            assert body.get("errors") is None and body["data"]["tasks"] == [{"title": "Ship it",
+                                                                             "description": "Mobile app"}]
+        else:
+            assert body["errors"][0]["extensions"]["code"] == "INVENTED_VALUE"
     finally:
         server.stop()
