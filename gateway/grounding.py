@@ -33,7 +33,7 @@ class GroundingLimits:
 
     probes: int = 12          # SQL statements per request (one per probed column); 0 turns grounding off
     hints: int = 8            # hint lines given to the model
-    phrases: int = 8          # candidate phrases per request (OR-ed in each probe)
+    phrases: int = 8          # phrases each probe looks up (one LIMITed index range scan each)
     per_column: int = 4       # values one probe may return per phrase (its LIMIT)
     hops: int = 2             # references followed from the root field's models
     value_chars: int = 80     # a longer stored value is cut in the hint
@@ -60,7 +60,7 @@ into is it its itself just me more most my no nor not now of off on once only or
 over own same she should so some such than that the their them then there these they this those
 through to too under until up very was we were what when where which while who whom why will
 with would you your yours show list find get give add set make create update delete remove
-change please many much number count which whose named called
+change please many much number count whose named called
 """.split())
 
 MAX_REQUEST_CHARS = 2000  # a longer request is grounded on its start: bounded work for any input
