@@ -3,7 +3,9 @@
 A library store (books, a tenth as many authors) grows from 100 to 100,000 books on SQLite and,
 when reachable, PostgreSQL. For each size the same five requests are grounded
 (``gateway.grounding.ground`` with the default caps, as the gateway calls it before planning):
-SELECT statements are counted with an engine event, the hints' lines and the whole prompt
+SELECT statements are counted with an engine event, and the store's own count of the work they
+did (PostgreSQL buffers touched, SQLite virtual-machine steps: figures that load on a shared
+machine does not move) is taken by running them again; the hints' lines and the whole prompt
 (``build_messages`` with the hints) are counted in Mistral Tekken tokens, and the probe time is
 the median of 5 runs. One request matches nothing. The price is paid on writes: each size is
 also loaded into a store without the value index, and the load times (the triggers' cost) and
@@ -104,15 +106,42 @@ def build(fresh_db: Callable[[str], str], schema: Path, books: int) -> tuple[str
     return db, costs
 
 
+def work(gw: Gateway, statements: list[tuple[str, Any]]) -> int:
+    """The store's own count of the work the probes did, which load on the machine does not move:
+    PostgreSQL's buffers touched (EXPLAIN ANALYZE BUFFERS), SQLite's virtual-machine steps."""
+    total = 0
+    with gw.engine.connect() as conn:
+        if gw.engine.dialect.name == "sqlite":
+            raw = conn.connection.driver_connection
+            steps = [0]
+
+            def tick() -> int:
+                steps[0] += 1
+                return 0
+
+            raw.set_progress_handler(tick, 1)
+            try:
+                for statement, params in statements:
+                    raw.execute(statement, params).fetchall()
+            finally:
+                raw.set_progress_handler(None, 1)
+            return steps[0]
+        for statement, params in statements:
+            plan = conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + statement, params).scalar()
+            node = plan[0]["Plan"]
+            total += node.get("Shared Hit Blocks", 0) + node.get("Shared Read Blocks", 0)
+    return total
+
+
 def measure(db: str, schema: Path, count: Callable[[str], int]) -> list[dict[str, Any]]:
     gw = Gateway(Settings(schema=str(schema), db=db, plan_cache=False))
     root = gw.catalog.root("query", "books")
     limits = GroundingLimits()
-    selects = 0
+    seen: list[tuple[str, Any]] = []
 
-    def on_execute(_c: Any, _cur: Any, statement: str, *_: Any) -> None:
-        nonlocal selects
-        selects += statement.lstrip().upper().startswith("SELECT")
+    def on_execute(_c: Any, _cur: Any, statement: str, params: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            seen.append((statement, params))
 
     out = []
     for request in REQUESTS:
@@ -120,15 +149,16 @@ def measure(db: str, schema: Path, count: Callable[[str], int]) -> list[dict[str
         times = []
         for _ in range(5):
             event.listen(gw.engine, "before_cursor_execute", on_execute)
-            selects = 0
+            seen.clear()
             t0 = time.perf_counter()
             matches = ground(gw.catalog, gw.engine, root, request, (), limits)
             times.append((time.perf_counter() - t0) * 1000)
             event.remove(gw.engine, "before_cursor_execute", on_execute)
         hints = format_hints(matches, limits.value_chars)
         messages = build_messages(gw.catalog, root, request, "id title", {}, grounding=hints)
-        out.append({"request": request, "statements": selects, "hints": len(matches),
-                    "hint_tokens": count(hints), "prompt_tokens": sum(count(m["content"]) for m in messages),
+        out.append({"request": request, "statements": len(seen), "work": work(gw, list(seen)),
+                    "hints": len(matches), "hint_tokens": count(hints),
+                    "prompt_tokens": sum(count(m["content"]) for m in messages),
                     "probe_ms": round(median(times), 2), "hint_text": hints})
     gw.close()
     return out
@@ -165,10 +195,11 @@ def main() -> None:
             writes.append({"store": store, "books": books, **costs})
             results += [{"store": store, "books": books, **r} for r in rows]
             print(f"{store} {books:,} books done", flush=True)
-    print(table(["store", "books", "request", "SQL statements", "hint lines", "hint tokens", "prompt tokens",
-                 "probe ms (median of 5)"],
-                [[r["store"], r["books"], r["request"], r["statements"], r["hints"], r["hint_tokens"],
+    print(table(["store", "books", "request", "SQL statements", "store work", "hint lines", "hint tokens",
+                 "prompt tokens", "probe ms (median of 5)"],
+                [[r["store"], r["books"], r["request"], r["statements"], r["work"], r["hints"], r["hint_tokens"],
                   r["prompt_tokens"], r["probe_ms"]] for r in results]))
+    print("store work: SQLite virtual-machine steps, PostgreSQL shared buffers touched, for all the probes")
     print()
     print(table(["store", "books", "load s, without index", "load s, with index", "start with fill s"],
                 [[w["store"], w["books"], w["load s, without index"], w["load s, with index"],
