@@ -55,6 +55,8 @@ class Settings:
     model_timeout_s: float = 120.0
     model_concurrency: int = 2
     max_tokens_per_request: int = 60_000
+    grounding_probes: int = 12  # SQL probes per request matching its phrases to stored values; 0: off
+    grounding_hints: int = 8
     # policy and limits
     max_rows: int = 100
     max_body_bytes: int = 1_000_000
