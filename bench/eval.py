@@ -1,6 +1,6 @@
 """Evaluate a model on natural-language requests over several schemas with seeded data.
 
-    python bench/eval.py [--model SPEC] [--suite S] [--category C] [--case ID] [--limit N]
+    python bench/eval.py [--model SPEC] [--suite S] [--category C] [--case ID] [--sample N] [--limit N]
     python bench/eval.py --list [--suite S] [--category C]
     python bench/eval.py --summary
 
@@ -37,6 +37,12 @@ def select(args: argparse.Namespace) -> list[Case]:
         cases = [c for c in cases if c.category in args.category]
     if args.case:
         cases = [c for c in cases if any(c.id == x or c.id.startswith(x) for x in args.case)]
+    if args.sample:
+        per_category: dict[str, list[Case]] = {}
+        for c in cases:
+            per_category.setdefault(c.category, []).append(c)
+        kept = {c.id for group in per_category.values() for c in group[: args.sample]}
+        cases = [c for c in cases if c.id in kept]
     return cases[: args.limit] if args.limit else cases
 
 
@@ -70,6 +76,7 @@ async def main() -> None:
     parser.add_argument("--suite", action="append", help="only this suite (repeatable)")
     parser.add_argument("--category", action="append", help="only this category (repeatable)")
     parser.add_argument("--case", action="append", help="only the case with this id or id prefix (repeatable)")
+    parser.add_argument("--sample", type=int, default=None, help="only the first N cases of each category (a quick run)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N selected cases")
     parser.add_argument("--out", default=None, help="result file (default bench/results/eval-<model>.json)")
     parser.add_argument("--list", action="store_true", help="print the selected cases in run order and exit")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from ..cases import Suite
+from .library import SUITE as LIBRARY
+from .shop import SUITE as SHOP
+from .team import SUITE as TEAM
 from .tracker import SUITE as TRACKER
 
-SUITES: list[Suite] = [TRACKER]
+SUITES: list[Suite] = [TRACKER, LIBRARY, SHOP, TEAM]
