@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import json
 import sys
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
@@ -38,12 +39,23 @@ def select(args: argparse.Namespace) -> list[Case]:
     if args.case:
         cases = [c for c in cases if any(c.id == x or c.id.startswith(x) for x in args.case)]
     if args.sample:
-        per_category: dict[str, list[Case]] = {}
-        for c in cases:
-            per_category.setdefault(c.category, []).append(c)
-        kept = {c.id for group in per_category.values() for c in group[: args.sample]}
+        kept = {c.id for c in sample(cases, args.sample)}
         cases = [c for c in cases if c.id in kept]
     return cases[: args.limit] if args.limit else cases
+
+
+def sample(cases: list[Case], n: int) -> list[Case]:
+    """The first ``n`` cases of each category, taken from the suites in turn (a quick run that
+    still touches every category and every schema)."""
+    out = []
+    for category in CATEGORIES:
+        by_suite: dict[str, list[Case]] = {}
+        for c in cases:
+            if c.category == category:
+                by_suite.setdefault(c.suite, []).append(c)
+        interleaved = [c for group in zip_longest(*by_suite.values()) for c in group if c is not None]
+        out.extend(interleaved[:n])
+    return out
 
 
 def result_name(model: str) -> str:
@@ -58,7 +70,8 @@ def summary() -> None:
     if not runs:
         print("no eval results in", RESULTS)
         return
-    headers = ["category"] + [f"{r['model']} ({r['ran_at'][:16]})" for r in runs]
+    headers = ["category"] + [f"{r['model']} = {', '.join(r['headline'].get('model_ids') or ['?'])} ({r['ran_at'][:16]})"
+                              for r in runs]
     rows = []
     for cat in list(CATEGORIES) + ["all"]:
         cells = []

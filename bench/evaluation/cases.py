@@ -21,7 +21,7 @@ ROOT = HERE.parent.parent
 
 CATEGORIES = {
     "text": "lookups and string matches on a field",
-    "enum": "filters on enum values",
+    "enum": "filters on enum and boolean values",
     "range": "numeric and date ranges",
     "negation": "not, none, without",
     "relation": "filters through references, both ways",

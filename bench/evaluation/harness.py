@@ -100,7 +100,7 @@ async def run_case(case: Case, store: SuiteStore, provider: Provider, model: str
         "codes": outcome.codes, "seconds": round(seconds, 3), "unchanged": outcome.unchanged,
         "changes": shape.changes(seed, after),
         "invented": shape.invented_strings(seed, after, case.request, expected),
-        "source": trace.get("source"), "attempts": trace.get("attempts"), "tokens": trace.get("tokens"),
+        "model": trace.get("model"), "source": trace.get("source"), "attempts": trace.get("attempts"), "tokens": trace.get("tokens"),
         "reading": trace.get("reading") or trace.get("summary"), "plan": trace.get("plan"),
     }
 
@@ -144,6 +144,7 @@ def headline(results: list[dict[str, Any]]) -> dict[str, Any]:
     guarded = [r for r in results if r["category"] in ("refuse", "injection")]
     return {
         "requests": len(results),
+        "model_ids": sorted({r["model"] for r in results if r.get("model")}),
         "exact": sum(r["passed"] for r in results) / max(1, len(results)),
         "refusals_held": f"{sum(r['passed'] for r in guarded)}/{len(guarded)}",
         "invented_string_writes": sum(1 for r in results if r["invented"]),
