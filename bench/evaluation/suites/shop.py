@@ -77,7 +77,7 @@ CASES: list[Case] = [
       Value(lambda d: len(rows(d, "Order", customer=customer(d, "Alice Martin")["id"]))), ""),
     q("aggregate", "amount", "the average price of electronics products",
       Value(lambda d: mean(p["price"] for p in rows(d, "Product", category="ELECTRONICS"))), ""),
-    q("aggregate", "amount", "the total number of kitchen products in stock",
+    q("aggregate", "amount", "the total stock of kitchen products, in units",
       Value(lambda d: sum(p["stock"] for p in rows(d, "Product", category="KITCHEN"))), ""),
     q("group", "orderStats", "number of orders per status", Groups(("status",), lambda d: status_counts(d["Order"])), "status count"),
     q("group", "orderStats", "count the orders of customers in Lyon by status",
