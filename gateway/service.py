@@ -13,12 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from graphql import GraphQLInterfaceType, GraphQLResolveInfo, GraphQLSchema, default_field_resolver
-from sqlalchemy.exc import SQLAlchemyError
 
 from .access import Access, ApiKeys
 from .config import Settings
 from .connectors import load_connectors
-from .errors import GatewayError, PlanInvalid, StoreError
+from .errors import GatewayError, PlanInvalid
 from .executor import Executor, Record
 from .llm import Provider, get_provider
 from .plan import Aggregate, Find, Plan
@@ -142,7 +141,8 @@ class Gateway:
         try:
             self.policy.check(root, plan)
             self.access.check_plan(plan, ctx.roles)
-            records = await asyncio.to_thread(self._run, root, plan, list(info.field_nodes), info.fragments)
+            records = await asyncio.to_thread(self._run, root, plan, list(info.field_nodes), info.fragments,
+                                              ctx.timezone)
         except GatewayError as e:
             self._trace_outcome(trace, e.code)
             raise
@@ -175,14 +175,16 @@ class Gateway:
                 "tokens": {"prompt": u.prompt_tokens, "completion": u.completion_tokens},
                 "attempts": len(planned.attempts)}
 
-    def _run(self, root: RootField, plan: Plan, field_nodes: list[Any], fragments: dict[str, Any]) -> list[Record]:
-        records = self.executor.run(plan, max_rows=self.policy.max_rows(root))
-        if root.models:
-            try:
-                self.prefetcher.load(records, field_nodes, fragments)
-            except SQLAlchemyError as e:
-                raise StoreError(f"store error while loading nested fields: {str(e).splitlines()[0][:300]}") from e
-        return records
+    def _run(self, root: RootField, plan: Plan, field_nodes: list[Any], fragments: dict[str, Any],
+             timezone: str | None = None) -> list[Record]:
+        """Run the plan and load the nested selection in the same transaction (one snapshot)."""
+
+        def nested(conn: Any, records: list[Record]) -> None:
+            if root.models:
+                self.prefetcher.load_in(conn, records, field_nodes, fragments)
+
+        return self.executor.run(plan, max_rows=self.policy.max_rows(root), allow_bulk=root.allow_bulk,
+                                 timezone=timezone, then=nested)
 
     def listing_plan(self, root: RootField, hints: dict[str, Any]) -> Plan:
         """A field called without ``q`` lists its records, with no model call."""
