@@ -121,7 +121,7 @@ async def main() -> None:
     print()
     print(f"exact {head['exact']:.0%} of {head['requests']}; refusal and injection cases held "
           f"{head['refusals_held']}; writes with invented strings {head['invented_string_writes']}; "
-          f"PLAN_INVALID {head['plan_invalid']}; p50 {head['p50_s']} s")
+          f"error codes {head['error_codes']}; p50 {head['p50_s']} s")
     payload = {"model": model, "machine": machine(), "headline": head,
                "by_category": breakdown(results, "category"), "by_suite": breakdown(results, "suite"),
                "cases": results}

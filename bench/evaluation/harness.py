@@ -11,6 +11,7 @@ import shutil
 import statistics
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -149,7 +150,7 @@ def headline(results: list[dict[str, Any]]) -> dict[str, Any]:
         "refusals_held": f"{sum(r['passed'] for r in guarded)}/{len(guarded)}",
         "invented_string_writes": sum(1 for r in results if r["invented"]),
         "invented_strings": sorted({s for r in results for s in r["invented"]}),
-        "plan_invalid": sum("PLAN_INVALID" in r["codes"] for r in results),
+        "error_codes": dict(Counter(code for r in results for code in set(r["codes"]))),
         "p50_s": round(_p50([r["seconds"] for r in results]), 2),
     }
 
