@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import json
 import sys
 from itertools import zip_longest
@@ -70,8 +71,13 @@ def summary() -> None:
     if not runs:
         print("no eval results in", RESULTS)
         return
-    headers = ["category"] + [f"{r['model']} = {', '.join(r['headline'].get('model_ids') or ['?'])} ({r['ran_at'][:16]})"
-                              for r in runs]
+    names = [f"{r['model']} ({', '.join(r['headline'].get('model_ids') or ['?'])})" for r in runs]
+    print(table(["model", "ran at", "requests", "exact", "refusals held", "invented writes", "p50 s"],
+                [[name, r["ran_at"][:16], r["headline"]["requests"], f"{r['headline']['exact']:.0%}",
+                  r["headline"]["refusals_held"], r["headline"]["invented_string_writes"], r["headline"]["p50_s"]]
+                 for name, r in zip(names, runs)]))
+    print()
+    headers = ["category"] + names
     rows = []
     for cat in list(CATEGORIES) + ["all"]:
         cells = []
@@ -127,7 +133,8 @@ async def main() -> None:
                "cases": results}
     if args.out:
         path = Path(args.out)
-        path.write_text(json.dumps({"benchmark": "eval", **payload}, indent=2, default=str) + "\n")
+        ran_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        path.write_text(json.dumps({"benchmark": "eval", "ran_at": ran_at, **payload}, indent=2, default=str) + "\n")
     else:
         path = write_result(result_name(model), payload)
     print(f"written {path}")
