@@ -98,11 +98,12 @@ async def run_case(case: Case, store: SuiteStore, provider: Provider, model: str
     return {
         "id": case.id, "suite": case.suite, "category": case.category, "operation": case.operation,
         "field": case.field, "request": case.request, "passed": why is None, "why": why,
-        "codes": outcome.codes, "seconds": round(seconds, 3), "unchanged": outcome.unchanged,
-        "changes": shape.changes(seed, after),
+        "codes": outcome.codes, "messages": [m[:300] for m in outcome.messages[:2]],
+        "seconds": round(seconds, 3), "unchanged": outcome.unchanged, "changes": shape.changes(seed, after),
         "invented": shape.invented_strings(seed, after, case.request, expected),
-        "model": trace.get("model"), "source": trace.get("source"), "attempts": trace.get("attempts"), "tokens": trace.get("tokens"),
-        "reading": trace.get("reading") or trace.get("summary"), "plan": trace.get("plan"),
+        "model": trace.get("model"), "source": trace.get("source"), "attempts": trace.get("attempts"),
+        "tokens": trace.get("tokens"), "reading": trace.get("reading") or trace.get("summary"),
+        "plan": trace.get("plan"),
     }
 
 
