@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from .errors import InventedValue, ModelBudgetExceeded, ModelError, ModelTimeout, PlanInvalid
+from .limits import TokenBudget
 from .llm.base import Provider, Usage
 from .plan import Plan, parse_plan
 from .plan.nodes import FieldTest, Literal, walk
@@ -60,7 +61,9 @@ class Planner:
 
     async def plan(self, root: RootField, request: str, selection: str = "",
                    hints: dict[str, Any] | None = None, timezone: str | None = None,
-                   grounded_values: Iterable[str] = ()) -> Planned:
+                   grounded_values: Iterable[str] = (), budget: TokenBudget | None = None) -> Planned:
+        """Plan one field; ``budget`` is shared by every model call of the incoming request."""
+        budget = budget or TokenBudget(self.settings.max_tokens_per_request)
         messages = build_messages(self.catalog, root, request, selection, hints or {}, timezone)
         prompt_length = len(messages)
         schema = self.schema_for(root)
@@ -73,6 +76,7 @@ class Planner:
         for attempt in range(self.settings.repairs + 1):
             started = time.perf_counter()
             try:
+                budget.check(sum(len(m["content"]) for m in messages))
                 async with self._slots:
                     completion = await asyncio.wait_for(self.provider.complete(messages, schema),
                                                         self.settings.timeout_s)
@@ -87,6 +91,7 @@ class Planner:
             total.prompt_tokens += u.prompt_tokens
             total.completion_tokens += u.completion_tokens
             total.latency_ms += u.latency_ms or (time.perf_counter() - started) * 1000
+            budget.spend(u.prompt_tokens + u.completion_tokens)
             trace = {"kind": "call", "request_id": request_id, "field": root.key, "request": request,
                      "model": u.model, "prompt_version": prompt_version(), "messages": messages, "prompt_length": prompt_length,
                      "answer": completion.text, "latencyMs": u.latency_ms,
@@ -104,7 +109,7 @@ class Planner:
                 last_error = e
                 self._trace(trace, plan=None, errors=e.extensions.get("errors", [e.message]))
                 attempts.append({"answer": completion.text[:2000], "errors": e.extensions.get("errors", [e.message])})
-                if total.prompt_tokens + total.completion_tokens > self.settings.max_tokens_per_request:
+                if budget.exhausted:
                     raise ModelBudgetExceeded("the request used up its model token budget while repairing the plan",
                                               attempts=attempts) from e
                 if repeated:  # the model gives the same answer again: more repairs will not help

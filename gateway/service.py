@@ -8,8 +8,8 @@ one transaction, load the nested selection, and record a trace for ``extensions`
 from __future__ import annotations
 
 import asyncio
+import json
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from graphql import GraphQLInterfaceType, GraphQLResolveInfo, GraphQLSchema, default_field_resolver
@@ -18,9 +18,10 @@ from .access import Access, ApiKeys
 from .config import Settings
 from .connectors import load_connectors
 from .errors import GatewayError, PlanInvalid
+from .execution import Caller, Execution, GraphQLRequest, RequestContext, Result
 from .executor import Executor, Record
 from .llm import Provider, get_provider
-from .plan import Aggregate, Find, Plan
+from .plan import MAX_LIMIT, Aggregate, Find, Plan
 from .planner import Planned, Planner, PlannerSettings
 from .policy import Policy
 from .sdl import Catalog, RootField, load_sdl
@@ -30,14 +31,7 @@ from .traces import TraceLog
 from .validation import validate_plan
 
 
-@dataclass
-class RequestContext:
-    """Per-request state: who is calling and the traces that go into ``extensions``."""
-
-    gateway: "Gateway"
-    roles: frozenset[str] = frozenset()
-    timezone: str | None = None
-    traces: dict[str, Any] = field(default_factory=dict)
+__all__ = ["Caller", "Gateway", "RequestContext", "Result"]
 
 
 class Gateway:
@@ -57,6 +51,19 @@ class Gateway:
         self.plan_cache = self._make_plan_cache()
         self._planner: Planner | None = None
         self.schema = self._executable_schema()
+        self.execution = Execution(self)
+
+    # -- requests -------------------------------------------------------------------------
+    async def execute(self, document: str, variables: dict[str, Any] | None = None,
+                      operation_name: str | None = None, caller: Caller | None = None, *,
+                      read_only: bool = False) -> Result:
+        """Parse, limit, validate and run one GraphQL request: every transport goes through here."""
+        return await self.execution.execute(document, variables, operation_name, caller, read_only=read_only)
+
+    async def execute_batch(self, requests: list[GraphQLRequest | Result], caller: Caller | None = None, *,
+                            read_only: bool = False) -> list[Result]:
+        """Several requests as one: none runs unless all are ready; caps and budget count them together."""
+        return await self.execution.execute_batch(requests, caller, read_only=read_only)
 
     # -- model ----------------------------------------------------------------------------
     @property
@@ -91,20 +98,25 @@ class Gateway:
         for t in schema.type_map.values():
             if isinstance(t, GraphQLInterfaceType):
                 t.resolve_type = lambda value, _info, _type: value.get("__typename")
-        for model in self.catalog.models.values():
+        for model in [*self.catalog.models.values(), *self.catalog.shape_models.values()]:
             gql_type = schema.type_map[model.name]
             for f in model.fields.values():
-                target = self.catalog.models.get(f.type_name)
-                if f.auth_roles is not None or (target is not None and target.auth_roles is not None):
-                    gql_type.fields[f.name].resolve = self._guarded(model.name, f.name)
+                target = self.catalog.models.get(f.type_name) or self.catalog.shape_models.get(f.type_name)
+                if f.auth_roles is not None or model.auth_roles is not None or \
+                        (target is not None and target.auth_roles is not None):
+                    gql_type.fields[f.name].resolve = self._guarded(model, f.name)
         return schema
 
-    def _guarded(self, model_name: str, field_name: str) -> Any:
-        """A field resolver that checks ``@auth`` before handing out the value."""
-        model = self.catalog.models[model_name]
+    def _guarded(self, model: Any, field_name: str) -> Any:
+        """A field resolver that checks ``@auth`` (the field's, its type's, its target's) first.
+
+        Every object type is guarded, models and shapes alike (aggregate rows, connector
+        records, embedded objects), whichever path produced the value.
+        """
 
         def resolve(source: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
             try:
+                self.access.check_model(model, info.context.roles)
                 self.access.check_field(model, field_name, info.context.roles)
             except GatewayError as e:
                 raise e.as_graphql_error() from e
@@ -154,15 +166,23 @@ class Gateway:
 
     async def _plan(self, root: RootField, request: str, selection: str, hints: dict[str, Any],
                     ctx: RequestContext, trace: dict[str, Any]) -> Plan:
-        """A cached plan when one fits this request, else a fresh one from the model."""
+        """A cached plan when one fits this request, else a fresh one from the model.
+
+        Identical model requests within one incoming request are planned once (``shared``).
+        """
+        key = (root.key, request, selection, json.dumps(hints, sort_keys=True, default=str))
+        (plan, found), shared = await ctx.scope.once(key, lambda: self._plan_once(root, request, selection, hints, ctx))
+        trace.update(found, **({"shared": True} if shared else {}))
+        return plan
+
+    async def _plan_once(self, root: RootField, request: str, selection: str, hints: dict[str, Any],
+                         ctx: RequestContext) -> tuple[Plan, dict[str, Any]]:
         if self.plan_cache is not None:
             hit = await asyncio.to_thread(self.plan_cache.lookup, root, request, selection, hints)
             if hit is not None:
-                trace.update(source="cache", cache=hit.kind, model=None)
-                return validate_plan(self.catalog, hit.plan, root)
-        planned = await self.planner.plan(root, request, selection, hints, ctx.timezone)
-        trace.update(self._model_trace(planned), source="model")
-        return planned.plan
+                return validate_plan(self.catalog, hit.plan, root), {"source": "cache", "cache": hit.kind, "model": None}
+        planned = await self.planner.plan(root, request, selection, hints, ctx.timezone, budget=ctx.scope.budget)
+        return planned.plan, {**self._model_trace(planned), "source": "model"}
 
     def _trace_outcome(self, trace: dict[str, Any], outcome: str) -> None:
         if trace.get("source") == "model":
@@ -193,6 +213,8 @@ class Gateway:
         if not root.models:
             raise PlanInvalid(f"{root.name} needs a request in `q`")
         limit = hints.get("limit") if root.returns_list else 1
+        if isinstance(limit, int) and not 0 <= limit <= MAX_LIMIT:
+            raise PlanInvalid(f"limit must be between 0 and {MAX_LIMIT}")
         plan = Plan(steps=[Find(op="find", model=root.models[0], limit=limit)], result=0)
         return validate_plan(self.catalog, plan, root)
 
@@ -210,4 +232,5 @@ class Gateway:
         return records[0]
 
     def close(self) -> None:
+        self.execution.close()
         self.engine.dispose()

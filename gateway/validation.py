@@ -111,6 +111,10 @@ class Checker(ScopedVisitor):
             return self.error(node, "text with an unpaired surrogate cannot be stored")
         if isinstance(v, float) and not is_finite_number(v):
             return self.error(node, f"{v!r} is not a finite number")
+        if isinstance(v, dict):
+            if expected is not None and expected.name != "Json":
+                return self.error(node, f"an object is not a valid {expected}")
+            return ValueType("Json")
         if expected is not None and v is not None and not expected.is_list and expected.name not in ("Any", "Json"):
             problem = scalar_problem(self.catalog, "ID" if expected.model else expected.name, v)
             if problem:

@@ -18,8 +18,7 @@ from typing import Any, Callable, Iterable
 from gateway.config import Settings
 from gateway.llm import Provider, get_provider
 from gateway.seed import export_records, import_records
-from gateway.server import GraphQLHTTP
-from gateway.service import Gateway, RequestContext
+from gateway.service import Gateway
 
 from .cases import CATEGORIES, Case, Suite
 from .expect import Outcome
@@ -27,14 +26,10 @@ from .state import StoreShape
 
 
 async def execute(gw: Gateway, document: str, variables: dict[str, Any]) -> dict[str, Any]:
-    """One GraphQL request through the gateway's public path; returns the response body.
-
-    Today that path is ``GraphQLHTTP.execute_request`` (what ``POST /graphql`` calls after
-    reading HTTP); when ``Gateway.execute`` lands, this is the one line to change.
-    """
-    _, body = await GraphQLHTTP(gw).execute_request({"query": document, "variables": variables},
-                                                    "POST", "application/json", RequestContext(gw))
-    return body
+    """One GraphQL request through ``Gateway.execute``, the call every transport makes (HTTP,
+    the CLI), as a caller without roles; returns the response body of the GraphQL spec."""
+    result = await gw.execute(document, variables)
+    return result.formatted()
 
 
 class SuiteStore:

@@ -366,7 +366,7 @@ class Parser:
             return self.call(raw, path, depth)
         if set(raw) == {"field"} and isinstance(raw["field"], str) and raw["field"]:
             return FieldRef(path, tuple(raw["field"].split(".")))
-        raise _bad(path, 'an object value is {"field": f}, {"fn": ...}, {"if": ...} or {"$step": i, "field": f}')
+        return Literal(path, raw)  # an embedded object's value; validation checks where it may go
 
     def call(self, raw: dict[str, Any], path: str, depth: int) -> Expr:
         fn = raw["fn"]

@@ -23,7 +23,8 @@ from .nodes import Expr, Filter, OrderItem, Parser
 AGGREGATE_FUNCTIONS = ("count", "sum", "avg", "min", "max")
 WRITE_OPS = ("insert", "update", "delete")
 STORE_OPS = ("find", "insert", "update", "delete", "aggregate")
-MAX_LIMIT = 10_000
+MAX_LIMIT = 2**31 - 1  # GraphQL's Int: larger limits overflow SQLite and mean nothing more
+MAX_PLAN_DEPTH = 40  # JSON nesting of a plan; a filter ten thousand levels deep is an attack, not a plan
 
 
 class _Strict(BaseModel):
@@ -53,7 +54,7 @@ class Find(_Strict):
     where: dict[str, Any] | None = None
     orderBy: list[Order] = Field(default_factory=list)
     limit: int | None = Field(default=None, ge=0, le=MAX_LIMIT)
-    offset: int | None = Field(default=None, ge=0, le=1_000_000)
+    offset: int | None = Field(default=None, ge=0, le=MAX_LIMIT)
 
 
 class Insert(_Strict):
@@ -217,6 +218,7 @@ def parse_plan(answer: str | dict[str, Any]) -> Plan:
                               errors=[f"not usable: {str(e)[:200]}"]) from e
     else:
         data = answer
+    _check_json(data)
     try:
         plan = Plan.model_validate(data)
     except ValidationError as e:
@@ -227,6 +229,35 @@ def parse_plan(answer: str | dict[str, Any]) -> Plan:
         raise PlanInvalid("the model's answer is nested too deeply", errors=["plan: nested too deeply"]) from e
     plan.tree  # parse filters, values and orderings now, so shape errors surface before validation
     return plan
+
+
+def _check_json(data: Any) -> None:
+    """Refuse nesting past MAX_PLAN_DEPTH and text that is not valid Unicode, before anything walks it.
+
+    Walked without recursion, so a hostile answer cannot exhaust the stack; unpaired surrogates
+    would make the response (and some stores) fail after the plan had run.
+    """
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_PLAN_DEPTH:
+            raise PlanInvalid(f"the plan is nested deeper than {MAX_PLAN_DEPTH} levels",
+                              errors=[f"nested deeper than {MAX_PLAN_DEPTH} levels"])
+        if isinstance(value, dict):
+            stack.extend((k, depth) for k in value)
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+        elif isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as e:
+                raise PlanInvalid("the plan holds text that is not valid Unicode (an unpaired surrogate)",
+                                  errors=["text with an unpaired surrogate"]) from e
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise PlanInvalid("the plan holds NaN or Infinity, which are not JSON numbers",
+                              errors=["NaN or Infinity is not a JSON number"])
+
 
 
 def is_finite_number(value: Any) -> bool:
