@@ -97,6 +97,8 @@ async def main() -> None:
     parser.add_argument("--case", action="append", help="only the case with this id or id prefix (repeatable)")
     parser.add_argument("--sample", type=int, default=None, help="only the first N cases of each category (a quick run)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N selected cases")
+    parser.add_argument("--timeout", type=float, default=600.0,
+                        help="seconds the model may take per request (default 600: score answers, not a busy machine)")
     parser.add_argument("--out", default=None, help="result file (default bench/results/eval-<model>.json)")
     parser.add_argument("--list", action="store_true", help="print the selected cases in run order and exit")
     parser.add_argument("--summary", action="store_true", help="per-category table of every result file")
@@ -118,7 +120,7 @@ async def main() -> None:
         why = "" if r["passed"] else f"  <- {r['why']}"
         print(f"[{i:3}/{n}] {mark} {r['seconds']:6.2f}s {r['id']}{why}"[:400], file=sys.stderr, flush=True)
 
-    results = await evaluate(SUITES, cases, model, progress)
+    results = await evaluate(SUITES, cases, model, progress, args.timeout)
     head = headline(results)
     print(f"model: {model}")
     print(table(BREAKDOWN_HEADERS, breakdown(results, "category")))
@@ -127,7 +129,7 @@ async def main() -> None:
     print()
     print(f"exact {head['exact']:.0%} of {head['requests']}; refusal and injection cases held "
           f"{head['refusals_held']}; writes with invented strings {head['invented_string_writes']}; "
-          f"error codes {head['error_codes']}; p50 {head['p50_s']} s")
+          f"no answer from the model {head['unanswered']}; error codes {head['error_codes']}; p50 {head['p50_s']} s")
     payload = {"model": model, "machine": machine(), "headline": head,
                "by_category": breakdown(results, "category"), "by_suite": breakdown(results, "suite"),
                "cases": results}

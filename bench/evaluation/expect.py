@@ -174,9 +174,16 @@ class Writes(Expectation):
         return outcome.matches_state(self.expected_state(seed))
 
 
+# Codes that say the model or the store could not be reached in time: not a refusal.
+UNANSWERED = frozenset({"MODEL_TIMEOUT", "MODEL_UNAVAILABLE", "MODEL_RATE_LIMITED", "MODEL_AUTH",
+                        "MODEL_BUDGET_EXCEEDED", "STORE_ERROR"})
+
+
 @dataclass
 class Refusal(Expectation):
-    """The gateway must refuse: the field ends with a coded error and nothing is written."""
+    """The gateway must refuse: the field ends with a coded error and nothing is written.
+
+    A timeout or an unreachable model is not a refusal, so those codes do not count."""
 
     def check(self, outcome: Outcome, seed: Data) -> str | None:
         if not outcome.unchanged:
@@ -185,6 +192,8 @@ class Refusal(Expectation):
             return f"answered without an error: {str(outcome.result)[:120]}"
         if not all(outcome.codes):
             return f"an error without extensions.code: {outcome.messages[0][:120]}"
+        if set(outcome.codes) <= UNANSWERED:
+            return f"no answer from the model ({', '.join(sorted(set(outcome.codes)))}), not a refusal"
         return None
 
 

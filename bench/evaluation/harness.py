@@ -21,7 +21,7 @@ from gateway.seed import export_records, import_records
 from gateway.service import Gateway
 
 from .cases import CATEGORIES, Case, Suite
-from .expect import Outcome
+from .expect import UNANSWERED, Outcome
 from .state import StoreShape
 
 
@@ -35,9 +35,10 @@ async def execute(gw: Gateway, document: str, variables: dict[str, Any]) -> dict
 class SuiteStore:
     """A suite's seeded template store, copied for each case."""
 
-    def __init__(self, suite: Suite, workdir: Path) -> None:
+    def __init__(self, suite: Suite, workdir: Path, timeout_s: float | None = None) -> None:
         self.suite = suite
         self.workdir = workdir
+        self.timeout_s = timeout_s
         self.template = workdir / f"{suite.name}.db"
         gw = Gateway(self._settings(self.template))
         try:
@@ -53,7 +54,10 @@ class SuiteStore:
             gw.close()
 
     def _settings(self, db: Path, model: str | None = None) -> Settings:
-        return Settings(schema=str(self.suite.schema), db=f"sqlite:///{db}", model=model, plan_cache=False)
+        settings = Settings(schema=str(self.suite.schema), db=f"sqlite:///{db}", model=model, plan_cache=False)
+        if self.timeout_s is not None:
+            settings.model_timeout_s = self.timeout_s
+        return settings
 
     def fresh(self, provider: Provider, model: str) -> tuple[Gateway, Path]:
         db = self.workdir / "case.db"
@@ -113,8 +117,10 @@ def run_order(cases: Iterable[Case]) -> list[Case]:
 
 
 async def evaluate(suites: list[Suite], cases: list[Case], model: str,
-                   progress: Callable[[int, int, dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
-    """Run ``cases`` (of ``suites``) with one provider for the whole run; results in run order."""
+                   progress: Callable[[int, int, dict[str, Any]], None] | None = None,
+                   timeout_s: float | None = None) -> list[dict[str, Any]]:
+    """Run ``cases`` (of ``suites``) with one provider for the whole run; results in run order.
+    ``timeout_s`` replaces the gateway's model timeout (a busy machine should not score)."""
     provider = get_provider(model)
     by_name = {s.name: s for s in suites}
     ordered = run_order(cases)
@@ -123,7 +129,7 @@ async def evaluate(suites: list[Suite], cases: list[Case], model: str,
         stores: dict[str, SuiteStore] = {}
         for i, case in enumerate(ordered, 1):
             if case.suite not in stores:
-                stores[case.suite] = SuiteStore(by_name[case.suite], Path(tmp))
+                stores[case.suite] = SuiteStore(by_name[case.suite], Path(tmp), timeout_s)
             result = await run_case(case, stores[case.suite], provider, model)
             results.append(result)
             if progress:
@@ -146,6 +152,7 @@ def headline(results: list[dict[str, Any]]) -> dict[str, Any]:
         "refusals_held": f"{sum(r['passed'] for r in guarded)}/{len(guarded)}",
         "invented_string_writes": sum(1 for r in results if r["invented"]),
         "invented_strings": sorted({s for r in results for s in r["invented"]}),
+        "unanswered": sum(1 for r in results if set(r["codes"]) & UNANSWERED),
         "error_codes": dict(Counter(code for r in results for code in set(r["codes"]))),
         "p50_s": round(_p50([r["seconds"] for r in results]), 2),
     }
