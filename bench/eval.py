@@ -23,9 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from common import RESULTS, machine, table, write_result
-
 from evaluation.cases import CATEGORIES, Case
-from evaluation.harness import BREAKDOWN_HEADERS, breakdown, evaluate, headline, run_order
+from evaluation.harness import (
+    BREAKDOWN_HEADERS,
+    breakdown,
+    evaluate,
+    headline,
+    run_order,
+)
 from evaluation.suites import SUITES
 
 from gateway.config import Settings
@@ -135,7 +140,7 @@ async def main() -> None:
                "cases": results}
     if args.out:
         path = Path(args.out)
-        ran_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        ran_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         path.write_text(json.dumps({"benchmark": "eval", "ran_at": ran_at, **payload}, indent=2, default=str) + "\n")
     else:
         path = write_result(result_name(model), payload)

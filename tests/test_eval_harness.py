@@ -26,10 +26,19 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 sys.path.insert(0, str(BENCH))
 
-from evaluation.cases import CATEGORIES  # noqa: E402
-from evaluation.expect import Groups, One, Ordered, Outcome, Refusal, Rows, Value, Writes  # noqa: E402
-from evaluation.state import StoreShape  # noqa: E402
-from evaluation.suites import SUITES  # noqa: E402
+from evaluation.cases import CATEGORIES
+from evaluation.expect import (
+    Groups,
+    One,
+    Ordered,
+    Outcome,
+    Refusal,
+    Rows,
+    Value,
+    Writes,
+)
+from evaluation.state import StoreShape
+from evaluation.suites import SUITES
 
 ALL_CASES = [c for s in SUITES for c in s.cases]
 
@@ -82,7 +91,7 @@ SMOKE: dict[str, tuple[list[Any], bool]] = {
 
 def run_eval(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run([sys.executable, str(BENCH / "eval.py"), *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, str(BENCH / "eval.py"), *args], check=False, capture_output=True, text=True,
                           env=env, cwd=ROOT, timeout=300)
 
 

@@ -8,8 +8,9 @@ for a right answer and a short reason otherwise.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
 
 Data = dict[str, list[dict[str, Any]]]
 
@@ -34,8 +35,6 @@ class Outcome:
 
 class Expectation:
     """Base: a read must leave the store as it was."""
-
-    writes = False
 
     def check(self, outcome: Outcome, seed: Data) -> str | None:
         raise NotImplementedError
@@ -161,7 +160,6 @@ class Writes(Expectation):
     """
 
     fn: Callable[[Data], None]
-    writes: bool = field(default=True, init=False)
 
     def expected_state(self, seed: Data) -> Data:
         data = copy.deepcopy(seed)

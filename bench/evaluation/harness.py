@@ -12,8 +12,9 @@ import statistics
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from gateway.config import Settings
 from gateway.llm import Provider, get_provider

@@ -7,7 +7,20 @@ from statistics import mean
 from typing import Any
 
 from ..cases import HERE, Case, m, make_suite, q
-from ..expect import Data, Groups, One, Ordered, Refusal, Rows, Value, Writes, get, new, one, remove
+from ..expect import (
+    Data,
+    Groups,
+    One,
+    Ordered,
+    Refusal,
+    Rows,
+    Value,
+    Writes,
+    get,
+    new,
+    one,
+    remove,
+)
 
 
 def books(d: Data, **eq: Any) -> list[dict[str, Any]]:

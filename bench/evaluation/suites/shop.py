@@ -8,7 +8,20 @@ from statistics import mean
 from typing import Any
 
 from ..cases import HERE, Case, m, make_suite, q
-from ..expect import Data, Groups, One, Ordered, Refusal, Rows, Value, Writes, get, new, one, remove
+from ..expect import (
+    Data,
+    Groups,
+    One,
+    Ordered,
+    Refusal,
+    Rows,
+    Value,
+    Writes,
+    get,
+    new,
+    one,
+    remove,
+)
 
 
 def rows(d: Data, model: str, **eq: Any) -> list[dict[str, Any]]:

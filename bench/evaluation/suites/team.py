@@ -8,7 +8,20 @@ import datetime as dt
 from typing import Any
 
 from ..cases import HERE, Case, m, make_suite, q
-from ..expect import Data, Groups, One, Ordered, Refusal, Rows, Value, Writes, get, new, one, remove
+from ..expect import (
+    Data,
+    Groups,
+    One,
+    Ordered,
+    Refusal,
+    Rows,
+    Value,
+    Writes,
+    get,
+    new,
+    one,
+    remove,
+)
 
 
 def staff(d: Data, **eq: Any) -> list[dict[str, Any]]:

@@ -9,8 +9,21 @@ import datetime as dt
 from typing import Any
 
 from ..cases import ROOT, Case, m, make_suite, q
-from ..expect import (Custom, Data, Groups, One, Ordered, Refusal, Rows, Value, Writes, get, new, one,
-                      remove)
+from ..expect import (
+    Custom,
+    Data,
+    Groups,
+    One,
+    Ordered,
+    Refusal,
+    Rows,
+    Value,
+    Writes,
+    get,
+    new,
+    one,
+    remove,
+)
 
 
 def tasks(d: Data, **eq: Any) -> list[dict[str, Any]]:
