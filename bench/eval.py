@@ -1,6 +1,7 @@
 """Evaluate a model on natural-language requests over several schemas with seeded data.
 
     python bench/eval.py [--model SPEC] [--suite S] [--category C] [--case ID] [--sample N] [--limit N]
+    python bench/eval.py [...] --resume     # go on where an interrupted run stopped
     python bench/eval.py --list [--suite S] [--category C]
     python bench/eval.py --summary
 
@@ -22,7 +23,7 @@ from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
-from common import RESULTS, machine, table, write_result
+from common import RESULTS, machine, table
 from evaluation.cases import CATEGORIES, Case
 from evaluation.harness import (
     BREAKDOWN_HEADERS,
@@ -105,6 +106,8 @@ async def main() -> None:
     parser.add_argument("--timeout", type=float, default=600.0,
                         help="seconds the model may take per request (default 600: score answers, not a busy machine)")
     parser.add_argument("--out", default=None, help="result file (default bench/results/eval-<model>.json)")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the cases the result file already holds and run only the others")
     parser.add_argument("--list", action="store_true", help="print the selected cases in run order and exit")
     parser.add_argument("--summary", action="store_true", help="per-category table of every result file")
     args = parser.parse_args()
@@ -119,13 +122,20 @@ async def main() -> None:
     if not cases:
         sys.exit("no cases selected")
     model = args.model or Settings.from_env().model or "embedded"
+    path = Path(args.out) if args.out else RESULTS / f"{result_name(model)}.json"
+    done = previous_results(path, cases) if args.resume else []
+    todo = [c for c in cases if c.id not in {r["id"] for r in done}]
+    results = list(done)
 
     def progress(i: int, n: int, r: dict[str, Any]) -> None:
         mark = "ok  " if r["passed"] else "FAIL"
         why = "" if r["passed"] else f"  <- {r['why']}"
         print(f"[{i:3}/{n}] {mark} {r['seconds']:6.2f}s {r['id']}{why}"[:400], file=sys.stderr, flush=True)
+        results.append(r)
+        save(path, model, results, complete=False)  # an interrupted run keeps what it measured
 
-    results = await evaluate(SUITES, cases, model, progress, args.timeout)
+    if todo:
+        await evaluate(SUITES, todo, model, progress, args.timeout)
     head = headline(results)
     print(f"model: {model}")
     print(table(BREAKDOWN_HEADERS, breakdown(results, "category")))
@@ -135,16 +145,26 @@ async def main() -> None:
     print(f"exact {head['exact']:.0%} of {head['requests']}; refusal and injection cases held "
           f"{head['refusals_held']}; writes with invented strings {head['invented_string_writes']}; "
           f"no answer from the model {head['unanswered']}; error codes {head['error_codes']}; p50 {head['p50_s']} s")
-    payload = {"model": model, "machine": machine(), "headline": head,
+    save(path, model, results, complete=True)
+    print(f"written {path}")
+
+
+def previous_results(path: Path, cases: list[Case]) -> list[dict[str, Any]]:
+    """The results a run already wrote to ``path`` for these cases (``--resume``)."""
+    if not path.exists():
+        return []
+    wanted = {c.id for c in cases}
+    return [r for r in json.loads(path.read_text()).get("cases", []) if r.get("id") in wanted]
+
+
+def save(path: Path, model: str, results: list[dict[str, Any]], complete: bool) -> None:
+    """Write the run's figures and every case, with the machine and the time."""
+    payload = {"benchmark": "eval", "ran_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+               "machine": machine(), "model": model, "complete": complete, "headline": headline(results),
                "by_category": breakdown(results, "category"), "by_suite": breakdown(results, "suite"),
                "cases": results}
-    if args.out:
-        path = Path(args.out)
-        ran_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        path.write_text(json.dumps({"benchmark": "eval", "ran_at": ran_at, **payload}, indent=2, default=str) + "\n")
-    else:
-        path = write_result(result_name(model), payload)
-    print(f"written {path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -131,6 +131,15 @@ def test_smoke_run_scores_right_answers_right_and_wrong_answers_wrong(tmp_path: 
     assert report["headline"]["requests"] == len(SMOKE)
     assert report["headline"]["refusals_held"] == "2/3"
     assert "| all" in done.stdout
+    assert report["complete"] is True
+
+    # --resume keeps what the file holds and asks the model nothing more
+    empty = tmp_path / "none.json"
+    empty.write_text("[]")
+    again = run_eval("--model", f"scripted:{empty}", *selection, "--out", str(out), "--resume")
+    assert again.returncode == 0, again.stderr
+    resumed = json.loads(out.read_text())
+    assert {r["id"]: r["passed"] for r in resumed["cases"]} == {i: r["passed"] for i, r in results.items()}
 
 
 def test_invented_strings_are_found_in_written_values() -> None:
