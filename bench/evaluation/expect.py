@@ -96,7 +96,7 @@ class Ordered(Expectation):
             return f"{len(got)} records, expected {self.length}"
         n = self.first if self.first is not None else len(want)
         if got[:n] != want[:n] or (self.first is None and len(got) != len(want)):
-            return f"order {got} != expected {want}"
+            return f"order {got} != expected {want[:n]}" + (" first" if self.first is not None else "")
         return None
 
 
