@@ -1,6 +1,7 @@
 """Language-model providers behind one interface, chosen by a spec string.
 
-``embedded`` (default, offline), ``embedded:/path/model.gguf``, ``mistral:<model>``,
+``embedded`` (default, offline: Qwen2.5-Coder-1.5B), ``embedded:qwen2.5-coder-0.5b`` (the
+faster, weaker packaged model), ``embedded:/path/model.gguf``, ``mistral:<model>``,
 ``openai:<model>`` and ``scripted:<file>`` (tests).
 """
 
@@ -41,5 +42,5 @@ def get_provider(spec: str | None = None) -> Provider:
         from .openai_compat import OpenAICompatProvider
 
         return OpenAICompatProvider(arg)
-    raise ModelUnavailable(f"unknown model {spec!r}: use embedded, embedded:/path.gguf, mistral:<model>, "
-                           "openai:<model> or scripted:<file>")
+    raise ModelUnavailable(f"unknown model {spec!r}: use embedded, embedded:qwen2.5-coder-0.5b, "
+                           "embedded:/path.gguf, mistral:<model>, openai:<model> or scripted:<file>")
