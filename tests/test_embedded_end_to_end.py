@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 
 from conftest import LiveServer, make_gateway
@@ -26,7 +27,10 @@ def test_embedded_model_inserts_over_http_and_the_record_reads_back(tmp_path: Pa
     server = LiveServer(make_gateway(f"sqlite:///{tmp_path / 's.db'}", schema=schema, model="embedded",
                                      model_timeout_s=600)).start()
     try:
-        body = server.gql('mutation { notes(q: "add a note with the text: buy oat milk") { id text } }')
+        # The first call joins, checks and loads the model and reads the whole prompt: on a busy
+        # 2-core machine that can take minutes, longer than the harness's 30 s client timeout.
+        body = httpx.post(server.url, json={"query": 'mutation { notes(q: "add a note with the text: buy oat milk") '
+                                                     "{ id text } }"}, timeout=600).json()
         assert "errors" not in body, body
         trace = body["extensions"]["fields"]["notes"]
         assert trace["model"].startswith("embedded"), trace
