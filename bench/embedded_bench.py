@@ -19,7 +19,7 @@ the machine falls on all of them alike:
     baseline   llama-cpp-python create_chat_completion, reusing only the live KV cache
                (the provider before this change)
     decoder    the gateway's decoder, check-first grammar, no drafts, no saved prefixes
-    +drafts    ... with prompt-lookup drafts of --draft tokens
+    +drafts    ... with prompt-lookup drafts of --draft tokens (default 8)
     +prefixes  ... and saved prefix states: the provider's defaults
 
 Writes bench/results/embedded-<model>.json.
@@ -152,13 +152,9 @@ def phases(loaded: embedded._LoadedModel, args: argparse.Namespace) -> dict[str,
 
 
 def first_time_requests(path: str, model_id: str, args: argparse.Namespace) -> dict[str, Any]:
-    configs = {
-        "baseline": new_context(path, model_id, args, 0),
-        "decoder": new_context(path, model_id, args, 0),
-        f"+drafts({args.draft})": new_context(path, model_id, args, 0),
-        "+prefixes": new_context(path, model_id, args, args.prefix_cache_mb),
-    }
-    drafts = {"baseline": 0, "decoder": 0, f"+drafts({args.draft})": args.draft, "+prefixes": args.draft}
+    drafts = {"baseline": 0, "decoder": 0, "+drafts": args.draft, "+prefixes": args.draft}
+    configs = {name: new_context(path, model_id, args, args.prefix_cache_mb if name == "+prefixes" else 0)
+               for name in args.configs}
     calls: list[dict[str, Any]] = []
     for i, (field, request, selection) in enumerate(REQUESTS[:args.n]):
         messages, schema = gateway_prompt(field, request, selection)
@@ -204,6 +200,8 @@ def main() -> None:
     ap.add_argument("--draft", type=int, default=embedded.DEFAULT_DRAFT_TOKENS)
     ap.add_argument("--draft-sweep", type=int, nargs="*", default=[4, 8, 16])
     ap.add_argument("--prefix-cache-mb", type=int, default=embedded.DEFAULT_PREFIX_CACHE_MB)
+    ap.add_argument("--configs", nargs="+", default=["baseline", "decoder", "+drafts", "+prefixes"],
+                    choices=["baseline", "decoder", "+drafts", "+prefixes"])
     ap.add_argument("--skip-phases", action="store_true")
     ap.add_argument("--skip-requests", action="store_true")
     args = ap.parse_args()
