@@ -31,6 +31,12 @@ class SchemaError(GatewayError):
     code = "SCHEMA_INVALID"
 
 
+class ConfigInvalid(GatewayError):
+    """A setting cannot be used as given (e.g. a malformed API key list); raised at start-up."""
+
+    code = "CONFIG_INVALID"
+
+
 class MigrationRefused(GatewayError):
     """The store holds data that the new SDL would drop or retype."""
 
@@ -41,6 +47,19 @@ class PlanInvalid(GatewayError):
     """The model's answer is not a plan that fits the contract."""
 
     code = "PLAN_INVALID"
+
+
+class PlanRefused(GatewayError):
+    """The request cannot be served by this contract (the model said why), or a Mutation's plan
+    changes nothing; nothing was written."""
+
+    code = "PLAN_REFUSED"
+
+
+class InventedValue(PlanInvalid):
+    """A write would store text that is neither in the request nor in the store."""
+
+    code = "INVENTED_VALUE"
 
 
 class PlanFailed(GatewayError):
@@ -103,3 +122,27 @@ class ModelRateLimited(ModelError):
 
 class ModelBudgetExceeded(ModelError):
     code = "MODEL_BUDGET_EXCEEDED"
+
+
+class UnknownPlan(GatewayError):
+    """No single cached plan has this id (or id prefix)."""
+
+    code = "PLAN_NOT_FOUND"
+
+
+class PlanRejected(GatewayError):
+    """The model answered with a plan a developer rejected (or marked wrong) for this request."""
+
+    code = "PLAN_REJECTED"
+
+
+class PlanNotFrozen(GatewayError):
+    """A frozen gateway (``serve --frozen``) has no reviewed plan for this request and calls no model."""
+
+    code = "PLAN_NOT_FROZEN"
+
+
+class LockFileInvalid(GatewayError):
+    """A plans lock file is malformed or was made for another SDL; raised at start-up."""
+
+    code = "LOCK_FILE_INVALID"

@@ -1,0 +1,279 @@
+"""The plan: the only thing the model may answer with.
+
+A plan is a short list of steps (``find``, ``insert``, ``update``, ``delete``, ``aggregate``,
+and ``call``/``filter`` for connectors) and the index of the step that is the field's result,
+or an honest ``{"refuse": "why"}`` when the contract cannot serve the request. These pydantic
+models check the *shape* of the JSON; :attr:`Plan.tree` parses filters, values and orderings
+once into typed nodes (:mod:`gateway.plan.nodes`), and :mod:`gateway.validation` checks the
+fit to the SDL.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+
+from ..errors import PlanInvalid
+from .nodes import Expr, Filter, OrderItem, Parser
+
+AGGREGATE_FUNCTIONS = ("count", "sum", "avg", "min", "max")
+WRITE_OPS = ("insert", "update", "delete")
+STORE_OPS = ("find", "insert", "update", "delete", "aggregate")
+MAX_LIMIT = 2**31 - 1  # GraphQL's Int: larger limits overflow SQLite and mean nothing more
+MAX_PLAN_DEPTH = 40  # JSON nesting of a plan; a filter ten thousand levels deep is an attack, not a plan
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Order(_Strict):
+    """Order by a field (``"$created"`` is creation order) or by a computed ``expr``."""
+
+    field: str | None = None
+    expr: Any = None
+    direction: Literal["asc", "desc"] = "asc"
+
+
+class Aggregation(_Strict):
+    fn: Literal["count", "sum", "avg", "min", "max"]
+    field: str | None = None
+    expr: Any = None
+    as_: str = Field(alias="as")
+
+
+class Find(_Strict):
+    """Select records of one model (in creation order unless ordered)."""
+
+    op: Literal["find"]
+    model: str
+    where: dict[str, Any] | None = None
+    orderBy: list[Order] = Field(default_factory=list)
+    limit: int | None = Field(default=None, ge=0, le=MAX_LIMIT)
+    offset: int | None = Field(default=None, ge=0, le=MAX_LIMIT)
+
+
+class Insert(_Strict):
+    """Create records; ids are generated unless given."""
+
+    op: Literal["insert"]
+    model: str
+    values: list[dict[str, Any]] = Field(min_length=1, max_length=1000)
+
+
+class Update(_Strict):
+    """Change the records matching ``where``; returns them as they are after the change."""
+
+    op: Literal["update"]
+    model: str
+    where: dict[str, Any] | None = None
+    set: dict[str, Any] = Field(min_length=1)
+
+
+class Delete(_Strict):
+    """Remove the records matching ``where``; returns them as they were."""
+
+    op: Literal["delete"]
+    model: str
+    where: dict[str, Any] | None = None
+
+
+class Aggregate(_Strict):
+    """Count, sum, average, min or max, optionally grouped."""
+
+    op: Literal["aggregate"]
+    model: str
+    where: dict[str, Any] | None = None
+    groupBy: list[str] = Field(default_factory=list)
+    aggregates: list[Aggregation] = Field(min_length=1)
+    orderBy: list[Order] = Field(default_factory=list)
+    limit: int | None = Field(default=None, ge=0, le=MAX_LIMIT)
+
+
+class Call(_Strict):
+    """Invoke a registered connector with arguments checked against its signature."""
+
+    op: Literal["call"]
+    connector: str
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class Filter(_Strict):
+    """Filter, order and limit the records an earlier ``call`` step returned."""
+
+    op: Literal["filter"]
+    step: int
+    where: dict[str, Any] | None = None
+    orderBy: list[Order] = Field(default_factory=list)
+    limit: int | None = Field(default=None, ge=0, le=MAX_LIMIT)
+
+
+Step = Annotated[Union[Find, Insert, Update, Delete, Aggregate, Call, Filter], Field(discriminator="op")]
+
+
+@dataclass
+class Measure:
+    fn: str
+    expr: Expr | None
+    alias: str
+
+
+@dataclass
+class StepTree:
+    """One step's filters, values and orderings as typed nodes."""
+
+    step: Any
+    where: Filter | None = None
+    order: tuple[OrderItem, ...] = ()
+    rows: list[dict[str, Expr]] = field(default_factory=list)
+    set: dict[str, Expr] = field(default_factory=dict)
+    args: dict[str, Expr] = field(default_factory=dict)
+    measures: list[Measure] = field(default_factory=list)
+
+
+class Plan(_Strict):
+    steps: list[Step] = Field(default_factory=list, max_length=20)
+    result: int | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    refuse: str | None = Field(default=None, max_length=500)
+    _tree: list[StepTree] | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _steps_or_refusal(self) -> "Plan":
+        if self.refuse is None and not self.steps:
+            raise ValueError("a plan has at least one step, or refuses with a reason")
+        if self.refuse is not None and not self.refuse.strip():
+            raise ValueError("a refusal gives its reason")
+        return self
+
+    @property
+    def result_index(self) -> int:
+        return len(self.steps) - 1 if self.result is None else self.result
+
+    @property
+    def writes(self) -> bool:
+        return any(s.op in WRITE_OPS for s in self.steps)
+
+    @property
+    def tree(self) -> list[StepTree]:
+        """Each step's parts parsed once into typed nodes (raises PlanInvalid on a bad part)."""
+        if self._tree is None:
+            self._tree = _parse_tree(self.steps)
+        return self._tree
+
+    def dump(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+def _parse_tree(steps: list[Any]) -> list[StepTree]:
+    parser = Parser()
+    out = []
+    for i, s in enumerate(steps):
+        path = f"steps[{i}]"
+        t = StepTree(s)
+        if getattr(s, "where", None) is not None:
+            t.where = parser.filter(s.where, f"{path}.where")
+        if getattr(s, "orderBy", None):
+            t.order = parser.order([o.model_dump(exclude_none=True) for o in s.orderBy], f"{path}.orderBy")
+        if isinstance(s, Insert):
+            t.rows = [{k: parser.expr(v, f"{path}.values[{j}].{k}") for k, v in row.items()}
+                      for j, row in enumerate(s.values)]
+        elif isinstance(s, Update):
+            t.set = {k: parser.expr(v, f"{path}.set.{k}") for k, v in s.set.items()}
+        elif isinstance(s, Call):
+            t.args = {k: parser.expr(v, f"{path}.args.{k}") for k, v in s.args.items()}
+        elif isinstance(s, Aggregate):
+            for j, a in enumerate(s.aggregates):
+                sub = f"{path}.aggregates[{j}]"
+                if a.expr is not None:
+                    expr = parser.expr(a.expr, f"{sub}.expr")
+                elif a.field is not None:
+                    expr = parser.expr({"field": a.field}, f"{sub}.field")
+                else:
+                    expr = None
+                t.measures.append(Measure(a.fn, expr, a.as_))
+        out.append(t)
+    return out
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number a plan may use")
+
+
+def parse_plan(answer: str | dict[str, Any]) -> Plan:
+    """Parse a model answer (JSON text or object) into a :class:`Plan`, or raise PlanInvalid."""
+    if isinstance(answer, str):
+        text = _strip_fences(answer)
+        try:
+            data = json.loads(text, parse_constant=_reject_constant)
+        except json.JSONDecodeError as e:
+            raise PlanInvalid(f"the model's answer is not JSON: {e.msg} at char {e.pos}",
+                              errors=[f"not JSON: {e.msg} at char {e.pos}"]) from e
+        except (ValueError, RecursionError) as e:
+            raise PlanInvalid(f"the model's answer is not a usable plan: {str(e)[:200]}",
+                              errors=[f"not usable: {str(e)[:200]}"]) from e
+    else:
+        data = answer
+    _check_json(data)
+    try:
+        plan = Plan.model_validate(data)
+    except ValidationError as e:
+        errors = [f"{'.'.join(str(p) for p in err['loc']) or 'plan'}: {err['msg']}" for err in e.errors()]
+        raise PlanInvalid("the model's answer is not a valid plan: " + "; ".join(errors[:5]),
+                          errors=errors) from e
+    except RecursionError as e:
+        raise PlanInvalid("the model's answer is nested too deeply", errors=["plan: nested too deeply"]) from e
+    plan.tree  # parse filters, values and orderings now, so shape errors surface before validation
+    return plan
+
+
+def _check_json(data: Any) -> None:
+    """Refuse nesting past MAX_PLAN_DEPTH and text that is not valid Unicode, before anything walks it.
+
+    Walked without recursion, so a hostile answer cannot exhaust the stack; unpaired surrogates
+    would make the response (and some stores) fail after the plan had run.
+    """
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_PLAN_DEPTH:
+            raise PlanInvalid(f"the plan is nested deeper than {MAX_PLAN_DEPTH} levels",
+                              errors=[f"nested deeper than {MAX_PLAN_DEPTH} levels"])
+        if isinstance(value, dict):
+            stack.extend((k, depth) for k in value)
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+        elif isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as e:
+                raise PlanInvalid("the plan holds text that is not valid Unicode (an unpaired surrogate)",
+                                  errors=["text with an unpaired surrogate"]) from e
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise PlanInvalid("the plan holds NaN or Infinity, which are not JSON numbers",
+                              errors=["NaN or Infinity is not a JSON number"])
+
+
+
+def is_finite_number(value: Any) -> bool:
+    return not isinstance(value, float) or math.isfinite(value)
+
+
+def _strip_fences(text: str) -> str:
+    """Models without structured output like to wrap JSON in Markdown fences."""
+    t = text.strip()
+    if t.startswith("```"):
+        t = t.split("\n", 1)[1] if "\n" in t else ""
+        if t.rstrip().endswith("```"):
+            t = t.rstrip()[:-3]
+    return t.strip()
+
+
+def generic_json_schema() -> dict[str, Any]:
+    """The JSON Schema of any plan, for export (the SDK's types); providers use the narrowed one."""
+    return Plan.model_json_schema(by_alias=True)
