@@ -158,7 +158,7 @@ class GrammarDecoder:
         size = self.lib.llama_state_seq_get_size(ctx, 0)
         buf = (ctypes.c_uint8 * size)()
         n = self.lib.llama_state_seq_get_data(ctx, buf, size, 0)
-        return bytes(buf[:n])
+        return ctypes.string_at(buf, n)  # one copy (slicing the ctypes array would make a list)
 
     def _restore_state(self, key: tuple[int, ...]) -> bool:
         state = self.prefixes.get(key)
