@@ -42,7 +42,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gateway.llm import embedded, model_files  # noqa: E402
+from gateway.llm import embedded  # noqa: E402  # internal: the embedded provider is what this measures
 
 SCHEMA = ROOT / "schema.graphql"
 PHASE_REQUESTS = [("query.tasks", "tasks tagged urgent in the Apollo project", "id title status"),
@@ -70,9 +70,9 @@ REQUESTS = [
 
 def gateway_prompt(field: str, request: str, selection: str) -> tuple[list[dict[str, str]], dict[str, Any]]:
     """Messages and plan schema for a request, from the project's own code."""
-    from gateway.plan_schema import plan_json_schema
-    from gateway.prompt import build_messages
-    from gateway.sdl import load_sdl
+    from gateway.plan_schema import plan_json_schema  # internal: a unit of the plan-schema stage
+    from gateway.prompt import build_messages  # internal: a unit of the prompt stage
+    from gateway.sdl import load_sdl  # internal: a unit of the SDL stage
 
     catalog = load_sdl(SCHEMA)
     root = catalog.root(*field.split("."))

@@ -28,21 +28,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..config import Settings
 from ..errors import ModelError, ModelUnavailable
 from . import model_files
 from .base import Completion, Message, Usage
 from .decoding import DecodeStats, GrammarDecoder
 
-DEFAULT_N_CTX = 8192  # room for a ~3-4k token prompt plus the answer
-DEFAULT_MAX_TOKENS = 768
-DEFAULT_DRAFT_TOKENS = 8  # prompt-lookup draft per step (bench/README.md: embedded speed)
-DEFAULT_PREFIX_CACHE_MB = 256  # saved prompt-prefix KV states (1.5B: about 28 KB a token)
+DEFAULT_N_CTX = Settings.embedded_n_ctx  # room for a ~3-4k token prompt plus the answer
+DEFAULT_MAX_TOKENS = Settings.embedded_max_tokens
+DEFAULT_DRAFT_TOKENS = Settings.embedded_draft_tokens  # bench/README.md: embedded speed
+DEFAULT_PREFIX_CACHE_MB = Settings.embedded_prefix_cache_mb  # 1.5B: about 28 KB of KV a token
 _MAX_GRAMMARS = 64  # schemas come from the SDL, so few; the cap only bounds memory
-
-
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    return int(value) if value else default
 
 
 def default_threads() -> int:
@@ -257,6 +253,7 @@ class EmbeddedProvider:
         n_threads: int | None = None,
         draft_tokens: int | None = None,
         prefix_cache_mb: int | None = None,
+        cache_dir: str | None = None,
     ) -> None:
         _require_llama_cpp()
         self.packaged: model_files.ModelFile | None = None
@@ -276,19 +273,18 @@ class EmbeddedProvider:
                                    + ", ".join(f"embedded:{n}" for n in model_files.MODELS)
                                    + " or embedded:/path/to/model.gguf")
         self.name = self.model_id
-        self.n_ctx = n_ctx or _env_int("GATEWAY_EMBEDDED_N_CTX", DEFAULT_N_CTX)
-        self.max_tokens = max_tokens or _env_int("GATEWAY_EMBEDDED_MAX_TOKENS", DEFAULT_MAX_TOKENS)
-        self.n_threads = n_threads or _env_int("GATEWAY_EMBEDDED_THREADS", default_threads())
-        self.draft_tokens = (draft_tokens if draft_tokens is not None
-                             else _env_int("GATEWAY_EMBEDDED_DRAFT_TOKENS", DEFAULT_DRAFT_TOKENS))
-        mb = (prefix_cache_mb if prefix_cache_mb is not None
-              else _env_int("GATEWAY_EMBEDDED_PREFIX_CACHE_MB", DEFAULT_PREFIX_CACHE_MB))
+        self.n_ctx = n_ctx or DEFAULT_N_CTX
+        self.max_tokens = max_tokens or DEFAULT_MAX_TOKENS
+        self.n_threads = n_threads or default_threads()
+        self.draft_tokens = DEFAULT_DRAFT_TOKENS if draft_tokens is None else draft_tokens
+        mb = DEFAULT_PREFIX_CACHE_MB if prefix_cache_mb is None else prefix_cache_mb
         self.prefix_cache_bytes = mb * 1024 * 1024
+        self.cache_dir = cache_dir  # None: the user cache folder
 
     def _resolve_path(self) -> str:
         """The file to load: a verified packaged model (joined on first use) or the user's GGUF."""
         if self.packaged is not None:
-            return str(model_files.ensure_model(self.packaged))
+            return str(model_files.ensure_model(self.packaged, self.cache_dir))
         assert self.path is not None
         return str(Path(self.path).expanduser().resolve())
 
