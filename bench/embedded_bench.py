@@ -215,7 +215,7 @@ def main() -> None:
         "llama_cpp_python": _version("llama-cpp-python"),
         "machine": {"threads": args.threads, "cores": os.cpu_count(), "platform": platform.platform(),
                     "processor": _cpu_model(), "load_average_at_start": os.getloadavg()},
-        "options": {k: v for k, v in vars(args).items()},
+        "options": dict(vars(args)),
         "verify_or_join_s": round(t_verify, 2),
         "load_s": round(t_load, 2),
     }

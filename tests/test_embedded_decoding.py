@@ -12,10 +12,10 @@ import json
 
 import numpy as np
 import pytest
+from test_embedded import _real_model_skip_reason
 
 from gateway.llm import embedded  # internal: the embedded provider is what this covers
 from gateway.llm.decoding import PrefixStates, lookup_draft  # internal: units of the decoder
-from test_embedded import _real_model_skip_reason
 
 SMALL = "qwen2.5-coder-0.5b"
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from test_embedded import _real_model_skip_reason
 
 from conftest import LiveServer, make_gateway
-from test_embedded import _real_model_skip_reason
 
 NOTES = """
 type Note {

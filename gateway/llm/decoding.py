@@ -176,7 +176,7 @@ class GrammarDecoder:
         llama = self.llama
         have = llama.input_ids[:llama.n_tokens]
         common = 0
-        for a, b in zip(have, prompt):
+        for a, b in zip(have, prompt, strict=False):
             if a != b:
                 break
             common += 1

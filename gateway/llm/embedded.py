@@ -116,7 +116,7 @@ class _LoadedModel:
         full = self._render(messages, generation=True)
         head = self._render(messages[:-1], generation=False) if len(messages) > 1 else []
         shared = 0
-        for a, b in zip(full, head):
+        for a, b in zip(full, head, strict=False):
             if a != b:
                 break
             shared += 1
