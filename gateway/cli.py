@@ -24,7 +24,7 @@ SchemaOpt = typer.Option(None, "--schema", help="SDL file (env GATEWAY_SCHEMA, d
 DbOpt = typer.Option(None, "--db", help="SQLAlchemy URL (env GATEWAY_DB, default sqlite:///gateway.db)")
 ConnectorsOpt = typer.Option(None, "--connectors", help="module path or .py file declaring connectors "
                                                          "(env GATEWAY_CONNECTORS)")
-ModelOpt = typer.Option(None, "--model", help="embedded | embedded:PATH.gguf | mistral:NAME | openai:NAME | scripted:FILE")
+ModelOpt = typer.Option(None, "--model", help="embedded | embedded:qwen2.5-coder-0.5b | embedded:PATH.gguf | mistral:NAME | openai:NAME | scripted:FILE")
 
 
 def _settings(schema: Optional[str], db: Optional[str], model: Optional[str] = None, **extra: Any) -> Settings:

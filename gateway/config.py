@@ -85,7 +85,8 @@ class Settings:
     embedded_threads: int | None = None  # None: cores - 1
     embedded_max_tokens: int = 768
     embedded_n_ctx: int = 8192
-    embedded_ram_cache_mb: int = 0
+    embedded_draft_tokens: int = 8  # prompt-lookup draft tokens per decoding step; 0: off
+    embedded_prefix_cache_mb: int = 256  # saved prompt-prefix KV states; 0: off
     mistral_api_key: str | None = _secret("MISTRAL_API_KEY")
     mistral_server_url: str | None = _named("MISTRAL_SERVER_URL")
     openai_base_url: str | None = _named("OPENAI_BASE_URL")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
+from test_embedded import _real_model_skip_reason
 
 from conftest import LiveServer, make_gateway
-from test_embedded import _real_model_skip_reason
 
 NOTES = """
 type Note {
