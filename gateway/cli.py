@@ -64,12 +64,26 @@ def serve(
     port: Optional[int] = typer.Option(None, help="port (env GATEWAY_PORT)"),
     connectors: Optional[str] = ConnectorsOpt,
     workers: int = typer.Option(1, help="uvicorn worker processes (share the store, and Redis when set)"),
+    documents: Optional[str] = typer.Option(None, "--documents", help="persisted-documents manifest (JSON hash -> "
+                                            "document, as codegen's client preset writes it; env GATEWAY_DOCUMENTS)"),
+    trusted_documents_only: Optional[bool] = typer.Option(None, "--trusted-documents-only", help="run only the "
+                                                          "manifest's documents (env GATEWAY_TRUSTED_DOCUMENTS_ONLY)"),
+    admin_local: Optional[bool] = typer.Option(None, "--admin-local", help="open /admin/graphql and /mcp to "
+                                               "loopback callers when no API keys are set (env GATEWAY_ADMIN_LOCAL)"),
 ) -> None:
     """Serve the SDL on http://HOST:PORT/graphql (GraphiQL in a browser)."""
     import uvicorn
 
-    settings = _settings(schema, db, model, host=host, port=port, connectors=connectors)
+    settings = _settings(schema, db, model, host=host, port=port, connectors=connectors, documents=documents,
+                         trusted_documents_only=trusted_documents_only, admin_local=admin_local)
     gw = _gateway(settings)
+    from .server import create_app
+
+    try:
+        asgi = create_app(gw)  # checks the manifest before anything listens
+    except GatewayError as e:
+        err.print(f"[red]error:[/red] {e.message}", highlight=False)
+        raise typer.Exit(2) from e
     err.print(f"serving {settings.schema} on http://{settings.host}:{settings.port}/graphql "
               f"(store {_safe_url(settings.db)}, model {settings.model or default_model_spec()})", highlight=False)
     for line in gw.migrations:
@@ -77,7 +91,7 @@ def serve(
     if workers > 1:
         # Each worker process builds its own gateway from the same settings, passed by environment.
         gw.close()
-        for name in ("schema", "db", "model", "connectors"):
+        for name in ("schema", "db", "model", "connectors", "documents", "trusted_documents_only", "admin_local"):
             value = getattr(settings, name)
             if value is not None:
                 os.environ[f"GATEWAY_{name.upper()}"] = str(value)
@@ -85,9 +99,7 @@ def serve(
                     port=settings.port, log_level="info")
         return
     _warm_model(gw)
-    from .server import create_app
-
-    uvicorn.run(create_app(gw), host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(asgi, host=settings.host, port=settings.port, log_level="info")
 
 
 def _warm_model(gw: Any) -> None:

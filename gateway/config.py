@@ -45,6 +45,12 @@ class Settings:
     redis_url: str | None = None
     traces: str | None = None
     connectors: str | None = None
+    # production surface: trusted documents, GET caching, the admin API
+    documents: str | None = None
+    trusted_documents_only: bool = False
+    get_max_age: int = 0
+    admin_role: str = "admin"
+    admin_local: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from pathlib import Path
 from typing import Any, AsyncIterator
 
@@ -34,7 +35,10 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from .access import presented_key
+from .cache import DEFAULT_REDIS_PREFIX
+from .errors import GatewayError
 from .limits import check_complexity
+from .persisted import PersistedDocuments, persisted_documents
 from .service import Gateway, RequestContext
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -62,9 +66,15 @@ def _media_type(accept: str | None) -> str | None:
     return None
 
 
+# persisted-document errors that are not a plain 400: a miss is part of APQ's protocol (200, as
+# Apollo Server answers it), an untrusted document is refused
+PERSISTED_STATUS = {"PERSISTED_QUERY_NOT_FOUND": 200, "DOCUMENT_NOT_TRUSTED": 403}
+
+
 class GraphQLHTTP:
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Gateway, persisted: PersistedDocuments | None = None) -> None:
         self.gateway = gateway
+        self.persisted = persisted
         rules = list(specified_rules)
         # refuses cyclic introspection (fields { type { fields ... } }); graphql-core >= 3.2.7
         depth_rule = getattr(graphql.validation, "MaxIntrospectionDepthRule", None)
@@ -93,7 +103,8 @@ class GraphQLHTTP:
                 results = [await self.execute_request(p, request.method, media, ctx_for_batch(ctx)) for p in payload]
                 return JSONResponse([body for _, body in results], status_code=200, media_type=media)
             status, body = await self.execute_request(payload, request.method, media, ctx)
-            return JSONResponse(body, status_code=status, media_type=media)
+            return JSONResponse(body, status_code=status, media_type=media,
+                                headers=self._cache_headers(request.method, payload, body))
         except RequestError as e:
             return self._error_response(e, media)
 
@@ -107,6 +118,21 @@ class GraphQLHTTP:
                                    "UNAUTHENTICATED", {"WWW-Authenticate": "Bearer"})
             roles = found
         return RequestContext(self.gateway, roles=roles, timezone=request.headers.get("x-timezone"))
+
+    def _cache_headers(self, method: str, params: Any, body: dict[str, Any]) -> dict[str, str]:
+        """A GET that names its document by hash can be cached by a CDN; errors never are."""
+        if method != "GET" or not isinstance(params, dict):
+            return {}
+        extensions = params.get("extensions")
+        if params.get("documentId") is None and not (isinstance(extensions, dict) and "persistedQuery" in extensions):
+            return {}
+        if body.get("errors"):
+            return {"Cache-Control": "private, no-cache, must-revalidate"}
+        max_age = self.gateway.settings.get_max_age
+        if max_age <= 0:
+            return {}
+        scope = "private" if self.gateway.api_keys is not None else "public"
+        return {"Cache-Control": f"{scope}, max-age={max_age}", "Vary": "Accept, Authorization, X-API-Key"}
 
     @staticmethod
     def _wants_graphiql(request: Request) -> bool:
@@ -153,6 +179,12 @@ class GraphQLHTTP:
         """Run one GraphQL request (already parsed from HTTP); returns (status, body)."""
         if not isinstance(params, dict):
             raise RequestError("a GraphQL request is a JSON object with a query")
+        if self.persisted is not None:
+            try:
+                params = self.persisted.resolve(params).params
+            except GatewayError as e:
+                return PERSISTED_STATUS.get(e.code, 400), {"errors": [{"message": e.message,
+                                                                       "extensions": e.as_extensions()}]}
         query, variables, op_name = params.get("query"), params.get("variables"), params.get("operationName")
         if not isinstance(query, str) or not query.strip():
             raise RequestError("the request has no query string")
@@ -213,7 +245,11 @@ def ctx_for_batch(ctx: RequestContext) -> RequestContext:
 
 
 def create_app(gateway: Gateway) -> Starlette:
-    http = GraphQLHTTP(gateway)
+    """The ASGI app; a bad persisted-documents manifest raises ``ManifestInvalid`` here, at start-up."""
+    s = gateway.settings
+    persisted = persisted_documents(gateway.schema, gateway.engine, s.documents, s.trusted_documents_only,
+                                    s.redis_url, os.environ.get("GATEWAY_REDIS_PREFIX") or DEFAULT_REDIS_PREFIX)
+    http = GraphQLHTTP(gateway, persisted)
 
     async def health(_request: Request) -> Response:
         return JSONResponse({"status": "ok", "schema": gateway.catalog.version})
