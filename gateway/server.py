@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any, AsyncIterator
 
@@ -35,9 +36,11 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from .access import presented_key
+from .admin import AdminApp
 from .cache import DEFAULT_REDIS_PREFIX
 from .errors import GatewayError
 from .limits import check_complexity
+from .monitor import Monitor
 from .persisted import PersistedDocuments, persisted_documents
 from .service import Gateway, RequestContext
 
@@ -72,9 +75,11 @@ PERSISTED_STATUS = {"PERSISTED_QUERY_NOT_FOUND": 200, "DOCUMENT_NOT_TRUSTED": 40
 
 
 class GraphQLHTTP:
-    def __init__(self, gateway: Gateway, persisted: PersistedDocuments | None = None) -> None:
+    def __init__(self, gateway: Gateway, persisted: PersistedDocuments | None = None,
+                 monitor: Monitor | None = None) -> None:
         self.gateway = gateway
         self.persisted = persisted
+        self.monitor = monitor
         rules = list(specified_rules)
         # refuses cyclic introspection (fields { type { fields ... } }); graphql-core >= 3.2.7
         depth_rule = getattr(graphql.validation, "MaxIntrospectionDepthRule", None)
@@ -177,6 +182,19 @@ class GraphQLHTTP:
     async def execute_request(self, params: Any, method: str, media: str,
                               ctx: RequestContext) -> tuple[int, dict[str, Any]]:
         """Run one GraphQL request (already parsed from HTTP); returns (status, body)."""
+        started = time.perf_counter()
+        try:
+            status, body = await self._execute(params, method, media, ctx)
+        except RequestError as e:
+            if self.monitor is not None:
+                self.monitor.record({}, [{"extensions": {"code": e.code}}], (time.perf_counter() - started) * 1000)
+            raise
+        if self.monitor is not None:
+            self.monitor.record(ctx.traces, body.get("errors"), (time.perf_counter() - started) * 1000)
+        return status, body
+
+    async def _execute(self, params: Any, method: str, media: str,
+                       ctx: RequestContext) -> tuple[int, dict[str, Any]]:
         if not isinstance(params, dict):
             raise RequestError("a GraphQL request is a JSON object with a query")
         if self.persisted is not None:
@@ -249,7 +267,8 @@ def create_app(gateway: Gateway) -> Starlette:
     s = gateway.settings
     persisted = persisted_documents(gateway.schema, gateway.engine, s.documents, s.trusted_documents_only,
                                     s.redis_url, os.environ.get("GATEWAY_REDIS_PREFIX") or DEFAULT_REDIS_PREFIX)
-    http = GraphQLHTTP(gateway, persisted)
+    monitor = Monitor()
+    http = GraphQLHTTP(gateway, persisted, monitor)
 
     async def health(_request: Request) -> Response:
         return JSONResponse({"status": "ok", "schema": gateway.catalog.version})
@@ -257,16 +276,20 @@ def create_app(gateway: Gateway) -> Starlette:
     routes = [
         Route("/graphql", http.handle, methods=["GET", "POST"]),
         Route("/healthz", health),
+        Route("/admin/graphql", AdminApp(gateway, monitor), methods=["GET", "POST"]),
     ]
     if gateway.settings.graphiql:
         routes.append(Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"))
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         yield
+        if persisted.store is not None:
+            persisted.store.close()
         gateway.close()
 
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.gateway = gateway
+    app.state.monitor = monitor
     return app
 
 

@@ -1,0 +1,276 @@
+"""The gateway's own admin API at /admin/graphql: plans, recent traces and stats, for admin callers.
+
+Its schema is ours and fixed, so it is written with strawberry's code-first types (the user's
+SDL, known only at start-up, stays on graphql-core in ``server.py``). Who may call it:
+
+- with API keys configured, a key holding the admin role (``GATEWAY_ADMIN_ROLE``, default
+  ``admin``); no key or a wrong key is 401 ``UNAUTHENTICATED``, a key without the role is 403
+  ``FORBIDDEN``;
+- with no API keys, nobody, unless ``--admin-local`` (``GATEWAY_ADMIN_LOCAL``) opens it to
+  loopback callers (127.0.0.1, ::1): an open gateway must not hand its plans to the network.
+
+Plan actions go through ``PlanReview``, the one adapter over the plan cache's lifecycle.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import strawberry
+from graphql import GraphQLError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
+from strawberry.asgi import GraphQL
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from .access import presented_key
+from .monitor import Monitor, RequestTrace, percentile
+from .service import Gateway
+
+
+# -- who may call -------------------------------------------------------------------------
+@dataclass
+class Refusal:
+    status: int
+    code: str
+    message: str
+
+    def response(self) -> Response:
+        headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else {}
+        return JSONResponse({"errors": [{"message": self.message, "extensions": {"code": self.code}}]},
+                            status_code=self.status, headers=headers)
+
+
+def is_loopback(host: str | None) -> bool:
+    try:
+        return host is not None and ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def admin_refusal(gateway: Gateway, request: Request, what: str = "the admin API") -> Refusal | None:
+    """Why this caller may not use an admin-only endpoint, or None when they may."""
+    settings = gateway.settings
+    if gateway.api_keys is None:
+        if settings.admin_local and is_loopback(request.client.host if request.client else None):
+            return None
+        return Refusal(403, "FORBIDDEN", f"{what} is off: configure API keys with the {settings.admin_role!r} "
+                                         "role (GATEWAY_API_KEYS), or serve with --admin-local for loopback callers")
+    roles = gateway.api_keys.roles_for(presented_key(request.headers))
+    if roles is None:
+        return Refusal(401, "UNAUTHENTICATED", "a valid API key is required (Authorization: Bearer <key>)")
+    if settings.admin_role not in roles:
+        return Refusal(403, "FORBIDDEN", f"{what} needs the {settings.admin_role!r} role")
+    return None
+
+
+# -- plans: one adapter over the plan cache's lifecycle -----------------------------------
+class PlanNotFound(GraphQLError):
+    def __init__(self, plan_id: str) -> None:
+        super().__init__(f"no single plan with id {plan_id!r}", extensions={"code": "PLAN_NOT_FOUND"})
+
+
+class PlanActionUnavailable(GraphQLError):
+    def __init__(self, action: str) -> None:
+        super().__init__(f"this plan cache cannot {action} plans", extensions={"code": "NOT_SUPPORTED"})
+
+
+class PlanReview:
+    """List, show, approve, reject, pin and evict cached plans, whatever the cache's version."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self._cache: Any = None
+
+    @property
+    def cache(self) -> Any:
+        """The serving cache, or (with caching off) one over the same store, as ``gateway plans`` uses."""
+        if self._cache is None:
+            self._cache = self.gateway.plan_cache
+            if self._cache is None:
+                from .cache import PlanCache
+
+                self._cache = PlanCache(self.gateway.engine, self.gateway.catalog,
+                                        redis_url=self.gateway.settings.redis_url)
+        return self._cache
+
+    def list(self, field: str | None) -> list[dict[str, Any]]:
+        return list(self.cache.entries(field))
+
+    def show(self, plan_id: str) -> dict[str, Any]:
+        entry = self.cache.get(plan_id)
+        if entry is None:
+            raise PlanNotFound(plan_id)
+        return dict(entry)
+
+    def act(self, action: str, plan_id: str) -> dict[str, Any]:
+        """Apply approve / reject / pin / evict to one plan; returns the entry as it was acted on."""
+        entry = self.show(plan_id)
+        method = getattr(self.cache, action, None)
+        if method is not None:
+            result = method(entry["id"])
+            return result if isinstance(result, dict) else (self.cache.get(entry["id"]) or entry)
+        if action == "evict":
+            self.cache._delete(entry)  # today's cache: deleting one entry is its eviction
+            return entry
+        raise PlanActionUnavailable(action)
+
+    def is_current(self, entry: dict[str, Any]) -> bool:
+        check = getattr(self.cache, "is_current", None)
+        return bool(check(entry)) if check is not None else True
+
+
+# -- the schema ---------------------------------------------------------------------------
+@strawberry.type(description="A cached plan: what one request (or request template) runs.")
+class Plan:
+    id: strawberry.ID
+    kind: str = strawberry.field(description="exact, template, or another kind the cache keeps")
+    field: str = strawberry.field(description="the root field, e.g. query.tasks")
+    request: Optional[str] = strawberry.field(description="the request text that produced the plan")
+    status: Optional[str] = strawberry.field(description="review state (approved, rejected, pinned) when set")
+    current: bool = strawberry.field(description="whether the plan still fits the served SDL")
+    created_at: Optional[float]
+    plan: Optional[JSON] = strawberry.field(description="the plan's steps, as the executor runs them")
+    entry: JSON = strawberry.field(description="the whole cache entry")
+
+
+def to_plan(entry: dict[str, Any], current: bool) -> Plan:
+    status = entry.get("status") or next((s for s in ("pinned", "approved", "rejected") if entry.get(s)), None)
+    return Plan(id=strawberry.ID(entry["id"]), kind=str(entry.get("kind")), field=str(entry.get("field")),
+                request=entry.get("request") or entry.get("text"), status=status, current=current,
+                created_at=entry.get("created"), plan=entry.get("plan"), entry=entry)
+
+
+@strawberry.type(description="One GraphQL request this process served, newest first.")
+class Trace:
+    at: float
+    duration_ms: float
+    error_codes: list[str]
+    fields: JSON = strawberry.field(description="per root field: source, plan, model, tokens, latency (as in extensions)")
+
+
+@strawberry.type
+class Percentiles:
+    p50: Optional[float]
+    p90: Optional[float]
+    p99: Optional[float]
+    samples: int
+
+
+def percentiles(values: list[float]) -> Percentiles:
+    return Percentiles(p50=percentile(values, 50), p90=percentile(values, 90), p99=percentile(values, 99),
+                       samples=len(values))
+
+
+@strawberry.type
+class ErrorCount:
+    code: str
+    count: int
+
+
+@strawberry.type(description="Counts since this process started (each worker counts its own).")
+class Stats:
+    since: float
+    requests: int
+    model_calls: int = strawberry.field(description="calls to the model, repairs included")
+    prompt_tokens: int
+    completion_tokens: int
+    cache_hits: int
+    cache_hit_rate: Optional[float] = strawberry.field(description="planned fields answered without the model")
+    latency_ms: Percentiles = strawberry.field(description="whole requests")
+    model_latency_ms: Percentiles
+    errors: list[ErrorCount] = strawberry.field(description="errors by extensions.code, most frequent first")
+
+
+def context(info: Info) -> "AdminContext":
+    return info.context["admin"]  # type: ignore[no-any-return]
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Cached plans, oldest first; `field` narrows to one root field.")
+    def plans(self, info: Info, field: Optional[str] = None) -> list[Plan]:
+        review = context(info).review
+        return [to_plan(e, review.is_current(e)) for e in review.list(field)]
+
+    @strawberry.field(description="One plan by id or unique id prefix.")
+    def plan(self, info: Info, id: strawberry.ID) -> Plan:
+        review = context(info).review
+        entry = review.show(str(id))
+        return to_plan(entry, review.is_current(entry))
+
+    @strawberry.field(description="The most recent requests this process served.")
+    def traces(self, info: Info, limit: int = 50) -> list[Trace]:
+        return [to_trace(t) for t in context(info).monitor.traces(min(limit, 200))]
+
+    @strawberry.field
+    def stats(self, info: Info) -> Stats:
+        m = context(info).monitor
+        return Stats(since=m.started, requests=m.requests, model_calls=m.model_calls, prompt_tokens=m.prompt_tokens,
+                     completion_tokens=m.completion_tokens, cache_hits=m.sources["cache"] + m.sources["frozen"],
+                     cache_hit_rate=m.cache_hit_rate(), latency_ms=percentiles(list(m.latencies)),
+                     model_latency_ms=percentiles(list(m.model_latencies)),
+                     errors=[ErrorCount(code=c, count=n) for c, n in m.errors.most_common()])
+
+
+def to_trace(t: RequestTrace) -> Trace:
+    return Trace(at=t.at, duration_ms=t.duration_ms, error_codes=t.error_codes, fields=t.fields)
+
+
+def _action(name: str, description: str) -> Any:
+    def resolve(self: Any, info: Info, id: strawberry.ID) -> Plan:
+        review = context(info).review
+        entry = review.act(name, str(id))
+        return to_plan(entry, review.is_current(entry))
+
+    return strawberry.mutation(resolver=resolve, description=description)
+
+
+@strawberry.type
+class Mutation:
+    approve_plan: Plan = _action("approve", "Mark a plan reviewed and good.")
+    reject_plan: Plan = _action("reject", "Never serve this plan again.")
+    pin_plan: Plan = _action("pin", "Keep this plan for its request, whatever is cached later.")
+    evict_plan: Plan = _action("evict", "Drop a plan from the cache; the next such request plans afresh.")
+
+
+schema = strawberry.Schema(query=Query, mutation=Mutation)
+
+
+# -- the endpoint -------------------------------------------------------------------------
+@dataclass
+class AdminContext:
+    gateway: Gateway
+    monitor: Monitor
+    review: PlanReview
+
+
+class AdminGraphQL(GraphQL):  # type: ignore[misc]
+    """strawberry's ASGI view with our context."""
+
+    def __init__(self, admin: AdminContext) -> None:
+        super().__init__(schema, graphql_ide=None, allow_queries_via_get=True)
+        self.admin = admin
+
+    async def get_context(self, request: Any, response: Any) -> dict[str, Any]:
+        return {"request": request, "response": response, "admin": self.admin}
+
+
+class AdminApp:
+    """The admin endpoint: refuse callers without the admin role before strawberry sees the request."""
+
+    def __init__(self, gateway: Gateway, monitor: Monitor) -> None:
+        self.gateway = gateway
+        self.view = AdminGraphQL(AdminContext(gateway, monitor, PlanReview(gateway)))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            refusal = admin_refusal(self.gateway, Request(scope))
+            if refusal is not None:
+                await refusal.response()(scope, receive, send)
+                return
+        await self.view(scope, receive, send)
