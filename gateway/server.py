@@ -39,6 +39,7 @@ from .access import presented_key
 from .admin import AdminApp
 from .cache import DEFAULT_REDIS_PREFIX
 from .errors import GatewayError
+from .graphiql import graphiql_page
 from .limits import check_complexity
 from .monitor import Monitor
 from .persisted import PersistedDocuments, persisted_documents
@@ -88,7 +89,7 @@ class GraphQLHTTP:
         if not gateway.settings.introspection:
             rules.append(NoSchemaIntrospectionCustomRule)
         self.rules = rules
-        self.graphiql_html = (STATIC_DIR / "graphiql.html").read_text(encoding="utf-8")
+        self.graphiql_html = graphiql_page(STATIC_DIR / "graphiql.html", gateway.catalog)
 
     # -- HTTP entry points ----------------------------------------------------------------
     async def handle(self, request: Request) -> Response:

@@ -25,6 +25,11 @@ test('GraphiQL runs a query and shows the data', async () => {
     assert.match(response.headers()['content-type'], /text\/html/);
 
     const editor = page.locator('.graphiql-query-editor .CodeMirror');
+    // a fresh browser opens on example operations written from the served SDL
+    await editor.getByText('query ListTasks').waitFor({ timeout: 15000 });
+    const examples = await editor.innerText();
+    assert.match(examples, /tasks\(q: "tasks whose status is TODO"\)/);
+    assert.match(examples, /mutation ChangeTasks/);
     await editor.click();
     await page.keyboard.press('Control+A');
     await page.keyboard.press('Backspace');
