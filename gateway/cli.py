@@ -68,8 +68,8 @@ def serve(
                                             "document, as codegen's client preset writes it; env GATEWAY_DOCUMENTS)"),
     trusted_documents_only: Optional[bool] = typer.Option(None, "--trusted-documents-only", help="run only the "
                                                           "manifest's documents (env GATEWAY_TRUSTED_DOCUMENTS_ONLY)"),
-    admin_local: Optional[bool] = typer.Option(None, "--admin-local", help="open /admin/graphql and /mcp to "
-                                               "loopback callers when no API keys are set (env GATEWAY_ADMIN_LOCAL)"),
+    admin_local: Optional[bool] = typer.Option(None, "--admin-local", help="open the admin API (/admin/graphql) "
+                                               "to loopback callers when no API keys are set (env GATEWAY_ADMIN_LOCAL)"),
 ) -> None:
     """Serve the SDL on http://HOST:PORT/graphql (GraphiQL in a browser)."""
     import uvicorn

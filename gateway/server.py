@@ -279,11 +279,16 @@ def create_app(gateway: Gateway) -> Starlette:
         Route("/healthz", health),
         Route("/admin/graphql", AdminApp(gateway, monitor), methods=["GET", "POST"]),
     ]
+    from .mcp_tools import McpEndpoint  # it builds on this module's GraphQLHTTP
+
+    mcp = McpEndpoint(gateway, http, persisted)
+    routes.append(Route("/mcp", mcp, methods=["GET", "POST", "DELETE"]))
     if gateway.settings.graphiql:
         routes.append(Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"))
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        yield
+        async with mcp.run():
+            yield
         if persisted.store is not None:
             persisted.store.close()
         gateway.close()
