@@ -1,7 +1,7 @@
 """MCP tools at /mcp: each root field and each trusted document as a Model Context Protocol tool.
 
 Agents get the same contract as GraphQL clients, under the same rules: a tool call becomes one
-GraphQL request through ``GraphQLHTTP.execute_request`` with the caller's roles, so API keys,
+GraphQL request through ``GraphQLHTTP.run`` (then ``Gateway.execute``) with the caller's roles, so API keys,
 ``@auth``, policy, limits, trusted-documents-only and the admin stats apply unchanged. Served with
 the official ``mcp`` SDK's streamable HTTP transport (stateless, JSON responses).
 
@@ -47,8 +47,9 @@ from .admin import Refusal
 from .errors import GatewayError
 from .persisted import PersistedDocuments
 from .sdl import RootField
-from .server import JSON, GraphQLHTTP, RequestError
-from .service import Gateway, RequestContext
+from .execution import Caller
+from .server import GraphQLHTTP
+from .service import Gateway
 
 SCALARS = {"Int": "integer", "Float": "number", "Boolean": "boolean"}
 
@@ -166,11 +167,7 @@ class GatewayTools:
             needed = sorted({r for root in ([tool.root] if tool.root else tool.roots) for r in root.auth_roles or ()})
             return _error("FORBIDDEN", f"tool {name} needs one of the roles {needed}")
         params = self._request(tool, dict(arguments))
-        ctx = RequestContext(self.gateway, roles=roles)
-        try:
-            _, body = await self.http.execute_request(params, "POST", JSON, ctx)
-        except RequestError as e:
-            return _error(e.code, e.message)
+        body = (await self.http.run(params, Caller(roles))).formatted()
         if body.get("errors"):
             return types.CallToolResult(content=[_text({"errors": body["errors"], "data": body.get("data")})],
                                         is_error=True)
