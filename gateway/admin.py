@@ -15,6 +15,7 @@ Plan actions go through ``PlanReview``, the one adapter over the plan cache's li
 from __future__ import annotations
 
 import ipaddress
+import json
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -28,6 +29,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from .access import presented_key
+from .errors import GatewayError
 from .monitor import Monitor, RequestTrace, percentile
 from .service import Gateway
 
@@ -79,8 +81,13 @@ class PlanActionUnavailable(GraphQLError):
         super().__init__(f"this plan cache cannot {action} plans", extensions={"code": "NOT_SUPPORTED"})
 
 
+def as_dict(entry: Any) -> dict[str, Any]:
+    """A cache entry as JSON-able data (the cache package's typed entry, or a plain dict)."""
+    return dict(entry) if isinstance(entry, dict) else json.loads(entry.to_json())
+
+
 class PlanReview:
-    """List, show, approve, reject, pin and evict cached plans, whatever the cache's version."""
+    """List, show, approve, reject, pin and evict cached plans: the one door to the cache's lifecycle."""
 
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
@@ -94,34 +101,44 @@ class PlanReview:
             if self._cache is None:
                 from .cache import PlanCache
 
-                self._cache = PlanCache(self.gateway.engine, self.gateway.catalog,
-                                        redis_url=self.gateway.settings.redis_url)
+                opener = getattr(PlanCache, "open", PlanCache)
+                self._cache = opener(self.gateway.engine, self.gateway.catalog,
+                                     redis_url=self.gateway.settings.redis_url)
         return self._cache
 
-    def list(self, field: str | None) -> list[dict[str, Any]]:
-        return list(self.cache.entries(field))
+    def list(self, field: str | None) -> list[tuple[dict[str, Any], bool]]:
+        """Each entry with whether it still fits the served SDL."""
+        lister = getattr(self.cache, "list", None) or self.cache.entries
+        return [(as_dict(e), bool(self.cache.is_current(e))) for e in lister(field)]
 
-    def show(self, plan_id: str) -> dict[str, Any]:
-        entry = self.cache.get(plan_id)
+    def _entry(self, plan_id: str) -> Any:
+        try:
+            entry = self.cache.show(plan_id) if hasattr(self.cache, "show") else self.cache.get(plan_id)
+        except GatewayError as e:
+            raise PlanNotFound(plan_id) from e
         if entry is None:
             raise PlanNotFound(plan_id)
-        return dict(entry)
+        return entry
 
-    def act(self, action: str, plan_id: str) -> dict[str, Any]:
-        """Apply approve / reject / pin / evict to one plan; returns the entry as it was acted on."""
-        entry = self.show(plan_id)
+    def show(self, plan_id: str) -> tuple[dict[str, Any], bool]:
+        entry = self._entry(plan_id)
+        return as_dict(entry), bool(self.cache.is_current(entry))
+
+    def act(self, action: str, plan_id: str) -> tuple[dict[str, Any], bool]:
+        """Apply approve / reject / pin / evict to one plan; returns the entry after the action."""
+        entry = self._entry(plan_id)
         method = getattr(self.cache, action, None)
-        if method is not None:
-            result = method(entry["id"])
-            return result if isinstance(result, dict) else (self.cache.get(entry["id"]) or entry)
-        if action == "evict":
-            self.cache._delete(entry)  # today's cache: deleting one entry is its eviction
-            return entry
-        raise PlanActionUnavailable(action)
-
-    def is_current(self, entry: dict[str, Any]) -> bool:
-        check = getattr(self.cache, "is_current", None)
-        return bool(check(entry)) if check is not None else True
+        if method is None and action == "evict":  # the cache before its lifecycle methods
+            self.cache._delete(entry)
+            return as_dict(entry), False
+        if method is None:
+            raise PlanActionUnavailable(action)
+        data = as_dict(entry)
+        try:
+            after = method(data["id"])
+        except GatewayError as e:
+            raise GraphQLError(e.message, extensions=e.as_extensions()) from e
+        return as_dict(after), action != "evict" and bool(self.cache.is_current(after))
 
 
 # -- the schema ---------------------------------------------------------------------------
@@ -131,7 +148,8 @@ class Plan:
     kind: str = strawberry.field(description="exact, template, or another kind the cache keeps")
     field: str = strawberry.field(description="the root field, e.g. query.tasks")
     request: Optional[str] = strawberry.field(description="the request text that produced the plan")
-    status: Optional[str] = strawberry.field(description="review state (approved, rejected, pinned) when set")
+    status: Optional[str] = strawberry.field(description="review state: learned, approved, rejected or wrong")
+    pinned: bool = strawberry.field(description="kept through clears and schema changes")
     current: bool = strawberry.field(description="whether the plan still fits the served SDL")
     created_at: Optional[float]
     plan: Optional[JSON] = strawberry.field(description="the plan's steps, as the executor runs them")
@@ -139,9 +157,10 @@ class Plan:
 
 
 def to_plan(entry: dict[str, Any], current: bool) -> Plan:
-    status = entry.get("status") or next((s for s in ("pinned", "approved", "rejected") if entry.get(s)), None)
+    status = entry.get("status")
     return Plan(id=strawberry.ID(entry["id"]), kind=str(entry.get("kind")), field=str(entry.get("field")),
-                request=entry.get("request") or entry.get("text"), status=status, current=current,
+                request=entry.get("request") or entry.get("text"), status=status,
+                pinned=bool(entry.get("pinned")), current=current,
                 created_at=entry.get("created"), plan=entry.get("plan"), entry=entry)
 
 
@@ -194,14 +213,11 @@ def context(info: Info) -> "AdminContext":
 class Query:
     @strawberry.field(description="Cached plans, oldest first; `field` narrows to one root field.")
     def plans(self, info: Info, field: Optional[str] = None) -> list[Plan]:
-        review = context(info).review
-        return [to_plan(e, review.is_current(e)) for e in review.list(field)]
+        return [to_plan(e, current) for e, current in context(info).review.list(field)]
 
     @strawberry.field(description="One plan by id or unique id prefix.")
     def plan(self, info: Info, id: strawberry.ID) -> Plan:
-        review = context(info).review
-        entry = review.show(str(id))
-        return to_plan(entry, review.is_current(entry))
+        return to_plan(*context(info).review.show(str(id)))
 
     @strawberry.field(description="The most recent requests this process served.")
     def traces(self, info: Info, limit: int = 50) -> list[Trace]:
@@ -223,9 +239,7 @@ def to_trace(t: RequestTrace) -> Trace:
 
 def _action(name: str, description: str) -> Any:
     def resolve(self: Any, info: Info, id: strawberry.ID) -> Plan:
-        review = context(info).review
-        entry = review.act(name, str(id))
-        return to_plan(entry, review.is_current(entry))
+        return to_plan(*context(info).review.act(name, str(id)))
 
     return strawberry.mutation(resolver=resolve, description=description)
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -338,8 +339,12 @@ class PersistedDocuments:
 
 
 def persisted_documents(schema: GraphQLSchema, engine: Engine, documents: str | None, trusted_only: bool,
-                        redis_url: str | None, redis_prefix: str) -> PersistedDocuments:
-    """The lookup for a gateway's settings: its manifest (checked now) and its APQ store."""
+                        redis_url: str | None) -> PersistedDocuments:
+    """The lookup for a gateway's settings: its manifest (checked now) and its APQ store.
+
+    In Redis, documents live under ``GATEWAY_REDIS_PREFIX`` (default ``gateway:``) + ``apq:``.
+    """
     manifest = Manifest.load(documents, schema) if documents else None
-    store = None if trusted_only else ApqStore(engine, redis_url, redis_prefix + "apq:")
+    prefix = (os.environ.get("GATEWAY_REDIS_PREFIX") or "gateway:") + "apq:"
+    store = None if trusted_only else ApqStore(engine, redis_url, prefix)
     return PersistedDocuments(schema, store, manifest, trusted_only)

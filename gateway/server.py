@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import os
 import re
 import time
 import zoneinfo
@@ -26,7 +25,6 @@ from starlette.staticfiles import StaticFiles
 
 from .access import presented_key
 from .admin import AdminApp
-from .cache import DEFAULT_REDIS_PREFIX
 from .errors import GatewayError
 from .execution import Caller, GraphQLRequest, Result, dumps_response
 from .graphiql import graphiql_page
@@ -265,7 +263,7 @@ def create_app(gateway: Gateway) -> Starlette:
     """The ASGI app; a bad persisted-documents manifest raises ``ManifestInvalid`` here, at start-up."""
     s = gateway.settings
     persisted = persisted_documents(gateway.schema, gateway.engine, s.documents, s.trusted_documents_only,
-                                    s.redis_url, os.environ.get("GATEWAY_REDIS_PREFIX") or DEFAULT_REDIS_PREFIX)
+                                    s.redis_url)
     monitor = Monitor()
     http = GraphQLHTTP(gateway, persisted, monitor)
     from .mcp_tools import McpEndpoint  # it builds on this module's GraphQLHTTP
