@@ -305,6 +305,8 @@ class PersistedDocuments:
             raise PersistedQueryInvalid(f"unsupported persisted query version {persisted.get('version')!r}; "
                                         f"this gateway speaks version {APQ_VERSION}")
         digest = persisted.get("sha256Hash")
+        if isinstance(digest, str):  # codegen's embedded hashes carry the documentId prefix
+            digest = digest.removeprefix("sha256:")
         if not isinstance(digest, str) or not SHA256.fullmatch(digest):
             raise PersistedQueryInvalid("extensions.persistedQuery.sha256Hash must be a sha256 as lower-case hex")
         return digest

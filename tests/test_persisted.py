@@ -172,6 +172,7 @@ def test_document_id_with_and_without_prefix_over_post_and_get(db_url: str, tmp_
         assert by_get.json()["data"] == prefixed.json()["data"] and by_get.headers["cache-control"] == "public, max-age=30"
         # the manifest's hashes are also APQ hashes, so Apollo's and urql's links work with no registration
         assert post(h, {"extensions": apq(sha(TAGS))}).json()["data"]["tags"]
+        assert post(h, {"extensions": apq("sha256:" + sha(TAGS))}).json()["data"]["tags"]  # codegen's hash form
         unknown = post(h, {"documentId": "sha256:" + "0" * 64})
         assert unknown.status_code == 400 and code(unknown) == "DOCUMENT_NOT_FOUND"
         assert code(post(h, {"documentId": "md5:abc"})) == "PERSISTED_QUERY_INVALID"
