@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
 
@@ -46,9 +47,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("gateway.execution")
 T = TypeVar("T")
 
-# Documents up to this size are parsed and validated on the event loop (well under a
-# millisecond); larger ones in a worker thread, so no client can stall the others.
-INLINE_DOCUMENT_CHARS = 4_000
+# Documents up to this size are parsed and validated on the event loop (a few milliseconds at
+# worst); larger ones in the gateway's own worker threads, so no client stalls the others and
+# hostile documents queue there, not in the pool that store queries use.
+INLINE_DOCUMENT_CHARS = 1_000
+PREPARE_THREADS = 2
 
 
 @dataclass(frozen=True)
@@ -170,6 +173,10 @@ class Execution:
             rules.append(NoSchemaIntrospectionCustomRule)
         self.rules = rules
         self.limits = Limits(s.max_depth, s.max_fields, s.max_introspection_fields, s.max_introspection_depth)
+        self._pool = ThreadPoolExecutor(PREPARE_THREADS, thread_name_prefix="gateway-prepare")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     async def execute(self, document: str, variables: dict[str, Any] | None = None,
                       operation_name: str | None = None, caller: Caller | None = None, *,
@@ -209,7 +216,7 @@ class Execution:
     async def _prepare(self, request: GraphQLRequest, read_only: bool) -> "_Prepared | Result":
         if len(request.document) <= INLINE_DOCUMENT_CHARS:
             return self._prepare_now(request, read_only)
-        return await asyncio.to_thread(self._prepare_now, request, read_only)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self._prepare_now, request, read_only)
 
     def _prepare_now(self, request: GraphQLRequest, read_only: bool) -> "_Prepared | Result":
         try:

@@ -70,7 +70,7 @@ class Planner:
         for attempt in range(self.settings.repairs + 1):
             started = time.perf_counter()
             try:
-                budget.check()
+                budget.check(sum(len(m["content"]) for m in messages))
                 async with self._slots:
                     completion = await asyncio.wait_for(self.provider.complete(messages, schema),
                                                         self.settings.timeout_s)

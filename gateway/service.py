@@ -22,7 +22,7 @@ from .errors import GatewayError, PlanInvalid, StoreError
 from .execution import Caller, Execution, GraphQLRequest, RequestContext, Result
 from .executor import Executor, Record
 from .llm import Provider, get_provider
-from .plan import Aggregate, Find, Plan
+from .plan import MAX_LIMIT, Aggregate, Find, Plan
 from .planner import Planned, Planner, PlannerSettings
 from .policy import Policy
 from .sdl import Catalog, RootField, load_sdl
@@ -206,6 +206,8 @@ class Gateway:
         if not root.models:
             raise PlanInvalid(f"{root.name} needs a request in `q`")
         limit = hints.get("limit") if root.returns_list else 1
+        if isinstance(limit, int) and not 0 <= limit <= MAX_LIMIT:
+            raise PlanInvalid(f"limit must be between 0 and {MAX_LIMIT}")
         plan = Plan(steps=[Find(op="find", model=root.models[0], limit=limit)], result=0)
         return validate_plan(self.catalog, plan, root)
 
@@ -223,4 +225,5 @@ class Gateway:
         return records[0]
 
     def close(self) -> None:
+        self.execution.close()
         self.engine.dispose()

@@ -161,9 +161,9 @@ def test_a_burst_queues_behind_the_model_concurrency_cap(tmp_path: Path) -> None
 
 
 def test_token_budget_stops_repairs(tmp_path: Path) -> None:
-    model = ScriptedProvider(["x" * 4000] * 5)
+    model = ScriptedProvider(["x" * 16_000] * 5)  # 4,000 tokens an answer, past the budget at once
     server = LiveServer(make_gateway(f"sqlite:///{tmp_path / 's.db'}", provider=model,
-                                     max_tokens_per_request=100)).start()
+                                     max_tokens_per_request=3_000)).start()
     try:
         body = server.gql('{ tasks(q: "all") { title } }')
         assert body["errors"][0]["extensions"]["code"] == "MODEL_BUDGET_EXCEEDED"
