@@ -17,7 +17,7 @@ from __future__ import annotations
 import ipaddress
 import json
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, cast
 
 import strawberry
 from graphql import GraphQLError
@@ -147,12 +147,12 @@ class Plan:
     id: strawberry.ID
     kind: str = strawberry.field(description="exact, template, or another kind the cache keeps")
     field: str = strawberry.field(description="the root field, e.g. query.tasks")
-    request: Optional[str] = strawberry.field(description="the request text that produced the plan")
-    status: Optional[str] = strawberry.field(description="review state: learned, approved, rejected or wrong")
+    request: str | None = strawberry.field(description="the request text that produced the plan")
+    status: str | None = strawberry.field(description="review state: learned, approved, rejected or wrong")
     pinned: bool = strawberry.field(description="kept through clears and schema changes")
     current: bool = strawberry.field(description="whether the plan still fits the served SDL")
-    created_at: Optional[float]
-    plan: Optional[JSON] = strawberry.field(description="the plan's steps, as the executor runs them")
+    created_at: float | None
+    plan: JSON | None = strawberry.field(description="the plan's steps, as the executor runs them")
     entry: JSON = strawberry.field(description="the whole cache entry")
 
 
@@ -161,7 +161,7 @@ def to_plan(entry: dict[str, Any], current: bool) -> Plan:
     return Plan(id=strawberry.ID(entry["id"]), kind=str(entry.get("kind")), field=str(entry.get("field")),
                 request=entry.get("request") or entry.get("text"), status=status,
                 pinned=bool(entry.get("pinned")), current=current,
-                created_at=entry.get("created"), plan=entry.get("plan"), entry=entry)
+                created_at=entry.get("created"), plan=entry.get("plan"), entry=cast(JSON, entry))
 
 
 @strawberry.type(description="One GraphQL request this process served, newest first.")
@@ -174,9 +174,9 @@ class Trace:
 
 @strawberry.type
 class Percentiles:
-    p50: Optional[float]
-    p90: Optional[float]
-    p99: Optional[float]
+    p50: float | None
+    p90: float | None
+    p99: float | None
     samples: int
 
 
@@ -199,27 +199,27 @@ class Stats:
     prompt_tokens: int
     completion_tokens: int
     cache_hits: int
-    cache_hit_rate: Optional[float] = strawberry.field(description="planned fields answered without the model")
+    cache_hit_rate: float | None = strawberry.field(description="planned fields answered without the model")
     latency_ms: Percentiles = strawberry.field(description="whole requests")
     model_latency_ms: Percentiles
     errors: list[ErrorCount] = strawberry.field(description="errors by extensions.code, most frequent first")
 
 
-def context(info: Info) -> "AdminContext":
+def context(info: Info) -> AdminContext:
     return info.context["admin"]  # type: ignore[no-any-return]
 
 
 @strawberry.type
 class Query:
-    @strawberry.field(description="Cached plans, oldest first; `field` narrows to one root field.")
-    def plans(self, info: Info, field: Optional[str] = None) -> list[Plan]:
+    @strawberry.field(description="Cached plans, oldest first; `field` narrows to one root field.")  # type: ignore[untyped-decorator]
+    def plans(self, info: Info, field: str | None = None) -> list[Plan]:
         return [to_plan(e, current) for e, current in context(info).review.list(field)]
 
-    @strawberry.field(description="One plan by id or unique id prefix.")
+    @strawberry.field(description="One plan by id or unique id prefix.")  # type: ignore[untyped-decorator]
     def plan(self, info: Info, id: strawberry.ID) -> Plan:
         return to_plan(*context(info).review.show(str(id)))
 
-    @strawberry.field(description="The most recent requests this process served.")
+    @strawberry.field(description="The most recent requests this process served.")  # type: ignore[untyped-decorator]
     def traces(self, info: Info, limit: int = 50) -> list[Trace]:
         return [to_trace(t) for t in context(info).monitor.traces(min(limit, 200))]
 
@@ -234,7 +234,7 @@ class Query:
 
 
 def to_trace(t: RequestTrace) -> Trace:
-    return Trace(at=t.at, duration_ms=t.duration_ms, error_codes=t.error_codes, fields=t.fields)
+    return Trace(at=t.at, duration_ms=t.duration_ms, error_codes=t.error_codes, fields=cast(JSON, t.fields))
 
 
 def _action(name: str, description: str) -> Any:
@@ -263,7 +263,7 @@ class AdminContext:
     review: PlanReview
 
 
-class AdminGraphQL(GraphQL):  # type: ignore[misc]
+class AdminGraphQL(GraphQL[dict[str, Any], None]):
     """strawberry's ASGI view with our context."""
 
     def __init__(self, admin: AdminContext) -> None:

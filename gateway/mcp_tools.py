@@ -24,6 +24,7 @@ from typing import Any
 
 import mcp_types as types
 from graphql import (
+    FieldNode,
     GraphQLEnumType,
     GraphQLInputObjectType,
     GraphQLInputType,
@@ -37,7 +38,10 @@ from graphql import (
     type_from_ast,
 )
 from mcp.server import Server
-from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
+from mcp.server.streamable_http_manager import (
+    StreamableHTTPASGIApp,
+    StreamableHTTPSessionManager,
+)
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
@@ -45,9 +49,9 @@ from starlette.types import Receive, Scope, Send
 from .access import presented_key
 from .admin import Refusal
 from .errors import GatewayError
+from .execution import Caller
 from .persisted import PersistedDocuments
 from .sdl import RootField
-from .execution import Caller
 from .server import GraphQLHTTP
 from .service import Gateway
 
@@ -109,14 +113,16 @@ class GatewayTools:
             if isinstance(arg.type, GraphQLNonNull):
                 required.append(name)
         if "q" in properties:
-            properties["q"]["description"] = "the request in plain words; leave it out to list records"
+            listing = "; leave it out to list records" if "q" not in required and root.models else ""
+            properties["q"]["description"] = f"the request in plain words{listing}"
         named = get_named_type(field.type)
         if not is_leaf_type(named):
-            properties["selection"] = {"type": "string", "description": "GraphQL selection set of the result, "
-                                       f"e.g. `{self._default_selection(named)}` (the default)"}
+            example = self._default_selection(named)
+            properties["selection"] = {"type": "string",
+                                       "description": f"GraphQL selection set of the result, e.g. `{example}` (the default)"}
         verb = "Changes data and returns" if root.operation == "mutation" else "Returns"
-        description = "\n\n".join(p for p in (field.description, f"{verb} {field.type}. GraphQL field "
-                                              f"{root.operation} {{ {root.name} }}; ask in plain words in `q`.") if p)
+        summary = f"{verb} {field.type}. GraphQL field {root.operation} {{ {root.name} }}; ask in plain words in `q`."
+        description = "\n\n".join(p for p in (field.description, summary) if p)
         return Tool(f"{root.operation}_{root.name}", description,
                     {"type": "object", "properties": properties, "required": required}, root=root)
 
@@ -133,7 +139,7 @@ class GatewayTools:
                 required.append(var.variable.name.value)
         roots = tuple(self.gateway.catalog.root_fields[f"{op.operation.value}.{sel.name.value}"]
                       for sel in op.selection_set.selections
-                      if getattr(sel, "name", None) is not None
+                      if isinstance(sel, FieldNode)
                       and f"{op.operation.value}.{sel.name.value}" in self.gateway.catalog.root_fields)
         base = re.sub(r"[^A-Za-z0-9_]", "_", operation_name or document_id[:12])
         name = f"document_{base}" if f"document_{base}" not in self.tools else f"document_{base}_{document_id[:8]}"

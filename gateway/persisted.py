@@ -32,7 +32,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from graphql import GraphQLError, GraphQLSchema, parse, print_ast, validate
+from graphql import (
+    GraphQLError,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    parse,
+    print_ast,
+    validate,
+)
 from sqlalchemy import Column, Engine, Float, MetaData, Table, Text, insert, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -122,7 +129,7 @@ class Manifest:
         self._canonical = {canonical(text): key for key, text in documents.items()}
 
     @classmethod
-    def load(cls, path: str | Path, schema: GraphQLSchema) -> "Manifest":
+    def load(cls, path: str | Path, schema: GraphQLSchema) -> Manifest:
         """Read and check a manifest file; ``ManifestInvalid`` names the first problem found."""
         path = Path(path)
         try:
@@ -171,7 +178,7 @@ class Manifest:
         out = []
         for key, text in sorted(self.documents.items()):
             names = [d.name.value for d in parse(text).definitions
-                     if getattr(d, "operation", None) is not None and d.name is not None]
+                     if isinstance(d, OperationDefinitionNode) and d.name is not None]
             out.append(TrustedDocument(key, text, names[0] if len(names) == 1 else None))
         return out
 

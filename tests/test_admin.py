@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import pytest
-
 from conftest import Harness, LiveServer, make_gateway, seed_tracker
+
 from gateway.llm.scripted import ScriptedProvider
 
 KEYS = "root-key:admin,viewer-key:viewer"

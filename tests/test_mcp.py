@@ -7,17 +7,18 @@ import hashlib
 import json
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import httpx2
 import pytest
 import uvicorn
+from conftest import free_port, make_gateway
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
-from conftest import free_port, make_gateway
 from gateway.llm.scripted import ScriptedProvider
 from gateway.seed import export_records, import_records
 from gateway.server import create_app

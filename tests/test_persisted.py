@@ -8,13 +8,21 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import pytest
+from conftest import (
+    DEMO_SCHEMA,
+    Harness,
+    LiveServer,
+    insert_plan,
+    make_gateway,
+    seed_tracker,
+)
 
-from conftest import DEMO_SCHEMA, LiveServer, make_gateway, seed_tracker, Harness, insert_plan
 from gateway.llm.scripted import ScriptedProvider
 from gateway.persisted import ManifestInvalid
 from gateway.seed import export_records
