@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from graphql import parse, print_ast
+
 from .sdl import Catalog, Model, RootField
 
 PLACEHOLDER = "__DEFAULT_QUERY__"
@@ -21,9 +23,13 @@ def _leaves(model: Model) -> list[str]:
     return [f.name for f in model.fields.values() if f.kind in ("scalar", "enum") and f.auth_roles is None]
 
 
-def _selection(model: Model, catalog: Catalog, limit: int = 5) -> str:
-    """Up to ``limit`` scalar and enum fields (id first), plus one reference with a field of its own."""
-    picked = _leaves(model)[:limit]
+def _selection(model: Model, catalog: Catalog, limit: int = 3) -> str:
+    """id, a text field and an enum field (else the next scalars), plus one reference with a field of its own."""
+    fields = [model.fields[n] for n in _leaves(model)]
+    first_text = next((f.name for f in fields if f.type_name == "String"), None)
+    first_enum = next((f.name for f in fields if f.kind == "enum"), None)
+    ranked = [n for n in ("id", first_text, first_enum) if n is not None and n in model.fields]
+    picked = list(dict.fromkeys(ranked + [f.name for f in fields]))[:limit]
     ref = next((f for f in model.fields.values() if f.kind == "ref" and f.auth_roles is None
                 and catalog.models[f.type_name].auth_roles is None), None)
     if ref is not None:
@@ -63,6 +69,11 @@ def _call(root: RootField, q: str | None, selection: str) -> str:
     return f"{root.name}{'(' + ', '.join(args) + ')' if args else ''} {{ {selection} }}"
 
 
+def _pretty(operation: str) -> str:
+    """One operation laid out as GraphQL's printer does (a field a line)."""
+    return print_ast(parse(operation))
+
+
 def example_operations(catalog: Catalog) -> str:
     """Three named operations on the user's SDL, or a short hint when it has no model fields."""
     listing = _first(catalog, "query", list_only=True)
@@ -73,15 +84,17 @@ def example_operations(catalog: Catalog) -> str:
     read, _ = _phrase(model, catalog, listing.name)
     name = listing.name[0].upper() + listing.name[1:]
     parts = [
-        "# Every root field takes q: a request in plain words. The gateway plans it, checks the plan",
-        "# against this schema and runs it on the store; extensions.fields shows the plan.",
-        "# Run one operation at a time (the play button lists them).",
+        "# Each root field takes q: a request",
+        "# in plain words. The gateway plans",
+        "# it and runs it; extensions.fields",
+        "# in the response shows the plan.",
+        "# Press run, pick an operation.",
         "",
-        "# 1. No q: a plain listing, no model call.",
-        f"query List{name} {{\n  {_call(listing, None, selection)}\n}}",
+        "# 1. No q: a listing, no model call.",
+        _pretty(f"query List{name} {{ {_call(listing, None, selection)} }}"),
         "",
         "# 2. A read in words.",
-        f"query Find{name} {{\n  {_call(listing, read, selection)}\n}}",
+        _pretty(f"query Find{name} {{ {_call(listing, read, selection)} }}"),
     ]
     mutation = next((r for r in catalog.root_fields.values() if r.operation == "mutation" and r.models
                      and r.models[0] == model.name and r.auth_roles is None), None) or _first(catalog, "mutation")
@@ -89,8 +102,8 @@ def example_operations(catalog: Catalog) -> str:
         m_model = catalog.models[mutation.models[0]]
         _, m_write = _phrase(m_model, catalog, mutation.name)
         m_name = mutation.name[0].upper() + mutation.name[1:]
-        parts += ["", "# 3. A change in words: runs in one transaction, or not at all.",
-                  f"mutation Change{m_name} {{\n  {_call(mutation, m_write, _selection(m_model, catalog))}\n}}"]
+        parts += ["", "# 3. A change in words: one transaction.",
+                  _pretty(f"mutation Change{m_name} {{ {_call(mutation, m_write, _selection(m_model, catalog))} }}")]
     return "\n".join(parts) + "\n"
 
 

@@ -27,9 +27,7 @@ test('GraphiQL opens on examples from the SDL and runs one', async () => {
     const editor = page.locator('.graphiql-query-editor .CodeMirror');
     // a fresh browser opens on example operations written from the served SDL
     await editor.getByText('query ListTasks').waitFor({ timeout: 15000 });
-    const examples = await editor.innerText();
-    assert.match(examples, /tasks\(q: "tasks whose status is TODO"\)/);
-    assert.match(examples, /mutation ChangeTasks/);
+    await editor.getByText('"tasks whose status is TODO"').waitFor({ timeout: 15000 });
 
     // several operations: the run button offers each; the listing runs (this gateway's model has no answers)
     await page.locator('.graphiql-execute-button').click();
