@@ -52,6 +52,7 @@ APQ_VERSION = 1
 SHA256 = re.compile(r"[0-9a-f]{64}")
 SHA1 = re.compile(r"[0-9a-f]{40}")
 REDIS_RETRY_S = 30.0
+MEMO_MAX = 10_000  # documents a process keeps in memory by hash
 
 _metadata = MetaData()
 PERSISTED = Table(
@@ -184,11 +185,16 @@ class Manifest:
 
 
 class ApqStore:
-    """Documents clients registered by hash: in the store and, when configured, in Redis."""
+    """Documents clients registered by hash: in the store and, when configured, in Redis.
+
+    A hash names one text forever, so each process also keeps the documents it has seen in memory
+    (at most ``MEMO_MAX``): a repeat by hash reads neither Redis nor the store.
+    """
 
     def __init__(self, engine: Engine, redis_url: str | None = None, redis_prefix: str = "gateway:apq:") -> None:
         self.engine = engine
         self.prefix = redis_prefix
+        self._memo: dict[str, str] = {}
         self._redis: Any = None
         self._redis_down_until = 0.0
         if redis_url:
@@ -202,6 +208,19 @@ class ApqStore:
             _metadata.create_all(engine, checkfirst=True)
 
     def get(self, digest: str) -> str | None:
+        if digest in self._memo:
+            return self._memo[digest]
+        found = self._fetch(digest)
+        if found is not None:
+            self._remember(digest, found)
+        return found
+
+    def _remember(self, digest: str, document: str) -> None:
+        if len(self._memo) >= MEMO_MAX:
+            self._memo.clear()
+        self._memo[digest] = document
+
+    def _fetch(self, digest: str) -> str | None:
         r = self._redis_client()
         if r is not None:
             try:
@@ -218,6 +237,8 @@ class ApqStore:
 
     def put(self, digest: str, document: str) -> None:
         """Register a document under its (already checked) hash; a repeat is a no-op."""
+        if digest in self._memo:
+            return
         try:
             with self.engine.begin() as conn:
                 exists = conn.execute(select(PERSISTED.c.hash).where(PERSISTED.c.hash == digest)).first()
@@ -227,6 +248,7 @@ class ApqStore:
             pass
         if self._redis_client() is not None:
             self._redis_set(digest, document)
+        self._remember(digest, document)
 
     def _redis_client(self) -> Any:
         if self._redis is None or time.monotonic() < self._redis_down_until:
