@@ -252,7 +252,14 @@ class Mutation:
     evict_plan: Plan = _action("evict", "Drop a plan from the cache; the next such request plans afresh.")
 
 
-schema = strawberry.Schema(query=Query, mutation=Mutation)
+class AdminSchema(strawberry.Schema):
+    """Logs only unexpected errors: a coded one (an unknown plan id) is the caller's, not the server's."""
+
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        super().process_errors([e for e in errors if not (e.extensions or {}).get("code")], execution_context)
+
+
+schema = AdminSchema(query=Query, mutation=Mutation)
 
 
 # -- the endpoint -------------------------------------------------------------------------
