@@ -49,6 +49,19 @@ class PlanInvalid(GatewayError):
     code = "PLAN_INVALID"
 
 
+class PlanRefused(GatewayError):
+    """The request cannot be served by this contract (the model said why), or a Mutation's plan
+    changes nothing; nothing was written."""
+
+    code = "PLAN_REFUSED"
+
+
+class InventedValue(PlanInvalid):
+    """A write would store text that is neither in the request nor in the store."""
+
+    code = "INVENTED_VALUE"
+
+
 class PlanFailed(GatewayError):
     """A valid plan could not complete on the store (e.g. a step it relies on found nothing)."""
 

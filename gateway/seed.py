@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from .errors import GatewayError, ImportInvalid, PlanInvalid
 from .executor import Executor, PlanRun, new_id
 from .plan import Insert, Plan
+from .store.tables import CREATED_COLUMN
 from .validation import validate_plan
 
 SeedData = dict[str, list[dict[str, Any]]]
@@ -55,16 +56,24 @@ def import_records(executor: Executor, data: Any) -> dict[str, int]:
                         rec_id = str(record.get("id") or new_id())
                         columns = {k: v for k, v in record.items()
                                    if model.fields[k].kind in ("scalar", "enum", "scalars", "json")}
-                        conn.execute(insert(table).values(**{**columns, "id": rec_id}))
+                        created = executor.next_created(model.name, 1)[0]
+                        extra = {} if created is None else {CREATED_COLUMN: created}
+                        conn.execute(insert(table).values(**{**columns, "id": rec_id, **extra}))
                         pending.append((model, rec_id, record))
                 for model, rec_id, record in pending:
                     table = executor.tables.table(model.name)
-                    row, links = run.split_values(model, {k: v for k, v in record.items()
-                                                          if model.fields[k].is_reference})
+                    row: dict[str, Any] = {}
+                    for key, value in record.items():
+                        f = model.fields[key]
+                        if f.kind == "ref" and value is not None:
+                            run.require_existing(f.type_name, [str(value)])
+                            row[key] = str(value)
+                        elif f.kind == "refs":
+                            ids = [str(i) for i in value or [] if i is not None]
+                            run.require_existing(f.type_name, ids)
+                            run.link(f, rec_id, ids, replace=False)
                     if row:
                         conn.execute(update(table).where(table.c.id == rec_id).values(**row))
-                    for f, ids in links:
-                        run.link(f, rec_id, ids, replace=False)
     except GatewayError as e:
         raise ImportInvalid(f"nothing was imported: {e.message}") from e
     except SQLAlchemyError as e:
@@ -79,8 +88,8 @@ def export_records(executor: Executor) -> SeedData:
     with executor.engine.connect() as conn:
         for model in catalog.models.values():
             table = executor.tables.table(model.name)
-            rows = [{k: v for k, v in r.items() if v is not None}
-                    for r in conn.execute(select(table).order_by(table.c.id)).mappings()]
+            rows = [{k: v for k, v in r.items() if v is not None and k != CREATED_COLUMN}
+                    for r in conn.execute(select(table).order_by(table.c[CREATED_COLUMN], table.c.id)).mappings()]
             by_id = {r["id"]: r for r in rows}
             for f in model.fields.values():
                 rel = f.relation

@@ -13,12 +13,11 @@ import time
 from typing import Any
 
 from graphql import GraphQLInterfaceType, GraphQLResolveInfo, GraphQLSchema, default_field_resolver
-from sqlalchemy.exc import SQLAlchemyError
 
 from .access import Access, ApiKeys
 from .config import Settings
 from .connectors import load_connectors
-from .errors import GatewayError, PlanInvalid, StoreError
+from .errors import GatewayError, PlanInvalid
 from .execution import Caller, Execution, GraphQLRequest, RequestContext, Result
 from .executor import Executor, Record
 from .llm import Provider, get_provider
@@ -99,20 +98,25 @@ class Gateway:
         for t in schema.type_map.values():
             if isinstance(t, GraphQLInterfaceType):
                 t.resolve_type = lambda value, _info, _type: value.get("__typename")
-        for model in self.catalog.models.values():
+        for model in [*self.catalog.models.values(), *self.catalog.shape_models.values()]:
             gql_type = schema.type_map[model.name]
             for f in model.fields.values():
-                target = self.catalog.models.get(f.type_name)
-                if f.auth_roles is not None or (target is not None and target.auth_roles is not None):
-                    gql_type.fields[f.name].resolve = self._guarded(model.name, f.name)
+                target = self.catalog.models.get(f.type_name) or self.catalog.shape_models.get(f.type_name)
+                if f.auth_roles is not None or model.auth_roles is not None or \
+                        (target is not None and target.auth_roles is not None):
+                    gql_type.fields[f.name].resolve = self._guarded(model, f.name)
         return schema
 
-    def _guarded(self, model_name: str, field_name: str) -> Any:
-        """A field resolver that checks ``@auth`` before handing out the value."""
-        model = self.catalog.models[model_name]
+    def _guarded(self, model: Any, field_name: str) -> Any:
+        """A field resolver that checks ``@auth`` (the field's, its type's, its target's) first.
+
+        Every object type is guarded, models and shapes alike (aggregate rows, connector
+        records, embedded objects), whichever path produced the value.
+        """
 
         def resolve(source: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
             try:
+                self.access.check_model(model, info.context.roles)
                 self.access.check_field(model, field_name, info.context.roles)
             except GatewayError as e:
                 raise e.as_graphql_error() from e
@@ -149,7 +153,8 @@ class Gateway:
         try:
             self.policy.check(root, plan)
             self.access.check_plan(plan, ctx.roles)
-            records = await asyncio.to_thread(self._run, root, plan, list(info.field_nodes), info.fragments)
+            records = await asyncio.to_thread(self._run, root, plan, list(info.field_nodes), info.fragments,
+                                              ctx.timezone)
         except GatewayError as e:
             self._trace_outcome(trace, e.code)
             raise
@@ -190,14 +195,16 @@ class Gateway:
                 "tokens": {"prompt": u.prompt_tokens, "completion": u.completion_tokens},
                 "attempts": len(planned.attempts)}
 
-    def _run(self, root: RootField, plan: Plan, field_nodes: list[Any], fragments: dict[str, Any]) -> list[Record]:
-        records = self.executor.run(plan, max_rows=self.policy.max_rows(root))
-        if root.models:
-            try:
-                self.prefetcher.load(records, field_nodes, fragments)
-            except SQLAlchemyError as e:
-                raise StoreError(f"store error while loading nested fields: {str(e).splitlines()[0][:300]}") from e
-        return records
+    def _run(self, root: RootField, plan: Plan, field_nodes: list[Any], fragments: dict[str, Any],
+             timezone: str | None = None) -> list[Record]:
+        """Run the plan and load the nested selection in the same transaction (one snapshot)."""
+
+        def nested(conn: Any, records: list[Record]) -> None:
+            if root.models:
+                self.prefetcher.load_in(conn, records, field_nodes, fragments)
+
+        return self.executor.run(plan, max_rows=self.policy.max_rows(root), allow_bulk=root.allow_bulk,
+                                 timezone=timezone, then=nested)
 
     def listing_plan(self, root: RootField, hints: dict[str, Any]) -> Plan:
         """A field called without ``q`` lists its records, with no model call."""
