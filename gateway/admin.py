@@ -29,6 +29,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from .access import presented_key
+from .cache import CacheEntry, PlanCache
 from .errors import GatewayError
 from .monitor import Monitor, RequestTrace, percentile
 from .service import Gateway
@@ -71,74 +72,53 @@ def admin_refusal(gateway: Gateway, request: Request, what: str = "the admin API
 
 
 # -- plans: one adapter over the plan cache's lifecycle -----------------------------------
-class PlanNotFound(GraphQLError):
-    def __init__(self, plan_id: str) -> None:
-        super().__init__(f"no single plan with id {plan_id!r}", extensions={"code": "PLAN_NOT_FOUND"})
+def as_dict(entry: CacheEntry) -> dict[str, Any]:
+    """A cache entry as the JSON it is stored as."""
+    data: dict[str, Any] = json.loads(entry.to_json())
+    return data
 
 
-class PlanActionUnavailable(GraphQLError):
-    def __init__(self, action: str) -> None:
-        super().__init__(f"this plan cache cannot {action} plans", extensions={"code": "NOT_SUPPORTED"})
-
-
-def as_dict(entry: Any) -> dict[str, Any]:
-    """A cache entry as JSON-able data (the cache package's typed entry, or a plain dict)."""
-    return dict(entry) if isinstance(entry, dict) else json.loads(entry.to_json())
+def coded(e: GatewayError) -> GraphQLError:
+    """A cache refusal (``PLAN_NOT_FOUND``...) as the admin API's coded error."""
+    return GraphQLError(e.message, extensions=e.as_extensions())
 
 
 class PlanReview:
-    """List, show, approve, reject, pin and evict cached plans: the one door to the cache's lifecycle."""
+    """The admin API's one door to the plan cache's lifecycle: list, show, approve, reject, pin, evict."""
+
+    ACTIONS = ("approve", "reject", "pin", "evict")
 
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
-        self._cache: Any = None
+        self._cache: PlanCache | None = None
 
     @property
-    def cache(self) -> Any:
-        """The serving cache, or (with caching off) one over the same store, as ``gateway plans`` uses."""
+    def cache(self) -> PlanCache:
+        """The serving cache, or (with caching off) the store's, as ``gateway plans`` uses."""
         if self._cache is None:
-            self._cache = self.gateway.plan_cache
-            if self._cache is None:
-                from .cache import PlanCache
-
-                opener = getattr(PlanCache, "open", PlanCache)
-                self._cache = opener(self.gateway.engine, self.gateway.catalog,
-                                     redis_url=self.gateway.settings.redis_url)
+            self._cache = self.gateway.plan_cache or PlanCache.open(
+                self.gateway.engine, self.gateway.catalog, redis_url=self.gateway.settings.redis_url)
         return self._cache
 
     def list(self, field: str | None) -> list[tuple[dict[str, Any], bool]]:
-        """Each entry with whether it still fits the served SDL."""
-        lister = getattr(self.cache, "list", None) or self.cache.entries
-        return [(as_dict(e), bool(self.cache.is_current(e))) for e in lister(field)]
-
-    def _entry(self, plan_id: str) -> Any:
-        try:
-            entry = self.cache.show(plan_id) if hasattr(self.cache, "show") else self.cache.get(plan_id)
-        except GatewayError as e:
-            raise PlanNotFound(plan_id) from e
-        if entry is None:
-            raise PlanNotFound(plan_id)
-        return entry
+        """Each entry as JSON with whether it still fits the served SDL."""
+        return [(as_dict(e), self.cache.is_current(e)) for e in self.cache.list(field)]
 
     def show(self, plan_id: str) -> tuple[dict[str, Any], bool]:
-        entry = self._entry(plan_id)
-        return as_dict(entry), bool(self.cache.is_current(entry))
+        try:
+            entry = self.cache.show(plan_id)
+        except GatewayError as e:
+            raise coded(e) from e
+        return as_dict(entry), self.cache.is_current(entry)
 
     def act(self, action: str, plan_id: str) -> tuple[dict[str, Any], bool]:
-        """Apply approve / reject / pin / evict to one plan; returns the entry after the action."""
-        entry = self._entry(plan_id)
-        method = getattr(self.cache, action, None)
-        if method is None and action == "evict":  # the cache before its lifecycle methods
-            self.cache._delete(entry)
-            return as_dict(entry), False
-        if method is None:
-            raise PlanActionUnavailable(action)
-        data = as_dict(entry)
+        """Apply one of ``ACTIONS`` to a plan; returns the entry after it (an evicted one is no longer current)."""
+        assert action in self.ACTIONS
         try:
-            after = method(data["id"])
+            entry = getattr(self.cache, action)(plan_id)
         except GatewayError as e:
-            raise GraphQLError(e.message, extensions=e.as_extensions()) from e
-        return as_dict(after), action != "evict" and bool(self.cache.is_current(after))
+            raise coded(e) from e
+        return as_dict(entry), action != "evict" and self.cache.is_current(entry)
 
 
 # -- the schema ---------------------------------------------------------------------------

@@ -48,6 +48,9 @@ class Settings:
     # caching and tracing
     plan_cache: bool = True
     redis_url: str | None = None
+    redis_prefix: str = "gateway:plans:"
+    frozen: str | None = None  # a plans lock file: serve only its plans, load no model
+    plan_examples: int = 3  # stored plans like the request offered to the model as worked examples
     traces: str | None = None
     connectors: str | None = None
     # production surface: trusted documents, GET caching, the admin API

@@ -122,3 +122,27 @@ class ModelRateLimited(ModelError):
 
 class ModelBudgetExceeded(ModelError):
     code = "MODEL_BUDGET_EXCEEDED"
+
+
+class UnknownPlan(GatewayError):
+    """No single cached plan has this id (or id prefix)."""
+
+    code = "PLAN_NOT_FOUND"
+
+
+class PlanRejected(GatewayError):
+    """The model answered with a plan a developer rejected (or marked wrong) for this request."""
+
+    code = "PLAN_REJECTED"
+
+
+class PlanNotFrozen(GatewayError):
+    """A frozen gateway (``serve --frozen``) has no reviewed plan for this request and calls no model."""
+
+    code = "PLAN_NOT_FROZEN"
+
+
+class LockFileInvalid(GatewayError):
+    """A plans lock file is malformed or was made for another SDL; raised at start-up."""
+
+    code = "LOCK_FILE_INVALID"
