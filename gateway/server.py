@@ -137,8 +137,7 @@ class GraphQLHTTP:
                 limit = self.gateway.settings.max_batch
                 if len(payload) > limit:
                     raise RequestError(f"a batch holds at most {limit} requests", 413, "BATCH_TOO_LARGE")
-                results = await self.gateway.execute_batch([self.request_from(p) for p in payload], caller,
-                                                           read_only=read_only)
+                results = await self._run_batch(payload, caller, read_only)
                 for r in results:
                     self._record(r, started)
                 # each entry carries its own result; when none ran, the batch answers as its first refusal
@@ -165,6 +164,15 @@ class GraphQLHTTP:
                                                 caller, read_only=read_only)
         self._record(result, started)
         return result
+
+    async def _run_batch(self, payload: list[Any], caller: Caller, read_only: bool) -> list[Result]:
+        """A batch through ``execute_batch``; an APQ miss is no refusal of the others (the client
+        resends that entry with its document), so it answers in place while the rest runs."""
+        requests = [self.request_from(p) for p in payload]
+        missed = [isinstance(r, Result) and r.code == "PERSISTED_QUERY_NOT_FOUND" for r in requests]
+        rest = [r for r, miss in zip(requests, missed) if not miss]
+        ran = iter(await self.gateway.execute_batch(rest, caller, read_only=read_only) if rest else [])
+        return [r if miss and isinstance(r, Result) else next(ran) for r, miss in zip(requests, missed)]
 
     def request_from(self, params: Any) -> GraphQLRequest | Result:
         """The request's document, taken from a persisted id or hash when it names one."""

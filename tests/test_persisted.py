@@ -104,6 +104,19 @@ def test_apq_hash_that_does_not_match_its_document_is_refused_and_not_stored(h: 
     assert code(post(h, {"extensions": apq(wrong)})) == "PERSISTED_QUERY_NOT_FOUND"
 
 
+def test_an_apq_miss_in_a_batch_answers_in_place_and_the_rest_runs(h: Harness) -> None:
+    resp = httpx.post(h.server.url, json=[{"extensions": apq(sha(TAGS))}, {"query": PROJECTS}],
+                      headers={"accept": GQL}, timeout=30)
+    miss, ran = resp.json()
+    assert resp.status_code == 200
+    assert miss["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
+    assert sorted(p["name"] for p in ran["data"]["projects"]) == ["Mobile app", "Website"]
+    mismatch, refused = httpx.post(h.server.url, json=[{"query": PROJECTS, "extensions": apq(sha(TAGS))},
+                                                       {"query": PROJECTS}], headers={"accept": GQL}).json()
+    assert mismatch["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_HASH_MISMATCH"
+    assert refused["errors"][0]["extensions"]["code"] == "BATCH_REFUSED"  # other bad input still refuses the batch
+
+
 @pytest.mark.parametrize("extension", [
     {"persistedQuery": {"version": 2, "sha256Hash": "a" * 64}},
     {"persistedQuery": {"version": 1, "sha256Hash": "not-a-hash"}},
