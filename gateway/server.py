@@ -21,7 +21,7 @@ from typing import Any, AsyncIterator
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from .access import presented_key
@@ -286,7 +286,7 @@ def create_app(gateway: Gateway) -> Starlette:
     async def health(_request: Request) -> Response:
         return JSONResponse({"status": "ok", "schema": gateway.catalog.version})
 
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/graphql", http.handle, methods=["GET", "POST"]),
         Route("/healthz", health),
         Route("/admin/graphql", AdminApp(gateway, monitor), methods=["GET", "POST"]),
