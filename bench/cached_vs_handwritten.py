@@ -20,15 +20,11 @@ from typing import Any, Optional
 
 import httpx
 import strawberry
+from common import DEMO_SCHEMA, median, percentile, table, tracker_seed, write_result
 from sqlalchemy import MetaData, Table, create_engine, func, select
 from strawberry.asgi import GraphQL
 
-from common import DEMO_SCHEMA, median, percentile, table, tracker_seed, write_result
-from gateway.config import Settings
-from gateway.llm.scripted import ScriptedProvider
-from gateway.seed import import_records
-from gateway.server import create_app
-from gateway.service import Gateway
+from gateway import Gateway, ScriptedProvider, Settings, create_app, import_records
 
 SELECTION = "id title status priority"
 QUERIES = [

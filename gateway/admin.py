@@ -30,7 +30,7 @@ from strawberry.types import Info
 
 from .access import presented_key
 from .cache import CacheEntry, PlanCache
-from .errors import GatewayError
+from .errors import Forbidden, GatewayError, Unauthenticated
 from .monitor import Monitor, RequestTrace, percentile
 from .service import Gateway
 
@@ -61,13 +61,13 @@ def admin_refusal(gateway: Gateway, request: Request, what: str = "the admin API
     if gateway.api_keys is None:
         if settings.admin_local and is_loopback(request.client.host if request.client else None):
             return None
-        return Refusal(403, "FORBIDDEN", f"{what} is off: configure API keys with the {settings.admin_role!r} "
+        return Refusal(403, Forbidden.code, f"{what} is off: configure API keys with the {settings.admin_role!r} "
                                          "role (GATEWAY_API_KEYS), or serve with --admin-local for loopback callers")
     roles = gateway.api_keys.roles_for(presented_key(request.headers))
     if roles is None:
-        return Refusal(401, "UNAUTHENTICATED", "a valid API key is required (Authorization: Bearer <key>)")
+        return Refusal(401, Unauthenticated.code, "a valid API key is required (Authorization: Bearer <key>)")
     if settings.admin_role not in roles:
-        return Refusal(403, "FORBIDDEN", f"{what} needs the {settings.admin_role!r} role")
+        return Refusal(403, Forbidden.code, f"{what} needs the {settings.admin_role!r} role")
     return None
 
 
@@ -149,7 +149,8 @@ class Trace:
     at: float
     duration_ms: float
     error_codes: list[str]
-    fields: JSON = strawberry.field(description="per root field: source, plan, model, tokens, latency (as in extensions)")
+    fields: JSON = strawberry.field(description="per root field: source, plan, model, tokens, latency "
+                                                "(as in extensions)")
 
 
 @strawberry.type

@@ -30,7 +30,6 @@ from graphql import (
     GraphQLInputType,
     GraphQLList,
     GraphQLNonNull,
-    GraphQLScalarType,
     OperationDefinitionNode,
     get_named_type,
     is_leaf_type,
@@ -48,7 +47,7 @@ from starlette.types import Receive, Scope, Send
 
 from .access import presented_key
 from .admin import Refusal
-from .errors import GatewayError
+from .errors import Forbidden, GatewayError, ToolNotFound, Unauthenticated
 from .execution import Caller
 from .persisted import PersistedDocuments
 from .sdl import RootField
@@ -69,9 +68,7 @@ def json_schema(t: GraphQLInputType) -> dict[str, Any]:
     if isinstance(t, GraphQLInputObjectType):
         return {"type": "object", "properties": {n: json_schema(f.type) for n, f in t.fields.items()},
                 "required": [n for n, f in t.fields.items() if isinstance(f.type, GraphQLNonNull)]}
-    if isinstance(t, GraphQLScalarType):
-        return {"type": SCALARS.get(t.name, "string")}
-    return {}
+    return {"type": SCALARS.get(t.name, "string")}  # a scalar
 
 
 @dataclass
@@ -109,7 +106,8 @@ class GatewayTools:
         properties: dict[str, Any] = {}
         required: list[str] = []
         for name, arg in field.args.items():
-            properties[name] = {**json_schema(arg.type), **({"description": arg.description} if arg.description else {})}
+            described = {"description": arg.description} if arg.description else {}
+            properties[name] = {**json_schema(arg.type), **described}
             if isinstance(arg.type, GraphQLNonNull):
                 required.append(name)
         if "q" in properties:
@@ -119,7 +117,8 @@ class GatewayTools:
         if not is_leaf_type(named):
             example = self._default_selection(named)
             properties["selection"] = {"type": "string",
-                                       "description": f"GraphQL selection set of the result, e.g. `{example}` (the default)"}
+                                       "description": f"GraphQL selection set of the result, e.g. `{example}` "
+                                                      "(the default)"}
         verb = "Changes data and returns" if root.operation == "mutation" else "Returns"
         summary = f"{verb} {field.type}. GraphQL field {root.operation} {{ {root.name} }}; ask in plain words in `q`."
         description = "\n\n".join(p for p in (field.description, summary) if p)
@@ -168,10 +167,10 @@ class GatewayTools:
     async def call(self, name: str, arguments: dict[str, Any], roles: frozenset[str]) -> types.CallToolResult:
         tool = self.tools.get(name)
         if tool is None:
-            return _error("TOOL_NOT_FOUND", f"no tool named {name!r}")
+            return _error(ToolNotFound.code, f"no tool named {name!r}")
         if not self.may_use(tool, roles):
             needed = sorted({r for root in ([tool.root] if tool.root else tool.roots) for r in root.auth_roles or ()})
-            return _error("FORBIDDEN", f"tool {name} needs one of the roles {needed}")
+            return _error(Forbidden.code, f"tool {name} needs one of the roles {needed}")
         params = self._request(tool, dict(arguments))
         body = (await self.http.run(params, Caller(roles))).formatted()
         if body.get("errors"):
@@ -253,7 +252,8 @@ class McpEndpoint:
         if scope["type"] == "http" and self.gateway.api_keys is not None:
             request = Request(scope)
             if self.gateway.api_keys.roles_for(presented_key(request.headers)) is None:
-                refusal = Refusal(401, "UNAUTHENTICATED", "a valid API key is required (Authorization: Bearer <key>)")
+                refusal = Refusal(401, Unauthenticated.code,
+                                  "a valid API key is required (Authorization: Bearer <key>)")
                 await refusal.response()(scope, receive, send)
                 return
         await self.app(scope, receive, send)

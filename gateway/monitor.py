@@ -50,7 +50,7 @@ class Monitor:
 
     def record(self, fields: dict[str, Any], errors: list[dict[str, Any]] | None, duration_ms: float) -> None:
         """Count one request: its fields' sources, model use and tokens, and its errors by code."""
-        codes = [str((e.get("extensions") or {}).get("code") or "GRAPHQL_ERROR") for e in errors or []]
+        codes = [str((e.get("extensions") or {}).get("code") or "(no code)") for e in errors or []]
         with self._lock:
             self.requests += 1
             self.latencies.append(duration_ms)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 import time
 from dataclasses import dataclass
@@ -43,7 +42,14 @@ from graphql import (
 from sqlalchemy import Column, Engine, Float, MetaData, Table, Text, insert, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from .errors import GatewayError
+from .errors import (
+    DocumentNotFound,
+    DocumentNotTrusted,
+    ManifestInvalid,
+    PersistedQueryHashMismatch,
+    PersistedQueryInvalid,
+    PersistedQueryNotFound,
+)
 from .store.tables import INTERNAL_PREFIX
 
 log = logging.getLogger(__name__)
@@ -61,45 +67,6 @@ PERSISTED = Table(
     Column("document", Text(), nullable=False),
     Column("created_at", Float(), nullable=False),
 )
-
-
-class PersistedQueryNotFound(GatewayError):
-    """The hash names no known document; the client should send the document with its hash."""
-
-    code = "PERSISTED_QUERY_NOT_FOUND"
-
-    def __init__(self) -> None:
-        super().__init__("PersistedQueryNotFound")  # Apollo's and urql's clients match this text
-
-
-class PersistedQueryHashMismatch(GatewayError):
-    """The document sent with a hash does not hash to it; nothing is stored."""
-
-    code = "PERSISTED_QUERY_HASH_MISMATCH"
-
-
-class PersistedQueryInvalid(GatewayError):
-    """A malformed ``persistedQuery`` extension or ``documentId``."""
-
-    code = "PERSISTED_QUERY_INVALID"
-
-
-class DocumentNotFound(GatewayError):
-    """A ``documentId`` that names no trusted (or registered) document."""
-
-    code = "DOCUMENT_NOT_FOUND"
-
-
-class DocumentNotTrusted(GatewayError):
-    """Trusted-documents-only mode: the document is not in the manifest."""
-
-    code = "DOCUMENT_NOT_TRUSTED"
-
-
-class ManifestInvalid(GatewayError):
-    """The persisted-documents manifest cannot be used; the gateway does not start."""
-
-    code = "MANIFEST_INVALID"
 
 
 def sha256_hex(text: str) -> str:
@@ -370,12 +337,11 @@ class PersistedDocuments:
 
 
 def persisted_documents(schema: GraphQLSchema, engine: Engine, documents: str | None, trusted_only: bool,
-                        redis_url: str | None) -> PersistedDocuments:
+                        redis_url: str | None, redis_prefix: str) -> PersistedDocuments:
     """The lookup for a gateway's settings: its manifest (checked now) and its APQ store.
 
-    In Redis, documents live under ``GATEWAY_REDIS_PREFIX`` (default ``gateway:``) + ``apq:``.
+    In Redis, documents live under ``GATEWAY_REDIS_PREFIX`` (default ``gateway:plans:``) + ``apq:``.
     """
     manifest = Manifest.load(documents, schema) if documents else None
-    prefix = (os.environ.get("GATEWAY_REDIS_PREFIX") or "gateway:") + "apq:"
-    store = None if trusted_only else ApqStore(engine, redis_url, prefix)
+    store = None if trusted_only else ApqStore(engine, redis_url, redis_prefix + "apq:")
     return PersistedDocuments(schema, store, manifest, trusted_only)

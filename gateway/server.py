@@ -15,8 +15,9 @@ import json
 import re
 import time
 import zoneinfo
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -26,7 +27,18 @@ from starlette.staticfiles import StaticFiles
 
 from .access import presented_key
 from .admin import AdminApp
-from .errors import GatewayError
+from .errors import (
+    BatchRefused,
+    BatchTooLarge,
+    GatewayError,
+    NotAcceptable,
+    PayloadTooLarge,
+    PersistedQueryNotFound,
+    RequestError,
+    Unauthenticated,
+    UnsupportedMediaType,
+    catalogue,
+)
 from .execution import Caller, GraphQLRequest, Result, dumps_response
 from .graphiql import graphiql_page
 from .monitor import Monitor
@@ -37,18 +49,6 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
 ZONE_NAME = re.compile(r"[A-Za-z0-9_+\-]+(/[A-Za-z0-9_+\-]+)*")
-# persisted-document refusals: a miss is part of APQ's protocol (200, as Apollo Server answers
-# it, so Apollo's and urql's links send the document), an untrusted document is forbidden
-PERSISTED_STATUS = {"PERSISTED_QUERY_NOT_FOUND": 200, "DOCUMENT_NOT_TRUSTED": 403, "DOCUMENT_NOT_FOUND": 400,
-                    "PERSISTED_QUERY_HASH_MISMATCH": 400, "PERSISTED_QUERY_INVALID": 400}
-
-
-class RequestError(Exception):
-    """A request that cannot be executed at all (no ``data`` in the response)."""
-
-    def __init__(self, message: str, status: int = 400, code: str = "BAD_REQUEST", headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.message, self.status, self.code, self.headers = message, status, code, headers or {}
 
 
 class GraphQLJSONResponse(JSONResponse):
@@ -123,9 +123,8 @@ class GraphQLHTTP:
         if request.method == "GET" and self.gateway.settings.graphiql and self._wants_graphiql(request):
             return HTMLResponse(self.graphiql_html)
         if media is None:
-            return self._error_response(RequestError(
-                f"cannot answer with {request.headers.get('accept')}; accept {GRAPHQL_RESPONSE} or {JSON}",
-                406, "NOT_ACCEPTABLE"), JSON)
+            return self._error_response(NotAcceptable(
+                f"cannot answer with {request.headers.get('accept')}; accept {GRAPHQL_RESPONSE} or {JSON}"), JSON)
         started = time.perf_counter()
         try:
             caller = self.caller(request)
@@ -136,12 +135,12 @@ class GraphQLHTTP:
                     raise RequestError("a batch must hold at least one request")
                 limit = self.gateway.settings.max_batch
                 if len(payload) > limit:
-                    raise RequestError(f"a batch holds at most {limit} requests", 413, "BATCH_TOO_LARGE")
+                    raise BatchTooLarge(f"a batch holds at most {limit} requests")
                 results = await self._run_batch(payload, caller, read_only)
                 for r in results:
                     self._record(r, started)
                 # each entry carries its own result; when none ran, the batch answers as its first refusal
-                refusals = [r for r in results if r.code != "BATCH_REFUSED"]
+                refusals = [r for r in results if r.code != BatchRefused.code]
                 status, headers = (200, {}) if any(r.executed for r in results) else self._status(refusals[0], media)
                 return GraphQLJSONResponse([r.formatted() for r in results], status_code=status, media_type=media,
                                            headers=headers)
@@ -150,7 +149,7 @@ class GraphQLHTTP:
             response.headers.update(self._cache_headers(request.method, payload, result))
             return response
         except RequestError as e:
-            self._record(Result.refused(e.message, e.code), started)
+            self._record(Result(errors=[e.formatted()], executed=False), started)
             return self._error_response(e, media)
 
     async def run(self, params: Any, caller: Caller, read_only: bool = False) -> Result:
@@ -169,10 +168,10 @@ class GraphQLHTTP:
         """A batch through ``execute_batch``; an APQ miss is no refusal of the others (the client
         resends that entry with its document), so it answers in place while the rest runs."""
         requests = [self.request_from(p) for p in payload]
-        missed = [isinstance(r, Result) and r.code == "PERSISTED_QUERY_NOT_FOUND" for r in requests]
-        rest = [r for r, miss in zip(requests, missed) if not miss]
+        missed = [isinstance(r, Result) and r.code == PersistedQueryNotFound.code for r in requests]
+        rest = [r for r, miss in zip(requests, missed, strict=True) if not miss]
         ran = iter(await self.gateway.execute_batch(rest, caller, read_only=read_only) if rest else [])
-        return [r if miss and isinstance(r, Result) else next(ran) for r, miss in zip(requests, missed)]
+        return [r if miss and isinstance(r, Result) else next(ran) for r, miss in zip(requests, missed, strict=True)]
 
     def request_from(self, params: Any) -> GraphQLRequest | Result:
         """The request's document, taken from a persisted id or hash when it names one."""
@@ -180,7 +179,7 @@ class GraphQLHTTP:
             try:
                 params = self.persisted.resolve(params).params
             except GatewayError as e:
-                return Result(errors=[{"message": e.message, "extensions": e.as_extensions()}], executed=False)
+                return Result(errors=[e.formatted()], executed=False)
         return GraphQLRequest.from_params(params)
 
     def _record(self, result: Result, started: float) -> None:
@@ -210,8 +209,7 @@ class GraphQLHTTP:
         if self.gateway.api_keys is not None:
             found = self.gateway.api_keys.roles_for(key)
             if found is None:
-                raise RequestError("a valid API key is required (Authorization: Bearer <key>)", 401,
-                                   "UNAUTHENTICATED", {"WWW-Authenticate": "Bearer"})
+                raise Unauthenticated("a valid API key is required (Authorization: Bearer <key>)")
             roles = found
         timezone = request.headers.get("x-timezone")
         if timezone is not None and not valid_timezone(timezone.strip()):
@@ -232,19 +230,17 @@ class GraphQLHTTP:
 
     @staticmethod
     def _status(result: Result, media: str) -> tuple[int, dict[str, str]]:
-        """200 once a request ran; a refusal is 4xx (under application/json, 200 for GraphQL errors)."""
+        """200 once a request ran; a request error has its own status (errors.py); another refusal is
+        400 under application/graphql-response+json and 200 under application/json."""
         if result.executed:
             return 200, {}
-        if result.code in PERSISTED_STATUS:
-            return PERSISTED_STATUS[result.code], {}
-        if result.code == "BAD_REQUEST":
-            return 400, {}
-        if result.code == "MUTATION_NOT_ALLOWED":
-            return 405, {"Allow": "POST"}
+        kind = catalogue().get(result.code or "")
+        if kind is not None and issubclass(kind, RequestError):
+            return kind.status, dict(kind.response_headers)
         return (400 if media == GRAPHQL_RESPONSE else 200), {}
 
     def _error_response(self, e: RequestError, media: str) -> Response:
-        body = {"errors": [{"message": e.message, "extensions": {"code": e.code}}]}
+        body = {"errors": [e.formatted()]}
         return GraphQLJSONResponse(body, status_code=e.status, media_type=media, headers=e.headers)
 
     async def _read_params(self, request: Request) -> Any:
@@ -258,25 +254,25 @@ class GraphQLHTTP:
         limit = self.gateway.settings.max_body_bytes
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > limit:
-            raise RequestError(f"request body over {limit} bytes", 413, "PAYLOAD_TOO_LARGE")
+            raise PayloadTooLarge(f"request body over {limit} bytes")
         body = bytearray()
         async for chunk in request.stream():
             body += chunk
             if len(body) > limit:
-                raise RequestError(f"request body over {limit} bytes", 413, "PAYLOAD_TOO_LARGE")
+                raise PayloadTooLarge(f"request body over {limit} bytes")
         if content_type == "application/graphql":
             return {"query": body.decode("utf-8", "replace")}
         if content_type != JSON:
-            raise RequestError(f"unsupported content type {content_type or '(none)'}; send {JSON}", 415,
-                               "UNSUPPORTED_MEDIA_TYPE")
+            raise UnsupportedMediaType(f"unsupported content type {content_type or '(none)'}; send {JSON}")
         return load_json(bytes(body), "the body")
 
 
 def create_app(gateway: Gateway) -> Starlette:
-    """The ASGI app; a bad persisted-documents manifest raises ``ManifestInvalid`` here, at start-up."""
+    """The ASGI app serving ``gateway`` at ``/graphql`` (and ``/healthz``, ``/admin/graphql``, ``/mcp``);
+    uvicorn or any ASGI server runs it. A bad persisted-documents manifest raises ``ManifestInvalid`` here."""
     s = gateway.settings
     persisted = persisted_documents(gateway.schema, gateway.engine, s.documents, s.trusted_documents_only,
-                                    s.redis_url)
+                                    s.redis_url, s.redis_prefix)
     monitor = Monitor()
     http = GraphQLHTTP(gateway, persisted, monitor)
     from .mcp_tools import McpEndpoint  # it builds on this module's GraphQLHTTP
@@ -309,7 +305,7 @@ def create_app(gateway: Gateway) -> Starlette:
 
 
 def app_from_env() -> Starlette:
-    """App factory for ``uvicorn --workers N``: each worker reads its settings from GATEWAY_*."""
+    """App factory for ``uvicorn --workers N``: each worker builds the settings ``serve`` handed it (or GATEWAY_*)."""
     from .config import Settings
 
     return create_app(Gateway(Settings.from_env()))

@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Harness, LiveServer, make_gateway, seed_tracker
 
+from conftest import Harness, LiveServer, make_gateway, seed_tracker
 from gateway.llm.scripted import ScriptedProvider
 
 KEYS = "root-key:admin,viewer-key:viewer"
@@ -22,7 +22,8 @@ def admin_url(h: Harness) -> str:
     return h.server.url.replace("/graphql", "/admin/graphql")
 
 
-def admin(h: Harness, query: str, key: str | None = "root-key", variables: dict[str, Any] | None = None) -> httpx.Response:
+def admin(h: Harness, query: str, key: str | None = "root-key",
+          variables: dict[str, Any] | None = None) -> httpx.Response:
     headers = {"authorization": f"Bearer {key}"} if key else {}
     return httpx.post(admin_url(h), json={"query": query, "variables": variables or {}}, headers=headers, timeout=30)
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Harness, LiveServer, make_gateway, seed_tracker
 
+from conftest import Harness, LiveServer, make_gateway, seed_tracker
 from gateway.llm.scripted import ScriptedProvider
 
 HIGH = {"steps": [{"op": "find", "model": "Task", "where": {"priority": {"eq": "HIGH"}}}], "result": 0,

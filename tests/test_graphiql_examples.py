@@ -8,9 +8,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import DEMO_SCHEMA, ROOT, LiveServer, make_gateway
 from graphql import OperationDefinitionNode, parse, validate
 
+from conftest import DEMO_SCHEMA, ROOT, LiveServer, make_gateway
 from gateway.graphiql import example_operations
 from gateway.sdl import load_sdl
 

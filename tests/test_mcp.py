@@ -15,10 +15,10 @@ import httpx
 import httpx2
 import pytest
 import uvicorn
-from conftest import free_port, make_gateway
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
+from conftest import free_port, make_gateway
 from gateway.llm.scripted import ScriptedProvider
 from gateway.seed import export_records, import_records
 from gateway.server import create_app
@@ -94,11 +94,13 @@ def served(tmp_path: Path) -> Iterator[Served]:
 
 async def session_run(url: str, key: str | None, work: Any) -> Any:
     headers = {"authorization": f"Bearer {key}"} if key else {}
-    async with httpx2.AsyncClient(headers=headers, timeout=30) as http:
-        async with streamable_http_client(url, http_client=http) as (read, write):
-            async with ClientSession(read, write) as session:
-                await session.initialize()
-                return await work(session)
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=30) as http,
+        streamable_http_client(url, http_client=http) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        return await work(session)
 
 
 def run(url: str, work: Any, key: str | None = "root-key") -> Any:

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from conftest import (
     DEMO_SCHEMA,
     Harness,
@@ -22,7 +23,6 @@ from conftest import (
     make_gateway,
     seed_tracker,
 )
-
 from gateway.llm.scripted import ScriptedProvider
 from gateway.persisted import ManifestInvalid
 from gateway.seed import export_records
@@ -157,17 +157,15 @@ def test_registered_documents_outlive_the_process_in_the_store(db_url: str) -> N
         second.server.stop()
 
 
-def test_redis_shares_registered_documents_between_gateways_on_different_stores(tmp_path: Path,
-                                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_redis_shares_registered_documents_between_gateways_on_different_stores(tmp_path: Path) -> None:
     redis = pytest.importorskip("redis")
     try:
         redis.Redis(socket_connect_timeout=1).ping()
     except redis.RedisError:
         pytest.skip("Redis not reachable at 127.0.0.1:6379")
     prefix = f"test-{uuid.uuid4().hex[:8]}:"
-    monkeypatch.setenv("GATEWAY_REDIS_PREFIX", prefix)
-    a = start(f"sqlite:///{tmp_path / 'a.db'}", redis_url="redis://127.0.0.1:6379/0")
-    b = start(f"sqlite:///{tmp_path / 'b.db'}", redis_url="redis://127.0.0.1:6379/0")
+    a = start(f"sqlite:///{tmp_path / 'a.db'}", redis_url="redis://127.0.0.1:6379/0", redis_prefix=prefix)
+    b = start(f"sqlite:///{tmp_path / 'b.db'}", redis_url="redis://127.0.0.1:6379/0", redis_prefix=prefix)
     try:
         assert code(post(b, {"extensions": apq(sha(TAGS))})) == "PERSISTED_QUERY_NOT_FOUND"
         post(a, {"query": TAGS, "extensions": apq(sha(TAGS))})
@@ -190,7 +188,8 @@ def test_document_id_with_and_without_prefix_over_post_and_get(db_url: str, tmp_
         assert sorted(p["name"] for p in prefixed.json()["data"]["projects"]) == ["Mobile app", "Website"]
         assert post(h, {"documentId": digest}).json()["data"] == prefixed.json()["data"]
         by_get = get(h, {"documentId": f"sha256:{digest}"})
-        assert by_get.json()["data"] == prefixed.json()["data"] and by_get.headers["cache-control"] == "public, max-age=30"
+        assert by_get.json()["data"] == prefixed.json()["data"]
+        assert by_get.headers["cache-control"] == "public, max-age=30"
         # the manifest's hashes are also APQ hashes, so Apollo's and urql's links work with no registration
         assert post(h, {"extensions": apq(sha(TAGS))}).json()["data"]["tags"]
         assert post(h, {"extensions": apq("sha256:" + sha(TAGS))}).json()["data"]["tags"]  # codegen's hash form
@@ -232,7 +231,7 @@ def test_trusted_documents_only_runs_the_manifest_and_refuses_everything_else(db
         h.server.stop()
 
 
-@pytest.mark.parametrize("content, needle", [
+@pytest.mark.parametrize(("content", "needle"), [
     ("{not json", "not valid JSON"),
     ("[]", "JSON object"),
     (json.dumps({sha(TAGS): PROJECTS}), "not the hash of its document"),
