@@ -33,6 +33,8 @@ class Settings:
     max_tokens_per_request: int = 60_000
     # policy and limits
     max_rows: int = 100
+    default_page_size: int = 100
+    max_page_size: int = 1000
     max_body_bytes: int = 1_000_000
     max_depth: int = 10
     max_fields: int = 200

@@ -99,9 +99,18 @@ class Model:
         return [f for f in self.fields.values() if f.stored_as_column]
 
 
+@dataclass(frozen=True)
+class Connection:
+    """A Relay connection type (``edges { node cursor }``, ``pageInfo``) over a stored model."""
+
+    type_name: str
+    edge_type: str
+    node: str
+
+
 @dataclass
 class RootField:
-    operation: Literal["query", "mutation"]
+    operation: Literal["query", "mutation", "subscription"]
     name: str
     type_name: str
     returns_list: bool
@@ -113,6 +122,9 @@ class RootField:
     allow_bulk: bool
     auth_roles: tuple[str, ...] | None
     line: int | None = None
+    # set when the field returns a Relay connection: ``type_name`` is then the node model and
+    # ``returns_list`` is true, so planning sees a list of nodes
+    connection: Connection | None = None
 
     @property
     def key(self) -> str:
@@ -381,11 +393,14 @@ def _root_field(op: str, name: str, f: Any, models: dict[str, Model], schema: Gr
         found = (named.name,)
     else:
         found = ()
+    connection = _connection(named, models)
+    if connection is not None:
+        found, is_list = (connection.node,), True
     max_rows = _directive(node, "maxRows")
     return RootField(
         operation=op,  # type: ignore[arg-type]
         name=name,
-        type_name=named.name,
+        type_name=connection.node if connection else named.name,
         returns_list=is_list,
         nullable=nullable,
         models=found,
@@ -395,6 +410,27 @@ def _root_field(op: str, name: str, f: Any, models: dict[str, Model], schema: Gr
         allow_bulk=_directive(node, "allowBulk") is not None,
         auth_roles=_roles(node),
         line=_line(node),
+        connection=connection,
     )
+
+
+def _connection(named: Any, models: dict[str, Model]) -> Connection | None:
+    """A Relay connection: ``edges: [Edge]`` whose ``node`` is a model and a ``pageInfo`` field."""
+    if not isinstance(named, GraphQLObjectType) or named.name in models:
+        return None
+    edges, page_info = named.fields.get("edges"), named.fields.get("pageInfo")
+    if edges is None or page_info is None:
+        return None
+    edge = get_named_type(edges.type)
+    listed = edges.type.of_type if isinstance(edges.type, GraphQLNonNull) else edges.type
+    if not isinstance(listed, GraphQLList) or not isinstance(edge, GraphQLObjectType):
+        return None
+    node = edge.fields.get("node")
+    info = get_named_type(page_info.type)
+    if node is None or "cursor" not in edge.fields or get_named_type(node.type).name not in models:
+        return None
+    if not isinstance(info, GraphQLObjectType) or "hasNextPage" not in info.fields:
+        return None
+    return Connection(named.name, edge.name, get_named_type(node.type).name)
 
 

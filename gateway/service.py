@@ -15,6 +15,7 @@ from typing import Any
 from graphql import GraphQLInterfaceType, GraphQLResolveInfo, GraphQLSchema, default_field_resolver
 from sqlalchemy.exc import SQLAlchemyError
 
+from . import pagination
 from .access import Access, ApiKeys
 from .config import Settings
 from .connectors import load_connectors
@@ -26,9 +27,27 @@ from .planner import Planned, Planner, PlannerSettings
 from .policy import Policy
 from .sdl import Catalog, RootField, load_sdl
 from .selection import Prefetcher, describe_selection
-from .store import build_tables, create_store_engine, migrate
+from .store import build_tables, create_store_engine, is_sqlite, migrate
 from .traces import TraceLog
 from .validation import validate_plan
+
+
+@dataclass
+class Prepared:
+    """A root field planned and checked, ready to run (once, or again for a subscription)."""
+
+    root: RootField
+    plan: Plan
+    paged: Plan
+    page: pagination.Page | None
+    field_nodes: list[Any]
+    fragments: dict[str, Any]
+    trace: dict[str, Any]
+    request: str | None
+    selection: str
+    hints: dict[str, Any]
+    started: float
+    remembered: bool = False
 
 
 @dataclass
@@ -126,31 +145,65 @@ class Gateway:
     # -- the one resolver -----------------------------------------------------------------
     async def resolve_field(self, root: RootField, args: dict[str, Any], info: GraphQLResolveInfo,
                             ctx: RequestContext, key: str) -> Any:
+        prepared = await self.prepare_field(root, args, info, ctx, key)
+        return await self.run_prepared(prepared)
+
+    async def prepare_field(self, root: RootField, args: dict[str, Any], info: GraphQLResolveInfo,
+                            ctx: RequestContext, key: str) -> "Prepared":
+        """Plan a root field (model, cache or listing) and check it; nothing runs on the store yet."""
         started = time.perf_counter()
+        args = dict(args)
         request = args.pop("q", None)
+        first, after = (args.pop("first", None), args.pop("after", None)) if root.connection else (None, None)
         hints = {k: v for k, v in args.items() if v is not None}
         trace: dict[str, Any] = {"field": root.key}
         ctx.traces[key] = trace
         self.access.check_root(root, ctx.roles)
+        field_nodes = list(info.field_nodes)
+        if root.connection:
+            field_nodes = pagination.node_field_nodes(field_nodes, info.fragments)
+        selection = ""
         if request is None or not request.strip():
             plan = self.listing_plan(root, hints)
             trace.update(model=None, source="listing")
         else:
-            selection = describe_selection(list(info.field_nodes), info.fragments)
+            selection = describe_selection(field_nodes, info.fragments)
             plan = await self._plan(root, request, selection, hints, ctx, trace)
         trace["plan"] = plan.dump()
         try:
             self.policy.check(root, plan)
             self.access.check_plan(plan, ctx.roles)
-            records = await asyncio.to_thread(self._run, root, plan, list(info.field_nodes), info.fragments)
+            paged, page = self._page(root, plan, hints, first, after)
         except GatewayError as e:
             self._trace_outcome(trace, e.code)
             raise
-        self._trace_outcome(trace, "ok")
-        if trace.get("source") == "model" and self.plan_cache is not None:
-            await asyncio.to_thread(self.plan_cache.remember, root, request, selection, hints, plan)
-        trace["totalMs"] = round((time.perf_counter() - started) * 1000, 2)
-        return self.shape(root, plan, records, hints.get("limit"))
+        return Prepared(root, plan, paged, page, field_nodes, info.fragments, trace, request, selection, hints, started)
+
+    async def run_prepared(self, p: "Prepared") -> Any:
+        """Run a prepared plan in one transaction, load the nested selection, shape the result."""
+        try:
+            records = await asyncio.to_thread(self._run, p.root, p.paged, p.field_nodes, p.fragments)
+        except GatewayError as e:
+            self._trace_outcome(p.trace, e.code)
+            raise
+        self._trace_outcome(p.trace, "ok")
+        if p.trace.get("source") == "model" and self.plan_cache is not None and not p.remembered:
+            p.remembered = True
+            await asyncio.to_thread(self.plan_cache.remember, p.root, p.request, p.selection, p.hints, p.plan)
+        p.trace["totalMs"] = round((time.perf_counter() - p.started) * 1000, 2)
+        return self.shape(p.root, p.plan, records, p.page, p.trace)
+
+    def _page(self, root: RootField, plan: Plan, hints: dict[str, Any], first: Any,
+              after: Any) -> tuple[Plan, pagination.Page | None]:
+        """The plan narrowed to the page asked for (default page size, ``limit``, ``first``/``after``)."""
+        s = self.settings
+        if root.connection:
+            size = pagination.page_size(first, s.default_page_size, s.max_page_size, "first")
+            return pagination.page_connection(plan, size, after, is_sqlite(self.engine))
+        if not root.returns_list:
+            return plan, None
+        size = pagination.page_size(hints.get("limit"), s.default_page_size, s.max_page_size, "limit")
+        return pagination.page_list(plan, size)
 
     async def _plan(self, root: RootField, request: str, selection: str, hints: dict[str, Any],
                     ctx: RequestContext, trace: dict[str, Any]) -> Plan:
@@ -194,13 +247,19 @@ class Gateway:
         plan = Plan(steps=[Find(op="find", model=root.models[0], limit=limit)], result=0)
         return validate_plan(self.catalog, plan, root)
 
-    def shape(self, root: RootField, plan: Plan, records: list[Record], limit: Any = None) -> Any:
-        """Fit the result step's records to the field's return type."""
-        if isinstance(limit, int) and limit >= 0:
-            records = records[:limit]
+    def shape(self, root: RootField, plan: Plan, records: list[Record], page: pagination.Page | None = None,
+              trace: dict[str, Any] | None = None) -> Any:
+        """Fit the result step's records to the field's return type (a page of a list, a connection)."""
+        if root.connection and page is not None:
+            return pagination.connection(records, page)
         step = plan.steps[plan.result_index]
         if root.returns_list:
-            return records
+            if page is None:
+                return records
+            rows = pagination.cut(records, page)
+            if trace is not None:
+                trace["page"] = {"size": page.size, "more": page.has_next}
+            return rows
         if not records:
             return None
         if isinstance(step, Aggregate) and root.type_name not in self.catalog.shapes:
