@@ -1,7 +1,7 @@
 """Load the SDL contract, refuse what cannot be served, and derive the stored models.
 
-Object types with an ``id: ID!`` field are *models* (tables); every field of ``Query`` and
-``Mutation`` is a *root field* served by the one generic resolver.
+Object types with an ``id: ID!`` field are *models* (tables); every field of ``Query``,
+``Mutation`` and ``Subscription`` is a *root field* served by the one generic resolver.
 """
 
 from __future__ import annotations
@@ -268,15 +268,14 @@ def _is_model(t: Any) -> bool:
 
 
 def _derive(sdl: str, schema: GraphQLSchema) -> Catalog:
-    if schema.subscription_type is not None:
-        raise _fail(schema.subscription_type.ast_node, "subscriptions are not supported")
     if schema.query_type is None:
         raise SchemaError("schema.graphql declares no Query type")
     models: dict[str, Model] = {}
     enums: dict[str, list[str]] = {}
     shapes: dict[str, dict[str, str]] = {}
     shape_models: dict[str, Model] = {}
-    roots = {schema.query_type.name, getattr(schema.mutation_type, "name", None)}
+    roots = {schema.query_type.name, getattr(schema.mutation_type, "name", None),
+             getattr(schema.subscription_type, "name", None)}
     for t in schema.type_map.values():
         if t.name.startswith("__"):
             continue
@@ -293,7 +292,8 @@ def _derive(sdl: str, schema: GraphQLSchema) -> Catalog:
     for model in models.values():
         _resolve_relations(model, models, schema)
     root_fields: dict[str, RootField] = {}
-    for op, t in (("query", schema.query_type), ("mutation", schema.mutation_type)):
+    for op, t in (("query", schema.query_type), ("mutation", schema.mutation_type),
+                  ("subscription", schema.subscription_type)):
         if t is None:
             continue
         for name, f in t.fields.items():
@@ -405,7 +405,7 @@ def _root_field(op: str, name: str, f: Any, models: dict[str, Model], schema: Gr
         nullable=nullable,
         models=found,
         arguments={a: str(arg.type) for a, arg in f.args.items()},
-        readonly=op == "query" or _directive(node, "readonly") is not None,
+        readonly=op != "mutation" or _directive(node, "readonly") is not None,
         max_rows=int(_directive_args(max_rows)["n"]) if max_rows else None,
         allow_bulk=_directive(node, "allowBulk") is not None,
         auth_roles=_roles(node),

@@ -3,15 +3,17 @@
 Follows the GraphQL-over-HTTP spec: POST with ``application/json`` bodies and GET with query
 parameters, ``application/graphql-response+json`` when the client accepts it (request errors
 then get 4xx), plain ``application/json`` otherwise, batched requests as JSON arrays, and
-GraphiQL from assets inside the package for browsers.
+GraphiQL from assets inside the package for browsers. Subscriptions (and any operation asked for
+as ``text/event-stream``) stream through :mod:`gateway.transports`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Mapping
 
 import graphql.validation
 from graphql import (
@@ -30,9 +32,12 @@ from graphql.validation import NoSchemaIntrospectionCustomRule, specified_rules
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.requests import HTTPConnection
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.websockets import WebSocket
 from starlette.staticfiles import StaticFiles
 
+from . import transports
 from .access import presented_key
 from .limits import check_complexity
 from .service import Gateway, RequestContext
@@ -80,6 +85,8 @@ class GraphQLHTTP:
         media = _media_type(request.headers.get("accept"))
         if request.method == "GET" and self.gateway.settings.graphiql and self._wants_graphiql(request):
             return HTMLResponse(self.graphiql_html)
+        if transports.wants_event_stream(request):
+            return await transports.sse_response(self, request)
         if media is None:
             return self._error_response(RequestError(
                 f"cannot answer with {request.headers.get('accept')}; accept {GRAPHQL_RESPONSE} or {JSON}",
@@ -97,16 +104,21 @@ class GraphQLHTTP:
         except RequestError as e:
             return self._error_response(e, media)
 
-    def gateway_context(self, request: Request) -> RequestContext:
+    def gateway_context(self, request: HTTPConnection, headers: Mapping[str, str] | None = None) -> RequestContext:
         """The caller's roles from their API key; without a valid key (when keys are set), 401."""
+        headers = request.headers if headers is None else headers
         roles: frozenset[str] = frozenset()
+        key = presented_key(headers)
         if self.gateway.api_keys is not None:
-            found = self.gateway.api_keys.roles_for(presented_key(request.headers))
+            found = self.gateway.api_keys.roles_for(key)
             if found is None:
                 raise RequestError("a valid API key is required (Authorization: Bearer <key>)", 401,
                                    "UNAUTHENTICATED", {"WWW-Authenticate": "Bearer"})
             roles = found
-        return RequestContext(self.gateway, roles=roles, timezone=request.headers.get("x-timezone"))
+        # subscriptions are counted per API key, or per client address where keys are off
+        caller = ("key:" + hashlib.sha256(key.encode()).hexdigest()[:16] if key and self.gateway.api_keys
+                  else "addr:" + (request.client.host if request.client else ""))
+        return RequestContext(self.gateway, roles=roles, timezone=headers.get("x-timezone"), caller=caller)
 
     @staticmethod
     def _wants_graphiql(request: Request) -> bool:
@@ -175,6 +187,9 @@ class GraphQLHTTP:
         operation = get_operation_ast(document, op_name)
         if operation is None:
             raise RequestError(f"no operation named {op_name!r}" if op_name else "several operations: name one")
+        if operation.operation == OperationType.SUBSCRIPTION:
+            raise RequestError("subscriptions are streamed: send Accept: text/event-stream (graphql-sse) or "
+                               "use a WebSocket (graphql-transport-ws)", 400, "SUBSCRIPTION_NEEDS_STREAM")
         if method == "GET" and operation.operation != OperationType.QUERY:
             raise RequestError("mutations are sent with POST", 405, "METHOD_NOT_ALLOWED", {"Allow": "POST"})
         problem = None if _introspection_only(operation) else check_complexity(
@@ -209,7 +224,7 @@ def _introspection_only(operation: OperationDefinitionNode) -> bool:
 
 def ctx_for_batch(ctx: RequestContext) -> RequestContext:
     """Each request of a batch gets its own traces, with the caller's identity."""
-    return RequestContext(ctx.gateway, ctx.roles, ctx.timezone)
+    return RequestContext(ctx.gateway, ctx.roles, ctx.timezone, caller=ctx.caller)
 
 
 def create_app(gateway: Gateway) -> Starlette:
@@ -218,8 +233,12 @@ def create_app(gateway: Gateway) -> Starlette:
     async def health(_request: Request) -> Response:
         return JSONResponse({"status": "ok", "schema": gateway.catalog.version})
 
+    async def websocket(ws: WebSocket) -> None:
+        await transports.GraphQLWebSocket(http, ws).serve()
+
     routes = [
         Route("/graphql", http.handle, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", websocket),
         Route("/healthz", health),
     ]
     if gateway.settings.graphiql:

@@ -1,13 +1,14 @@
 """The gateway itself: SDL, store, planner and policy wired behind one generic resolver.
 
 ``Gateway.resolve_field`` is the one resolver every root field of ``Query`` and ``Mutation``
-shares: plan (or take a listing plan when no ``q`` is given), check policy, run the plan in
+shares (a ``Subscription`` field prepares the same plan once and runs it again per change): plan (or take a listing plan when no ``q`` is given), check policy, run the plan in
 one transaction, load the nested selection, and record a trace for ``extensions``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,13 +16,14 @@ from typing import Any
 from graphql import GraphQLInterfaceType, GraphQLResolveInfo, GraphQLSchema, default_field_resolver
 from sqlalchemy.exc import SQLAlchemyError
 
-from . import pagination
+from . import pagination, subscriptions
 from .access import Access, ApiKeys
 from .config import Settings
 from .connectors import load_connectors
 from .errors import GatewayError, PlanInvalid, StoreError
 from .executor import Executor, Record
 from .llm import Provider, get_provider
+from .notify import make_notifier
 from .plan import Aggregate, Find, Plan
 from .planner import Planned, Planner, PlannerSettings
 from .policy import Policy
@@ -58,6 +60,8 @@ class RequestContext:
     roles: frozenset[str] = frozenset()
     timezone: str | None = None
     traces: dict[str, Any] = field(default_factory=dict)
+    caller: str = ""  # who holds the subscriptions opened by this request (API key or address)
+    closers: list[Any] = field(default_factory=list)  # what a streaming transport releases at the end
 
 
 class Gateway:
@@ -75,6 +79,8 @@ class Gateway:
         self.api_keys = ApiKeys.load(settings.api_keys, settings.api_keys_file)
         self._provider = provider
         self.plan_cache = self._make_plan_cache()
+        self.notifier = make_notifier(settings.notify, self.engine.url, settings.redis_url)
+        self.subscription_slots = subscriptions.Slots(settings.max_subscriptions)
         self._planner: Planner | None = None
         self.schema = self._executable_schema()
 
@@ -108,6 +114,10 @@ class Gateway:
                 continue
             for f in root_type.fields.values():
                 f.resolve = self._resolver
+        if schema.subscription_type is not None:
+            for f in schema.subscription_type.fields.values():
+                f.subscribe = functools.partial(subscriptions.subscribe_field, self)
+                f.resolve = subscriptions.event_value
         for t in schema.type_map.values():
             if isinstance(t, GraphQLInterfaceType):
                 t.resolve_type = lambda value, _info, _type: value.get("__typename")
@@ -187,6 +197,8 @@ class Gateway:
             self._trace_outcome(p.trace, e.code)
             raise
         self._trace_outcome(p.trace, "ok")
+        if p.paged.writes:
+            await asyncio.to_thread(self.notifier.publish, subscriptions.written_models(self.catalog, p.paged))
         if p.trace.get("source") == "model" and self.plan_cache is not None and not p.remembered:
             p.remembered = True
             await asyncio.to_thread(self.plan_cache.remember, p.root, p.request, p.selection, p.hints, p.plan)
@@ -267,4 +279,5 @@ class Gateway:
         return records[0]
 
     def close(self) -> None:
+        self.notifier.close()
         self.engine.dispose()

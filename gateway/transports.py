@@ -1,0 +1,202 @@
+"""Streaming transports: GraphQL over Server-Sent Events (``graphql-sse``, distinct connections
+mode) and GraphQL over WebSocket (``graphql-ws``, subprotocol ``graphql-transport-ws``).
+
+Both only frame what :func:`gateway.subscriptions.operation_payloads` yields, and both release
+what an operation holds (its watch, the caller's subscription slot) when it ends or the
+client goes away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any, AsyncIterator
+
+import anyio
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from .subscriptions import OperationRefused, close_operation, operation_payloads
+
+SSE = "text/event-stream"
+WS_PROTOCOL = "graphql-transport-ws"
+
+
+def wants_event_stream(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return any(part.split(";")[0].strip().lower() == SSE for part in accept.split(","))
+
+
+# -- Server-Sent Events -------------------------------------------------------------------
+async def sse_response(http: Any, request: Request) -> Response:
+    """Answer one operation as an event stream: ``next`` per result, then ``complete``."""
+    from .server import RequestError
+
+    try:
+        ctx = http.gateway_context(request)
+        params = await http._read_params(request)
+    except RequestError as e:
+        return http._error_response(e, "application/json")
+
+    async def events() -> AsyncIterator[str]:
+        try:
+            try:
+                async for payload in operation_payloads(http, params, ctx):
+                    yield _event("next", payload)
+            except OperationRefused as e:
+                yield _event("next", {"errors": e.errors})
+            yield "event: complete\ndata: \n\n"
+        finally:
+            await close_operation(ctx)
+
+    return EventStreamResponse(events(), media_type=SSE,
+                               headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+class EventStreamResponse(StreamingResponse):
+    """A stream that ends when the client disconnects, even while it waits for the next change.
+
+    Starlette only notices a gone client when it next sends; a subscription may wait for
+    hours, so the disconnect is listened for and cancels the stream (its ``finally`` then
+    releases the subscription).
+    """
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        async with anyio.create_task_group() as group:
+            async def stream() -> None:
+                try:
+                    await self.stream_response(send)
+                except OSError:
+                    pass
+                group.cancel_scope.cancel()
+
+            group.start_soon(stream)
+            await self.listen_for_disconnect(receive)
+            group.cancel_scope.cancel()
+
+
+def _event(name: str, payload: Any) -> str:
+    return f"event: {name}\ndata: {json.dumps(payload, default=str)}\n\n"
+
+
+# -- WebSocket ----------------------------------------------------------------------------
+class GraphQLWebSocket:
+    """One ``graphql-transport-ws`` connection: init and ack, then any number of operations."""
+
+    def __init__(self, http: Any, websocket: WebSocket, init_timeout_s: float = 10.0) -> None:
+        self.http = http
+        self.ws = websocket
+        self.init_timeout_s = init_timeout_s
+        self.ctx: Any = None
+        self.operations: dict[str, asyncio.Task[None]] = {}
+        self.init_seen = False
+
+    async def serve(self) -> None:
+        if WS_PROTOCOL not in self.ws.scope.get("subprotocols", []):
+            await self.ws.close(4406, "Subprotocol not acceptable")
+            return
+        await self.ws.accept(subprotocol=WS_PROTOCOL)
+        timer = asyncio.get_running_loop().call_later(self.init_timeout_s, self._init_timed_out)
+        try:
+            while True:
+                try:
+                    message = json.loads(await self.ws.receive_text())
+                except (ValueError, KeyError):
+                    await self._close(4400, "Invalid message received")
+                    return
+                if not await self._handle(message, timer):
+                    return
+        except WebSocketDisconnect:
+            pass
+        finally:
+            timer.cancel()
+            for task in list(self.operations.values()):
+                task.cancel()
+            await asyncio.gather(*self.operations.values(), return_exceptions=True)
+
+    def _init_timed_out(self) -> None:
+        if self.ctx is None:
+            asyncio.ensure_future(self._close(4408, "Connection initialisation timeout"))
+
+    async def _handle(self, message: Any, timer: asyncio.TimerHandle) -> bool:
+        """Act on one client message; False once the connection is closed."""
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind == "connection_init":
+            if self.init_seen:
+                await self._close(4429, "Too many initialisation requests")
+                return False
+            self.init_seen = True
+            return await self._init(message.get("payload"), timer)
+        if kind == "ping":
+            await self._send({"type": "pong"})
+            return True
+        if kind == "pong":
+            return True
+        if kind == "subscribe":
+            if self.ctx is None:
+                await self._close(4401, "Unauthorized")
+                return False
+            op_id, payload = message.get("id"), message.get("payload")
+            if not isinstance(op_id, str) or not isinstance(payload, dict):
+                await self._close(4400, "Invalid message received")
+                return False
+            if op_id in self.operations:
+                await self._close(4409, f"Subscriber for {op_id} already exists")
+                return False
+            self.operations[op_id] = asyncio.create_task(self._run(op_id, payload))
+            return True
+        if kind == "complete":
+            task = self.operations.pop(str(message.get("id")), None)
+            if task is not None:
+                task.cancel()
+            return True
+        await self._close(4400, "Invalid message received")
+        return False
+
+    async def _init(self, payload: Any, timer: asyncio.TimerHandle) -> bool:
+        """Authenticate from the upgrade's headers or the init payload (``Authorization``, ``apiKey``)."""
+        from .server import RequestError
+
+        headers = {k.lower(): v for k, v in self.ws.headers.items()}
+        if isinstance(payload, dict):
+            given = {str(k).lower(): str(v) for k, v in payload.items() if isinstance(v, str)}
+            if "apikey" in given:
+                given["x-api-key"] = given.pop("apikey")
+            headers |= given
+        try:
+            self.ctx = self.http.gateway_context(self.ws, headers)
+        except RequestError:
+            await self._close(4403, "Forbidden")
+            return False
+        timer.cancel()
+        await self._send({"type": "connection_ack"})
+        return True
+
+    async def _run(self, op_id: str, params: dict[str, Any]) -> None:
+        from .server import ctx_for_batch
+
+        ctx = ctx_for_batch(self.ctx)
+        try:
+            try:
+                async for payload in operation_payloads(self.http, params, ctx):
+                    await self._send({"id": op_id, "type": "next", "payload": payload})
+            except OperationRefused as e:
+                await self._send({"id": op_id, "type": "error", "payload": e.errors})
+                return
+            await self._send({"id": op_id, "type": "complete"})
+        except (WebSocketDisconnect, RuntimeError):
+            pass  # the client went away mid-send
+        finally:
+            await close_operation(ctx)
+            if self.operations.get(op_id) is asyncio.current_task():
+                del self.operations[op_id]
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        if self.ws.application_state == WebSocketState.CONNECTED:
+            await self.ws.send_text(json.dumps(message, default=str))
+
+    async def _close(self, code: int, reason: str) -> None:
+        if self.ws.application_state == WebSocketState.CONNECTED:
+            await self.ws.close(code, reason)
