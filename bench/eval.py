@@ -24,8 +24,7 @@ from common import DEMO_SCHEMA, machine, table, write_result
 
 from gateway.config import Settings
 from gateway.seed import export_records, import_records
-from gateway.server import GraphQLHTTP
-from gateway.service import Gateway, RequestContext
+from gateway.service import Gateway
 
 SEED = json.loads((Path(__file__).parent / "eval_seed.json").read_text())
 Data = dict[str, list[dict[str, Any]]]
@@ -121,12 +120,10 @@ async def run_case(case: Case, model: str, workdir: Path, template_db: Path) -> 
     db = workdir / "case.db"
     shutil.copy(template_db, db)
     gw = Gateway(Settings(schema=str(DEMO_SCHEMA), db=f"sqlite:///{db}", model=model, plan_cache=False))
-    http = GraphQLHTTP(gw)
     sel = f" {{ {case.selection} }}" if case.selection else ""
     doc = f'{case.operation} Eval($q: String!) {{ {case.field}(q: $q){sel} }}'
     started = time.perf_counter()
-    _, body = await http.execute_request({"query": doc, "variables": {"q": case.request}}, "POST", "application/json",
-                                  RequestContext(gw))
+    body = (await gw.execute(doc, {"q": case.request})).formatted()
     elapsed = time.perf_counter() - started
     trace = (body.get("extensions") or {}).get("fields", {}).get(case.field, {})
     result = (body.get("data") or {}).get(case.field)

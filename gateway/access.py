@@ -10,32 +10,62 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 from pathlib import Path
 from typing import Any, Iterable
 
-from .errors import Forbidden
+from .errors import ConfigInvalid, Forbidden
 from .plan import Aggregate, Find, Insert, Plan, Update, is_operator_condition
 from .sdl import Catalog, Model, RootField
 
 
+ROLE_NAME = re.compile(r"[A-Za-z0-9_.\-]+")
+
+
 class ApiKeys:
+    """The configured API keys and their roles. Configuration that is set but malformed is an error:
+    it never falls back to open access."""
+
     def __init__(self, keys: dict[str, frozenset[str]]) -> None:
         self._keys = keys
 
     @classmethod
     def load(cls, spec: str | None, path: str | None) -> "ApiKeys | None":
-        """Parse the env spec and/or keys file; None when no keys are configured (open access)."""
+        """Parse the env spec and/or keys file; None only when neither is set (open access)."""
+        if not spec and not path:
+            return None
         keys: dict[str, frozenset[str]] = {}
-        for item in (spec or "").split(","):
-            key, _, roles = item.strip().partition(":")
-            if key:
-                keys[key] = frozenset(r for r in roles.split("|") if r)
+        if spec:
+            for number, item in enumerate(spec.split(","), 1):
+                key, colon, roles = item.strip().partition(":")
+                if not key or not colon:
+                    raise ConfigInvalid(f"GATEWAY_API_KEYS entry {number} is not key:role|role "
+                                        "(entries are separated by commas; a key needs a colon, even with no roles)")
+                cls._add(keys, key, [r for r in roles.split("|") if r], f"GATEWAY_API_KEYS entry {number}")
         if path:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-            if not isinstance(data, dict):
-                raise ValueError(f"{path}: a keys file is a JSON object of key -> list of roles")
-            keys.update({str(k): frozenset(v) for k, v in data.items()})
-        return cls(keys) if keys else None
+            try:
+                data = json.loads(Path(path).read_text(encoding="utf-8"))
+            except (OSError, ValueError) as e:
+                raise ConfigInvalid(f"cannot read the API keys file {path}: {e}") from e
+            if not isinstance(data, dict) or not data:
+                raise ConfigInvalid(f"{path}: a keys file is a non-empty JSON object of key -> list of roles")
+            for key, roles in data.items():
+                if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+                    raise ConfigInvalid(f"{path}: the roles of a key are a JSON list of strings, "
+                                        f"e.g. [\"admin\"], not {type(roles).__name__}")
+                cls._add(keys, key, roles, path)
+        return cls(keys)
+
+    @staticmethod
+    def _add(keys: dict[str, frozenset[str]], key: str, roles: list[str], where: str) -> None:
+        if not key.strip() or key != key.strip() or any(c.isspace() for c in key):
+            raise ConfigInvalid(f"{where}: an API key may not be empty or hold spaces")
+        bad = [r for r in roles if not ROLE_NAME.fullmatch(r)]
+        if bad:
+            raise ConfigInvalid(f"{where}: role names are letters, digits, '_', '.' or '-'")
+        if key in keys and keys[key] != frozenset(roles):
+            raise ConfigInvalid(f"{where}: a key is configured twice with different roles")
+        keys[key] = frozenset(roles)
 
     def roles_for(self, presented: str | None) -> frozenset[str] | None:
         """The roles of a presented key, or None when the key is missing or wrong."""

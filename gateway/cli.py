@@ -132,8 +132,6 @@ def ask(
     connectors: Optional[str] = ConnectorsOpt,
 ) -> None:
     """Run one request against the configured store and model; print the JSON result."""
-    from .server import GraphQLHTTP
-
     gw = _gateway(_settings(schema, db, model, connectors=connectors))
     op = "mutation" if mutation else "query"
     if f"{op}.{field}" not in gw.catalog.root_fields:
@@ -142,11 +140,7 @@ def ask(
     root = gw.catalog.root(op, field)
     selection = select or _default_selection(gw.catalog, root.type_name)
     doc = f"{op} Ask($q: String!) {{ {field}(q: $q){(' { ' + selection + ' }') if selection else ''} }}"
-    http = GraphQLHTTP(gw)
-    from .service import RequestContext
-
-    status, body = asyncio.run(http.execute_request({"query": doc, "variables": {"q": request}}, "POST",
-                                              "application/json", RequestContext(gw)))
+    body = asyncio.run(gw.execute(doc, {"q": request})).formatted()
     typer.echo(json.dumps(body, indent=2, default=str))
     if body.get("errors"):
         raise typer.Exit(1)

@@ -41,6 +41,11 @@ class Settings:
     max_body_bytes: int = 1_000_000
     max_depth: int = 10
     max_fields: int = 200
+    max_introspection_fields: int = 1000
+    max_introspection_depth: int = 20
+    max_document_tokens: int = 10_000
+    max_batch: int = 10
+    max_model_fields: int = 10
     introspection: bool = True
     graphiql: bool = True
     api_keys: str | None = None

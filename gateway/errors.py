@@ -31,6 +31,12 @@ class SchemaError(GatewayError):
     code = "SCHEMA_INVALID"
 
 
+class ConfigInvalid(GatewayError):
+    """A setting cannot be used as given (e.g. a malformed API key list); raised at start-up."""
+
+    code = "CONFIG_INVALID"
+
+
 class MigrationRefused(GatewayError):
     """The store holds data that the new SDL would drop or retype."""
 

@@ -10,6 +10,7 @@ step returned with ``{"$step": 0, "field": "id"}``. These pydantic models check 
 from __future__ import annotations
 
 import json
+import math
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -19,6 +20,8 @@ from .errors import PlanInvalid
 FILTER_OPS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "contains", "startsWith", "isNull")
 AGGREGATE_FUNCTIONS = ("count", "sum", "avg", "min", "max")
 WRITE_OPS = ("insert", "update", "delete")
+MAX_LIMIT = 2**31 - 1  # GraphQL's Int: larger limits overflow SQLite and mean nothing more
+MAX_PLAN_DEPTH = 40  # JSON nesting of a plan; a filter ten thousand levels deep is an attack, not a plan
 
 
 class _Strict(BaseModel):
@@ -43,8 +46,8 @@ class Find(_Strict):
     model: str
     where: dict[str, Any] | None = None
     orderBy: list[Order] = Field(default_factory=list)
-    limit: int | None = Field(default=None, ge=0)
-    offset: int | None = Field(default=None, ge=0)
+    limit: int | None = Field(default=None, ge=0, le=MAX_LIMIT)
+    offset: int | None = Field(default=None, ge=0, le=MAX_LIMIT)
 
 
 class Insert(_Strict):
@@ -81,7 +84,7 @@ class Aggregate(_Strict):
     groupBy: list[str] = Field(default_factory=list)
     aggregates: list[Aggregation] = Field(min_length=1)
     orderBy: list[Order] = Field(default_factory=list)
-    limit: int | None = Field(default=None, ge=0)
+    limit: int | None = Field(default=None, ge=0, le=MAX_LIMIT)
 
 
 class Call(_Strict):
@@ -99,7 +102,7 @@ class Filter(_Strict):
     step: int
     where: dict[str, Any] | None = None
     orderBy: list[Order] = Field(default_factory=list)
-    limit: int | None = Field(default=None, ge=0)
+    limit: int | None = Field(default=None, ge=0, le=MAX_LIMIT)
 
 
 Step = Annotated[Union[Find, Insert, Update, Delete, Aggregate, Call, Filter], Field(discriminator="op")]
@@ -141,14 +144,46 @@ def parse_plan(answer: str | dict[str, Any]) -> Plan:
         except json.JSONDecodeError as e:
             raise PlanInvalid(f"the model's answer is not JSON: {e.msg} at char {e.pos}",
                               errors=[f"not JSON: {e.msg} at char {e.pos}"]) from e
+        except (RecursionError, ValueError) as e:  # nesting or numbers Python cannot read
+            raise PlanInvalid("the model's answer is not JSON a plan can hold: nested too deeply or a number "
+                              "too long", errors=["nested too deeply or a number too long"]) from e
     else:
         data = answer
+    _check_json(data)
     try:
         return Plan.model_validate(data)
     except ValidationError as e:
         errors = [f"{'.'.join(str(p) for p in err['loc']) or 'plan'}: {err['msg']}" for err in e.errors()]
         raise PlanInvalid("the model's answer is not a valid plan: " + "; ".join(errors[:5]),
                           errors=errors) from e
+
+
+def _check_json(data: Any) -> None:
+    """Refuse nesting past MAX_PLAN_DEPTH and text that is not valid Unicode, before anything walks it.
+
+    Walked without recursion, so a hostile answer cannot exhaust the stack; unpaired surrogates
+    would make the response (and some stores) fail after the plan had run.
+    """
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_PLAN_DEPTH:
+            raise PlanInvalid(f"the plan is nested deeper than {MAX_PLAN_DEPTH} levels",
+                              errors=[f"nested deeper than {MAX_PLAN_DEPTH} levels"])
+        if isinstance(value, dict):
+            stack.extend((k, depth) for k in value)
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+        elif isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as e:
+                raise PlanInvalid("the plan holds text that is not valid Unicode (an unpaired surrogate)",
+                                  errors=["text with an unpaired surrogate"]) from e
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise PlanInvalid("the plan holds NaN or Infinity, which are not JSON numbers",
+                              errors=["NaN or Infinity is not a JSON number"])
 
 
 def _strip_fences(text: str) -> str:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ModelBudgetExceeded, ModelError, ModelTimeout, PlanInvalid
+from .limits import TokenBudget
 from .llm.base import Provider, Usage
 from .plan import Plan, parse_plan
 from .plan_schema import plan_json_schema
@@ -56,7 +57,10 @@ class Planner:
         return self._schemas[root.key]
 
     async def plan(self, root: RootField, request: str, selection: str = "",
-                   hints: dict[str, Any] | None = None, timezone: str | None = None) -> Planned:
+                   hints: dict[str, Any] | None = None, timezone: str | None = None,
+                   budget: TokenBudget | None = None) -> Planned:
+        """Plan one field; ``budget`` is shared by every model call of the incoming request."""
+        budget = budget or TokenBudget(self.settings.max_tokens_per_request)
         messages = build_messages(self.catalog, root, request, selection, hints or {}, timezone)
         prompt_length = len(messages)
         schema = self.schema_for(root)
@@ -66,6 +70,7 @@ class Planner:
         for attempt in range(self.settings.repairs + 1):
             started = time.perf_counter()
             try:
+                budget.check()
                 async with self._slots:
                     completion = await asyncio.wait_for(self.provider.complete(messages, schema),
                                                         self.settings.timeout_s)
@@ -80,6 +85,7 @@ class Planner:
             total.prompt_tokens += u.prompt_tokens
             total.completion_tokens += u.completion_tokens
             total.latency_ms += u.latency_ms or (time.perf_counter() - started) * 1000
+            budget.spend(u.prompt_tokens + u.completion_tokens)
             trace = {"kind": "call", "request_id": request_id, "field": root.key, "request": request,
                      "model": u.model, "prompt_version": prompt_version(), "messages": messages, "prompt_length": prompt_length,
                      "answer": completion.text, "latencyMs": u.latency_ms,
@@ -89,7 +95,7 @@ class Planner:
             except PlanInvalid as e:
                 self._trace(trace, plan=None, errors=e.extensions.get("errors", [e.message]))
                 attempts.append({"answer": completion.text[:2000], "errors": e.extensions.get("errors", [e.message])})
-                if total.prompt_tokens + total.completion_tokens > self.settings.max_tokens_per_request:
+                if budget.exhausted:
                     raise ModelBudgetExceeded("the request used up its model token budget while repairing the plan",
                                               attempts=attempts) from e
                 messages = [*messages, {"role": "assistant", "content": completion.text},

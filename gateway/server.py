@@ -4,47 +4,36 @@ Follows the GraphQL-over-HTTP spec: POST with ``application/json`` bodies and GE
 parameters, ``application/graphql-response+json`` when the client accepts it (request errors
 then get 4xx), plain ``application/json`` otherwise, batched requests as JSON arrays, and
 GraphiQL from assets inside the package for browsers. Subscriptions (and any operation asked for
-as ``text/event-stream``) stream through :mod:`gateway.transports`.
+as ``text/event-stream``, or sent over a WebSocket) stream through :mod:`gateway.transports`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
+import re
+import zoneinfo
 from pathlib import Path
 from typing import Any, AsyncIterator, Mapping
 
-import graphql.validation
-from graphql import (
-    ExecutionResult,
-    FieldNode,
-    GraphQLError,
-    OperationDefinitionNode,
-    OperationType,
-    execute,
-    get_operation_ast,
-    parse,
-    validate,
-)
-from graphql.execution.values import get_variable_values
-from graphql.validation import NoSchemaIntrospectionCustomRule, specified_rules
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.requests import HTTPConnection
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from starlette.staticfiles import StaticFiles
 
 from . import transports
 from .access import presented_key
-from .limits import check_complexity
-from .service import Gateway, RequestContext
+from .execution import Caller, GraphQLRequest, Result, dumps_response
+from .service import Gateway
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
+ZONE_NAME = re.compile(r"[A-Za-z0-9_+\-]+(/[A-Za-z0-9_+\-]+)*")
 
 
 class RequestError(Exception):
@@ -53,6 +42,13 @@ class RequestError(Exception):
     def __init__(self, message: str, status: int = 400, code: str = "BAD_REQUEST", headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.message, self.status, self.code, self.headers = message, status, code, headers or {}
+
+
+class GraphQLJSONResponse(JSONResponse):
+    """A JSON response that cannot fail to encode (unpaired surrogates are escaped)."""
+
+    def render(self, content: Any) -> bytes:
+        return dumps_response(content)
 
 
 def _media_type(accept: str | None) -> str | None:
@@ -67,20 +63,51 @@ def _media_type(accept: str | None) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=1)
+def _zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def valid_timezone(name: str) -> bool:
+    """True for an IANA zone name (``Europe/Paris``, ``UTC``): nothing else reaches the prompt."""
+    if len(name) > 64 or not ZONE_NAME.fullmatch(name):
+        return False
+    if _zones():
+        return name in _zones()
+    try:  # no zone list on this system: a name that loads is one
+        zoneinfo.ZoneInfo(name)
+        return True
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def load_json(raw: str | bytes, what: str) -> Any:
+    """Parse JSON from a client; anything Python's parser chokes on is a 400, never a 500."""
+    try:
+        value = json.loads(raw, parse_constant=_no_constant)
+        json.dumps(value, ensure_ascii=False).encode("utf-8")  # refuses unpaired surrogates
+    except RecursionError as e:
+        raise RequestError(f"{what} is nested too deeply") from e
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise RequestError(f"{what} is not valid JSON: {e}") from e
+    except UnicodeEncodeError as e:
+        raise RequestError(f"{what} holds text that is not valid Unicode (an unpaired surrogate)") from e
+    except ValueError as e:  # a number too long to convert, NaN, Infinity
+        raise RequestError(f"{what} is not acceptable JSON: {e}") from e
+    return value
+
+
 class GraphQLHTTP:
+    """The GraphQL-over-HTTP endpoint: reads requests, hands them to ``Gateway.execute``, picks statuses."""
+
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
-        rules = list(specified_rules)
-        # refuses cyclic introspection (fields { type { fields ... } }); graphql-core >= 3.2.7
-        depth_rule = getattr(graphql.validation, "MaxIntrospectionDepthRule", None)
-        if depth_rule is not None and depth_rule not in rules:
-            rules.append(depth_rule)
-        if not gateway.settings.introspection:
-            rules.append(NoSchemaIntrospectionCustomRule)
-        self.rules = rules
         self.graphiql_html = (STATIC_DIR / "graphiql.html").read_text(encoding="utf-8")
 
-    # -- HTTP entry points ----------------------------------------------------------------
     async def handle(self, request: Request) -> Response:
         media = _media_type(request.headers.get("accept"))
         if request.method == "GET" and self.gateway.settings.graphiql and self._wants_graphiql(request):
@@ -92,20 +119,37 @@ class GraphQLHTTP:
                 f"cannot answer with {request.headers.get('accept')}; accept {GRAPHQL_RESPONSE} or {JSON}",
                 406, "NOT_ACCEPTABLE"), JSON)
         try:
-            ctx = self.gateway_context(request)
+            caller = self.caller(request)
             payload = await self._read_params(request)
+            read_only = request.method == "GET"
             if isinstance(payload, list):
                 if not payload:
                     raise RequestError("a batch must hold at least one request")
-                results = [await self.execute_request(p, request.method, media, ctx_for_batch(ctx)) for p in payload]
-                return JSONResponse([body for _, body in results], status_code=200, media_type=media)
-            status, body = await self.execute_request(payload, request.method, media, ctx)
-            return JSONResponse(body, status_code=status, media_type=media)
+                limit = self.gateway.settings.max_batch
+                if len(payload) > limit:
+                    raise RequestError(f"a batch holds at most {limit} requests", 413, "BATCH_TOO_LARGE")
+                results = await self.gateway.execute_batch([GraphQLRequest.from_params(p) for p in payload], caller,
+                                                           read_only=read_only)
+                # each entry carries its own result; when none ran, the batch answers as its first refusal
+                refusals = [r for r in results if r.code != "BATCH_REFUSED"]
+                status, headers = (200, {}) if any(r.executed for r in results) else self._status(refusals[0], media)
+                return GraphQLJSONResponse([r.formatted() for r in results], status_code=status, media_type=media,
+                                           headers=headers)
+            params = GraphQLRequest.from_params(payload)
+            if isinstance(params, Result):
+                result = params
+            else:
+                result = await self.gateway.execute(params.document, params.variables, params.operation_name,
+                                                    caller, read_only=read_only)
+            return self._result_response(result, media)
         except RequestError as e:
             return self._error_response(e, media)
 
-    def gateway_context(self, request: HTTPConnection, headers: Mapping[str, str] | None = None) -> RequestContext:
-        """The caller's roles from their API key; without a valid key (when keys are set), 401."""
+    def caller(self, request: HTTPConnection, headers: Mapping[str, str] | None = None) -> Caller:
+        """The caller's roles from their API key (401 without a valid one) and their time zone.
+
+        ``headers`` stands in for the request's (a WebSocket's ``connection_init`` payload).
+        """
         headers = request.headers if headers is None else headers
         roles: frozenset[str] = frozenset()
         key = presented_key(headers)
@@ -115,36 +159,51 @@ class GraphQLHTTP:
                 raise RequestError("a valid API key is required (Authorization: Bearer <key>)", 401,
                                    "UNAUTHENTICATED", {"WWW-Authenticate": "Bearer"})
             roles = found
-        # subscriptions are counted per API key, or per client address where keys are off
-        caller = ("key:" + hashlib.sha256(key.encode()).hexdigest()[:16] if key and self.gateway.api_keys
-                  else "addr:" + (request.client.host if request.client else ""))
-        return RequestContext(self.gateway, roles=roles, timezone=headers.get("x-timezone"), caller=caller)
+        timezone = headers.get("x-timezone")
+        if timezone is not None and not valid_timezone(timezone.strip()):
+            raise RequestError("X-Timezone must be an IANA time zone name such as Europe/Paris or UTC")
+        # open subscriptions are counted per API key, or per client address where keys are off
+        who = ("key:" + hashlib.sha256(key.encode()).hexdigest()[:16] if key and self.gateway.api_keys is not None
+               else "addr:" + (request.client.host if request.client else ""))
+        return Caller(roles, timezone.strip() if timezone else None, who)
 
     @staticmethod
     def _wants_graphiql(request: Request) -> bool:
         accept = request.headers.get("accept", "")
         return "text/html" in accept and "query" not in request.query_params
 
+    def _result_response(self, result: Result, media: str) -> Response:
+        status, headers = self._status(result, media)
+        return GraphQLJSONResponse(result.formatted(), status_code=status, media_type=media, headers=headers)
+
+    @staticmethod
+    def _status(result: Result, media: str) -> tuple[int, dict[str, str]]:
+        """200 once a request ran; a refusal is 4xx (under application/json, 200 for GraphQL errors)."""
+        if result.executed:
+            return 200, {}
+        if result.code == "BAD_REQUEST":
+            return 400, {}
+        if result.code == "MUTATION_NOT_ALLOWED":
+            return 405, {"Allow": "POST"}
+        return (400 if media == GRAPHQL_RESPONSE else 200), {}
+
     def _error_response(self, e: RequestError, media: str) -> Response:
         body = {"errors": [{"message": e.message, "extensions": {"code": e.code}}]}
-        return JSONResponse(body, status_code=e.status, media_type=media, headers=e.headers)
+        return GraphQLJSONResponse(body, status_code=e.status, media_type=media, headers=e.headers)
 
     async def _read_params(self, request: Request) -> Any:
         if request.method == "GET":
             params: dict[str, Any] = dict(request.query_params)
             for key in ("variables", "extensions"):
                 if isinstance(params.get(key), str):
-                    try:
-                        params[key] = json.loads(params[key])
-                    except json.JSONDecodeError as e:
-                        raise RequestError(f"{key} is not valid JSON: {e.msg}") from e
+                    params[key] = load_json(params[key], key)
             return params
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         limit = self.gateway.settings.max_body_bytes
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > limit:
             raise RequestError(f"request body over {limit} bytes", 413, "PAYLOAD_TOO_LARGE")
-        body = b""
+        body = bytearray()
         async for chunk in request.stream():
             body += chunk
             if len(body) > limit:
@@ -154,77 +213,7 @@ class GraphQLHTTP:
         if content_type != JSON:
             raise RequestError(f"unsupported content type {content_type or '(none)'}; send {JSON}", 415,
                                "UNSUPPORTED_MEDIA_TYPE")
-        try:
-            return json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise RequestError(f"the body is not valid JSON: {e}") from e
-
-    # -- one GraphQL request --------------------------------------------------------------
-    async def execute_request(self, params: Any, method: str, media: str,
-                              ctx: RequestContext) -> tuple[int, dict[str, Any]]:
-        """Run one GraphQL request (already parsed from HTTP); returns (status, body)."""
-        if not isinstance(params, dict):
-            raise RequestError("a GraphQL request is a JSON object with a query")
-        query, variables, op_name = params.get("query"), params.get("variables"), params.get("operationName")
-        if not isinstance(query, str) or not query.strip():
-            raise RequestError("the request has no query string")
-        if variables is not None and not isinstance(variables, dict):
-            raise RequestError("variables must be an object")
-        if op_name is not None and not isinstance(op_name, str):
-            raise RequestError("operationName must be a string")
-        if params.get("extensions") is not None and not isinstance(params["extensions"], dict):
-            raise RequestError("extensions must be an object")
-        strict = media == GRAPHQL_RESPONSE
-        failed = 400 if strict else 200
-        try:
-            document = parse(query)
-        except GraphQLError as e:
-            return failed, {"errors": [e.formatted]}
-        schema = self.gateway.schema
-        errors = validate(schema, document, self.rules)
-        if errors:
-            return failed, {"errors": [e.formatted for e in errors]}
-        operation = get_operation_ast(document, op_name)
-        if operation is None:
-            raise RequestError(f"no operation named {op_name!r}" if op_name else "several operations: name one")
-        if operation.operation == OperationType.SUBSCRIPTION:
-            raise RequestError("subscriptions are streamed: send Accept: text/event-stream (graphql-sse) or "
-                               "use a WebSocket (graphql-transport-ws)", 400, "SUBSCRIPTION_NEEDS_STREAM")
-        if method == "GET" and operation.operation != OperationType.QUERY:
-            raise RequestError("mutations are sent with POST", 405, "METHOD_NOT_ALLOWED", {"Allow": "POST"})
-        problem = None if _introspection_only(operation) else check_complexity(
-            document, operation, self.gateway.settings.max_depth, self.gateway.settings.max_fields)
-        if problem:
-            return failed, {"errors": [{"message": problem, "extensions": {"code": "QUERY_TOO_COMPLEX"}}]}
-        coerced = get_variable_values(schema, operation.variable_definitions or (), variables or {})
-        if isinstance(coerced, list):
-            return failed, {"errors": [e.formatted for e in coerced]}
-        result = execute(schema, document, variable_values=variables, operation_name=op_name, context_value=ctx)
-        if not isinstance(result, ExecutionResult):
-            result = await result
-        body: dict[str, Any] = {}
-        if result.errors:
-            body["errors"] = [e.formatted for e in result.errors]
-        body["data"] = result.data
-        if ctx.traces:
-            body["extensions"] = {"fields": ctx.traces}
-        return 200, body
-
-
-def _introspection_only(operation: OperationDefinitionNode) -> bool:
-    """True when every root selection is ``__schema``, ``__type`` or ``__typename``.
-
-    The depth and field limits guard the store and the model; introspection touches neither,
-    and the standard introspection query (codegen, GraphiQL) is 15 levels deep with about 230
-    fields. Validation's MaxIntrospectionDepthRule still refuses cyclic introspection queries.
-    """
-    return all(isinstance(sel, FieldNode) and sel.name.value.startswith("__")
-               for sel in operation.selection_set.selections)
-
-
-def ctx_for_batch(ctx: RequestContext) -> RequestContext:
-    """Each request of a batch gets its own traces, with the caller's identity."""
-    return RequestContext(ctx.gateway, ctx.roles, ctx.timezone, caller=ctx.caller)
+        return load_json(bytes(body), "the body")
 
 
 def create_app(gateway: Gateway) -> Starlette:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from graphql import GraphQLInterfaceType, GraphQLResolveInfo, GraphQLSchema, default_field_resolver
@@ -21,6 +22,7 @@ from .access import Access, ApiKeys
 from .config import Settings
 from .connectors import load_connectors
 from .errors import GatewayError, PlanInvalid, StoreError
+from .execution import Caller, Execution, GraphQLRequest, RequestContext, Result
 from .executor import Executor, Record
 from .llm import Provider, get_provider
 from .notify import make_notifier
@@ -52,16 +54,7 @@ class Prepared:
     remembered: bool = False
 
 
-@dataclass
-class RequestContext:
-    """Per-request state: who is calling and the traces that go into ``extensions``."""
-
-    gateway: "Gateway"
-    roles: frozenset[str] = frozenset()
-    timezone: str | None = None
-    traces: dict[str, Any] = field(default_factory=dict)
-    caller: str = ""  # who holds the subscriptions opened by this request (API key or address)
-    closers: list[Any] = field(default_factory=list)  # what a streaming transport releases at the end
+__all__ = ["Caller", "Gateway", "RequestContext", "Result"]
 
 
 class Gateway:
@@ -83,6 +76,19 @@ class Gateway:
         self.subscription_slots = subscriptions.Slots(settings.max_subscriptions)
         self._planner: Planner | None = None
         self.schema = self._executable_schema()
+        self.execution = Execution(self)
+
+    # -- requests -------------------------------------------------------------------------
+    async def execute(self, document: str, variables: dict[str, Any] | None = None,
+                      operation_name: str | None = None, caller: Caller | None = None, *,
+                      read_only: bool = False) -> Result:
+        """Parse, limit, validate and run one GraphQL request: every transport goes through here."""
+        return await self.execution.execute(document, variables, operation_name, caller, read_only=read_only)
+
+    async def execute_batch(self, requests: list[GraphQLRequest | Result], caller: Caller | None = None, *,
+                            read_only: bool = False) -> list[Result]:
+        """Several requests as one: none runs unless all are ready; caps and budget count them together."""
+        return await self.execution.execute_batch(requests, caller, read_only=read_only)
 
     # -- model ----------------------------------------------------------------------------
     @property
@@ -219,15 +225,23 @@ class Gateway:
 
     async def _plan(self, root: RootField, request: str, selection: str, hints: dict[str, Any],
                     ctx: RequestContext, trace: dict[str, Any]) -> Plan:
-        """A cached plan when one fits this request, else a fresh one from the model."""
+        """A cached plan when one fits this request, else a fresh one from the model.
+
+        Identical model requests within one incoming request are planned once (``shared``).
+        """
+        key = (root.key, request, selection, json.dumps(hints, sort_keys=True, default=str))
+        (plan, found), shared = await ctx.scope.once(key, lambda: self._plan_once(root, request, selection, hints, ctx))
+        trace.update(found, **({"shared": True} if shared else {}))
+        return plan
+
+    async def _plan_once(self, root: RootField, request: str, selection: str, hints: dict[str, Any],
+                         ctx: RequestContext) -> tuple[Plan, dict[str, Any]]:
         if self.plan_cache is not None:
             hit = await asyncio.to_thread(self.plan_cache.lookup, root, request, selection, hints)
             if hit is not None:
-                trace.update(source="cache", cache=hit.kind, model=None)
-                return validate_plan(self.catalog, hit.plan, root)
-        planned = await self.planner.plan(root, request, selection, hints, ctx.timezone)
-        trace.update(self._model_trace(planned), source="model")
-        return planned.plan
+                return validate_plan(self.catalog, hit.plan, root), {"source": "cache", "cache": hit.kind, "model": None}
+        planned = await self.planner.plan(root, request, selection, hints, ctx.timezone, budget=ctx.scope.budget)
+        return planned.plan, {**self._model_trace(planned), "source": "model"}
 
     def _trace_outcome(self, trace: dict[str, Any], outcome: str) -> None:
         if trace.get("source") == "model":

@@ -23,7 +23,8 @@ from .sdl import Catalog, Model
 from .selection import Fragments, fields_by_name
 
 if TYPE_CHECKING:
-    from .service import Gateway, Prepared, RequestContext
+    from .execution import RequestContext
+    from .service import Gateway, Prepared
 
 
 class TooManySubscriptions(GatewayError):
@@ -180,70 +181,27 @@ def _selection_models(catalog: Catalog, model: Model, sets: Iterable[Any], fragm
                           found, depth + 1)
 
 
-# -- one operation's payloads, for the streaming transports -------------------------------
-class OperationRefused(Exception):
-    """The operation cannot start (bad request, invalid document): ``errors`` say why."""
+# -- the results of one subscription operation ------------------------------------------
+async def live_results(schema: Any, document: Any, variables: dict[str, Any], operation_name: str | None,
+                       ctx: "RequestContext") -> AsyncIterator[Any]:
+    """graphql-core's ``subscribe`` over the live queries, a result equal to the last one dropped;
+    what the subscription holds is released however the iteration ends."""
+    from graphql import ExecutionResult, subscribe
 
-    def __init__(self, errors: list[dict[str, Any]], status: int = 400) -> None:
-        super().__init__(errors[0].get("message") if errors else "refused")
-        self.errors, self.status = errors, status
-
-
-async def operation_payloads(http: Any, params: Any, ctx: "RequestContext") -> AsyncIterator[dict[str, Any]]:
-    """The results of one operation as ``{"data", "errors"}`` payloads: one for a query or
-    mutation, one per change for a subscription (repeats dropped). Raises OperationRefused."""
-    from graphql import ExecutionResult, OperationType, get_operation_ast, parse, subscribe, validate
-
-    from .limits import check_complexity
-    from .server import JSON, RequestError
-
-    if not isinstance(params, dict) or not isinstance(params.get("query"), str):
-        raise OperationRefused([{"message": "a GraphQL request is a JSON object with a query",
-                                 "extensions": {"code": "BAD_REQUEST"}}])
     try:
-        document = parse(params["query"])
-    except GraphQLError as e:
-        raise OperationRefused([e.formatted]) from e
-    errors = validate(http.gateway.schema, document, http.rules)
-    if errors:
-        raise OperationRefused([e.formatted for e in errors])
-    operation = get_operation_ast(document, params.get("operationName"))
-    if operation is None or operation.operation != OperationType.SUBSCRIPTION:
-        try:
-            status, body = await http.execute_request(params, "POST", JSON, ctx)
-        except RequestError as e:
-            raise OperationRefused([{"message": e.message, "extensions": {"code": e.code}}], e.status) from e
-        yield body
-        return
-    settings = http.gateway.settings
-    problem = check_complexity(document, operation, settings.max_depth, settings.max_fields)
-    if problem:
-        raise OperationRefused([{"message": problem, "extensions": {"code": "QUERY_TOO_COMPLEX"}}])
-    result = subscribe(http.gateway.schema, document, context_value=ctx,
-                       variable_values=params.get("variables") or {}, operation_name=params.get("operationName"))
-    if not isinstance(result, ExecutionResult) and hasattr(result, "__await__"):
-        result = await result
-    if isinstance(result, ExecutionResult):
-        yield _payload(result)
-        return
-    last = None
-    async for event in result:
-        payload = _payload(event)
-        text = json.dumps(payload, sort_keys=True, default=str)
-        if text != last:
-            last = text
-            yield payload
-
-
-def _payload(result: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {}
-    if result.errors:
-        body["errors"] = [e.formatted for e in result.errors]
-    body["data"] = result.data
-    return body
-
-
-async def close_operation(ctx: "RequestContext") -> None:
-    """Release what the operation's subscriptions hold (watches, the caller's slots)."""
-    while ctx.closers:
-        await ctx.closers.pop()()
+        result = subscribe(schema, document, context_value=ctx, variable_values=variables,
+                           operation_name=operation_name)
+        if not isinstance(result, ExecutionResult) and hasattr(result, "__await__"):
+            result = await result
+        if isinstance(result, ExecutionResult):
+            yield result
+            return
+        last = None
+        async for event in result:
+            text = json.dumps([event.data, [e.formatted for e in event.errors or ()]], sort_keys=True, default=str)
+            if text != last:
+                last = text
+                yield event
+    finally:
+        while ctx.closers:
+            await ctx.closers.pop()()

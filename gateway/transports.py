@@ -1,9 +1,9 @@
 """Streaming transports: GraphQL over Server-Sent Events (``graphql-sse``, distinct connections
 mode) and GraphQL over WebSocket (``graphql-ws``, subprotocol ``graphql-transport-ws``).
 
-Both only frame what :func:`gateway.subscriptions.operation_payloads` yields, and both release
-what an operation holds (its watch, the caller's subscription slot) when it ends or the
-client goes away.
+Both only frame what ``Gateway.execution.stream`` yields, and both close that stream (which
+releases the operation's watch and the caller's subscription slot) when it ends or the client
+goes away.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from .subscriptions import OperationRefused, close_operation, operation_payloads
+from .execution import Caller, GraphQLRequest, Result
 
 SSE = "text/event-stream"
 WS_PROTOCOL = "graphql-transport-ws"
@@ -31,28 +31,37 @@ def wants_event_stream(request: Request) -> bool:
 
 # -- Server-Sent Events -------------------------------------------------------------------
 async def sse_response(http: Any, request: Request) -> Response:
-    """Answer one operation as an event stream: ``next`` per result, then ``complete``."""
+    """Answer one operation as an event stream: ``next`` per result, then ``complete``.
+
+    Errors found before the operation runs are sent as a ``next`` event too, as the protocol asks.
+    """
     from .server import RequestError
 
     try:
-        ctx = http.gateway_context(request)
+        caller = http.caller(request)
         params = await http._read_params(request)
     except RequestError as e:
         return http._error_response(e, "application/json")
+    gql = GraphQLRequest.from_params(params)
 
     async def events() -> AsyncIterator[str]:
-        try:
+        if isinstance(gql, Result):
+            yield _event("next", gql.formatted())
+        else:
+            results = http.gateway.execution.stream(gql, caller)
             try:
-                async for payload in operation_payloads(http, params, ctx):
-                    yield _event("next", payload)
-            except OperationRefused as e:
-                yield _event("next", {"errors": e.errors})
-            yield "event: complete\ndata: \n\n"
-        finally:
-            await close_operation(ctx)
+                async for result in results:
+                    yield _event("next", result.formatted())
+            finally:
+                await results.aclose()
+        yield "event: complete\ndata: \n\n"
 
     return EventStreamResponse(events(), media_type=SSE,
                                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def _event(name: str, payload: Any) -> str:
+    return f"event: {name}\ndata: {json.dumps(payload, default=str)}\n\n"
 
 
 class EventStreamResponse(StreamingResponse):
@@ -89,7 +98,7 @@ class GraphQLWebSocket:
         self.http = http
         self.ws = websocket
         self.init_timeout_s = init_timeout_s
-        self.ctx: Any = None
+        self.caller: Caller | None = None
         self.operations: dict[str, asyncio.Task[None]] = {}
         self.init_seen = False
 
@@ -117,7 +126,7 @@ class GraphQLWebSocket:
             await asyncio.gather(*self.operations.values(), return_exceptions=True)
 
     def _init_timed_out(self) -> None:
-        if self.ctx is None:
+        if self.caller is None:
             asyncio.ensure_future(self._close(4408, "Connection initialisation timeout"))
 
     async def _handle(self, message: Any, timer: asyncio.TimerHandle) -> bool:
@@ -135,7 +144,7 @@ class GraphQLWebSocket:
         if kind == "pong":
             return True
         if kind == "subscribe":
-            if self.ctx is None:
+            if self.caller is None:
                 await self._close(4401, "Unauthorized")
                 return False
             op_id, payload = message.get("id"), message.get("payload")
@@ -166,7 +175,7 @@ class GraphQLWebSocket:
                 given["x-api-key"] = given.pop("apikey")
             headers |= given
         try:
-            self.ctx = self.http.gateway_context(self.ws, headers)
+            self.caller = self.http.caller(self.ws, headers)
         except RequestError:
             await self._close(4403, "Forbidden")
             return False
@@ -175,21 +184,22 @@ class GraphQLWebSocket:
         return True
 
     async def _run(self, op_id: str, params: dict[str, Any]) -> None:
-        from .server import ctx_for_batch
-
-        ctx = ctx_for_batch(self.ctx)
+        gql = GraphQLRequest.from_params(params)
+        if isinstance(gql, Result):
+            await self._send({"id": op_id, "type": "error", "payload": gql.errors})
+            return
+        results = self.http.gateway.execution.stream(gql, self.caller)
         try:
-            try:
-                async for payload in operation_payloads(self.http, params, ctx):
-                    await self._send({"id": op_id, "type": "next", "payload": payload})
-            except OperationRefused as e:
-                await self._send({"id": op_id, "type": "error", "payload": e.errors})
-                return
+            async for result in results:
+                if not result.executed:  # refused before running: the protocol's error message
+                    await self._send({"id": op_id, "type": "error", "payload": result.errors})
+                    return
+                await self._send({"id": op_id, "type": "next", "payload": result.formatted()})
             await self._send({"id": op_id, "type": "complete"})
         except (WebSocketDisconnect, RuntimeError):
             pass  # the client went away mid-send
         finally:
-            await close_operation(ctx)
+            await results.aclose()
             if self.operations.get(op_id) is asyncio.current_task():
                 del self.operations[op_id]
 

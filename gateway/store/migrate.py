@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, Engine, Float, Integer, Table, func, inspect, select, text
-from sqlalchemy.schema import CreateIndex, CreateTable
+from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable
 from sqlalchemy.types import TypeEngine
 
 from ..errors import MigrationRefused
@@ -48,6 +48,11 @@ def migrate(engine: Engine, catalog: Catalog, tables: StoreTables) -> list[str]:
     wanted: dict[str, Table] = {**tables.models, **tables.joins}
     refusals: list[str] = []
     actions: list[tuple[str, object]] = []
+    # Tables may reference each other both ways (Person.team <-> Team.lead). SQLite checks
+    # foreign keys only when rows are written, so they stay inline; elsewhere every new table is
+    # created bare and its foreign keys are added once all tables exist.
+    inline_keys = engine.dialect.name == "sqlite"
+    later: list[tuple[str, object]] = []
     with engine.connect() as conn:
         for name in sorted(existing - set(wanted)):
             if name.startswith(INTERNAL_PREFIX):
@@ -56,8 +61,12 @@ def migrate(engine: Engine, catalog: Catalog, tables: StoreTables) -> list[str]:
             refusals.append(f"table {name} ({rows} rows) is no longer in the schema; dropping it would lose data")
         for name, table in wanted.items():
             if name not in existing:
-                actions.append((f"create table {name}", CreateTable(table)))
+                keys = None if inline_keys else []
+                actions.append((f"create table {name}", CreateTable(table, include_foreign_key_constraints=keys)))
                 actions.extend((f"create index {ix.name}", CreateIndex(ix)) for ix in table.indexes)
+                if not inline_keys:
+                    later.extend((f"add foreign key {name}.{','.join(fk.column_keys)}", AddConstraint(fk))
+                                 for fk in table.foreign_key_constraints)
                 continue
             current = {c["name"]: c for c in insp.get_columns(name)}
             for col in current:
@@ -89,6 +98,7 @@ def migrate(engine: Engine, catalog: Catalog, tables: StoreTables) -> list[str]:
                     refusals.append(f"{name}.{cols} cannot become @unique: stored rows share a value")
                     continue
                 actions.append((f"create index {ix.name}", CreateIndex(ix)))
+    actions.extend(later)
     if refusals:
         raise MigrationRefused("schema change refused, the store was left as it was:\n  - "
                                + "\n  - ".join(refusals), refusals=refusals)

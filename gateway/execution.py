@@ -1,0 +1,332 @@
+"""One GraphQL request from document to result, apart from any transport: parse, limit, validate, run.
+
+HTTP (``server.py``), the CLI, the evaluation and the benchmarks all call
+:meth:`Execution.execute` (through ``Gateway.execute``), so every limit and error code holds the
+same way wherever a request comes from. A request is refused before anything runs when its
+document does not parse, passes a limit, fails validation or its variables do not fit; the
+operations of a batch are all prepared before any of them runs, so a bad one cannot leave a
+committed write behind a whole-batch error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, TypeVar
+
+import graphql.validation
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    OperationType,
+    execute,
+    get_operation_ast,
+    parse,
+    print_ast,
+    validate,
+)
+from graphql.execution.values import get_variable_values
+from graphql.language import SelectionSetNode
+from graphql.validation import NoSchemaIntrospectionCustomRule, specified_rules
+
+from .errors import GatewayError
+from .limits import Limits, TokenBudget, check_complexity
+
+if TYPE_CHECKING:
+    from .service import Gateway
+
+log = logging.getLogger("gateway.execution")
+T = TypeVar("T")
+
+# Documents up to this size are parsed and validated on the event loop (well under a
+# millisecond); larger ones in a worker thread, so no client can stall the others.
+INLINE_DOCUMENT_CHARS = 4_000
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who sends a request: their roles (from an API key) and their IANA time zone."""
+
+    roles: frozenset[str] = frozenset()
+    timezone: str | None = None
+    id: str = ""  # who holds open subscriptions: a hash of the API key, or the client address
+
+
+@dataclass
+class RequestScope:
+    """What the operations of one incoming request (a whole batch) share.
+
+    The model token budget is counted here rather than per field, and an identical model
+    request (field, request text, selection, hints) is planned once and its plan reused.
+    """
+
+    budget: TokenBudget | None = None
+    plans: dict[Any, "asyncio.Future[Any]"] = field(default_factory=dict)
+
+    async def once(self, key: Any, make: Callable[[], Awaitable[T]]) -> tuple[T, bool]:
+        """Run ``make`` once per key; later callers await the same result. Returns (result, shared)."""
+        task = self.plans.get(key)
+        if task is not None:
+            return await task, True
+        task = self.plans[key] = asyncio.ensure_future(make())
+        return await task, False
+
+
+@dataclass
+class RequestContext:
+    """Per-operation state the resolvers see: the caller, the traces for ``extensions``, the scope."""
+
+    gateway: "Gateway"
+    roles: frozenset[str] = frozenset()
+    timezone: str | None = None
+    traces: dict[str, Any] = field(default_factory=dict)
+    scope: RequestScope = field(default_factory=RequestScope)
+    caller: str = ""  # Caller.id, for the per-caller subscription limit
+    closers: list[Any] = field(default_factory=list)  # what a streamed operation releases at its end
+
+
+@dataclass
+class Result:
+    """The outcome of one GraphQL request. ``executed`` is False when it was refused before running."""
+
+    data: dict[str, Any] | None = None
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    extensions: dict[str, Any] | None = None
+    executed: bool = True
+
+    @classmethod
+    def refused(cls, message: str, code: str) -> "Result":
+        return cls(errors=[{"message": message, "extensions": {"code": code}}], executed=False)
+
+    @property
+    def code(self) -> str | None:
+        """The code of the first error, if any."""
+        return self.errors[0].get("extensions", {}).get("code") if self.errors else None
+
+    def formatted(self) -> dict[str, Any]:
+        """The response body of the GraphQL spec: errors, then data (absent when nothing ran)."""
+        body: dict[str, Any] = {}
+        if self.errors:
+            body["errors"] = self.errors
+        if self.executed:
+            body["data"] = self.data
+        if self.extensions:
+            body["extensions"] = self.extensions
+        return body
+
+
+@dataclass
+class GraphQLRequest:
+    """The parameters of one GraphQL request, as any transport carries them."""
+
+    document: str
+    variables: dict[str, Any] | None = None
+    operation_name: str | None = None
+
+    @classmethod
+    def from_params(cls, params: Any) -> "GraphQLRequest | Result":
+        """Read ``{"query", "variables", "operationName", "extensions"}``; a refusal when malformed."""
+        if not isinstance(params, dict):
+            return Result.refused("a GraphQL request is a JSON object with a query", "BAD_REQUEST")
+        query, variables, op_name = params.get("query"), params.get("variables"), params.get("operationName")
+        if not isinstance(query, str) or not query.strip():
+            return Result.refused("the request has no query string", "BAD_REQUEST")
+        if variables is not None and not isinstance(variables, dict):
+            return Result.refused("variables must be an object", "BAD_REQUEST")
+        if op_name is not None and not isinstance(op_name, str):
+            return Result.refused("operationName must be a string", "BAD_REQUEST")
+        if params.get("extensions") is not None and not isinstance(params["extensions"], dict):
+            return Result.refused("extensions must be an object", "BAD_REQUEST")
+        return cls(query, variables, op_name)
+
+
+@dataclass
+class _Prepared:
+    """A request that parsed, fits the limits, validated and whose variables fit: ready to run."""
+
+    document: DocumentNode
+    operation: OperationDefinitionNode
+    variables: dict[str, Any]
+    model_fields: int
+
+
+class Execution:
+    """Parses, limits, validates and executes GraphQL requests against the gateway's schema."""
+
+    def __init__(self, gateway: "Gateway") -> None:
+        self.gateway = gateway
+        s = gateway.settings
+        rules = list(specified_rules)
+        # refuses cyclic introspection (fields { type { fields ... } }); graphql-core >= 3.2.7
+        depth_rule = getattr(graphql.validation, "MaxIntrospectionDepthRule", None)
+        if depth_rule is not None and depth_rule not in rules:
+            rules.append(depth_rule)
+        if not s.introspection:
+            rules.append(NoSchemaIntrospectionCustomRule)
+        self.rules = rules
+        self.limits = Limits(s.max_depth, s.max_fields, s.max_introspection_fields, s.max_introspection_depth)
+
+    async def execute(self, document: str, variables: dict[str, Any] | None = None,
+                      operation_name: str | None = None, caller: Caller | None = None, *,
+                      read_only: bool = False) -> Result:
+        """Run one request; ``read_only`` refuses mutations (HTTP GET)."""
+        [result] = await self.execute_batch([GraphQLRequest(document, variables, operation_name)], caller,
+                                            read_only=read_only)
+        return result
+
+    async def execute_batch(self, requests: list[GraphQLRequest | Result], caller: Caller | None = None, *,
+                            read_only: bool = False) -> list[Result]:
+        """Run several requests as one: all are prepared first and none runs unless all are ready.
+
+        Entries that are already a ``Result`` are transport-level refusals (a malformed entry).
+        """
+        caller = caller or Caller()
+        s = self.gateway.settings
+        if len(requests) > s.max_batch:
+            refusal = Result.refused(f"a batch holds at most {s.max_batch} requests", "BATCH_TOO_LARGE")
+            return [refusal for _ in requests]
+        prepared: list[_Prepared | Result] = [
+            r if isinstance(r, Result) else await self._prepare(r, read_only) for r in requests]
+        if any(isinstance(p, Result) for p in prepared):
+            return [p if isinstance(p, Result) else Result.refused(
+                "not run: another request of the batch was refused, so none of it ran", "BATCH_REFUSED")
+                for p in prepared]
+        calls = sum(p.model_fields for p in prepared if isinstance(p, _Prepared))
+        if calls > s.max_model_fields:
+            refusal = Result.refused(
+                f"the request asks the model for {calls} fields; at most {s.max_model_fields} per request",
+                "QUERY_TOO_COMPLEX")
+            return [refusal for _ in prepared]
+        scope = RequestScope(TokenBudget(s.max_tokens_per_request))
+        return [await self._run(p, caller, scope) for p in prepared if isinstance(p, _Prepared)]
+
+    async def stream(self, request: GraphQLRequest, caller: Caller | None = None) -> AsyncIterator[Result]:
+        """Results as they come, for the streaming transports (SSE, WebSocket): one for a query or
+        mutation, one per change for a subscription (:mod:`gateway.subscriptions`). A refusal is
+        one result that did not run. Closing the iterator releases what the operation holds."""
+        from .subscriptions import live_results
+
+        caller = caller or Caller()
+        p = await self._prepare(request, read_only=False, streaming=True)
+        if isinstance(p, Result):
+            yield p
+            return
+        scope = RequestScope(TokenBudget(self.gateway.settings.max_tokens_per_request))
+        if p.operation.operation != OperationType.SUBSCRIPTION:
+            yield await self._run(p, caller, scope)
+            return
+        ctx = RequestContext(self.gateway, caller.roles, caller.timezone, scope=scope, caller=caller.id)
+        name = p.operation.name.value if p.operation.name else None
+        async for result in live_results(self.gateway.schema, p.document, p.variables, name, ctx):
+            yield Result(result.data, [_field_error(e) for e in result.errors or ()])
+
+    # -- before anything runs -------------------------------------------------------------
+    async def _prepare(self, request: GraphQLRequest, read_only: bool, streaming: bool = False) -> "_Prepared | Result":
+        if len(request.document) <= INLINE_DOCUMENT_CHARS:
+            return self._prepare_now(request, read_only, streaming)
+        return await asyncio.to_thread(self._prepare_now, request, read_only, streaming)
+
+    def _prepare_now(self, request: GraphQLRequest, read_only: bool, streaming: bool = False) -> "_Prepared | Result":
+        try:
+            return self._checked(request, read_only, streaming)
+        except RecursionError:
+            return Result.refused("the request is nested too deeply", "QUERY_TOO_COMPLEX")
+
+    def _checked(self, request: GraphQLRequest, read_only: bool, streaming: bool = False) -> "_Prepared | Result":
+        s = self.gateway.settings
+        try:
+            document = parse(request.document, max_tokens=s.max_document_tokens)
+        except GraphQLError as e:
+            return _graphql_errors([e], "GRAPHQL_PARSE_FAILED")
+        problem = check_complexity(document, self.limits)
+        if problem:
+            return Result.refused(problem, "QUERY_TOO_COMPLEX")
+        errors = validate(self.gateway.schema, document, self.rules)
+        if errors:
+            return _graphql_errors(errors, "GRAPHQL_VALIDATION_FAILED")
+        operation = get_operation_ast(document, request.operation_name)
+        if operation is None:
+            name = request.operation_name
+            return Result.refused(f"no operation named {name!r}" if name else "several operations: name one",
+                                  "BAD_REQUEST")
+        if operation.operation == OperationType.SUBSCRIPTION and not streaming:
+            return Result.refused("subscriptions are streamed: send Accept: text/event-stream (graphql-sse) "
+                                  "or use a WebSocket (graphql-transport-ws)", "SUBSCRIPTION_NEEDS_STREAM")
+        if read_only and operation.operation != OperationType.QUERY:
+            return Result.refused("this request may only read: send mutations with POST", "MUTATION_NOT_ALLOWED")
+        coerced = get_variable_values(self.gateway.schema, operation.variable_definitions or (),
+                                      request.variables or {})
+        if isinstance(coerced, list):
+            return _graphql_errors(coerced, "BAD_USER_INPUT")
+        return _Prepared(document, operation, request.variables or {}, len(_model_fields(document, operation)))
+
+    # -- running --------------------------------------------------------------------------
+    async def _run(self, p: _Prepared, caller: Caller, scope: RequestScope) -> Result:
+        ctx = RequestContext(self.gateway, caller.roles, caller.timezone, scope=scope, caller=caller.id)
+        name = p.operation.name.value if p.operation.name else None
+        result = execute(self.gateway.schema, p.document, variable_values=p.variables, operation_name=name,
+                         context_value=ctx)
+        if not isinstance(result, ExecutionResult):
+            result = await result
+        return Result(result.data, [_field_error(e) for e in result.errors or ()],
+                      {"fields": ctx.traces} if ctx.traces else None)
+
+
+def _graphql_errors(errors: list[GraphQLError], code: str) -> Result:
+    """Errors found before running, each given ``code`` unless it already has one."""
+    formatted = []
+    for e in errors:
+        f = e.formatted
+        f["extensions"] = {"code": code, **(f.get("extensions") or {})}
+        formatted.append(f)
+    return Result(errors=formatted, executed=False)
+
+
+def _field_error(e: GraphQLError) -> dict[str, Any]:
+    """A field error as the client sees it; an unexpected exception is logged, not shown."""
+    original = e.original_error
+    if original is None or isinstance(original, (GatewayError, GraphQLError)):
+        return e.formatted
+    log.error("unexpected error in %s", e.path, exc_info=original)
+    f = e.formatted
+    f["message"] = "internal error while resolving this field (logged on the server)"
+    f["extensions"] = {"code": "INTERNAL_ERROR"}
+    return f
+
+
+def _model_fields(document: DocumentNode, operation: OperationDefinitionNode) -> set[str]:
+    """The distinct root fields given a ``q``: each may cost a model call (identical ones count once)."""
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    found: set[str] = set()
+
+    def walk(ss: SelectionSetNode | None, seen: frozenset[str]) -> None:
+        for sel in ss.selections if ss else ():
+            if isinstance(sel, FieldNode):
+                if any(a.name.value == "q" for a in sel.arguments or ()):
+                    unaliased = FieldNode(name=sel.name, arguments=sel.arguments, directives=sel.directives,
+                                          selection_set=sel.selection_set)
+                    found.add(print_ast(unaliased))
+            elif isinstance(sel, InlineFragmentNode):
+                walk(sel.selection_set, seen)
+            elif isinstance(sel, FragmentSpreadNode) and sel.name.value in fragments and sel.name.value not in seen:
+                walk(fragments[sel.name.value].selection_set, seen | {sel.name.value})
+
+    walk(operation.selection_set, frozenset())
+    return found
+
+
+def dumps_response(body: Any) -> bytes:
+    """JSON bytes of a response; text a model answered with unpaired surrogates is escaped, not a 500."""
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(body, ensure_ascii=True, separators=(",", ":"), default=str).encode("ascii")
