@@ -27,7 +27,7 @@ from graphql import (
     InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
-    execute,
+    experimental_execute_incrementally,
     get_operation_ast,
     parse,
     print_ast,
@@ -38,6 +38,7 @@ from graphql.language import SelectionSetNode
 from graphql.validation import NoSchemaIntrospectionCustomRule, specified_rules
 
 from .errors import GatewayError
+from .incremental import merge, parts, uses_incremental
 from .limits import Limits, TokenBudget, check_complexity
 
 if TYPE_CHECKING:
@@ -156,6 +157,7 @@ class _Prepared:
     operation: OperationDefinitionNode
     variables: dict[str, Any]
     model_fields: int
+    incremental: bool = False  # asks for @defer or @stream
 
 
 class Execution:
@@ -208,20 +210,27 @@ class Execution:
         scope = RequestScope(TokenBudget(s.max_tokens_per_request))
         return [await self._run(p, caller, scope) for p in prepared if isinstance(p, _Prepared)]
 
-    async def stream(self, request: GraphQLRequest, caller: Caller | None = None) -> AsyncIterator[Result]:
-        """Results as they come, for the streaming transports (SSE, WebSocket): one for a query or
-        mutation, one per change for a subscription (:mod:`gateway.subscriptions`). A refusal is
-        one result that did not run. Closing the iterator releases what the operation holds."""
+    async def stream(self, request: GraphQLRequest, caller: Caller | None = None, *,
+                     read_only: bool = False) -> AsyncIterator[Result | dict[str, Any]]:
+        """Results as they come, for the streaming transports (multipart, SSE, WebSocket): one for a
+        query or mutation, the parts of one using ``@defer``/``@stream`` (dicts, see
+        :mod:`gateway.incremental`), one per change for a subscription (:mod:`gateway.subscriptions`).
+        A refusal is one result that did not run. Closing the iterator releases what the operation holds."""
         from .subscriptions import live_results
 
         caller = caller or Caller()
-        p = await self._prepare(request, read_only=False, streaming=True)
+        p = await self._prepare(request, read_only=read_only, streaming=True)
         if isinstance(p, Result):
             yield p
             return
         scope = RequestScope(TokenBudget(self.gateway.settings.max_tokens_per_request))
         if p.operation.operation != OperationType.SUBSCRIPTION:
-            yield await self._run(p, caller, scope)
+            if p.incremental:
+                ctx = RequestContext(self.gateway, caller.roles, caller.timezone, scope=scope, caller=caller.id)
+                async for part in self._parts(p, ctx):
+                    yield part
+            else:
+                yield await self._run(p, caller, scope)
             return
         ctx = RequestContext(self.gateway, caller.roles, caller.timezone, scope=scope, caller=caller.id)
         name = p.operation.name.value if p.operation.name else None
@@ -266,18 +275,30 @@ class Execution:
                                       request.variables or {})
         if isinstance(coerced, list):
             return _graphql_errors(coerced, "BAD_USER_INPUT")
-        return _Prepared(document, operation, request.variables or {}, len(_model_fields(document, operation)))
+        deferred = ("defer" in request.document or "stream" in request.document) and uses_incremental(document)
+        return _Prepared(document, operation, request.variables or {}, len(_model_fields(document, operation)),
+                         deferred)
 
     # -- running --------------------------------------------------------------------------
     async def _run(self, p: _Prepared, caller: Caller, scope: RequestScope) -> Result:
         ctx = RequestContext(self.gateway, caller.roles, caller.timezone, scope=scope, caller=caller.id)
         name = p.operation.name.value if p.operation.name else None
-        result = execute(self.gateway.schema, p.document, variable_values=p.variables, operation_name=name,
-                         context_value=ctx)
+        if p.incremental:  # a client that takes one response: the parts merged
+            merged = merge([part async for part in self._parts(p, ctx)])
+            return Result(merged.get("data"), merged.get("errors", []), merged.get("extensions"))
+        # graphql-core's execute() refuses a schema that declares @defer/@stream; this is the same
+        # call without that check, and a document without them always has one result
+        result = experimental_execute_incrementally(self.gateway.schema, p.document, variable_values=p.variables,
+                                                    operation_name=name, context_value=ctx)
         if not isinstance(result, ExecutionResult):
             result = await result
         return Result(result.data, [_field_error(e) for e in result.errors or ()],
                       {"fields": ctx.traces} if ctx.traces else None)
+
+
+    def _parts(self, p: _Prepared, ctx: RequestContext) -> AsyncIterator[dict[str, Any]]:
+        name = p.operation.name.value if p.operation.name else None
+        return parts(self.gateway.schema, p.document, p.variables, name, ctx, _field_error, lambda: ctx.traces)
 
 
 def _graphql_errors(errors: list[GraphQLError], code: str) -> Result:

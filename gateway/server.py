@@ -114,10 +114,11 @@ class GraphQLHTTP:
             return HTMLResponse(self.graphiql_html)
         if transports.wants_event_stream(request):
             return await transports.sse_response(self, request)
-        if media is None:
+        if media is None and not transports.wants_multipart(request):
             return self._error_response(RequestError(
                 f"cannot answer with {request.headers.get('accept')}; accept {GRAPHQL_RESPONSE} or {JSON}",
                 406, "NOT_ACCEPTABLE"), JSON)
+        media = media or JSON
         try:
             caller = self.caller(request)
             payload = await self._read_params(request)
@@ -138,6 +139,8 @@ class GraphQLHTTP:
             params = GraphQLRequest.from_params(payload)
             if isinstance(params, Result):
                 result = params
+            elif transports.wants_multipart(request) and transports.may_defer(params.document):
+                return await transports.multipart_response(self, params, caller, media or JSON, read_only)
             else:
                 result = await self.gateway.execute(params.document, params.variables, params.operation_name,
                                                     caller, read_only=read_only)

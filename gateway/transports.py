@@ -1,5 +1,6 @@
-"""Streaming transports: GraphQL over Server-Sent Events (``graphql-sse``, distinct connections
-mode) and GraphQL over WebSocket (``graphql-ws``, subprotocol ``graphql-transport-ws``).
+"""Streaming transports: ``multipart/mixed`` HTTP responses for ``@defer``/``@stream``, GraphQL
+over Server-Sent Events (``graphql-sse``, distinct connections mode) and GraphQL over WebSocket
+(``graphql-ws``, subprotocol ``graphql-transport-ws``).
 
 Both only frame what ``Gateway.execution.stream`` yields, and both close that stream (which
 releases the operation's watch and the caller's subscription slot) when it ends or the client
@@ -21,12 +22,54 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from .execution import Caller, GraphQLRequest, Result
 
 SSE = "text/event-stream"
+MULTIPART = "multipart/mixed"
 WS_PROTOCOL = "graphql-transport-ws"
 
 
-def wants_event_stream(request: Request) -> bool:
+def _accepts(request: Request, media: str) -> bool:
     accept = request.headers.get("accept", "")
-    return any(part.split(";")[0].strip().lower() == SSE for part in accept.split(","))
+    return any(part.split(";")[0].strip().lower() == media for part in accept.split(","))
+
+
+def wants_event_stream(request: Request) -> bool:
+    return _accepts(request, SSE)
+
+
+def wants_multipart(request: Request) -> bool:
+    return _accepts(request, MULTIPART)
+
+
+def may_defer(document: str) -> bool:
+    """A cheap first look: only a document naming defer or stream can have parts."""
+    return "defer" in document or "stream" in document
+
+
+# -- multipart/mixed (incremental delivery over plain HTTP) --------------------------------
+async def multipart_response(http: Any, gql: GraphQLRequest, caller: Caller, media: str,
+                             read_only: bool) -> Response:
+    """The parts of a ``@defer``/``@stream`` result as ``multipart/mixed; boundary="-"``; an
+    operation that turns out to have one result (or none: a refusal) answers as usual."""
+    results = http.gateway.execution.stream(gql, caller, read_only=read_only)
+    first = await results.__anext__()
+    if isinstance(first, Result):
+        await results.aclose()
+        return http._result_response(first, media)
+
+    async def body() -> AsyncIterator[str]:
+        try:
+            yield _part(first)
+            async for part in results:
+                yield _part(_body(part))
+        finally:
+            await results.aclose()
+        yield "\r\n-----\r\n"
+
+    return EventStreamResponse(body(), media_type=None, headers={
+        "Content-Type": 'multipart/mixed; boundary="-"', "Cache-Control": "no-cache"})
+
+
+def _part(payload: dict[str, Any]) -> str:
+    return "\r\n---\r\nContent-Type: application/json; charset=utf-8\r\n\r\n" + json.dumps(payload, default=str)
 
 
 # -- Server-Sent Events -------------------------------------------------------------------
@@ -51,13 +94,18 @@ async def sse_response(http: Any, request: Request) -> Response:
             results = http.gateway.execution.stream(gql, caller)
             try:
                 async for result in results:
-                    yield _event("next", result.formatted())
+                    yield _event("next", _body(result))
             finally:
                 await results.aclose()
         yield "event: complete\ndata: \n\n"
 
     return EventStreamResponse(events(), media_type=SSE,
                                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def _body(result: Result | dict[str, Any]) -> dict[str, Any]:
+    """A result's response body; a part of an incremental result is one already."""
+    return result if isinstance(result, dict) else result.formatted()
 
 
 def _event(name: str, payload: Any) -> str:
@@ -84,6 +132,11 @@ class EventStreamResponse(StreamingResponse):
             group.start_soon(stream)
             await self.listen_for_disconnect(receive)
             group.cancel_scope.cancel()
+
+
+def _body(result: Result | dict[str, Any]) -> dict[str, Any]:
+    """A result's response body; a part of an incremental result is one already."""
+    return result if isinstance(result, dict) else result.formatted()
 
 
 def _event(name: str, payload: Any) -> str:
@@ -191,10 +244,10 @@ class GraphQLWebSocket:
         results = self.http.gateway.execution.stream(gql, self.caller)
         try:
             async for result in results:
-                if not result.executed:  # refused before running: the protocol's error message
+                if isinstance(result, Result) and not result.executed:  # refused: the protocol's error message
                     await self._send({"id": op_id, "type": "error", "payload": result.errors})
                     return
-                await self._send({"id": op_id, "type": "next", "payload": result.formatted()})
+                await self._send({"id": op_id, "type": "next", "payload": _body(result)})
             await self._send({"id": op_id, "type": "complete"})
         except (WebSocketDisconnect, RuntimeError):
             pass  # the client went away mid-send
