@@ -46,6 +46,7 @@ SUITES = {
     "urql": Suite(JS, ["urql.test.mjs"], JS / "answers" / "urql.json"),
     "codegen": Suite(JS, ["codegen.test.mjs"]),
     "graphiql": Suite(JS, ["graphiql.test.mjs"]),
+    "defer": Suite(JS, ["defer.test.mjs"], JS / "answers" / "defer.json"),
     "live": Suite(JS, ["live.test.mjs"], JS / "answers" / "live.json", schema=JS / "live.graphql",
                   server_env={"GATEWAY_MAX_SUBSCRIPTIONS": "3"}),
     "sdk": Suite(SDK, ["test/unit.test.mjs", "test/live.test.mjs"], SDK / "test" / "answers.json",
