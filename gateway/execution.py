@@ -11,6 +11,7 @@ committed write behind a whole-batch error.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from dataclasses import dataclass, field
@@ -50,6 +51,7 @@ T = TypeVar("T")
 # Documents up to this size are parsed and validated on the event loop (well under a
 # millisecond); larger ones in a worker thread, so no client can stall the others.
 INLINE_DOCUMENT_CHARS = 4_000
+DOCUMENT_CACHE_SIZE = 1_000  # checked documents kept (each at most INLINE_DOCUMENT_CHARS long)
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,16 @@ class GraphQLRequest:
         return cls(query, variables, op_name)
 
 
+@dataclass(frozen=True)
+class _Checked:
+    """A document that parsed, fits the limits and validated, with the operation to run."""
+
+    document: DocumentNode
+    operation: OperationDefinitionNode
+    model_fields: int
+    incremental: bool
+
+
 @dataclass
 class _Prepared:
     """A request that parsed, fits the limits, validated and whose variables fit: ready to run."""
@@ -175,6 +187,9 @@ class Execution:
             rules.append(NoSchemaIntrospectionCustomRule)
         self.rules = rules
         self.limits = Limits(s.max_depth, s.max_fields, s.max_introspection_fields, s.max_introspection_depth)
+        # Parsing and validating took 60 % of a cached request (bench/README.md): a document seen
+        # before is checked once. Bounded, and only for documents of ordinary size.
+        self._checked_cached = functools.lru_cache(maxsize=DOCUMENT_CACHE_SIZE)(self._check_document)
 
     async def execute(self, document: str, variables: dict[str, Any] | None = None,
                       operation_name: str | None = None, caller: Caller | None = None, *,
@@ -249,10 +264,11 @@ class Execution:
         except RecursionError:
             return Result.refused("the request is nested too deeply", "QUERY_TOO_COMPLEX")
 
-    def _checked(self, request: GraphQLRequest, read_only: bool, streaming: bool = False) -> "_Prepared | Result":
+    def _check_document(self, text: str, operation_name: str | None) -> "_Checked | Result":
+        """Parse, limits and validation of one document: the same answer every time for the same text."""
         s = self.gateway.settings
         try:
-            document = parse(request.document, max_tokens=s.max_document_tokens)
+            document = parse(text, max_tokens=s.max_document_tokens)
         except GraphQLError as e:
             return _graphql_errors([e], "GRAPHQL_PARSE_FAILED")
         problem = check_complexity(document, self.limits)
@@ -261,11 +277,19 @@ class Execution:
         errors = validate(self.gateway.schema, document, self.rules)
         if errors:
             return _graphql_errors(errors, "GRAPHQL_VALIDATION_FAILED")
-        operation = get_operation_ast(document, request.operation_name)
+        operation = get_operation_ast(document, operation_name)
         if operation is None:
-            name = request.operation_name
-            return Result.refused(f"no operation named {name!r}" if name else "several operations: name one",
-                                  "BAD_REQUEST")
+            return Result.refused(f"no operation named {operation_name!r}" if operation_name
+                                  else "several operations: name one", "BAD_REQUEST")
+        deferred = ("defer" in text or "stream" in text) and uses_incremental(document)
+        return _Checked(document, operation, len(_model_fields(document, operation)), deferred)
+
+    def _checked(self, request: GraphQLRequest, read_only: bool, streaming: bool = False) -> "_Prepared | Result":
+        check = self._checked_cached if len(request.document) <= INLINE_DOCUMENT_CHARS else self._check_document
+        checked = check(request.document, request.operation_name)
+        if isinstance(checked, Result):
+            return checked
+        document, operation = checked.document, checked.operation
         if operation.operation == OperationType.SUBSCRIPTION and not streaming:
             return Result.refused("subscriptions are streamed: send Accept: text/event-stream (graphql-sse) "
                                   "or use a WebSocket (graphql-transport-ws)", "SUBSCRIPTION_NEEDS_STREAM")
@@ -275,9 +299,7 @@ class Execution:
                                       request.variables or {})
         if isinstance(coerced, list):
             return _graphql_errors(coerced, "BAD_USER_INPUT")
-        deferred = ("defer" in request.document or "stream" in request.document) and uses_incremental(document)
-        return _Prepared(document, operation, request.variables or {}, len(_model_fields(document, operation)),
-                         deferred)
+        return _Prepared(document, operation, request.variables or {}, checked.model_fields, checked.incremental)
 
     # -- running --------------------------------------------------------------------------
     async def _run(self, p: _Prepared, caller: Caller, scope: RequestScope) -> Result:
