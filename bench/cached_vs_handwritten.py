@@ -69,16 +69,22 @@ class Tally:
     def __init__(self) -> None:
         self.latencies: list[float] = []
         self.errors = 0
+        self.first_errors: list[str] = []  # what went wrong, the first few
 
     async def post(self, client: httpx.AsyncClient, doc: str) -> None:
         t0 = time.perf_counter()
+        problem = None
         try:
             r = await client.post("/graphql", json={"query": doc})
-            failed = r.status_code != 200 or "errors" in r.json()
-        except httpx.HTTPError:
-            failed = True
+            if r.status_code != 200 or "errors" in r.json():
+                problem = f"{r.status_code} {r.text[:300]}"
+        except httpx.HTTPError as e:
+            problem = f"{type(e).__name__}: {e}"
         self.latencies.append((time.perf_counter() - t0) * 1000)
-        self.errors += failed
+        if problem is not None:
+            self.errors += 1
+            if len(self.first_errors) < 3:
+                self.first_errors.append(problem)
 
 
 async def sequential(client: httpx.AsyncClient, docs: list[str], n: int, tally: Tally) -> float:
@@ -165,7 +171,8 @@ async def run(tasks: int, n_requests: int, inflight: list[int], store: str, work
                 s_g += await in_flight(g, gdocs, half, k, busy_g)
                 rps[k] = {"gateway": 2 * half / s_g, "handwritten": 2 * half / s_h,
                           "gateway_p50_ms": median(busy_g.latencies), "handwritten_p50_ms": median(busy_h.latencies),
-                          "errors": {"gateway": busy_g.errors, "handwritten": busy_h.errors}}
+                          "errors": {"gateway": busy_g.errors, "handwritten": busy_h.errors},
+                          "first_errors": {"gateway": busy_g.first_errors, "handwritten": busy_h.first_errors}}
             model_calls = len(model.calls) - calls_after_warmup
     finally:
         for proc in procs:
@@ -269,6 +276,10 @@ def main() -> None:
     errors = {"gateway": g["errors"] + sum(v["errors"]["gateway"] for v in res["in_flight"].values()),
               "handwritten": h["errors"] + sum(v["errors"]["handwritten"] for v in res["in_flight"].values())}
     print(f"\nerrors: {errors}; model calls during measurement: {res['model_calls_during_measurement']}")
+    for k in inflight:
+        for app, found in res["in_flight"][str(k)]["first_errors"].items():
+            for e in found:
+                print(f"  {app}, {k} in flight: {e}")
     suffix = "" if not args.workers and args.store == "sqlite" else f"_{args.store}_w{args.workers}"
     print(f"wrote {write_result('cached_vs_handwritten' + suffix, res)}")
 

@@ -14,6 +14,7 @@ import asyncio
 import functools
 import json
 import logging
+from inspect import isawaitable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, TypeVar
 
@@ -310,9 +311,10 @@ class Execution:
             return Result(merged.get("data"), merged.get("errors", []), merged.get("extensions"))
         # graphql-core's execute() refuses a schema that declares @defer/@stream; this is the same
         # call without that check, and a document without them always has one result
-        result = experimental_execute_incrementally(self.gateway.schema, p.document, variable_values=p.variables,
-                                                    operation_name=name, context_value=ctx)
-        if not isinstance(result, ExecutionResult):
+        result: Any = experimental_execute_incrementally(self.gateway.schema, p.document,
+                                                         variable_values=p.variables, operation_name=name,
+                                                         context_value=ctx)
+        if isawaitable(result):
             result = await result
         return Result(result.data, [_field_error(e) for e in result.errors or ()],
                       {"fields": ctx.traces} if ctx.traces else None)

@@ -11,6 +11,7 @@ parts ``incremental: [{id, data | items, subPath}]`` and ``completed: [{id}]``, 
 
 from __future__ import annotations
 
+from inspect import isawaitable
 from typing import Any, AsyncIterator, Callable
 
 from graphql import (
@@ -66,20 +67,20 @@ async def parts(schema: GraphQLSchema, document: DocumentNode, variables: dict[s
             payload["extensions"] = {"fields": new}
         return payload
 
-    result = experimental_execute_incrementally(schema, document, context_value=context,
-                                                variable_values=variables, operation_name=operation_name)
-    if not isinstance(result, ExecutionResult) and hasattr(result, "__await__"):
+    result: Any = experimental_execute_incrementally(schema, document, context_value=context,
+                                                     variable_values=variables, operation_name=operation_name)
+    if isawaitable(result):
         result = await result
     if isinstance(result, ExecutionResult):
         yield with_traces(_complete(result, format_error))
         return
     initial = result.initial_result
-    first = _complete(initial, format_error)  # type: ignore[arg-type]
+    first = _complete(initial, format_error)
     first["pending"] = [p.formatted for p in initial.pending]
     first["hasNext"] = initial.has_next
     yield with_traces(first)
     async for subsequent in result.subsequent_results:
-        payload = subsequent.formatted
+        payload: dict[str, Any] = dict(subsequent.formatted)
         for entry, formatted in zip(subsequent.incremental or (), payload.get("incremental", ())):
             if entry.errors:
                 formatted["errors"] = [format_error(e) for e in entry.errors]

@@ -29,7 +29,10 @@ class Watch:
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def wake(self) -> None:
-        self.loop.call_soon_threadsafe(self.changed.set)
+        try:
+            self.loop.call_soon_threadsafe(self.changed.set)
+        except RuntimeError:  # its event loop has closed: the server is shutting down
+            pass
 
 
 class Notifier:
@@ -150,7 +153,7 @@ class RedisBackend(_Listener):
         self.client.publish(self.channel, message)
 
     def _receive(self, callback: Any) -> None:
-        pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+        pubsub = self.client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
         pubsub.subscribe(self.channel)
         try:
             while not self._stop.is_set():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
+from inspect import isawaitable
 from collections import Counter
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterable
 
@@ -92,14 +93,14 @@ class LiveQuery:
             release()
 
 
-def event_value(event: Any, _info: GraphQLResolveInfo, **_args: Any) -> Any:
+def event_value(event: Any, _info: GraphQLResolveInfo[Any], **_args: Any) -> Any:
     """The field value of one event (the source stream already resolved it)."""
     if isinstance(event, GatewayError):
         raise event.as_graphql_error()
     return event
 
 
-async def subscribe_field(gateway: "Gateway", _source: Any, info: GraphQLResolveInfo, **args: Any) -> LiveQuery:
+async def subscribe_field(gateway: "Gateway", _source: Any, info: GraphQLResolveInfo[Any], **args: Any) -> LiveQuery:
     """The ``subscribe`` resolver of every Subscription root field: plan once, watch what it reads."""
     ctx: "RequestContext" = info.context
     root = gateway.catalog.root("subscription", info.field_name)
@@ -189,9 +190,9 @@ async def live_results(schema: Any, document: Any, variables: dict[str, Any], op
     from graphql import ExecutionResult, subscribe
 
     try:
-        result = subscribe(schema, document, context_value=ctx, variable_values=variables,
-                           operation_name=operation_name)
-        if not isinstance(result, ExecutionResult) and hasattr(result, "__await__"):
+        result: Any = subscribe(schema, document, context_value=ctx, variable_values=variables,
+                                operation_name=operation_name)
+        if isawaitable(result):
             result = await result
         if isinstance(result, ExecutionResult):
             yield result

@@ -53,7 +53,8 @@ async def multipart_response(http: Any, gql: GraphQLRequest, caller: Caller, med
     first = await results.__anext__()
     if isinstance(first, Result):
         await results.aclose()
-        return http._result_response(first, media)
+        answer: Response = http._result_response(first, media)
+        return answer
 
     async def body() -> AsyncIterator[str]:
         try:
@@ -84,7 +85,8 @@ async def sse_response(http: Any, request: Request) -> Response:
         caller = http.caller(request)
         params = await http._read_params(request)
     except RequestError as e:
-        return http._error_response(e, "application/json")
+        response: Response = http._error_response(e, "application/json")
+        return response
     gql = GraphQLRequest.from_params(params)
 
     async def events() -> AsyncIterator[str]:
@@ -132,15 +134,6 @@ class EventStreamResponse(StreamingResponse):
             group.start_soon(stream)
             await self.listen_for_disconnect(receive)
             group.cancel_scope.cancel()
-
-
-def _body(result: Result | dict[str, Any]) -> dict[str, Any]:
-    """A result's response body; a part of an incremental result is one already."""
-    return result if isinstance(result, dict) else result.formatted()
-
-
-def _event(name: str, payload: Any) -> str:
-    return f"event: {name}\ndata: {json.dumps(payload, default=str)}\n\n"
 
 
 # -- WebSocket ----------------------------------------------------------------------------
