@@ -75,7 +75,7 @@ def rows(n: int) -> list[tuple[Any, ...]]:
     rnd = random.Random(1)
     kinds = "ABCD"
     return [(f"i{i}", f"sku-{i:07d}", f"c-{rnd.randrange(CATEGORIES):04d}", rnd.randrange(1_000_000),
-             kinds[rnd.randrange(4)]) for i in range(n)]
+             kinds[rnd.randrange(4)], i + 1) for i in range(n)]
 
 
 def bulk_insert(gw: Gateway, data: list[tuple[Any, ...]]) -> float:
@@ -85,13 +85,13 @@ def bulk_insert(gw: Gateway, data: list[tuple[Any, ...]]) -> float:
         if gw.engine.dialect.name == "sqlite":
             cur = raw.cursor()
             cur.execute("BEGIN")
-            cur.executemany('INSERT INTO "Item" (id, sku, category, value, kind) VALUES (?, ?, ?, ?, ?)', data)
+            cur.executemany('INSERT INTO "Item" (id, sku, category, value, kind, _gateway_created) VALUES (?, ?, ?, ?, ?, ?)', data)
             cur.execute("COMMIT")
             cur.execute('ANALYZE "Item"')
         else:
             pg = raw.driver_connection
             with pg.cursor() as cur:
-                with cur.copy('COPY "Item" (id, sku, category, value, kind) FROM STDIN') as copy:
+                with cur.copy('COPY "Item" (id, sku, category, value, kind, _gateway_created) FROM STDIN') as copy:
                     for r in data:
                         copy.write_row(r)
             pg.commit()

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .errors import ConfigInvalid, Forbidden
-from .plan import Aggregate, Find, Insert, Plan, Update, is_operator_condition
+from .plan import Call, Filter, Plan, StepTree
+from .plan.nodes import FieldRef, FieldTest, Node, Related, StepRef
+from .plan.visitor import ScopedVisitor
 from .sdl import Catalog, Model, RootField
 
 
@@ -100,50 +102,96 @@ class Access:
             raise Forbidden(f"{root.operation} field {root.name} needs one of the roles {list(root.auth_roles or ())}")
         for name in root.models:
             self.check_model(self.catalog.models[name], roles)
+        shape = self.catalog.shape_models.get(root.type_name)
+        if shape is not None:
+            self.check_model(shape, roles)
 
     def check_model(self, model: Model, roles: frozenset[str]) -> None:
         if not allowed(roles, model.auth_roles):
             raise Forbidden(f"{model.name} needs one of the roles {list(model.auth_roles or ())}")
 
-    def check_field(self, model: Model, name: str, roles: frozenset[str]) -> None:
+    def check_field(self, model: Model, name: str, roles: frozenset[str], whole: bool = False) -> None:
+        """May these roles read (or write) ``model.name``? With ``whole``, an embedded object's
+        own fields count too (a plan that copies it moves all of them)."""
         f = model.fields.get(name)
         if f is None:
             return
         if not allowed(roles, f.auth_roles):
             raise Forbidden(f"{model.name}.{name} needs one of the roles {list(f.auth_roles or ())}")
-        if f.is_reference:
-            self.check_model(self.catalog.models[f.type_name], roles)
+        target = self.catalog.models.get(f.type_name) or self.catalog.shape_models.get(f.type_name)
+        if target is not None:
+            self.check_model(target, roles)
+            if f.kind == "json" and whole:
+                for inner in target.fields:
+                    self.check_field(target, inner, roles, whole=True)
 
     def check_plan(self, plan: Plan, roles: frozenset[str]) -> None:
-        """Refuse a plan that reads, filters on or writes what these roles may not see."""
-        for step in plan.steps:
-            if not hasattr(step, "model"):  # connector steps: their records carry no stored type
-                continue
-            model = self.catalog.models[step.model]
-            self.check_model(model, roles)
-            if getattr(step, "where", None):
-                self._where(model, step.where, roles)
-            names: list[str] = []
-            if isinstance(step, (Find, Aggregate)):
-                names += [o.field for o in step.orderBy]
-            if isinstance(step, Aggregate):
-                names += step.groupBy + [a.field for a in step.aggregates if a.field]
-            if isinstance(step, Insert):
-                names += [k for v in step.values for k in v]
-            if isinstance(step, Update):
-                names += list(step.set)
-            for name in names:
-                self.check_field(model, name, roles)
-
-    def _where(self, model: Model, where: dict[str, Any], roles: frozenset[str]) -> None:
-        for key, cond in where.items():
-            if key in ("and", "or"):
-                for c in cond:
-                    self._where(model, c, roles)
-            elif key == "not":
-                self._where(model, cond, roles)
+        """Refuse a plan that reads, filters on, orders by, copies or writes what these roles may not see."""
+        reads = FieldReads(self.catalog, plan)
+        for model, name in reads.collect():
+            if name is None:
+                self.check_model(model, roles)
             else:
-                self.check_field(model, key, roles)
-                f = model.fields[key]
-                if f.is_reference and isinstance(cond, dict) and not is_operator_condition(cond):
-                    self._where(self.catalog.models[f.type_name], cond, roles)
+                self.check_field(model, name, roles, whole=True)
+
+
+class FieldReads(ScopedVisitor):
+    """Every (model, field) a plan touches: filters, expressions, orderings, step references, writes."""
+
+    def __init__(self, catalog: Catalog, plan: Plan) -> None:
+        super().__init__(catalog)
+        self.plan = plan
+        self.found: list[tuple[Model, str | None]] = []
+
+    def collect(self) -> list[tuple[Model, str | None]]:
+        for t in self.plan.tree:
+            step = t.step
+            model = self.step_model(step)
+            if model is not None:
+                self.found.append((model, None))
+            for node in self.parts(t):
+                self.visit(node, model)
+            for name in [k for row in t.rows for k in row] + list(t.set) + list(getattr(step, "groupBy", [])):
+                if model is not None:
+                    self.found.append((model, name))
+        return self.found
+
+    def step_model(self, step: Any) -> Model | None:
+        if isinstance(step, (Call, Filter)):
+            source = step if isinstance(step, Call) else self.plan.steps[step.step] \
+                if 0 <= step.step < len(self.plan.steps) else None
+            c = self.catalog.connectors.get(getattr(source, "connector", ""))
+            return self.catalog.shape_models.get(c.returns) if c is not None else None
+        return self.catalog.models.get(step.model)
+
+    @staticmethod
+    def parts(t: StepTree) -> list[Node]:
+        nodes: list[Node] = [] if t.where is None else [t.where]
+        nodes += list(t.order) + [v for row in t.rows for v in row.values()] + list(t.set.values())
+        nodes += list(t.args.values()) + [m.expr for m in t.measures if m.expr is not None]
+        return nodes
+
+    def visit_FieldTest(self, node: FieldTest, scope: Model | None) -> None:
+        if scope is not None:
+            self.found.append((scope, node.field))
+        self.generic_visit(node, scope)
+
+    def related(self, node: Related, scope: Model | None) -> None:
+        if scope is not None:
+            self.found.append((scope, node.field))
+
+    def visit_FieldRef(self, node: FieldRef, scope: Model | None) -> None:
+        model = scope
+        for name in node.names:
+            if model is None or name not in model.fields:
+                return
+            self.found.append((model, name))
+            model = self.catalog.models.get(model.fields[name].type_name)
+
+    def visit_StepRef(self, node: StepRef, scope: Model | None) -> None:
+        if not 0 <= node.step < len(self.plan.steps):
+            return
+        step = self.plan.steps[node.step]
+        model = self.step_model(step)
+        if model is not None and node.field in model.fields:
+            self.found.append((model, node.field))

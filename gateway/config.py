@@ -41,7 +41,7 @@ class Settings:
     max_body_bytes: int = 1_000_000
     max_depth: int = 10
     max_fields: int = 200
-    max_introspection_fields: int = 1000
+    max_introspection_fields: int = 500
     max_introspection_depth: int = 20
     max_document_tokens: int = 10_000
     max_batch: int = 10
@@ -53,6 +53,9 @@ class Settings:
     # caching and tracing
     plan_cache: bool = True
     redis_url: str | None = None
+    redis_prefix: str = "gateway:plans:"
+    frozen: str | None = None  # a plans lock file: serve only its plans, load no model
+    plan_examples: int = 3  # stored plans like the request offered to the model as worked examples
     traces: str | None = None
     connectors: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)

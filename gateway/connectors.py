@@ -27,6 +27,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from .errors import GatewayError, SchemaError
 from .sdl import Catalog, Model
+from .plan.nodes import AllOf, AnyOf, FieldTest, ListLiteral, Literal, Not
+from .plan.visitor import Visitor
 from .validation import scalar_problem
 
 
@@ -191,17 +193,27 @@ def check_result(c: Connector, shape: Model, catalog: Catalog, result: Any) -> l
 
 
 # -- filtering connector results in memory, with the plan's filter language ---------------
-def matches(record: dict[str, Any], where: dict[str, Any] | None) -> bool:
-    for key, cond in (where or {}).items():
-        if key == "and" and not all(matches(record, c) for c in cond):
-            return False
-        if key == "or" and not any(matches(record, c) for c in cond):
-            return False
-        if key == "not" and matches(record, cond):
-            return False
-        if key not in ("and", "or", "not") and not all(_op(record.get(key), op, v) for op, v in cond.items()):
-            return False
-    return True
+class RecordMatcher(Visitor):
+    """Evaluates a validated filter (plain field operators, and/or/not) on one record."""
+
+    def visit_AllOf(self, node: AllOf, record: dict[str, Any]) -> bool:
+        return all(self.visit(i, record) for i in node.items)
+
+    def visit_AnyOf(self, node: AnyOf, record: dict[str, Any]) -> bool:
+        return any(self.visit(i, record) for i in node.items)
+
+    def visit_Not(self, node: Not, record: dict[str, Any]) -> bool:
+        return not self.visit(node.item, record)
+
+    def visit_FieldTest(self, node: FieldTest, record: dict[str, Any]) -> bool:
+        arg = node.value
+        value = arg.value if isinstance(arg, Literal) else [i.value for i in arg.items] \
+            if isinstance(arg, ListLiteral) else None
+        return _op(record.get(node.field), node.op, value)
+
+
+def matches(record: dict[str, Any], where: Any) -> bool:
+    return bool(RecordMatcher().visit(where, record))
 
 
 def _op(value: Any, op: str, arg: Any) -> bool:
@@ -212,7 +224,7 @@ def _op(value: Any, op: str, arg: Any) -> bool:
     if op == "ne":
         return value != arg
     if op == "in":
-        return value in arg
+        return value in (arg or [])
     if value is None:
         return False
     if op == "contains":
@@ -227,9 +239,11 @@ def _op(value: Any, op: str, arg: Any) -> bool:
         return False
 
 
-def order_and_limit(records: list[dict[str, Any]], orders: list[Any], limit: int | None) -> list[dict[str, Any]]:
+def order_and_limit(records: list[dict[str, Any]], orders: Any, limit: int | None) -> list[dict[str, Any]]:
+    """Order by the plan's orderings (fields of the records) and cut to ``limit``."""
     for o in reversed(orders):
-        present = [r for r in records if r.get(o.field) is not None]
-        missing = [r for r in records if r.get(o.field) is None]
-        records = sorted(present, key=lambda r: r[o.field], reverse=o.direction == "desc") + missing
+        name = o.expr.dotted
+        present = [r for r in records if r.get(name) is not None]
+        missing = [r for r in records if r.get(name) is None]
+        records = sorted(present, key=lambda r: r[name], reverse=o.descending) + missing
     return records[:limit] if limit is not None else records

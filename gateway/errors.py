@@ -49,6 +49,19 @@ class PlanInvalid(GatewayError):
     code = "PLAN_INVALID"
 
 
+class PlanRefused(GatewayError):
+    """The request cannot be served by this contract (the model said why), or a Mutation's plan
+    changes nothing; nothing was written."""
+
+    code = "PLAN_REFUSED"
+
+
+class InventedValue(PlanInvalid):
+    """A write would store text that is neither in the request nor in the store."""
+
+    code = "INVENTED_VALUE"
+
+
 class PlanFailed(GatewayError):
     """A valid plan could not complete on the store (e.g. a step it relies on found nothing)."""
 
@@ -109,3 +122,27 @@ class ModelRateLimited(ModelError):
 
 class ModelBudgetExceeded(ModelError):
     code = "MODEL_BUDGET_EXCEEDED"
+
+
+class UnknownPlan(GatewayError):
+    """No single cached plan has this id (or id prefix)."""
+
+    code = "PLAN_NOT_FOUND"
+
+
+class PlanRejected(GatewayError):
+    """The model answered with a plan a developer rejected (or marked wrong) for this request."""
+
+    code = "PLAN_REJECTED"
+
+
+class PlanNotFrozen(GatewayError):
+    """A frozen gateway (``serve --frozen``) has no reviewed plan for this request and calls no model."""
+
+    code = "PLAN_NOT_FROZEN"
+
+
+class LockFileInvalid(GatewayError):
+    """A plans lock file is malformed or was made for another SDL; raised at start-up."""
+
+    code = "LOCK_FILE_INVALID"

@@ -14,8 +14,9 @@ import asyncio
 import functools
 import json
 import logging
-from inspect import isawaitable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from inspect import isawaitable
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, TypeVar
 
 import graphql.validation
@@ -49,9 +50,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("gateway.execution")
 T = TypeVar("T")
 
-# Documents up to this size are parsed and validated on the event loop (well under a
-# millisecond); larger ones in a worker thread, so no client can stall the others.
-INLINE_DOCUMENT_CHARS = 4_000
+# Documents up to this size are parsed and validated on the event loop (a few milliseconds at
+# worst); larger ones in the gateway's own worker threads, so no client stalls the others and
+# hostile documents queue there, not in the pool that store queries use.
+INLINE_DOCUMENT_CHARS = 1_000
+PREPARE_THREADS = 2
 DOCUMENT_CACHE_SIZE = 1_000  # checked documents kept (each at most INLINE_DOCUMENT_CHARS long)
 
 
@@ -61,7 +64,12 @@ class Caller:
 
     roles: frozenset[str] = frozenset()
     timezone: str | None = None
-    id: str = ""  # who holds open subscriptions: a hash of the API key, or the client address
+    id: str = ""  # "key:<digest of the API key>", or "addr:<client address>" where keys are off
+
+    @property
+    def key_id(self) -> str | None:
+        """The API key's digest: whose requests taught which write templates (None without keys)."""
+        return self.id if self.id.startswith("key:") else None
 
 
 @dataclass
@@ -93,7 +101,8 @@ class RequestContext:
     timezone: str | None = None
     traces: dict[str, Any] = field(default_factory=dict)
     scope: RequestScope = field(default_factory=RequestScope)
-    caller: str = ""  # Caller.id, for the per-caller subscription limit
+    caller: str | None = None  # the API key's digest (Caller.key_id)
+    caller_id: str = ""  # Caller.id (API key or address): whose open subscriptions these are
     closers: list[Any] = field(default_factory=list)  # what a streamed operation releases at its end
 
 
@@ -191,6 +200,10 @@ class Execution:
         # Parsing and validating took 60 % of a cached request (bench/README.md): a document seen
         # before is checked once. Bounded, and only for documents of ordinary size.
         self._checked_cached = functools.lru_cache(maxsize=DOCUMENT_CACHE_SIZE)(self._check_document)
+        self._pool = ThreadPoolExecutor(PREPARE_THREADS, thread_name_prefix="gateway-prepare")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     async def execute(self, document: str, variables: dict[str, Any] | None = None,
                       operation_name: str | None = None, caller: Caller | None = None, *,
@@ -242,13 +255,15 @@ class Execution:
         scope = RequestScope(TokenBudget(self.gateway.settings.max_tokens_per_request))
         if p.operation.operation != OperationType.SUBSCRIPTION:
             if p.incremental:
-                ctx = RequestContext(self.gateway, caller.roles, caller.timezone, scope=scope, caller=caller.id)
+                ctx = RequestContext(self.gateway, caller.roles, caller.timezone, scope=scope, caller=caller.key_id,
+                                     caller_id=caller.id)
                 async for part in self._parts(p, ctx):
                     yield part
             else:
                 yield await self._run(p, caller, scope)
             return
-        ctx = RequestContext(self.gateway, caller.roles, caller.timezone, scope=scope, caller=caller.id)
+        ctx = RequestContext(self.gateway, caller.roles, caller.timezone, scope=scope, caller=caller.key_id,
+                             caller_id=caller.id)
         name = p.operation.name.value if p.operation.name else None
         async for result in live_results(self.gateway.schema, p.document, p.variables, name, ctx):
             yield Result(result.data, [_field_error(e) for e in result.errors or ()])
@@ -257,7 +272,8 @@ class Execution:
     async def _prepare(self, request: GraphQLRequest, read_only: bool, streaming: bool = False) -> "_Prepared | Result":
         if len(request.document) <= INLINE_DOCUMENT_CHARS:
             return self._prepare_now(request, read_only, streaming)
-        return await asyncio.to_thread(self._prepare_now, request, read_only, streaming)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self._prepare_now, request, read_only,
+                                                                streaming)
 
     def _prepare_now(self, request: GraphQLRequest, read_only: bool, streaming: bool = False) -> "_Prepared | Result":
         try:
@@ -304,7 +320,8 @@ class Execution:
 
     # -- running --------------------------------------------------------------------------
     async def _run(self, p: _Prepared, caller: Caller, scope: RequestScope) -> Result:
-        ctx = RequestContext(self.gateway, caller.roles, caller.timezone, scope=scope, caller=caller.id)
+        ctx = RequestContext(self.gateway, caller.roles, caller.timezone, scope=scope, caller=caller.key_id,
+                             caller_id=caller.id)
         name = p.operation.name.value if p.operation.name else None
         if p.incremental:  # a client that takes one response: the parts merged
             merged = merge([part async for part in self._parts(p, ctx)])

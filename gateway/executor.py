@@ -1,45 +1,35 @@
 """Run a validated plan on the store, all of it in one transaction.
 
-Each step sees what earlier steps returned (``{"$step": 0, "field": "id"}``). Any failure
-(a referenced record that does not exist, a row cap exceeded, a store error) rolls the
-whole plan back, so a failed request changes no data.
+Each store step is one SQL statement built by :mod:`gateway.sql` (``INSERT ... RETURNING``,
+``UPDATE ... [FROM numbered rows] RETURNING``, ``DELETE ... RETURNING``, one ``SELECT``), so
+no row ever travels to the model and no loop runs per row. Links of list references, existence
+checks of referenced ids and the bulk-write check add their own statements. Every row a plan
+changes counts against the field's cap, links included; any failure (a referenced record that
+does not exist, a cap exceeded, a store error) rolls the whole plan back.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from decimal import Decimal
-from typing import Any
+from typing import Any, Callable
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import (
-    Connection,
-    ColumnElement,
-    Engine,
-    and_,
-    cast,
-    delete,
-    exists,
-    false,
-    func,
-    insert,
-    literal,
-    not_,
-    or_,
-    select,
-    true,
-    update,
-)
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from . import connectors
 from .errors import GatewayError, PlanFailed, PolicyDenied, StoreError
-from .plan import Aggregate, Call, Delete, Filter, Find, Insert, Plan, Update, is_operator_condition, is_step_ref
+from .plan import Aggregate, Call, Delete, Filter, Find, Insert, Plan, StepTree, Update, is_trivially_true
+from .plan.nodes import Expr, ListLiteral, Literal, Respectively, RowNumber, StepRef, walk
 from .sdl import Catalog, Model, ModelField
+from .sql import CREATED_COLUMN, Context, SqlCompiler
 from .store import StoreTables, is_sqlite
 
 Record = dict[str, Any]
 AGGREGATES = {"count": func.count, "sum": func.sum, "avg": func.avg, "min": func.min, "max": func.max}
+INTERNAL_COLUMNS = (CREATED_COLUMN,)
 
 
 def new_id() -> str:
@@ -53,29 +43,47 @@ def plain(value: Any) -> Any:
     return value
 
 
+def store_error(e: SQLAlchemyError) -> StoreError:
+    """A store failure as a coded error that never echoes a stored or given value."""
+    if isinstance(e, IntegrityError):
+        what = "a uniqueness or reference rule of the store refused the change"
+    elif isinstance(e, DataError):
+        what = "a value did not fit its column (a bad date, a number out of range...)"
+    else:
+        what = f"the store failed ({type(getattr(e, 'orig', None) or e).__name__})"
+    return StoreError(f"{what}; nothing was written")
+
+
 class Executor:
     def __init__(self, engine: Engine, catalog: Catalog, tables: StoreTables) -> None:
         self.engine = engine
         self.catalog = catalog
         self.tables = tables
+        self.sqlite = is_sqlite(engine)
 
     # -- entry point ----------------------------------------------------------------------
-    def run(self, plan: Plan, max_rows: int | None = None) -> list[Record]:
-        """Run every step in one transaction and return the result step's records."""
+    def run(self, plan: Plan, max_rows: int | None = None, allow_bulk: bool = True, timezone: str | None = None,
+            then: Callable[[Connection, list[Record]], None] | None = None) -> list[Record]:
+        """Run every step in one transaction and return the result step's records.
+
+        ``then`` runs in the same transaction (the nested selection), so a response is one
+        consistent snapshot of the store.
+        """
         try:
             with self.engine.connect() as conn:
                 conn.execution_options(write=plan.writes)
                 with conn.begin():
-                    run = PlanRun(self, conn, max_rows)
-                    for step in plan.steps:
-                        run.outputs.append(run.step(step))
-                    return run.outputs[plan.result_index]
+                    run = PlanRun(self, conn, max_rows, allow_bulk, timezone)
+                    for t in plan.tree:
+                        run.outputs.append(run.step(t))
+                    records = run.outputs[plan.result_index]
+                    if then is not None:
+                        then(conn, records)
+                    return records
         except GatewayError:
             raise
-        except IntegrityError as e:
-            raise StoreError(f"the store refused the change, nothing was written: {_short(e)}") from e
         except SQLAlchemyError as e:
-            raise StoreError(f"store error, nothing was written: {_short(e)}") from e
+            raise store_error(e) from e
 
     def fetch_by_ids(self, conn: Connection, model: str, ids: list[str]) -> list[Record]:
         if not ids:
@@ -86,240 +94,266 @@ class Executor:
         return [by_id[i] for i in ids if i in by_id]
 
     def record(self, model: str, row: Any) -> Record:
-        rec = {k: plain(v) for k, v in dict(row).items()}
+        rec = {k: plain(v) for k, v in dict(row).items() if k not in INTERNAL_COLUMNS}
         rec["__typename"] = model
         return rec
 
-
-def _short(e: Exception) -> str:
-    return str(getattr(e, "orig", None) or e).split("\n")[0][:300]
+    def next_created(self, model: str, count: int) -> list[Any]:
+        """Creation-order values for ``count`` new rows: PostgreSQL's identity column numbers
+        them itself; SQLite (one writer at a time) continues after the highest, inside the
+        same INSERT statement."""
+        if not self.sqlite:
+            return [None] * count
+        t = self.tables.table(model)
+        top = select(func.coalesce(func.max(t.c[CREATED_COLUMN]), 0)).scalar_subquery()
+        return [top + (i + 1) for i in range(count)]
 
 
 class PlanRun:
     """State of one plan's run: the connection, each step's output and the rows touched."""
 
-    def __init__(self, executor: Executor, conn: Connection, max_rows: int | None) -> None:
+    def __init__(self, executor: Executor, conn: Connection, max_rows: int | None, allow_bulk: bool = True,
+                 timezone: str | None = None) -> None:
         self.x = executor
         self.conn = conn
         self.max_rows = max_rows
+        self.allow_bulk = allow_bulk
         self.touched = 0
         self.outputs: list[list[Record]] = []
+        now = dt.datetime.now(ZoneInfo(timezone) if timezone else dt.timezone.utc)
+        self.ctx = Context(self.step_values, now=now.isoformat(timespec="seconds"), today=now.date().isoformat())
+        self.sql = SqlCompiler(executor.catalog, executor.tables, executor.sqlite, self.ctx)
 
-    def step(self, step: Any) -> list[Record]:
+    def step(self, t: StepTree) -> list[Record]:
+        step = t.step
         if isinstance(step, Call):
-            return self.call(step)
+            return self.call(t)
         if isinstance(step, Filter):
-            return connectors.order_and_limit(
-                [r for r in self.outputs[step.step] if connectors.matches(r, step.where)], step.orderBy, step.limit)
+            records = [r for r in self.outputs[step.step] if t.where is None or connectors.matches(r, t.where)]
+            return connectors.order_and_limit(records, t.order, step.limit)
         model = self.x.catalog.model(step.model)
         if isinstance(step, Find):
-            return self.find(model, step)
+            return self.find(model, t)
         if isinstance(step, Insert):
-            return self.insert(model, step)
+            return self.insert(model, t)
         if isinstance(step, Update):
-            return self.update(model, step)
+            return self.update(model, t)
         if isinstance(step, Delete):
-            return self.delete(model, step)
+            return self.delete(model, t)
         if isinstance(step, Aggregate):
-            return self.aggregate(model, step)
+            return self.aggregate(model, t)
         raise PlanFailed(f"unknown step {step!r}")  # pragma: no cover - plan types are closed
 
     # -- values ---------------------------------------------------------------------------
-    def resolve(self, value: Any, many: bool = False) -> Any:
-        """Replace step references by what that step returned (all values when ``many``)."""
-        if not is_step_ref(value):
-            if many and isinstance(value, list):
-                return [x for v in value for x in (self.resolve(v, many=True) if is_step_ref(v) else [v])]
-            return value
-        index, name = value["$step"], value.get("field", "id")
-        values = [r.get(name) for r in self.outputs[index]]
+    def step_values(self, ref: StepRef, many: bool) -> Any:
+        """What step ``ref.step`` returned in ``ref.field``: all values when ``many``."""
+        values = [r.get(ref.field) for r in self.outputs[ref.step]]
         if many:
-            return values
+            return [x for v in values for x in (v if isinstance(v, list) else [v]) if x is not None]
         if not values:
-            raise PlanFailed(f"step {index} returned no records, so its {name} cannot be used; nothing was changed")
+            raise PlanFailed(f"step {ref.step} found no records, so its {ref.field} cannot be used; "
+                             "nothing was changed")
         return values[0]
 
     def count_touched(self, n: int, model: str) -> None:
         self.touched += n
         if self.max_rows is not None and self.touched > self.max_rows:
             raise PolicyDenied(
-                f"the plan would touch {self.touched} {model} rows, more than the {self.max_rows} allowed "
-                "for this field (raise it with @maxRows(n: ...)); nothing was changed",
-                rows=self.touched, maxRows=self.max_rows)
+                f"the plan would change {self.touched} rows ({model} and links), more than the {self.max_rows} "
+                "allowed for this field (raise it with @maxRows(n: ...)); nothing was changed",
+                rows=self.touched, maxRows=self.max_rows, reason="max_rows")
 
-    # -- filters --------------------------------------------------------------------------
-    def where(self, model: Model, where: dict[str, Any] | None) -> ColumnElement[bool]:
-        if not where:
-            return true()
-        t = self.x.tables.table(model.name)
-        parts: list[ColumnElement[bool]] = []
-        for key, cond in where.items():
-            if key == "and":
-                parts.append(and_(true(), *(self.where(model, c) for c in cond)))
-            elif key == "or":
-                parts.append(or_(false(), *(self.where(model, c) for c in cond)))
-            elif key == "not":
-                parts.append(not_(self.where(model, cond)))
-            else:
-                f = model.fields[key]
-                parts.append(self.field_condition(model, f, cond, t))
-        return and_(true(), *parts)
+    def row_count(self, model: Model) -> int:
+        """How many rows the model has now (only needed for the bulk check)."""
+        if self.allow_bulk:
+            return 0
+        table = self.x.tables.table(model.name)
+        return self.conn.execute(select(func.count()).select_from(table)).scalar() or 0
 
-    def field_condition(self, model: Model, f: ModelField, cond: dict[str, Any], t: Any) -> ColumnElement[bool]:
-        is_ops = is_operator_condition(cond)
-        if f.kind == "ref" and not is_ops:
-            target = self.x.tables.table(f.type_name)
-            sub = select(target.c.id).where(self.where(self.x.catalog.model(f.type_name), cond))
-            return t.c[f.name].in_(sub)
-        if f.kind == "refs":
-            owners = self.owners_of(f, self.where(self.x.catalog.model(f.type_name), {} if is_ops else cond))
-            if is_ops and cond.get("isNull") is True:
-                return t.c.id.not_in(owners)
-            return t.c.id.in_(owners)
-        col = t.c[f.name]
-        parts = [self.op(f, col, op, value) for op, value in cond.items()]
-        return and_(true(), *parts)
-
-    def owners_of(self, f: ModelField, target_cond: ColumnElement[bool]) -> Any:
-        """Ids of records whose list field ``f`` holds some target matching ``target_cond``."""
-        rel = f.relation
-        assert rel is not None
-        target = self.x.tables.table(rel.target)
-        if rel.kind == "reverse":
-            return select(target.c[rel.via]).where(target_cond, target.c[rel.via].is_not(None))
-        j = self.x.tables.joins[rel.table]
-        return select(j.c[rel.own_column]).where(j.c[rel.other_column].in_(select(target.c.id).where(target_cond)))
-
-    def op(self, f: ModelField, col: Any, op: str, value: Any) -> ColumnElement[bool]:
-        if op == "in":
-            values = [self.coerce(f, v) for v in self.resolve(value, many=True)]
-            return col.in_(values) if values else false()
-        if op == "isNull":
-            return col.is_(None) if value else col.is_not(None)
-        v = self.coerce(f, self.resolve(value))
-        if op == "eq":
-            return col.is_(None) if v is None else col == v
-        if op == "ne":
-            return col.is_not(None) if v is None else or_(col != v, col.is_(None))
-        if op == "contains" and f.kind == "scalars":
-            return self.list_contains(col, v)
-        if op == "contains":
-            return func.lower(col).contains(str(v).lower(), autoescape=True)
-        if op == "startsWith":
-            return func.lower(col).startswith(str(v).lower(), autoescape=True)
-        return {"lt": col < v, "lte": col <= v, "gt": col > v, "gte": col >= v}[op]
-
-    def list_contains(self, col: Any, v: Any) -> ColumnElement[bool]:
-        if is_sqlite(self.x.engine):
-            each = func.json_each(col).table_valued("value")
-            return exists(select(literal(1)).select_from(each).where(each.c.value == v))
-        return cast(col, JSONB).contains([v])
-
-    @staticmethod
-    def coerce(f: ModelField, v: Any) -> Any:
-        if v is not None and (f.type_name == "ID" or f.is_reference) and not isinstance(v, str):
-            return str(v)
-        return v
+    def check_not_bulk(self, model: Model, t: StepTree, matched: int, total: int) -> None:
+        """An update or delete whose filter matches every row is a bulk change (``@allowBulk``)."""
+        if self.allow_bulk:
+            return
+        if is_trivially_true(t.where) or (matched == total and total > 1):
+            raise PolicyDenied(f"this {t.step.op} would change every {model.name} ({total} rows): a bulk change; "
+                               "mark the field @allowBulk to allow it; nothing was changed", reason="unfiltered")
 
     # -- steps ----------------------------------------------------------------------------
-    def select_records(self, model: Model, where: dict[str, Any] | None, orders: list[Any] = (),
-                       limit: int | None = None, offset: int | None = None) -> list[Record]:
-        t = self.x.tables.table(model.name)
-        stmt = select(t).where(self.where(model, where))
-        for o in orders:
-            c = t.c[o.field]
-            stmt = stmt.order_by(c.desc() if o.direction == "desc" else c.asc())
-        if limit is not None:
-            stmt = stmt.limit(limit)
-        if offset:
-            stmt = stmt.offset(offset)
+    def find(self, model: Model, t: StepTree) -> list[Record]:
+        step: Find = t.step
+        table = self.x.tables.table(model.name)
+        stmt = select(table).where(self.sql.where(t.where, model))
+        stmt = stmt.order_by(*self.sql.order(t.order, model), table.c[CREATED_COLUMN], table.c.id)
+        if step.limit is not None:
+            stmt = stmt.limit(step.limit)
+        if step.offset:
+            stmt = stmt.offset(step.offset)
         return [self.x.record(model.name, r) for r in self.conn.execute(stmt).mappings()]
 
-    def find(self, model: Model, step: Find) -> list[Record]:
-        return self.select_records(model, step.where, step.orderBy, step.limit, step.offset)
-
-    def insert(self, model: Model, step: Insert) -> list[Record]:
-        self.count_touched(len(step.values), model.name)
-        t = self.x.tables.table(model.name)
-        ids: list[str] = []
-        for values in step.values:
-            row, links = self.split_values(model, values)
+    def insert(self, model: Model, t: StepTree) -> list[Record]:
+        table = self.x.tables.table(model.name)
+        rows: list[dict[str, Any]] = []
+        links: list[tuple[str, ModelField, list[str]]] = []
+        created = self.x.next_created(model.name, len(t.rows))
+        for values, seq in zip(t.rows, created):
+            row = self.with_defaults(model, {k: v for k, v in values.items() if model.fields[k].kind != "refs"})
             row["id"] = str(row.get("id") or new_id())
-            self.conn.execute(insert(t).values(**row))
-            for f, target_ids in links:
-                self.link(f, row["id"], target_ids, replace=False)
-            ids.append(row["id"])
-        return self.x.fetch_by_ids(self.conn, model.name, ids)
+            if seq is not None:
+                row[CREATED_COLUMN] = seq
+            for key, node in values.items():
+                f = model.fields[key]
+                if f.kind == "refs":
+                    links.append((row["id"], f, self.ids(f, node)))
+            rows.append(row)
+        self.count_touched(len(rows), model.name)
+        columns = sorted({k for r in rows for k in r})
+        stmt = insert(table).values([{c: r.get(c) for c in columns} for r in rows]).returning(*table.c)
+        inserted = {r["id"]: self.x.record(model.name, r) for r in self.conn.execute(stmt).mappings()}
+        for own, f, ids in links:
+            self.link(f, own, ids, replace=False)
+        return [inserted[r["id"]] for r in rows]
 
-    def update(self, model: Model, step: Update) -> list[Record]:
-        ids = [r["id"] for r in self.select_records(model, step.where)]
-        self.count_touched(len(ids), model.name)
-        if not ids:
-            return []
-        row, links = self.split_values(model, step.set)
-        t = self.x.tables.table(model.name)
-        if row:
-            self.conn.execute(update(t).where(t.c.id.in_(ids)).values(**row))
-        for f, target_ids in links:
-            for own in ids:
-                self.link(f, own, target_ids, replace=True)
-        return self.x.fetch_by_ids(self.conn, model.name, ids)
+    def with_defaults(self, model: Model, values: dict[str, Expr]) -> dict[str, Any]:
+        """Column values for a new row: the plan's, then ``@default``, ``@createdAt`` and friends."""
+        row: dict[str, Any] = {}
+        for key, node in values.items():
+            row[key] = self.column_value(model.fields[key], node, model)
+        for f in model.fields.values():
+            if f.auto_time in ("created", "updated") or (f.auto_time == "now" and row.get(f.name) is None):
+                row[f.name] = self.ctx.now
+            elif f.default is not None and row.get(f.name) is None:
+                row[f.name] = f.default
+        return row
 
-    def delete(self, model: Model, step: Delete) -> list[Record]:
-        records = self.select_records(model, step.where)
+    def column_value(self, f: ModelField, node: Expr, model: Model | None) -> Any:
+        """Python for literals and step values (checked ids), SQL for computed values."""
+        if isinstance(node, (Literal, ListLiteral)):
+            value = _plain_literal(node)
+        elif isinstance(node, StepRef):
+            value = self.step_values(node, False)
+        else:
+            return self.sql.expr(node, model)
+        value = self.sql.coerce(f, value)
+        if f.kind == "ref" and value is not None:
+            self.require_existing(f.type_name, [value])
+        return value
+
+    def ids(self, f: ModelField, node: Expr) -> list[str]:
+        if isinstance(node, StepRef):
+            raw = self.step_values(node, True)
+        elif isinstance(node, ListLiteral):
+            raw = [self.step_values(i, False) if isinstance(i, StepRef) else _plain_literal(i) for i in node.items]
+        else:
+            raw = []
+        ids = [str(i) for i in raw if i is not None]
+        self.require_existing(f.type_name, ids)
+        return ids
+
+    def update(self, model: Model, t: StepTree) -> list[Record]:
+        table = self.x.tables.table(model.name)
+        condition = self.sql.where(t.where, model)
+        total = self.row_count(model)
+        positional = _positional(t.set.values())
+        stmt = update(table)
+        if positional is not None:
+            numbered = (select(table.c.id, func.row_number().over(order_by=[
+                *self.sql.order(positional.order, model), table.c[CREATED_COLUMN], table.c.id]).label("position"))
+                .where(condition).subquery("numbered"))
+            self.ctx.position = numbered.c.position
+            stmt = stmt.where(table.c.id == numbered.c.id)
+        else:
+            stmt = stmt.where(condition)
+        columns: dict[str, Any] = {}
+        links: list[tuple[ModelField, Expr]] = []
+        for key, node in t.set.items():
+            f = model.fields[key]
+            if f.kind == "refs":
+                links.append((f, node))
+                continue
+            self.ctx.extra["current"] = table.c[key]
+            columns[key] = self.column_value(f, node, model)
+        self.ctx.extra.pop("current", None)
+        for f in model.fields.values():
+            if f.auto_time == "updated":
+                columns[f.name] = self.ctx.now
+        if not columns:  # only links change: find the rows, then relink
+            rows = self.conn.execute(select(table).where(condition)).mappings().all()
+        else:
+            rows = self.conn.execute(stmt.values(**columns).returning(*table.c)).mappings().all()
+        self.ctx.position = None
+        records = [self.x.record(model.name, r) for r in rows]
         self.count_touched(len(records), model.name)
-        if records:
-            t = self.x.tables.table(model.name)
-            ids = [r["id"] for r in records]
-            for f in model.fields.values():
-                if f.relation is not None and f.relation.kind == "join":
-                    j = self.x.tables.joins[f.relation.table]
-                    self.conn.execute(delete(j).where(j.c[f.relation.own_column].in_(ids)))
-            self.conn.execute(delete(t).where(t.c.id.in_(ids)))
+        self.check_not_bulk(model, t, len(records), total)
+        if isinstance(positional, Respectively) and len(positional.values) != len(records):
+            raise PlanFailed(f"{len(positional.values)} values were given for {len(records)} {model.name} records; "
+                             "nothing was changed")
+        for f, node in links:
+            ids = self.ids(f, node)
+            for r in records:
+                self.link(f, r["id"], ids, replace=True)
+        if links:
+            return self.x.fetch_by_ids(self.conn, model.name, [r["id"] for r in records])
         return records
 
-    def aggregate(self, model: Model, step: Aggregate) -> list[Record]:
-        t = self.x.tables.table(model.name)
-        groups = [t.c[g] for g in step.groupBy]
+    def delete(self, model: Model, t: StepTree) -> list[Record]:
+        table = self.x.tables.table(model.name)
+        condition = self.sql.where(t.where, model)
+        linked = self.cascaded_links(model, condition)
+        total = self.row_count(model)
+        rows = self.conn.execute(delete(table).where(condition).returning(*table.c)).mappings().all()
+        records = [self.x.record(model.name, r) for r in rows]
+        self.count_touched(len(records) + linked, model.name)
+        self.check_not_bulk(model, t, len(records), total)
+        return records
+
+    def cascaded_links(self, model: Model, condition: Any) -> int:
+        """Links a delete takes with it (join rows, references set to null): they count as changes."""
+        table = self.x.tables.table(model.name)
+        doomed = select(table.c.id).where(condition)
+        total = 0
+        for other in self.x.catalog.models.values():
+            for f in other.fields.values():
+                if f.type_name != model.name or f.relation is None:
+                    continue
+                if f.kind == "ref":
+                    ot = self.x.tables.table(other.name)
+                    total += self.conn.execute(select(func.count()).select_from(ot)
+                                               .where(ot.c[f.name].in_(doomed))).scalar() or 0
+        for f in model.fields.values():
+            rel = f.relation
+            if rel is not None and rel.kind == "join" and rel.table is not None and rel.own_column is not None:
+                j = self.x.tables.joins[rel.table]
+                total += self.conn.execute(select(func.count()).select_from(j)
+                                           .where(j.c[rel.own_column].in_(doomed))).scalar() or 0
+        return total
+
+    def aggregate(self, model: Model, t: StepTree) -> list[Record]:
+        step: Aggregate = t.step
+        table = self.x.tables.table(model.name)
+        groups = [table.c[g] for g in step.groupBy]
         measures = []
-        for a in step.aggregates:
-            fn = AGGREGATES[a.fn]
-            measures.append((fn() if a.field is None else fn(t.c[a.field])).label(a.as_))
-        stmt = select(*groups, *measures).select_from(t).where(self.where(model, step.where))
+        for m in t.measures:
+            fn = AGGREGATES[m.fn]
+            measures.append((fn() if m.expr is None else fn(self.sql.expr(m.expr, model))).label(m.alias))
+        stmt = select(*groups, *measures).select_from(table).where(self.sql.where(t.where, model))
         if groups:
             stmt = stmt.group_by(*groups)
-        labels = {m.name: m for m in measures} | {g.name: g for g in groups}
-        for o in step.orderBy:
-            c = labels.get(o.field, t.c.get(o.field))
-            stmt = stmt.order_by(c.desc() if o.direction == "desc" else c.asc())
+        self.ctx.extra = {m.name: m for m in measures} | {g.name: g for g in groups}
+        stmt = stmt.order_by(*self.sql.order(t.order, model))
+        self.ctx.extra = {}
         if step.limit is not None:
             stmt = stmt.limit(step.limit)
         return [{k: plain(v) for k, v in dict(r).items()} for r in self.conn.execute(stmt).mappings()]
 
-    def call(self, step: Call) -> list[Record]:
+    def call(self, t: StepTree) -> list[Record]:
         catalog = self.x.catalog
+        step: Call = t.step
         c = catalog.connectors[step.connector]
-        args = {k: self.resolve(v) for k, v in step.args.items()}
+        args = {k: self.step_values(v, False) if isinstance(v, StepRef) else _plain_literal(v)
+                for k, v in t.args.items()}
         return connectors.check_result(c, catalog.shape_models[c.returns], catalog, connectors.invoke(c, args))
 
-    # -- writes helpers -------------------------------------------------------------------
-    def split_values(self, model: Model, values: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[ModelField, list[str]]]]:
-        """Separate column values from list references, resolving step references."""
-        row: dict[str, Any] = {}
-        links: list[tuple[ModelField, list[str]]] = []
-        for key, raw in values.items():
-            f = model.fields[key]
-            if f.kind == "refs":
-                ids = [str(i) for i in self.resolve(raw if raw is not None else [], many=True) if i is not None]
-                self.require_existing(f.type_name, ids)
-                links.append((f, ids))
-                continue
-            value = self.coerce(f, self.resolve(raw))
-            if f.kind == "ref" and value is not None:
-                self.require_existing(f.type_name, [value])
-            row[key] = value
-        return row, links
-
+    # -- links ----------------------------------------------------------------------------
     def require_existing(self, model: str, ids: list[str]) -> None:
         if not ids:
             return
@@ -327,22 +361,52 @@ class PlanRun:
         found = set(self.conn.execute(select(t.c.id).where(t.c.id.in_(set(ids)))).scalars())
         missing = [i for i in ids if i not in found]
         if missing:
-            raise PlanFailed(f"no {model} with id {', '.join(map(repr, missing))}; nothing was changed",
-                             missing=missing)
+            raise PlanFailed(f"{len(missing)} of the {model} ids given do not exist; nothing was changed")
 
     def link(self, f: ModelField, own_id: str, target_ids: list[str], replace: bool) -> None:
+        """Point list reference ``f`` of ``own_id`` at ``target_ids``; every changed link counts."""
         rel = f.relation
         assert rel is not None
+        wanted = list(dict.fromkeys(target_ids))
         if rel.kind == "join":
+            assert rel.table is not None and rel.own_column is not None and rel.other_column is not None
             j = self.x.tables.joins[rel.table]
-            if replace:
-                self.conn.execute(delete(j).where(j.c[rel.own_column] == own_id))
-            for tid in dict.fromkeys(target_ids):
-                self.conn.execute(insert(j).values({rel.own_column: own_id, rel.other_column: tid}))
-        else:
-            target = self.x.tables.table(rel.target)
-            via = target.c[rel.via]
-            if replace:
-                self.conn.execute(update(target).where(via == own_id).values({rel.via: None}))
-            if target_ids:
-                self.conn.execute(update(target).where(target.c.id.in_(target_ids)).values({rel.via: own_id}))
+            current = set(self.conn.execute(select(j.c[rel.other_column]).where(j.c[rel.own_column] == own_id))
+                          .scalars())
+            removed = current - set(wanted) if replace else set()
+            added = [i for i in wanted if i not in current]
+            self.count_touched(len(removed) + len(added), f"{f.type_name} links")
+            if removed:
+                self.conn.execute(delete(j).where(j.c[rel.own_column] == own_id, j.c[rel.other_column].in_(removed)))
+            if added:
+                self.conn.execute(insert(j).values([{rel.own_column: own_id, rel.other_column: i} for i in added]))
+            return
+        assert rel.via is not None
+        target = self.x.tables.table(rel.target)
+        via = target.c[rel.via]
+        current = set(self.conn.execute(select(target.c.id).where(via == own_id)).scalars())
+        removed = current - set(wanted) if replace else set()
+        added = [i for i in wanted if i not in current]
+        self.count_touched(len(removed) + len(added), rel.target)
+        if removed:
+            self.conn.execute(update(target).where(target.c.id.in_(removed)).values({rel.via: None}))
+        if added:
+            self.conn.execute(update(target).where(target.c.id.in_(added)).values({rel.via: own_id}))
+
+
+def _plain_literal(node: Expr) -> Any:
+    if isinstance(node, Literal):
+        return node.value
+    if isinstance(node, ListLiteral):
+        return [_plain_literal(i) for i in node.items]
+    raise PlanFailed(f"{node.path}: a value was expected here")
+
+
+def _positional(values: Any) -> RowNumber | Respectively | None:
+    """The numbering an update's values rely on (one ordering per step), if any."""
+    found: list[RowNumber | Respectively] = []
+    for v in values:
+        found.extend(n for n in walk(v) if isinstance(n, (RowNumber, Respectively)))
+    if len({tuple(o.content() for o in n.order) for n in found}) > 1:
+        raise PlanFailed("one update numbers its rows in one order; split the step")
+    return found[0] if found else None

@@ -30,7 +30,7 @@ INTROSPECTION_ROOTS = frozenset({"__schema", "__type"})
 class Limits:
     max_depth: int = 10
     max_fields: int = 200
-    max_introspection_fields: int = 1000
+    max_introspection_fields: int = 500
     max_introspection_depth: int = 20
 
 
@@ -110,8 +110,28 @@ def measure(document: DocumentNode, operation: OperationDefinitionNode, limits: 
     return _Meter(document, limits).selection_set(operation.selection_set, False)
 
 
+def written_fields(document: DocumentNode, stop_after: int) -> int:
+    """Field nodes as written in the whole document (unused fragments too), counted up to ``stop_after``."""
+    count = 0
+    stack: list[SelectionSetNode | None] = [getattr(d, "selection_set", None) for d in document.definitions]
+    while stack and count <= stop_after:
+        ss = stack.pop()
+        for sel in ss.selections if ss else ():
+            count += isinstance(sel, FieldNode)
+            if not isinstance(sel, FragmentSpreadNode):
+                stack.append(sel.selection_set)
+    return count
+
+
 def check_complexity(document: DocumentNode, limits: Limits) -> str | None:
-    """Why some operation of the document is too deep or too wide, or None when all fit."""
+    """Why the document or one of its operations is too deep or too wide, or None when all fit.
+
+    The written count bounds validation, whose overlapping-fields rule is quadratic in the
+    fields that share a response name, even in a fragment no operation uses.
+    """
+    most = limits.max_fields + limits.max_introspection_fields
+    if written_fields(document, most) > most:
+        return f"the document holds more than {most} fields"
     meter = _Meter(document, limits)
     try:
         for d in document.definitions:
@@ -138,7 +158,13 @@ class TokenBudget:
     def exhausted(self) -> bool:
         return self.spent >= self.limit
 
-    def check(self) -> None:
-        """Refuse another model call once the budget is spent."""
+    def check(self, prompt_chars: int = 0) -> None:
+        """Refuse a model call once the budget is spent, or when its prompt alone would overspend it.
+
+        A prompt is estimated at four characters a token, so a request text of a megabyte
+        is refused before it reaches the model rather than billed after.
+        """
         if self.exhausted:
             raise ModelBudgetExceeded(f"the request used up its budget of {self.limit} model tokens")
+        if self.spent + prompt_chars // 4 > self.limit:
+            raise ModelBudgetExceeded(f"the prompt alone would pass the request's budget of {self.limit} model tokens")

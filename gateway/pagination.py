@@ -42,6 +42,7 @@ class Page:
     keys: tuple[Order, ...] = ()  # the result step's ordering, id last, when paged by keyset
     has_next: bool = False
     has_previous: bool = False
+    offset_paged: bool = False  # the store skipped ``position`` rows already (an expression ordering)
 
 
 def page_size(requested: Any, default: int, maximum: int, argument: str) -> int:
@@ -77,7 +78,7 @@ def page_list(plan: Plan, size: int) -> tuple[Plan, Page]:
 
 def cut(records: list[Record], page: Page) -> list[Record]:
     """The records of the page; notes whether more were there."""
-    start = page.position if page.connection and not page.keys else 0
+    start = page.position if page.connection and not page.keys and not page.offset_paged else 0
     page.has_next = len(records) > start + page.size
     return records[start:start + page.size]
 
@@ -92,6 +93,14 @@ def page_connection(plan: Plan, size: int, after: str | None, sqlite: bool) -> t
         page.position = _decode(after, "")["n"] if after else 0
         page.has_previous = page.position > 0
         return plan, page
+    if any(o.field is None or o.field.startswith("$") for o in step.orderBy):
+        # an ordering by an expression or by creation order: the row does not carry the value a
+        # keyset needs, so these pages go by position (stable while no row is added or removed)
+        position = _decode(after, "p")["n"] if after else 0
+        page.position, page.has_previous, page.offset_paged = position, position > 0, True
+        start = (step.offset or 0) + position
+        limit = size + 1 if step.limit is None else min(size + 1, max(step.limit - position, 0))
+        return _with_step(plan, step.model_copy(update={"offset": start or None, "limit": limit})), page
     keys = tuple(step.orderBy) + (() if any(o.field == "id" for o in step.orderBy) else (Order(field="id"),))
     keys = keys[:next(i for i, o in enumerate(keys) if o.field == "id") + 1]
     page.keys = keys
@@ -122,7 +131,9 @@ def connection(records: list[Record], page: Page) -> dict[str, Any]:
     edges = []
     for i, r in enumerate(rows):
         payload: dict[str, Any] = {"n": page.position + i + 1}
-        if page.keys:
+        if page.offset_paged:
+            payload["s"] = "p"
+        elif page.keys:
             payload |= {"s": _signature(r.get("__typename", ""), page.keys), "v": [r.get(o.field) for o in page.keys]}
         edges.append({"node": r, "cursor": _encode(payload)})
     return {
@@ -137,9 +148,10 @@ def connection(records: list[Record], page: Page) -> dict[str, Any]:
 
 
 def _with_step(plan: Plan, step: Any) -> Plan:
+    """The plan with its result step replaced (a new plan: its parsed tree is built afresh)."""
     steps = list(plan.steps)
     steps[plan.result_index] = step
-    return plan.model_copy(update={"steps": steps})
+    return Plan(steps=steps, result=plan.result, params=plan.params)
 
 
 def _past(keys: tuple[Order, ...], values: list[Any], nulls_last: bool) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .plan.nodes import COMPARE_OPS, CREATED, FUNCTIONS
 from .sdl import Catalog, Model, ModelField, RootField
 
 NUMBER_TYPES = {"Int": {"type": "integer"}, "Float": {"type": "number"}, "Boolean": {"type": "boolean"}}
@@ -42,7 +43,54 @@ def _scalar(catalog: Catalog, type_name: str) -> dict[str, Any]:
 
 
 def _value(catalog: Catalog, type_name: str) -> dict[str, Any]:
-    return {"anyOf": [_scalar(catalog, type_name), _ref("StepRef")]}
+    """A literal of the type, what an earlier step returned, or a function of such values."""
+    return {"anyOf": [_scalar(catalog, type_name), _ref("StepRef"), _ref("Fn")]}
+
+
+def _row_value(catalog: Catalog, type_name: str, model: Model) -> dict[str, Any]:
+    """A value computed from the row being changed (update ``set``)."""
+    return {"anyOf": [_scalar(catalog, type_name), _ref("StepRef"), _ref(f"Expr_{model.name}"),
+                      _ref(f"Positional_{model.name}")]}
+
+
+def _field_paths(catalog: Catalog, model: Model) -> list[str]:
+    """Names an expression may read: the row's fields, one hop through a reference, creation order."""
+    names = [f.name for f in model.fields.values() if f.kind != "json"]
+    for f in model.fields.values():
+        target = catalog.models.get(f.type_name)
+        if target is not None:
+            names += [f"{f.name}.{g.name}" for g in target.fields.values() if g.kind in ("scalar", "enum")]
+    return [*names, CREATED]
+
+
+def _expressions(catalog: Catalog, model: Model, defs: dict[str, Any]) -> None:
+    """Expression defs for rows of ``model``: field references, functions, conditionals, numbering."""
+    me = _ref(f"Expr_{model.name}")
+    name = model.name
+    defs[f"Field_{name}"] = {"type": "object", "properties": {"field": {"enum": _field_paths(catalog, model)}},
+                             "required": ["field"], "additionalProperties": False}
+    defs[f"Expr_{name}"] = {"anyOf": [
+        {"type": ["string", "number", "boolean", "null"]}, _ref(f"Field_{name}"), _ref("StepRef"),
+        {"type": "object", "properties": {"fn": {"enum": list(FUNCTIONS)}, "args": {"type": "array", "items": me}},
+         "required": ["fn", "args"], "additionalProperties": False},
+        {"type": "object", "properties": {"if": _ref(f"Where_{name}"), "then": me, "else": me},
+         "required": ["if", "then", "else"], "additionalProperties": False},
+    ]}
+    order = {"type": "array", "items": _ref(f"Order_{name}")}
+    defs[f"Order_{name}"] = {"anyOf": [
+        {"type": "object", "properties": {"field": {"enum": _orderable(model)}, "direction": {"enum": ["asc", "desc"]}},
+         "required": ["field", "direction"], "additionalProperties": False},
+        {"type": "object", "properties": {"expr": me, "direction": {"enum": ["asc", "desc"]}},
+         "required": ["expr", "direction"], "additionalProperties": False}]}
+    defs[f"Positional_{name}"] = {"anyOf": [
+        {"type": "object", "properties": {"fn": {"const": "rowNumber"}, "orderBy": order, "start": {"type": "integer"}},
+         "required": ["fn", "orderBy", "start"], "additionalProperties": False},
+        {"type": "object", "properties": {"fn": {"const": "respectively"}, "values": {"type": "array", "items": me},
+                                          "orderBy": order},
+         "required": ["fn", "values", "orderBy"], "additionalProperties": False},
+        {"type": "object", "properties": {"fn": {"const": "byKey"}, "key": _ref(f"Field_{name}"),
+                                          "map": {"type": "object", "additionalProperties": me}},
+         "required": ["fn", "key", "map"], "additionalProperties": False}]}
 
 
 def _cond_name(f: ModelField) -> str:
@@ -61,9 +109,14 @@ def _condition(catalog: Catalog, type_name: str, text: bool) -> dict[str, Any]:
     return {"type": "object", "properties": props, "additionalProperties": False}
 
 
-def _where(model: Model) -> dict[str, Any]:
+def _where(model: Model, computed: bool = True) -> dict[str, Any]:
     me = _ref(f"Where_{model.name}")
     props: dict[str, Any] = {"and": {"type": "array", "items": me}, "or": {"type": "array", "items": me}, "not": me}
+    if computed:
+        expr = _ref(f"Expr_{model.name}")
+        props["compare"] = {"type": "object", "properties": {"left": expr, "op": {"enum": list(COMPARE_OPS)},
+                                                             "right": expr},
+                            "required": ["left", "op", "right"], "additionalProperties": False}
     for f in model.fields.values():
         if f.kind in ("scalar", "enum"):
             props[f.name] = _ref(_cond_name(f))
@@ -85,10 +138,10 @@ def _record(catalog: Catalog, model: Model, inserting: bool) -> dict[str, Any]:
     props: dict[str, Any] = {}
     required: list[str] = []
     for f in model.fields.values():
-        if f.name == "id" and not inserting:
+        if f.name == "id" and not inserting or f.auto_time in ("created", "updated"):
             continue
         if f.kind in ("scalar", "enum"):
-            props[f.name] = _value(catalog, f.type_name)
+            props[f.name] = _value(catalog, f.type_name) if inserting else _row_value(catalog, f.type_name, model)
         elif f.kind == "scalars":
             props[f.name] = {"type": "array", "items": _scalar(catalog, f.type_name)}
         elif f.kind == "json":
@@ -97,7 +150,8 @@ def _record(catalog: Catalog, model: Model, inserting: bool) -> dict[str, Any]:
             props[f.name] = _value(catalog, "ID")
         else:
             props[f.name] = {"type": "array", "items": _value(catalog, "ID")}
-        if inserting and not f.nullable and f.kind in ("scalar", "enum", "ref") and f.name != "id":
+        if inserting and not f.nullable and f.kind in ("scalar", "enum", "ref") and f.name != "id" \
+                and f.default is None and f.auto_time is None:
             required.append(f.name)
     schema: dict[str, Any] = {"type": "object", "properties": props, "additionalProperties": False}
     if required:
@@ -108,13 +162,11 @@ def _record(catalog: Catalog, model: Model, inserting: bool) -> dict[str, Any]:
 
 
 def _orderable(model: Model) -> list[str]:
-    return [f.name for f in model.fields.values() if f.kind in ("scalar", "enum", "ref")]
+    return [*(f.name for f in model.fields.values() if f.kind in ("scalar", "enum", "ref")), CREATED]
 
 
 def _order(model: Model) -> dict[str, Any]:
-    return {"type": "array", "items": {
-        "type": "object", "properties": {"field": {"enum": _orderable(model)}, "direction": {"enum": ["asc", "desc"]}},
-        "required": ["field", "direction"], "additionalProperties": False}}
+    return {"type": "array", "items": _ref(f"Order_{model.name}")}
 
 
 def _steps(catalog: Catalog, model: Model, ops: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -130,11 +182,12 @@ def _steps(catalog: Catalog, model: Model, ops: tuple[str, ...]) -> list[dict[st
         "update": ({**head("update"), "where": where, "set": _ref(f"Set_{name}")}, ["where", "set"]),
         "delete": ({**head("delete"), "where": where}, ["where"]),
         "aggregate": ({**head("aggregate"), "where": where,
-                       "groupBy": {"type": "array", "items": {"enum": _orderable(model)}},
+                       "groupBy": {"type": "array", "items": {"enum": _orderable(model)[:-1]}},
                        "aggregates": {"type": "array", "minItems": 1, "items": {
                            "type": "object",
                            "properties": {"fn": {"enum": ["count", "sum", "avg", "min", "max"]},
-                                          "field": {"anyOf": [{"enum": _orderable(model)}, {"type": "null"}]},
+                                          "field": {"anyOf": [{"enum": _orderable(model)[:-1]}, {"type": "null"}]},
+                                          "expr": _ref(f"Expr_{name}"),
                                           "as": {"type": "string"}},
                            "required": ["fn", "field", "as"], "additionalProperties": False}},
                        "orderBy": {"type": "array", "items": {
@@ -162,7 +215,7 @@ def _connector_steps(catalog: Catalog, root: RootField, defs: dict[str, Any]) ->
     if not found:
         return []
     shape = catalog.shape_models[root.type_name]
-    defs[f"Where_{shape.name}"] = _where(shape)
+    defs[f"Where_{shape.name}"] = _where(shape, computed=False)
     for f in shape.fields.values():
         if f.kind in ("scalar", "enum") and _cond_name(f) not in defs:
             text = f.type_name not in NUMBER_TYPES and f.type_name not in catalog.enums
@@ -170,7 +223,9 @@ def _connector_steps(catalog: Catalog, root: RootField, defs: dict[str, Any]) ->
     steps = [{"type": "object", "properties": {"op": {"const": "call"}, "connector": {"const": c.name},
                                                "args": c.args_schema()},
               "required": ["op", "connector", "args"], "additionalProperties": False} for c in found]
-    order = _order(shape)
+    order = {"type": "array", "items": {
+        "type": "object", "properties": {"field": {"enum": _orderable(shape)[:-1]}, "direction": {"enum": ["asc", "desc"]}},
+        "required": ["field", "direction"], "additionalProperties": False}}
     steps.append({"type": "object", "properties": {
         "op": {"const": "filter"}, "step": {"type": "integer", "minimum": 0}, "where": _ref(f"Where_{shape.name}"),
         "orderBy": order, "limit": {"type": "integer", "minimum": 0}},
@@ -186,11 +241,15 @@ def plan_json_schema(catalog: Catalog, root: RootField) -> dict[str, Any]:
         "StepRef": {"type": "object", "properties": {"$step": {"type": "integer", "minimum": 0},
                                                      "field": {"type": "string"}},
                     "required": ["$step", "field"], "additionalProperties": False},
+        "Fn": {"type": "object", "properties": {"fn": {"enum": list(FUNCTIONS)}, "args": {"type": "array", "items": {
+            "anyOf": [{"type": ["string", "number", "boolean", "null"]}, _ref("StepRef"), _ref("Fn")]}}},
+            "required": ["fn", "args"], "additionalProperties": False},
     }
     steps: list[dict[str, Any]] = []
     for name in names:
         model = catalog.models[name]
         defs[f"Where_{name}"] = _where(model)
+        _expressions(catalog, model, defs)
         for f in model.fields.values():
             if f.kind in ("scalar", "enum", "ref", "refs"):
                 cond = _cond_name(f)
@@ -203,14 +262,15 @@ def plan_json_schema(catalog: Catalog, root: RootField) -> dict[str, Any]:
             defs[f"Set_{name}"] = _record(catalog, model, inserting=False)
         steps.extend(_steps(catalog, model, ops))
     steps.extend(_connector_steps(catalog, root, defs))
-    return {
+    plan = {
         "type": "object",
         "properties": {
             "steps": {"type": "array", "minItems": 1, "maxItems": 8, "items": {"anyOf": steps}},
             "result": {"type": "integer", "minimum": 0},
-            "params": {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}},
         },
-        "required": ["steps", "result", "params"],
+        "required": ["steps", "result"],
         "additionalProperties": False,
-        "$defs": defs,
     }
+    refusal = {"type": "object", "properties": {"refuse": {"type": "string", "minLength": 3, "maxLength": 300}},
+               "required": ["refuse"], "additionalProperties": False}
+    return {"type": "object", "anyOf": [plan, refusal], "$defs": defs}

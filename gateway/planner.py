@@ -7,16 +7,19 @@ error that carries every attempt, so a client (and a developer) can see what wen
 from __future__ import annotations
 
 import asyncio
+import re
 import json
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
-from .errors import ModelBudgetExceeded, ModelError, ModelTimeout, PlanInvalid
+from .errors import InventedValue, ModelBudgetExceeded, ModelError, ModelTimeout, PlanInvalid
 from .limits import TokenBudget
 from .llm.base import Provider, Usage
 from .plan import Plan, parse_plan
+from .plan.nodes import FieldTest, Literal, walk
+from .policy import invented_strings
 from .plan_schema import plan_json_schema
 from .prompt import build_messages, prompt_version
 from .sdl import Catalog, RootField
@@ -58,7 +61,7 @@ class Planner:
 
     async def plan(self, root: RootField, request: str, selection: str = "",
                    hints: dict[str, Any] | None = None, timezone: str | None = None,
-                   budget: TokenBudget | None = None) -> Planned:
+                   grounded_values: Iterable[str] = (), budget: TokenBudget | None = None) -> Planned:
         """Plan one field; ``budget`` is shared by every model call of the incoming request."""
         budget = budget or TokenBudget(self.settings.max_tokens_per_request)
         messages = build_messages(self.catalog, root, request, selection, hints or {}, timezone)
@@ -67,10 +70,13 @@ class Planner:
         total = Usage(self.provider.name)
         attempts: list[dict[str, Any]] = []
         request_id = uuid.uuid4().hex
+        seen: set[str] = set()
+        last_error: PlanInvalid | None = None
+        known = list(grounded_values)
         for attempt in range(self.settings.repairs + 1):
             started = time.perf_counter()
             try:
-                budget.check()
+                budget.check(sum(len(m["content"]) for m in messages))
                 async with self._slots:
                     completion = await asyncio.wait_for(self.provider.complete(messages, schema),
                                                         self.settings.timeout_s)
@@ -90,22 +96,35 @@ class Planner:
                      "model": u.model, "prompt_version": prompt_version(), "messages": messages, "prompt_length": prompt_length,
                      "answer": completion.text, "latencyMs": u.latency_ms,
                      "tokens": {"prompt": u.prompt_tokens, "completion": u.completion_tokens}}
+            answer = " ".join(completion.text.split())
+            repeated = answer in seen
+            seen.add(answer)
             try:
                 plan = validate_plan(self.catalog, parse_plan(completion.text), root)
+                invented = [] if root.readonly else invented_strings(self.catalog, plan, request, known)
+                if invented:
+                    raise InventedValue("the plan would store text that is not in the request: " + invented[0],
+                                        errors=invented)
             except PlanInvalid as e:
+                last_error = e
                 self._trace(trace, plan=None, errors=e.extensions.get("errors", [e.message]))
                 attempts.append({"answer": completion.text[:2000], "errors": e.extensions.get("errors", [e.message])})
                 if budget.exhausted:
                     raise ModelBudgetExceeded("the request used up its model token budget while repairing the plan",
                                               attempts=attempts) from e
+                if repeated:  # the model gives the same answer again: more repairs will not help
+                    break
                 messages = [*messages, {"role": "assistant", "content": completion.text},
                             {"role": "user", "content": _repair_message(e)}]
                 continue
+            if not plan.params:
+                plan.params = derive_params(plan, request)
             self._trace(trace, plan=plan.dump(), errors=[])
             attempts.append({"answer": completion.text[:2000], "errors": []})
             return Planned(plan, u.model, total, attempts, request_id)
-        raise PlanInvalid(f"the model's plan was still invalid after {self.settings.repairs} repairs: "
-                          + "; ".join(attempts[-1]["errors"][:3]), attempts=attempts)
+        error = InventedValue if isinstance(last_error, InventedValue) else PlanInvalid
+        raise error(f"the model's plan was still invalid after {len(attempts)} attempts: "
+                    + "; ".join(attempts[-1]["errors"][:3]), attempts=attempts)
 
 
     def _trace(self, entry: dict[str, Any], **more: Any) -> None:
@@ -122,3 +141,29 @@ def _repair_message(error: PlanInvalid) -> str:
     errors = error.extensions.get("errors") or [error.message]
     return ("That plan was rejected. Fix these errors and answer with the corrected JSON plan only:\n"
             + json.dumps(errors[:20], indent=1))
+
+
+def derive_params(plan: Plan, request: str) -> dict[str, Any]:
+    """The plan's literals that the request spells out, named after the field they meet.
+
+    The model is not asked for them: the cache turns them into a template's slots.
+    """
+    text = request.lower()
+    words = set(re.findall(r"-?\d+(?:\.\d+)?", request))
+    out: dict[str, Any] = {}
+    for t in plan.tree:
+        parts = ([t.where] if t.where is not None else []) + [v for row in t.rows for v in row.values()] \
+            + list(t.set.values()) + list(t.args.values())
+        for part in parts:
+            for node in walk(part):
+                name = node.field if isinstance(node, FieldTest) else None
+                values = [node.value] if isinstance(node, FieldTest) and isinstance(node.value, Literal) else \
+                    [node] if isinstance(node, Literal) and name is None else []
+                for lit in values:
+                    v = lit.value
+                    said = (isinstance(v, str) and len(v) > 1 and v.lower() in text) or \
+                        (isinstance(v, (int, float)) and not isinstance(v, bool) and str(v) in words)
+                    if said and v not in out.values():
+                        key = name or lit.path.rsplit(".", 1)[-1].split("[")[0]
+                        out[key if key not in out else f"{key}{len(out)}"] = v
+    return out

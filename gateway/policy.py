@@ -1,16 +1,21 @@
 """What a plan may do here, enforced on the plan itself, not asked of the model.
 
 A ``Query`` field (or one marked ``@readonly``) only reads, and calls only connectors
-without side effects. A write is capped in rows
-(``@maxRows(n:)``, default from settings) and an update or delete needs a filter unless the
-field says ``@allowBulk``. Because the checks run on the validated plan, no prompt injection
-can talk its way past them.
+without side effects; a ``Mutation`` field's plan must change something (else it is refused,
+never a silent success). A write is capped in rows, links included (``@maxRows(n:)``, default
+from settings; counted by the executor as it runs), and an update or delete needs a filter that
+does not match every row unless the field says ``@allowBulk``. Because the checks run on the
+validated plan, no prompt injection can talk its way past them.
 """
 
 from __future__ import annotations
 
-from .errors import PolicyDenied
-from .plan import Call, Delete, Plan, Update
+import datetime as dt
+from typing import Iterable
+
+from .errors import PlanRefused, PolicyDenied
+from .plan import Call, Delete, Insert, Plan, Update, is_trivially_true
+from .plan.nodes import Literal, walk
 from .sdl import Catalog, RootField
 
 
@@ -23,7 +28,10 @@ class Policy:
         return root.max_rows if root.max_rows is not None else self.default_max_rows
 
     def check(self, root: RootField, plan: Plan) -> None:
-        """Raise PolicyDenied when the plan may not run for this field."""
+        """Raise PolicyDenied (or PlanRefused) when the plan may not run for this field."""
+        if plan.refuse is not None:
+            raise PlanRefused(f"the request cannot be served: {plan.refuse}; nothing was changed",
+                              reason=plan.refuse)
         side_effects = [s.connector for s in plan.steps
                         if isinstance(s, Call) and self.catalog.connectors[s.connector].side_effects]
         if root.readonly and side_effects:
@@ -38,10 +46,61 @@ class Policy:
             ops = sorted({s.op for s in plan.steps if s.op in ("insert", "update", "delete")})
             raise PolicyDenied(f"{root.operation} field {root.name} is read-only; the plan wanted to "
                                f"{', '.join(ops)}; nothing was changed", reason="readonly")
+        if not root.readonly and not plan.writes and not side_effects:
+            raise PlanRefused(f"mutation {root.name}: the plan only reads, so the request would change nothing; "
+                              "say what to add, change or delete", reason="nothing to change")
         if root.allow_bulk:
             return
-        for i, step in enumerate(plan.steps):
-            if isinstance(step, (Update, Delete)) and not step.where:
+        for i, (step, t) in enumerate(zip(plan.steps, plan.tree)):
+            if isinstance(step, (Update, Delete)) and is_trivially_true(t.where):
                 raise PolicyDenied(f"step {i} would {step.op} every {step.model}; an {step.op} needs a filter "
                                    f"unless the field is marked @allowBulk; nothing was changed",
                                    reason="unfiltered")
+
+
+def _normal(text: str) -> str:
+    """Lower case, letters and digits only: "Fix  Login!" and "fix login" compare equal."""
+    return "".join(ch for ch in text.lower() if ch.isalnum())
+
+
+def _looks_like_date(text: str) -> bool:
+    try:
+        dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
+
+
+def invented_strings(catalog: Catalog, plan: Plan, request: str, known: Iterable[str] = ()) -> list[str]:
+    """Text a write would store that comes neither from the request nor from the store.
+
+    A written string must appear in the request (ignoring case, spacing and punctuation), be a
+    stored value the gateway matched for this request, an enum value, or a date the request
+    spelled in words. Everything computed from fields and earlier steps is stored data already.
+    So a worked example copied by a model that could not express the request fails here.
+    """
+    said = _normal(request)
+    allowed = {_normal(k) for k in known}
+    problems: list[str] = []
+    for step, t in zip(plan.steps, plan.tree):
+        if not isinstance(step, (Insert, Update)):
+            continue
+        model = catalog.models.get(step.model)
+        if model is None:
+            continue
+        values = [(k, v) for row in t.rows for k, v in row.items()] + list(t.set.items())
+        for name, node in values:
+            f = model.fields.get(name)
+            if f is None or f.kind in ("enum", "ref", "refs") or f.type_name in ("Int", "Float", "Boolean"):
+                continue
+            for lit in walk(node):
+                if not isinstance(lit, Literal) or not isinstance(lit.value, str):
+                    continue
+                norm = _normal(lit.value)
+                if not norm or norm in said or norm in allowed:
+                    continue
+                if f.type_name not in ("String", "ID") and _looks_like_date(lit.value):
+                    continue
+                problems.append(f"{lit.path}: {lit.value[:60]!r} is not in the request; write only text the request "
+                                "gives (or computed from stored fields), or refuse")
+    return problems

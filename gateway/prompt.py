@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -33,15 +34,21 @@ def load_template(name: str) -> tuple[str, str]:
     return first.split(":", 1)[1].strip(), body
 
 
+PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
+
+
 def render(name: str, **values: str) -> str:
+    """Fill ``prompts/<name>.md``; a placeholder without a value, or a value without a
+    placeholder, is an error (a renamed placeholder must not silently drop a section)."""
     body = load_template(name)[1]
-    for key, value in values.items():
-        body = body.replace("{{" + key + "}}", value)
-    return body
+    wanted = set(PLACEHOLDER.findall(body))
+    if wanted != set(values):
+        raise ValueError(f"prompts/{name}.md: placeholders {sorted(wanted)} but values for {sorted(values)}")
+    return PLACEHOLDER.sub(lambda m: values[m.group(1)], body)
 
 
 def prompt_version() -> str:
-    return "+".join(load_template(n)[0] for n in ("system", "request"))
+    return "+".join(load_template(n)[0] for n in ("system", "request", "connectors", "connector_steps"))
 
 
 def pruned_sdl(catalog: Catalog, root: RootField) -> str:
@@ -114,17 +121,17 @@ def example_plans(catalog: Catalog, root: RootField) -> list[tuple[str, dict[str
     if not root.models:
         return _aggregate_examples(catalog, root, model)
     if root.readonly:
-        out.append((f'{model.name} whose {text} mentions "alpha"',
-                    {"steps": [{"op": "find", "model": model.name, "where": {text: {"contains": "alpha"}}}],
-                     "result": 0, "params": {text: "alpha"}}))
+        out.append((f'{model.name} whose {text} mentions "sample"',
+                    {"steps": [{"op": "find", "model": model.name, "where": {text: {"contains": "sample"}}}],
+                     "result": 0, "params": {text: "sample"}}))
         for f in model.fields.values():
             target = catalog.models.get(f.type_name)
             if f.kind == "ref" and target is not None and _text_field(target):
                 tf = _text_field(target)
-                out.append((f'{model.name} whose {f.name} has {tf} "Beta"',
+                out.append((f'{model.name} whose {f.name} has {tf} "Sample B"',
                             {"steps": [{"op": "find", "model": model.name,
-                                        "where": {f.name: {tf: {"eq": "Beta"}}}}],
-                             "result": 0, "params": {tf: "Beta"}}))
+                                        "where": {f.name: {tf: {"eq": "Sample B"}}}}],
+                             "result": 0, "params": {tf: "Sample B"}}))
                 break
         number = next((f for f in model.fields.values() if f.kind == "scalar" and f.type_name in ("Int", "Float")),
                       None)
@@ -133,6 +140,12 @@ def example_plans(catalog: Catalog, root: RootField) -> list[tuple[str, dict[str
                         {"steps": [{"op": "find", "model": model.name,
                                     "orderBy": [{"field": number.name, "direction": "desc"}], "limit": 2}],
                          "result": 0, "params": {}}))
+        many = next((f for f in model.fields.values() if f.kind == "refs"), None)
+        if many is not None:
+            out.append((f"the {model.name} with the most {many.name}",
+                        {"steps": [{"op": "find", "model": model.name, "orderBy": [
+                            {"expr": {"fn": "count", "args": [{"field": many.name}]}, "direction": "desc"}],
+                                    "limit": 1}], "result": 0}))
         enum_field = next((f for f in model.fields.values() if f.kind == "enum"), None)
         if enum_field is not None:
             value = catalog.enums[enum_field.type_name][-1]
@@ -143,28 +156,38 @@ def example_plans(catalog: Catalog, root: RootField) -> list[tuple[str, dict[str
     values: dict[str, Any] = {}
     for f in model.fields.values():
         if f.kind in ("scalar", "enum") and f.name != "id" and (not f.nullable or f.name == text):
-            values[f.name] = _example_value(catalog, f.type_name, "Gamma")
+            values[f.name] = _example_value(catalog, f.type_name, "Sample C")
     steps: list[dict[str, Any]] = []
     for f in model.fields.values():
         target = catalog.models.get(f.type_name)
         if f.kind == "ref" and target is not None and _text_field(target):
             tf = _text_field(target)
-            steps.append({"op": "find", "model": target.name, "where": {tf: {"eq": "Delta"}}, "limit": 1})
+            steps.append({"op": "find", "model": target.name, "where": {tf: {"eq": "Sample D"}}, "limit": 1})
             values[f.name] = {"$step": 0, "field": "id"}
             break
     steps.append({"op": "insert", "model": model.name, "values": [values]})
-    out.append((f'add a {model.name} with {text} "Gamma"' + (' for "Delta"' if len(steps) > 1 else ""),
-                {"steps": steps, "result": len(steps) - 1, "params": {text: "Gamma"}}))
+    out.append((f'add a {model.name} with {text} "Sample C"' + (' for "Sample D"' if len(steps) > 1 else ""),
+                {"steps": steps, "result": len(steps) - 1, "params": {text: "Sample C"}}))
     enum_field = next((f for f in model.fields.values() if f.kind == "enum"), None)
     if enum_field is not None and text != "id":
         value = catalog.enums[enum_field.type_name][-1]
-        out.append((f'set the {enum_field.name} of "Gamma" to {value.lower()}',
-                    {"steps": [{"op": "update", "model": model.name, "where": {text: {"eq": "Gamma"}},
-                                "set": {enum_field.name: value}}], "result": 0, "params": {text: "Gamma"}}))
+        out.append((f'set the {enum_field.name} of "Sample C" to {value.lower()}',
+                    {"steps": [{"op": "update", "model": model.name, "where": {text: {"eq": "Sample C"}},
+                                "set": {enum_field.name: value}}], "result": 0, "params": {text: "Sample C"}}))
     if text != "id":
-        out.append((f'delete the {model.name} "Gamma"',
-                    {"steps": [{"op": "delete", "model": model.name, "where": {text: {"eq": "Gamma"}}}],
-                     "result": 0, "params": {text: "Gamma"}}))
+        out.append((f'delete the {model.name} "Sample C"',
+                    {"steps": [{"op": "delete", "model": model.name, "where": {text: {"eq": "Sample C"}}}],
+                     "result": 0, "params": {text: "Sample C"}}))
+    if enum_field is not None and text != "id":
+        value = catalog.enums[enum_field.type_name][0]
+        out.append((f"rename the {model.name} whose {enum_field.name} is {value.lower()} to N-01, N-02... "
+                    f"in creation order",
+                    {"steps": [{"op": "update", "model": model.name, "where": {enum_field.name: {"eq": value}},
+                                "set": {text: {"fn": "concat", "args": ["N-", {"fn": "lpad", "args": [
+                                    {"fn": "rowNumber", "orderBy": [{"field": "$created", "direction": "asc"}],
+                                     "start": 1}, 2, "0"]}]}}}], "result": 0}))
+    out.append((f"make every {model.name} feel happier",
+                {"refuse": f"no field of {model.name} stores a feeling"}))
     return out
 
 
@@ -187,11 +210,11 @@ def build_messages(catalog: Catalog, root: RootField, request: str, selection: s
     Small models follow examples given as conversation turns far better than examples in the
     instructions; the examples depend only on the field, so the prefix stays cacheable.
     """
-    system = render("system", sdl=pruned_sdl(catalog, root), connectors=describe_connectors(catalog, root))
-    if not connectors_for(catalog, root):  # small models do better without steps they cannot use
-        system = "\n".join(line for line in system.split("\n")
-                            if '"op": "call"' not in line and '"op": "filter"' not in line
-                            and not line.startswith("Connectors this field") and line != "(none)")
+    has_connectors = bool(connectors_for(catalog, root))  # small models do better without steps they cannot use
+    system = render("system", sdl=pruned_sdl(catalog, root),
+                    connector_steps=render("connector_steps") if has_connectors else "",
+                    connectors=render("connectors", connectors=describe_connectors(catalog, root))
+                    if has_connectors else "")
     messages: list[Message] = [{"role": "system", "content": system}]
     shape = f"[{root.type_name}]" if root.returns_list else root.type_name
     today_text = (today or dt.date.today()).isoformat()

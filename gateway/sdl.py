@@ -41,6 +41,9 @@ directive @allowBulk on FIELD_DEFINITION
 directive @auth(roles: [String!]!) on OBJECT | FIELD_DEFINITION | INTERFACE
 directive @index on FIELD_DEFINITION
 directive @unique on FIELD_DEFINITION
+directive @default(value: String, now: Boolean) on FIELD_DEFINITION
+directive @createdAt on FIELD_DEFINITION
+directive @updatedAt on FIELD_DEFINITION
 """
 
 BUILTIN_SCALARS = {"ID", "String", "Int", "Float", "Boolean"}
@@ -76,6 +79,8 @@ class ModelField:
     unique: bool = False
     auth_roles: tuple[str, ...] | None = None
     line: int | None = None
+    default: Any = None  # @default(value: ...): stored on insert when the plan gives no value
+    auto_time: Literal["created", "updated", "now"] | None = None  # @createdAt, @updatedAt, @default(now: true)
 
     @property
     def stored_as_column(self) -> bool:
@@ -289,6 +294,8 @@ def _derive(sdl: str, schema: GraphQLSchema) -> Catalog:
             else:
                 shapes[t.name] = {n: str(f.type) for n, f in t.fields.items()}
                 shape_models[t.name] = _model(t)
+    for model in [*models.values(), *shape_models.values()]:
+        _inherit_auth(model, schema)
     for model in models.values():
         _resolve_relations(model, models, schema)
     root_fields: dict[str, RootField] = {}
@@ -337,6 +344,7 @@ def _model(t: GraphQLObjectType) -> Model:
         )
         if kind == "ref":
             fields[name].relation = Relation("fk", named.name)
+        _defaults(fields[name], node, t.name)
     return Model(
         name=t.name,
         fields=fields,
@@ -344,6 +352,47 @@ def _model(t: GraphQLObjectType) -> Model:
         auth_roles=_roles(t.ast_node),
         line=_line(t.ast_node),
     )
+
+
+def _both(a: tuple[str, ...] | None, b: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """Two ``@auth`` rules on one thing: only roles both allow pass (fail closed)."""
+    if a is None or b is None:
+        return a if b is None else b
+    return tuple(r for r in a if r in b)
+
+
+def _inherit_auth(model: Model, schema: GraphQLSchema) -> None:
+    """``@auth`` on an interface, or on an interface's field, binds every implementation."""
+    for name in model.interfaces:
+        iface = schema.type_map[name]
+        model.auth_roles = _both(model.auth_roles, _roles(iface.ast_node))
+        for fname, f in model.fields.items():
+            iface_field = iface.fields.get(fname)  # type: ignore[attr-defined]
+            if iface_field is not None:
+                f.auth_roles = _both(f.auth_roles, _roles(iface_field.ast_node))
+
+
+def _defaults(f: ModelField, node: Any, type_name: str) -> None:
+    """Read ``@default``, ``@createdAt`` and ``@updatedAt``: values the gateway fills in itself."""
+    d = _directive(node, "default")
+    stamps = [name for name in ("createdAt", "updatedAt") if _directive(node, name) is not None]
+    if (d is not None or stamps) and (f.kind not in ("scalar", "enum") or f.name == "id"):
+        raise _fail(node, f"{type_name}.{f.name}: @default, @createdAt and @updatedAt apply to scalar and enum fields")
+    if stamps and f.type_name in ("Int", "Float", "Boolean", "ID") or len(stamps) > 1:
+        raise _fail(node, f"{type_name}.{f.name}: @{stamps[0]} needs one text field (String, DateTime...)")
+    if stamps:
+        f.auto_time = "created" if stamps[0] == "createdAt" else "updated"
+    if d is None:
+        return
+    args = _directive_args(d)
+    if args.get("now"):
+        if f.type_name in ("Int", "Float", "Boolean", "ID"):
+            raise _fail(node, f"{type_name}.{f.name}: @default(now: true) needs a text field")
+        f.auto_time = "now"
+    elif "value" not in args:
+        raise _fail(node, f"{type_name}.{f.name}: @default needs value: ... or now: true")
+    else:
+        f.default = args["value"]
 
 
 def _resolve_relations(model: Model, models: dict[str, Model], schema: GraphQLSchema) -> None:

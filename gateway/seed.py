@@ -15,8 +15,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .errors import GatewayError, ImportInvalid, PlanInvalid
 from .executor import Executor, PlanRun, new_id
-from .store import is_sqlite
 from .plan import Insert, Plan
+from .store import is_sqlite
+from .store.tables import CREATED_COLUMN
 from .validation import validate_plan
 
 SeedData = dict[str, list[dict[str, Any]]]
@@ -57,16 +58,24 @@ def import_records(executor: Executor, data: Any) -> dict[str, int]:
                         rec_id = str(record.get("id") or new_id())
                         columns = {k: v for k, v in record.items()
                                    if model.fields[k].kind in ("scalar", "enum", "scalars", "json")}
-                        conn.execute(insert(table).values(**{**columns, "id": rec_id}))
+                        created = executor.next_created(model.name, 1)[0]
+                        extra = {} if created is None else {CREATED_COLUMN: created}
+                        conn.execute(insert(table).values(**{**columns, "id": rec_id, **extra}))
                         pending.append((model, rec_id, record))
                 for model, rec_id, record in pending:
                     table = executor.tables.table(model.name)
-                    row, links = run.split_values(model, {k: v for k, v in record.items()
-                                                          if model.fields[k].is_reference})
+                    row: dict[str, Any] = {}
+                    for key, value in record.items():
+                        f = model.fields[key]
+                        if f.kind == "ref" and value is not None:
+                            run.require_existing(f.type_name, [str(value)])
+                            row[key] = str(value)
+                        elif f.kind == "refs":
+                            ids = [str(i) for i in value or [] if i is not None]
+                            run.require_existing(f.type_name, ids)
+                            run.link(f, rec_id, ids, replace=False)
                     if row:
                         conn.execute(update(table).where(table.c.id == rec_id).values(**row))
-                    for f, ids in links:
-                        run.link(f, rec_id, ids, replace=False)
     except GatewayError as e:
         raise ImportInvalid(f"nothing was imported: {e.message}") from e
     except SQLAlchemyError as e:
@@ -100,7 +109,7 @@ def write_export(executor: Executor, out: TextIO) -> None:
 
 
 def _rows(executor: Executor, conn: Connection, model_name: str) -> Iterator[dict[str, Any]]:
-    """A model's records in id order, list references written on their owning side, streamed."""
+    """A model's records in creation order, list references written on their owning side, streamed."""
     model = executor.catalog.model(model_name)
     table = executor.tables.table(model.name)
     lists = {}
@@ -112,10 +121,11 @@ def _rows(executor: Executor, conn: Connection, model_name: str) -> Iterator[dic
         collect = func.json_group_array if is_sqlite(executor.engine) else func.json_agg
         lists[f.name] = select(collect(j.c.right_id)).where(j.c.left_id == table.c.id).scalar_subquery().label(
             f"__list_{f.name}")
-    stmt = select(table, *lists.values()).order_by(table.c.id)
+    stmt = select(table, *lists.values()).order_by(table.c[CREATED_COLUMN], table.c.id)
     result = conn.execution_options(stream_results=True, yield_per=500).execute(stmt)
     for row in result.mappings():
-        record = {k: v for k, v in row.items() if v is not None and not k.startswith("__list_")}
+        record = {k: v for k, v in row.items()
+                  if v is not None and k != CREATED_COLUMN and not k.startswith("__list_")}
         for name in lists:
             links = row[f"__list_{name}"]
             links = json.loads(links) if isinstance(links, str) else links

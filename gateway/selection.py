@@ -15,6 +15,7 @@ from sqlalchemy import Connection, select
 
 from .executor import Executor, Record
 from .sdl import Catalog, ModelField
+from .sql import CREATED_COLUMN
 
 Fragments = dict[str, FragmentDefinitionNode]
 
@@ -63,7 +64,13 @@ class Prefetcher:
             return
         with self.executor.engine.connect() as conn:
             with conn.begin():
-                self._level(conn, records, [n.selection_set for n in field_nodes], fragments)
+                self.load_in(conn, records, field_nodes, fragments)
+
+    def load_in(self, conn: Connection, records: list[Record], field_nodes: list[FieldNode],
+                fragments: Fragments) -> None:
+        """Load the selection on an open connection (the plan's own transaction)."""
+        if records and any(r.get("__typename") in self.catalog.models for r in records):
+            self._level(conn, records, [n.selection_set for n in field_nodes], fragments)
 
     def _level(self, conn: Connection, records: list[Record], sets: list[Any], fragments: Fragments) -> None:
         selected = fields_by_name(sets, fragments)
@@ -96,12 +103,14 @@ class Prefetcher:
             return list(found.values())
         parent_ids = [p["id"] for p in parents]
         if rel.kind == "reverse":
-            stmt = select(target, target.c[rel.via].label("__owner")).where(target.c[rel.via].in_(parent_ids))
+            stmt = (select(target, target.c[rel.via].label("__owner")).where(target.c[rel.via].in_(parent_ids))
+                    .order_by(target.c[CREATED_COLUMN], target.c.id))
         else:
             j = tables.joins[rel.table]
             stmt = (select(target, j.c[rel.own_column].label("__owner"))
                     .join(j, j.c[rel.other_column] == target.c.id)
-                    .where(j.c[rel.own_column].in_(parent_ids)))
+                    .where(j.c[rel.own_column].in_(parent_ids))
+                    .order_by(target.c[CREATED_COLUMN], target.c.id))
         groups: dict[str, list[Record]] = defaultdict(list)
         distinct: dict[str, Record] = {}
         for row in conn.execute(stmt).mappings():

@@ -165,7 +165,8 @@ class GraphQLHTTP:
         timezone = headers.get("x-timezone")
         if timezone is not None and not valid_timezone(timezone.strip()):
             raise RequestError("X-Timezone must be an IANA time zone name such as Europe/Paris or UTC")
-        # open subscriptions are counted per API key, or per client address where keys are off
+        # who is asking (whose templates, whose open subscriptions): a digest of the API key, or the
+        # client address where keys are off
         who = ("key:" + hashlib.sha256(key.encode()).hexdigest()[:16] if key and self.gateway.api_keys is not None
                else "addr:" + (request.client.host if request.client else ""))
         return Caller(roles, timezone.strip() if timezone else None, who)

@@ -15,18 +15,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from graphql import GraphQLInterfaceType, GraphQLResolveInfo, GraphQLSchema, default_field_resolver
-from sqlalchemy.exc import SQLAlchemyError
 
 from . import incremental, pagination, subscriptions
 from .access import Access, ApiKeys
 from .config import Settings
+from .cache import PlanCache
 from .connectors import load_connectors
-from .errors import GatewayError, PlanInvalid, StoreError
+from .describe import describe
+from .errors import GatewayError, PlanInvalid, PlanNotFrozen, PlanRejected
 from .execution import Caller, Execution, GraphQLRequest, RequestContext, Result
 from .executor import Executor, Record
 from .llm import Provider, get_provider
 from .notify import make_notifier
-from .plan import Aggregate, Find, Plan
+from .plan import MAX_LIMIT, Aggregate, Find, Plan
 from .planner import Planned, Planner, PlannerSettings
 from .policy import Policy
 from .sdl import Catalog, RootField, load_sdl
@@ -51,6 +52,8 @@ class Prepared:
     selection: str
     hints: dict[str, Any]
     started: float
+    timezone: str | None = None
+    caller: str | None = None  # the API key's digest, for the plan cache
     remembered: bool = False
 
 
@@ -94,6 +97,8 @@ class Gateway:
     @property
     def planner(self) -> Planner:
         """The planner, created on first use so a gateway without a model can still list."""
+        if self.settings.frozen:
+            raise PlanNotFrozen("this gateway serves frozen plans only and has no model")
         if self._planner is None:
             provider = self._provider or get_provider(self.settings.model)
             self._planner = Planner(self.catalog, provider, PlannerSettings(
@@ -104,13 +109,15 @@ class Gateway:
             ), traces=TraceLog(self.settings.traces) if self.settings.traces else None)
         return self._planner
 
-    def _make_plan_cache(self) -> Any:
-        """The plan cache (store table, plus Redis when configured), or None when switched off."""
+    def _make_plan_cache(self) -> PlanCache | None:
+        """The frozen plans of a lock file; else the plan cache (store, plus Redis), or None when off."""
+        if self.settings.frozen:
+            from .cache.lockfile import load
+
+            return PlanCache.frozen(load(self.settings.frozen, self.catalog), self.catalog)
         if not self.settings.plan_cache:
             return None
-        from .cache import PlanCache
-
-        return PlanCache(self.engine, self.catalog, redis_url=self.settings.redis_url)
+        return PlanCache.open(self.engine, self.catalog, self.settings.redis_url, self.settings.redis_prefix)
 
     # -- schema ---------------------------------------------------------------------------
     def _executable_schema(self) -> GraphQLSchema:
@@ -128,20 +135,25 @@ class Gateway:
         for t in schema.type_map.values():
             if isinstance(t, GraphQLInterfaceType):
                 t.resolve_type = lambda value, _info, _type: value.get("__typename")
-        for model in self.catalog.models.values():
+        for model in [*self.catalog.models.values(), *self.catalog.shape_models.values()]:
             gql_type = schema.type_map[model.name]
             for f in model.fields.values():
-                target = self.catalog.models.get(f.type_name)
-                if f.auth_roles is not None or (target is not None and target.auth_roles is not None):
-                    gql_type.fields[f.name].resolve = self._guarded(model.name, f.name)
+                target = self.catalog.models.get(f.type_name) or self.catalog.shape_models.get(f.type_name)
+                if f.auth_roles is not None or model.auth_roles is not None or \
+                        (target is not None and target.auth_roles is not None):
+                    gql_type.fields[f.name].resolve = self._guarded(model, f.name)
         return schema
 
-    def _guarded(self, model_name: str, field_name: str) -> Any:
-        """A field resolver that checks ``@auth`` before handing out the value."""
-        model = self.catalog.models[model_name]
+    def _guarded(self, model: Any, field_name: str) -> Any:
+        """A field resolver that checks ``@auth`` (the field's, its type's, its target's) first.
+
+        Every object type is guarded, models and shapes alike (aggregate rows, connector
+        records, embedded objects), whichever path produced the value.
+        """
 
         def resolve(source: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
             try:
+                self.access.check_model(model, info.context.roles)
                 self.access.check_field(model, field_name, info.context.roles)
             except GatewayError as e:
                 raise e.as_graphql_error() from e
@@ -187,6 +199,7 @@ class Gateway:
             selection = describe_selection(field_nodes, info.fragments)
             plan = await self._plan(root, request, selection, hints, ctx, trace)
         trace["plan"] = plan.dump()
+        trace["reading"] = describe(plan)
         try:
             self.policy.check(root, plan)
             self.access.check_plan(plan, ctx.roles)
@@ -194,12 +207,13 @@ class Gateway:
         except GatewayError as e:
             self._trace_outcome(trace, e.code)
             raise
-        return Prepared(root, plan, paged, page, field_nodes, info.fragments, trace, request, selection, hints, started)
+        return Prepared(root, plan, paged, page, field_nodes, info.fragments, trace, request, selection, hints,
+                        started, ctx.timezone, ctx.caller)
 
     async def run_prepared(self, p: "Prepared") -> Any:
         """Run a prepared plan in one transaction, load the nested selection, shape the result."""
         try:
-            records = await asyncio.to_thread(self._run, p.root, p.paged, p.field_nodes, p.fragments)
+            records = await asyncio.to_thread(self._run, p.root, p.paged, p.field_nodes, p.fragments, p.timezone)
         except GatewayError as e:
             self._trace_outcome(p.trace, e.code)
             raise
@@ -208,7 +222,8 @@ class Gateway:
             await asyncio.to_thread(self.notifier.publish, subscriptions.written_models(self.catalog, p.paged))
         if p.trace.get("source") == "model" and self.plan_cache is not None and not p.remembered:
             p.remembered = True
-            await asyncio.to_thread(self.plan_cache.remember, p.root, p.request, p.selection, p.hints, p.plan)
+            await asyncio.to_thread(self.plan_cache.remember, p.root, p.request, p.selection, p.hints, p.plan,
+                                    p.caller)
         p.trace["totalMs"] = round((time.perf_counter() - p.started) * 1000, 2)
         return self.shape(p.root, p.plan, records, p.page, p.trace)
 
@@ -216,6 +231,8 @@ class Gateway:
               after: Any) -> tuple[Plan, pagination.Page | None]:
         """The plan narrowed to the page asked for (default page size, ``limit``, ``first``/``after``)."""
         s = self.settings
+        if not plan.steps:  # a refusal: nothing to page
+            return plan, None
         if root.connection:
             size = pagination.page_size(first, s.default_page_size, s.max_page_size, "first")
             return pagination.page_connection(plan, size, after, is_sqlite(self.engine))
@@ -226,7 +243,7 @@ class Gateway:
 
     async def _plan(self, root: RootField, request: str, selection: str, hints: dict[str, Any],
                     ctx: RequestContext, trace: dict[str, Any]) -> Plan:
-        """A cached plan when one fits this request, else a fresh one from the model.
+        """A cached (or frozen) plan when one fits this request, else a fresh one from the model.
 
         Identical model requests within one incoming request are planned once (``shared``).
         """
@@ -237,11 +254,19 @@ class Gateway:
 
     async def _plan_once(self, root: RootField, request: str, selection: str, hints: dict[str, Any],
                          ctx: RequestContext) -> tuple[Plan, dict[str, Any]]:
-        if self.plan_cache is not None:
-            hit = await asyncio.to_thread(self.plan_cache.lookup, root, request, selection, hints)
+        cache = self.plan_cache
+        if cache is not None:
+            hit = await asyncio.to_thread(cache.lookup, root, request, selection, hints, ctx.caller)
             if hit is not None:
-                return validate_plan(self.catalog, hit.plan, root), {"source": "cache", "cache": hit.kind, "model": None}
+                return validate_plan(self.catalog, hit.plan, root), {
+                    "source": "frozen" if cache.read_only else "cache", "cache": hit.kind, "model": None}
+            if cache.read_only:
+                raise PlanNotFrozen(f"no frozen plan answers this request to {root.key}; add it with "
+                                    "`gateway plans freeze` and review the lock file")
         planned = await self.planner.plan(root, request, selection, hints, ctx.timezone, budget=ctx.scope.budget)
+        if cache is not None and await asyncio.to_thread(cache.rejected, root, request, selection, hints,
+                                                         planned.plan, ctx.caller):
+            raise PlanRejected("the model answered with a plan a developer rejected for this request")
         return planned.plan, {**self._model_trace(planned), "source": "model"}
 
     def _trace_outcome(self, trace: dict[str, Any], outcome: str) -> None:
@@ -255,14 +280,16 @@ class Gateway:
                 "tokens": {"prompt": u.prompt_tokens, "completion": u.completion_tokens},
                 "attempts": len(planned.attempts)}
 
-    def _run(self, root: RootField, plan: Plan, field_nodes: list[Any], fragments: dict[str, Any]) -> list[Record]:
-        records = self.executor.run(plan, max_rows=self.policy.max_rows(root))
-        if root.models:
-            try:
-                self.prefetcher.load(records, field_nodes, fragments)
-            except SQLAlchemyError as e:
-                raise StoreError(f"store error while loading nested fields: {str(e).splitlines()[0][:300]}") from e
-        return records
+    def _run(self, root: RootField, plan: Plan, field_nodes: list[Any], fragments: dict[str, Any],
+             timezone: str | None = None) -> list[Record]:
+        """Run the plan and load the nested selection in the same transaction (one snapshot)."""
+
+        def nested(conn: Any, records: list[Record]) -> None:
+            if root.models:
+                self.prefetcher.load_in(conn, records, field_nodes, fragments)
+
+        return self.executor.run(plan, max_rows=self.policy.max_rows(root), allow_bulk=root.allow_bulk,
+                                 timezone=timezone, then=nested)
 
     def listing_plan(self, root: RootField, hints: dict[str, Any]) -> Plan:
         """A field called without ``q`` lists its records, with no model call."""
@@ -271,6 +298,8 @@ class Gateway:
         if not root.models:
             raise PlanInvalid(f"{root.name} needs a request in `q`")
         limit = hints.get("limit") if root.returns_list else 1
+        if isinstance(limit, int) and not 0 <= limit <= MAX_LIMIT:
+            raise PlanInvalid(f"limit must be between 0 and {MAX_LIMIT}")
         plan = Plan(steps=[Find(op="find", model=root.models[0], limit=limit)], result=0)
         return validate_plan(self.catalog, plan, root)
 
@@ -295,4 +324,7 @@ class Gateway:
 
     def close(self) -> None:
         self.notifier.close()
+        self.execution.close()
+        if self.plan_cache is not None:
+            self.plan_cache.close()
         self.engine.dispose()

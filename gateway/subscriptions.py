@@ -108,11 +108,11 @@ async def subscribe_field(gateway: "Gateway", _source: Any, info: GraphQLResolve
     slots: Slots = gateway.subscription_slots
     notifier: Notifier = gateway.notifier
     try:
-        slots.take(ctx.caller)
+        slots.take(ctx.caller_id)
         try:
             prepared = await gateway.prepare_field(root, args, info, ctx, key)
         except BaseException:
-            slots.give_back(ctx.caller)
+            slots.give_back(ctx.caller_id)
             raise
     except GatewayError as e:
         ctx.traces.setdefault(key, {})["error"] = e.code
@@ -121,7 +121,7 @@ async def subscribe_field(gateway: "Gateway", _source: Any, info: GraphQLResolve
 
     def release() -> None:
         notifier.unwatch(watch)
-        slots.give_back(ctx.caller)
+        slots.give_back(ctx.caller_id)
 
     live = LiveQuery(gateway, prepared, watch, release)
     ctx.closers.append(live.aclose)

@@ -1,8 +1,10 @@
 """Check a parsed plan against the SDL before anything runs.
 
-Unknown models or fields, values of the wrong type, enum values that do not exist and
-references to steps that have not run yet are all refused here, with every error listed so
-that the planner can send them back to the model for repair.
+One typed visitor walks every step's filters, values, expressions and orderings: unknown
+models, fields or functions, values of the wrong type (a String expression into an ``Int``
+field, a Project id into a Person reference, a title into an enum), enum values that do not
+exist and references to steps that have not run yet are refused here, every error listed with
+its path so the planner can send them back to the model for repair.
 """
 
 from __future__ import annotations
@@ -10,220 +12,495 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import PlanInvalid
-from .plan import FILTER_OPS, Aggregate, Call, Filter, Find, Insert, Plan, Update, is_operator_condition, is_step_ref
-from .sdl import Catalog, Model, ModelField, RootField
+from .plan import FILTER_OPS, Aggregate, Call, Delete, Filter, Find, Insert, Plan, Update, is_finite_number
+from .plan.nodes import (
+    CREATED,
+    RELATION_AGGREGATES,
+    AllOf,
+    AnyOf,
+    ByKey,
+    Compare,
+    Conditional,
+    Expr,
+    FieldRef,
+    FieldTest,
+    FnCall,
+    ListLiteral,
+    Literal,
+    Node,
+    Not,
+    OrderItem,
+    Related,
+    Respectively,
+    RowNumber,
+    StepRef,
+)
+from .plan.steps import StepTree
+from .plan.visitor import ScopedVisitor
+from .sdl import Catalog, Model, RootField
+from .types import ANY, BOOLEAN, FLOAT, INT, NULL, STRING, ValueType, field_type, fits, is_numeric, is_text, unify
 
-NUMERIC = ("Int", "Float")
-ORDERED_OPS = ("lt", "lte", "gt", "gte")
+TEXT_FNS = {"lower", "upper", "trim"}
+MAX_INT = 2**31
 
 
-class _Checker:
+class _Scope:
+    """Where an expression is evaluated: the row's model (None for insert values and call args),
+    and whether positional values (rowNumber, respectively, byKey) make sense there."""
+
+    def __init__(self, model: Model | None, positional: bool = False) -> None:
+        self.model = model
+        self.positional = positional
+
+
+class Checker(ScopedVisitor):
     def __init__(self, catalog: Catalog, plan: Plan) -> None:
-        self.catalog = catalog
+        super().__init__(catalog)
         self.plan = plan
         self.errors: list[str] = []
-        self.step_outputs: list[set[str]] = []
+        self.step_outputs: list[dict[str, ValueType]] = []
         self.step_shapes: dict[int, Model] = {}  # connector records each call/filter step yields
+        self.step_index = 0
 
-    def error(self, path: str, message: str) -> None:
+    def error(self, node_or_path: Node | str, message: str) -> ValueType:
+        path = node_or_path if isinstance(node_or_path, str) else node_or_path.path
         self.errors.append(f"{path}: {message}")
+        return ANY
 
-    # -- values ---------------------------------------------------------------------------
-    def value(self, path: str, type_name: str, value: Any, step_index: int) -> None:
-        if is_step_ref(value):
-            self.step_ref(path, value, step_index)
-            return
-        problem = scalar_problem(self.catalog, type_name, value)
-        if problem:
-            self.error(path, problem)
+    # -- expressions ----------------------------------------------------------------------
+    def expr(self, node: Expr, scope: _Scope, expected: ValueType | None = None) -> ValueType:
+        """The type of ``node`` (literals are checked against ``expected`` when given)."""
+        if isinstance(node, Literal):
+            return self.literal(node, expected)
+        if isinstance(node, ListLiteral):
+            item = expected.item() if expected is not None else None
+            types = [self.expr(i, scope, item) for i in node.items]
+            found = item or (types[0] if types else ANY)
+            return found.as_list()
+        if isinstance(node, FieldRef):
+            return self.field_ref(node, scope)
+        if isinstance(node, StepRef):
+            return self.step_ref(node)
+        if isinstance(node, FnCall):
+            return self.call(node, scope, expected)
+        if isinstance(node, RowNumber):
+            self.positional(node, scope)
+            for o in node.order:
+                self.order_item(o, scope)
+            return INT
+        if isinstance(node, Respectively):
+            self.positional(node, scope)
+            for o in node.order:
+                self.order_item(o, scope)
+            return self.branches(node, [self.expr(v, scope, expected) for v in node.values])
+        if isinstance(node, ByKey):
+            self.positional(node, scope)
+            key = self.expr(node.key, scope)
+            if not is_text(self.catalog, key):
+                self.error(node.key, f"byKey matches on a text field, not {key}")
+            return self.branches(node, [self.expr(v, scope, expected) for _, v in node.cases])
+        if isinstance(node, Conditional):
+            self.filter(node.test, scope)
+            return self.branches(node, [self.expr(node.then, scope, expected),
+                                        self.expr(node.otherwise, scope, expected)])
+        return self.error(node, "not a value")  # pragma: no cover - the parser makes only these
 
-    def step_ref(self, path: str, ref: dict[str, Any], step_index: int) -> None:
-        target = ref.get("$step")
-        extra = set(ref) - {"$step", "field"}
-        if extra:
-            self.error(path, f"a step reference takes only $step and field, not {sorted(extra)}")
-        if not isinstance(target, int) or isinstance(target, bool) or not 0 <= target < step_index:
-            self.error(path, f"$step must name an earlier step (0..{step_index - 1}), got {target!r}")
-            return
-        name = ref.get("field", "id")
-        if name not in self.step_outputs[target]:
-            self.error(path, f"step {target} has no field {name!r}")
+    def literal(self, node: Literal, expected: ValueType | None) -> ValueType:
+        v = node.value
+        if isinstance(v, str) and not _encodable(v):
+            return self.error(node, "text with an unpaired surrogate cannot be stored")
+        if isinstance(v, float) and not is_finite_number(v):
+            return self.error(node, f"{v!r} is not a finite number")
+        if isinstance(v, dict):
+            if expected is not None and expected.name != "Json":
+                return self.error(node, f"an object is not a valid {expected}")
+            return ValueType("Json")
+        if expected is not None and v is not None and not expected.is_list and expected.name not in ("Any", "Json"):
+            problem = scalar_problem(self.catalog, "ID" if expected.model else expected.name, v)
+            if problem:
+                return self.error(node, problem)
+            return expected
+        if v is None:
+            return NULL
+        if isinstance(v, bool):
+            return BOOLEAN
+        if isinstance(v, int):
+            return INT
+        if isinstance(v, float):
+            return FLOAT
+        return STRING
+
+    def field_ref(self, node: FieldRef, scope: _Scope, through_lists: bool = False) -> ValueType:
+        if scope.model is None:
+            return self.error(node, "there is no row here to read a field from; give the value itself")
+        model: Model = scope.model
+        if node.names == (CREATED,):
+            return INT
+        for i, name in enumerate(node.names):
+            f = model.fields.get(name)
+            if f is None:
+                return self.error(node, f"{model.name} has no field {name!r} (fields: {', '.join(model.fields)})")
+            last = i == len(node.names) - 1
+            if last:
+                t = field_type(f, model.name)
+                return t.item() if through_lists and f.kind == "refs" else t
+            if not f.is_reference or f.type_name not in self.catalog.models:
+                return self.error(node, f"{model.name}.{name} is not a reference, so {node.dotted} goes nowhere")
+            if f.kind == "refs" and not through_lists:
+                return self.error(node, f"{model.name}.{name} is a list; use count/sum/avg/min/max over it")
+            model = self.catalog.models[f.type_name]
+        return ANY  # pragma: no cover - names is never empty
+
+    def step_ref(self, node: StepRef) -> ValueType:
+        if not 0 <= node.step < self.step_index:
+            return self.error(node, f"$step must name an earlier step (0..{self.step_index - 1}), got {node.step}")
+        outputs = self.step_outputs[node.step]
+        if node.field not in outputs:
+            return self.error(node, f"step {node.step} has no field {node.field!r}")
+        return outputs[node.field]
+
+    def positional(self, node: Node, scope: _Scope) -> None:
+        if not scope.positional:
+            self.error(node, "rowNumber, respectively and byKey give values to the rows of an update's set")
+
+    def branches(self, node: Node, types: list[ValueType]) -> ValueType:
+        result = NULL
+        for t in types:
+            merged = unify(self.catalog, result, t)
+            if merged is None:
+                return self.error(node, f"the branches give different types ({result} and {t})")
+            result = merged
+        return result
+
+    def call(self, node: FnCall, scope: _Scope, expected: ValueType | None) -> ValueType:
+        fn, args = node.fn, node.args
+        if fn in RELATION_AGGREGATES:
+            return self.relation_aggregate(node, scope)
+        if fn == "coalesce":
+            return self.branches(node, [self.expr(a, scope, expected) for a in args])
+        types = [self.expr(a, scope) for a in args]
+
+        def need(i: int, ok: bool, what: str) -> None:
+            if not ok:
+                self.error(args[i], f"{fn} takes {what} here, not {types[i]}")
+
+        if fn in TEXT_FNS or fn in ("length", "year", "month", "day"):
+            need(0, is_text(self.catalog, types[0]), "text")
+            return INT if fn in ("length", "year", "month", "day") else STRING
+        if fn == "concat":
+            for i, t in enumerate(types):
+                need(i, not t.is_list and t.name != "Json", "single values")
+            return STRING
+        if fn == "toString":
+            need(0, not types[0].is_list and types[0].name != "Json", "a single value")
+            return STRING
+        if fn == "replace":
+            for i in range(3):
+                need(i, is_text(self.catalog, types[i]), "text")
+            return STRING
+        if fn == "substring":
+            need(0, is_text(self.catalog, types[0]), "text")
+            for i in range(1, len(args)):
+                need(i, types[i].name in ("Int", "Any") and not types[i].is_list, "an Int")
+            return STRING
+        if fn in ("lpad", "rpad"):
+            need(0, not types[0].is_list and types[0].name not in ("Json", "Boolean"), "text or a number")
+            need(1, types[1].name in ("Int", "Any") and not types[1].is_list, "an Int width")
+            if not isinstance(args[1], Literal) or not isinstance(args[1].value, int) or not 0 <= args[1].value <= 100:
+                self.error(args[1], f"{fn} takes a width from 0 to 100 as a number")
+            if len(args) == 3 and (not isinstance(args[2], Literal) or not isinstance(args[2].value, str)
+                                   or len(args[2].value) != 1):
+                self.error(args[2], f"{fn} pads with one character, e.g. \"0\"")
+            return STRING
+        if fn in ("add", "sub", "mul", "div", "mod", "neg", "abs", "round"):
+            for i, t in enumerate(types):
+                need(i, is_numeric(t), "numbers")
+            if fn == "div" and isinstance(args[1], Literal) and args[1].value == 0:
+                self.error(args[1], "division by zero")
+            if fn == "div":
+                return FLOAT
+            if fn == "round":
+                return INT
+            if fn == "mod":
+                for i, t in enumerate(types):
+                    need(i, t.name in ("Int", "Any"), "whole numbers")
+                return INT
+            return INT if all(t.name in ("Int", "Any") for t in types) else FLOAT
+        if fn in ("now", "today"):
+            return STRING
+        if fn == "addDays":
+            need(0, is_text(self.catalog, types[0]), "a date")
+            need(1, types[1].name in ("Int", "Any") and not types[1].is_list, "a whole number of days")
+            return STRING
+        if fn == "size":
+            need(0, types[0].is_list or types[0].name == "Any", "a list field")
+            return INT
+        if fn == "has":
+            need(0, types[0].is_list or types[0].name == "Any", "a list field")
+            if isinstance(args[1], Literal) and types[0].is_list:
+                self.literal(args[1], types[0].item())
+            return BOOLEAN
+        return self.error(node, f"unknown function {fn!r}")  # pragma: no cover - the parser checks names
+
+    def relation_aggregate(self, node: FnCall, scope: _Scope) -> ValueType:
+        """``count`` of a list reference, or sum/avg/min/max of a field of the records it lists."""
+        arg = node.args[0]
+        if not isinstance(arg, FieldRef) or scope.model is None:
+            return self.error(node, f'{node.fn} takes a list reference such as {{"field": "books.pages"}}')
+        first = scope.model.fields.get(arg.names[0])
+        if first is None or first.kind != "refs":
+            return self.error(arg, f"{node.fn} goes over a list reference of {scope.model.name}, not {arg.dotted!r}")
+        if len(arg.names) > 2:
+            return self.error(arg, f"{node.fn} goes one list deep: {arg.names[0]}.<field>")
+        t = self.field_ref(arg, scope, through_lists=True)
+        if node.fn == "count":
+            return INT
+        if len(arg.names) != 2:
+            return self.error(arg, f"{node.fn} needs the field to {node.fn}: {arg.names[0]}.<field>")
+        if node.fn in ("sum", "avg") and not is_numeric(t):
+            return self.error(arg, f"{node.fn} needs a number, {arg.dotted} is {t}")
+        return FLOAT if node.fn == "avg" else t
 
     # -- filters --------------------------------------------------------------------------
-    def where(self, path: str, model: Model, where: Any, step_index: int) -> None:
-        if not isinstance(where, dict):
-            self.error(path, "a filter is an object")
-            return
-        for key, cond in where.items():
-            sub = f"{path}.{key}"
-            if key in ("and", "or"):
-                if not isinstance(cond, list):
-                    self.error(sub, f"{key} takes a list of filters")
-                    continue
-                for i, c in enumerate(cond):
-                    self.where(f"{sub}[{i}]", model, c, step_index)
-            elif key == "not":
-                self.where(sub, model, cond, step_index)
-            elif key not in model.fields:
-                self.error(sub, f"{model.name} has no field {key!r} (fields: {', '.join(model.fields)})")
-            else:
-                self.field_condition(sub, model.fields[key], cond, step_index)
+    def filter(self, node: Filter, scope: _Scope) -> None:
+        if isinstance(node, (AllOf, AnyOf)):
+            for item in node.items:
+                self.filter(item, scope)
+        elif isinstance(node, Not):
+            self.filter(node.item, scope)
+        elif isinstance(node, Compare):
+            self.compare(node, scope)
+        elif isinstance(node, Related):
+            self.related_filter(node, scope)
+        elif isinstance(node, FieldTest):
+            self.field_test(node, scope)
 
-    def field_condition(self, path: str, f: ModelField, cond: Any, step_index: int) -> None:
-        if not isinstance(cond, dict):
-            self.error(path, "a field condition is an object such as {\"eq\": value}")
+    def related_filter(self, node: Related, scope: _Scope) -> None:
+        model = scope.model
+        assert model is not None
+        f = model.fields.get(node.field)
+        if f is None:
+            self.error(node, f"{model.name} has no field {node.field!r} (fields: {', '.join(model.fields)})")
             return
-        if f.is_reference and not is_operator_condition(cond):
-            self.where(path, self.catalog.models[f.type_name], cond, step_index)
+        target = self.target(model, node.field)
+        if target is None:
+            self.error(node, f'{model.name}.{node.field} is not a reference; use operators such as {{"eq": v}}')
             return
-        type_name = "ID" if f.is_reference else f.type_name
-        for op, value in cond.items():
-            sub = f"{path}.{op}"
-            if op not in FILTER_OPS:
-                self.error(sub, f"unknown operator {op!r} (one of {', '.join(FILTER_OPS)})")
-            elif op == "isNull":
-                if not isinstance(value, bool):
-                    self.error(sub, "isNull takes true or false")
-            elif op == "in":
-                if is_step_ref(value):
-                    self.step_ref(sub, value, step_index)
-                elif not isinstance(value, list):
-                    self.error(sub, "in takes a list")
-                else:
-                    for i, v in enumerate(value):
-                        self.value(f"{sub}[{i}]", type_name, v, step_index)
-            elif op in ("contains", "startsWith"):
-                if f.kind == "scalars" and op == "contains":
-                    self.value(sub, f.type_name, value, step_index)
-                elif f.kind not in ("scalar", "enum") or f.type_name in NUMERIC + ("Boolean",):
-                    self.error(sub, f"{op} applies to text fields, not {f.name}")
-                elif not isinstance(value, str) and not is_step_ref(value):
-                    self.error(sub, f"{op} takes a string")
-            elif f.kind in ("scalars", "json", "refs"):
-                self.error(sub, f"{op} does not apply to list field {f.name}; use contains or a nested filter")
+        self.filter(node.where, _Scope(target))
+
+    def compare(self, node: Compare, scope: _Scope) -> None:
+        left = self.expr(node.left, scope)
+        right = self.expr(node.right, scope, left if isinstance(node.right, Literal) else None)
+        if isinstance(node.left, Literal) and not isinstance(node.right, Literal):
+            self.expr(node.left, scope, right)
+        comparable = (is_numeric(left) and is_numeric(right)) or fits(self.catalog, left, right) \
+            or fits(self.catalog, right, left)
+        if not comparable:
+            self.error(node, f"cannot compare {left} with {right}")
+        elif node.op not in ("eq", "ne") and "Boolean" in (left.name, right.name):
+            self.error(node, f"{node.op} does not apply to Boolean")
+
+    def field_test(self, node: FieldTest, scope: _Scope) -> None:
+        model = scope.model
+        assert model is not None
+        f = model.fields.get(node.field)
+        if f is None:
+            self.error(node, f"{model.name} has no field {node.field!r} (fields: {', '.join(model.fields)})")
+            return
+        t = field_type(f, model.name)
+        op, value = node.op, node.value
+        if op not in FILTER_OPS:
+            self.error(node, f"unknown operator {op!r} (one of {', '.join(FILTER_OPS)})")
+        elif op == "isNull":
+            return
+        elif f.kind == "refs":
+            self.error(node, f"{node.field} is a list of {f.type_name}; filter its records by nesting, "
+                             f'e.g. {{"{node.field}": {{"id": {{"eq": ...}}}}}}, or use isNull')
+        elif f.kind in ("json",):
+            self.error(node, f"{op} does not apply to the embedded object {node.field}")
+        elif op == "in":
+            if isinstance(value, ListLiteral):
+                for item in value.items:
+                    self.value(item, scope, t)
             else:
-                if op in ORDERED_OPS and f.type_name == "Boolean":
-                    self.error(sub, f"{op} does not apply to Boolean")
-                self.value(sub, type_name, value, step_index)
+                self.value(value, scope, t.as_list(), many=True)
+        elif op in ("contains", "startsWith"):
+            if f.kind == "scalars" and op == "contains":
+                self.value(value, scope, t.item())
+            elif f.kind == "scalars" or not is_text(self.catalog, t) or f.kind == "ref":
+                self.error(node, f"{op} applies to text fields, not {f.name}")
+            else:
+                got = self.expr(value, scope, STRING)
+                if not is_text(self.catalog, got):
+                    self.error(value, f"{op} takes text, not {got}")
+        elif f.kind == "scalars":
+            self.error(node, f"{op} does not apply to list field {f.name}; use contains or size")
+        else:
+            if op in ("lt", "lte", "gt", "gte") and f.type_name == "Boolean":
+                self.error(node, f"{op} does not apply to Boolean")
+            self.value(value, scope, t)
+
+    def value(self, node: Expr, scope: _Scope, target: ValueType, many: bool = False) -> None:
+        """Check a value that is stored in or compared with a field of type ``target``."""
+        actual = self.expr(node, scope, target)
+        if many and isinstance(node, StepRef):  # every record of that step: its field's values
+            actual = actual.as_list()
+        if not fits(self.catalog, target, actual):
+            self.error(node, f"a {actual} value cannot go where {target} is expected")
+
+    # -- orderings ------------------------------------------------------------------------
+    def order_item(self, node: OrderItem, scope: _Scope, extra: dict[str, ValueType] | None = None) -> None:
+        if extra is not None and isinstance(node.expr, FieldRef) and node.expr.dotted in extra:
+            return
+        t = self.expr(node.expr, scope)
+        if t.is_list or t.name == "Json":
+            self.error(node, f"cannot order by a {t} value")
 
     # -- records --------------------------------------------------------------------------
-    def record(self, path: str, model: Model, values: Any, step_index: int, inserting: bool) -> None:
-        if not isinstance(values, dict):
-            self.error(path, "a record is an object of field values")
-            return
-        for key, value in values.items():
-            sub = f"{path}.{key}"
+    def record(self, path: str, model: Model, values: dict[str, Expr], scope: _Scope, inserting: bool) -> None:
+        for key, node in values.items():
             f = model.fields.get(key)
             if f is None:
-                self.error(sub, f"{model.name} has no field {key!r} (fields: {', '.join(model.fields)})")
+                self.error(f"{path}.{key}", f"{model.name} has no field {key!r} (fields: {', '.join(model.fields)})")
                 continue
             if key == "id" and not inserting:
-                self.error(sub, "id cannot be changed")
+                self.error(node, "id cannot be changed")
                 continue
-            if value is None:
+            if isinstance(node, Literal) and node.value is None:
                 if not f.nullable and f.kind != "refs":
-                    self.error(sub, f"{model.name}.{key} is required and cannot be null")
+                    self.error(node, f"{model.name}.{key} is required and cannot be null")
                 continue
-            if f.kind == "ref":
-                self.value(sub, "ID", value, step_index)
-            elif f.kind == "refs" or f.kind == "scalars":
-                item_type = "ID" if f.kind == "refs" else f.type_name
-                if is_step_ref(value):
-                    self.step_ref(sub, value, step_index)
-                elif not isinstance(value, list):
-                    self.error(sub, f"{key} takes a list")
+            target = field_type(f, model.name)
+            if f.kind == "json":
+                if not isinstance(node, Literal) and not isinstance(node, ListLiteral):
+                    self.value(node, scope, target)
+                continue
+            if f.kind == "refs":
+                if isinstance(node, ListLiteral):
+                    for item in node.items:
+                        self.value(item, scope, target.item())
+                elif isinstance(node, StepRef):
+                    self.value(node, scope, target, many=True)
                 else:
-                    for i, v in enumerate(value):
-                        self.value(f"{sub}[{i}]", item_type, v, step_index)
-            elif f.kind == "json":
-                if not isinstance(value, (dict, list)):
-                    self.error(sub, f"{key} takes an object")
-            else:
-                self.value(sub, f.type_name, value, step_index)
+                    self.error(node, f"{key} takes a list of {f.type_name} ids or a step reference")
+                continue
+            self.value(node, scope, target)
         if inserting:
             for f in model.fields.values():
-                missing = values.get(f.name) is None
-                if missing and not f.nullable and f.stored_as_column and f.name != "id" and f.kind != "scalars":
+                given = values.get(f.name)
+                missing = given is None or (isinstance(given, Literal) and given.value is None)
+                if missing and not f.nullable and f.stored_as_column and f.name != "id" and f.kind != "scalars" \
+                        and f.default is None and not f.auto_time:
                     self.error(f"{path}.{f.name}", f"{model.name}.{f.name} is required")
 
-    def order(self, path: str, model: Model, orders: list[Any], extra: set[str] = frozenset()) -> None:
-        for i, o in enumerate(orders):
-            f = model.fields.get(o.field)
-            if o.field in extra:
-                continue
-            if f is None or f.kind not in ("scalar", "enum", "ref"):
-                self.error(f"{path}[{i}].field", f"cannot order {model.name} by {o.field!r}")
-
     # -- steps ----------------------------------------------------------------------------
-    def step(self, i: int, step: Any) -> None:
+    def step(self, i: int, t: StepTree) -> None:
+        self.step_index = i
+        step = t.step
         path = f"steps[{i}]"
         if isinstance(step, (Call, Filter)):
-            shape = self.connector_step(path, i, step)
+            shape = self.connector_step(path, i, t)
             if shape is not None:
                 self.step_shapes[i] = shape
-            self.step_outputs.append(set(shape.fields) if shape else set())
+            self.step_outputs.append({n: field_type(f) for n, f in shape.fields.items()} if shape else {})
             return
         model = self.catalog.models.get(step.model)
         if model is None:
             self.error(f"{path}.model", f"unknown model {step.model!r} (models: {', '.join(self.catalog.models)})")
-            self.step_outputs.append(set())
+            self.step_outputs.append({})
             return
-        outputs = set(model.fields)
-        if getattr(step, "where", None) is not None:
-            self.where(f"{path}.where", model, step.where, i)
+        row = _Scope(model)
+        outputs = {n: field_type(f, model.name) for n, f in model.fields.items()}
+        if t.where is not None:
+            self.filter(t.where, row)
         if isinstance(step, Find):
-            self.order(f"{path}.orderBy", model, step.orderBy)
+            for o in t.order:
+                self.order_item(o, row)
         elif isinstance(step, Insert):
-            for j, v in enumerate(step.values):
-                self.record(f"{path}.values[{j}]", model, v, i, inserting=True)
+            for j, values in enumerate(t.rows):
+                self.record(f"{path}.values[{j}]", model, values, _Scope(None), inserting=True)
         elif isinstance(step, Update):
-            self.record(f"{path}.set", model, step.set, i, inserting=False)
+            self.record(f"{path}.set", model, t.set, _Scope(model, positional=True), inserting=False)
         elif isinstance(step, Aggregate):
-            outputs = self.aggregate(path, model, step)
+            outputs = self.aggregate(path, model, t)
         self.step_outputs.append(outputs)
 
-    def connector_step(self, path: str, i: int, step: Call | Filter) -> Model | None:
+    def connector_step(self, path: str, i: int, t: StepTree) -> Model | None:
         """Check a call's connector and arguments, or a filter over an earlier call; return the record shape."""
+        step = t.step
         if isinstance(step, Call):
             c = self.catalog.connectors.get(step.connector)
             if c is None:
                 known = ", ".join(self.catalog.connectors) or "none are registered"
                 self.error(f"{path}.connector", f"unknown connector {step.connector!r} ({known})")
                 return None
-            for problem in c.check_args(step.args):
+            for name, node in t.args.items():
+                if not isinstance(node, (Literal, ListLiteral, StepRef)):
+                    self.error(node, "connector arguments are values or step references")
+                elif isinstance(node, StepRef):
+                    self.step_ref(node)
+            for problem in c.check_args(self.resolved_args(t)):
                 self.error(f"{path}.args", problem)
             return self.catalog.shape_models[c.returns]
         shape = self.step_shapes.get(step.step) if 0 <= step.step < i else None
         if shape is None:
             self.error(f"{path}.step", "a filter step takes the records of an earlier call step")
             return None
-        if step.where is not None:
-            self.where(f"{path}.where", shape, step.where, i)
-        self.order(f"{path}.orderBy", shape, step.orderBy)
+        scope = _Scope(shape)
+        if t.where is not None:
+            self.filter(t.where, scope)
+            for node in _nodes(t.where):
+                if isinstance(node, (StepRef, Related, Compare, FnCall)):
+                    self.error(node, "a filter over connector records compares its fields with plain values")
+                    break
+        for o in t.order:
+            if not isinstance(o.expr, FieldRef):
+                self.error(o, "a filter step orders by a field of the records")
+            else:
+                self.order_item(o, scope)
         return shape
 
-    def aggregate(self, path: str, model: Model, step: Aggregate) -> set[str]:
-        names: set[str] = set()
+    @staticmethod
+    def resolved_args(t: StepTree) -> dict[str, Any]:
+        """Arguments with step references left as placeholders strings, for the signature check."""
+        out: dict[str, Any] = {}
+        for name, node in t.args.items():
+            if isinstance(node, Literal):
+                out[name] = node.value
+            elif isinstance(node, ListLiteral):
+                out[name] = [i.value if isinstance(i, Literal) else None for i in node.items]
+            else:
+                out[name] = t.step.args[name]
+        return out
+
+    def aggregate(self, path: str, model: Model, t: StepTree) -> dict[str, ValueType]:
+        step: Aggregate = t.step
+        row = _Scope(model)
+        names: dict[str, ValueType] = {}
         for g in step.groupBy:
             f = model.fields.get(g)
             if f is None or f.kind not in ("scalar", "enum", "ref"):
                 self.error(f"{path}.groupBy", f"cannot group {model.name} by {g!r}")
-            names.add(g)
-        for j, a in enumerate(step.aggregates):
+                names[g] = ANY
+            else:
+                names[g] = field_type(f, model.name)
+        for j, m in enumerate(t.measures):
             sub = f"{path}.aggregates[{j}]"
-            if a.as_ in names:
-                self.error(sub, f"duplicate output name {a.as_!r}")
-            names.add(a.as_)
-            if a.field is None:
-                if a.fn != "count":
-                    self.error(sub, f"{a.fn} needs a field")
+            if m.alias in names:
+                self.error(sub, f"duplicate output name {m.alias!r}")
+            if m.expr is None:
+                if m.fn != "count":
+                    self.error(sub, f"{m.fn} needs a field")
+                names[m.alias] = INT
                 continue
-            f = model.fields.get(a.field)
-            if f is None or f.kind not in ("scalar", "enum", "ref"):
-                self.error(sub, f"{model.name} has no aggregatable field {a.field!r}")
-            elif a.fn in ("sum", "avg") and f.type_name not in NUMERIC:
-                self.error(sub, f"{a.fn} needs a numeric field, {a.field} is {f.type_name}")
-        self.order(f"{path}.orderBy", model, step.orderBy, extra=names)
+            vt = self.expr(m.expr, row)
+            if vt.is_list or vt.name == "Json":
+                self.error(sub, f"cannot {m.fn} a {vt} value")
+            elif m.fn in ("sum", "avg") and not is_numeric(vt):
+                self.error(sub, f"{m.fn} needs a number, not {vt}")
+            names[m.alias] = INT if m.fn == "count" else FLOAT if m.fn == "avg" else vt
+        for o in t.order:
+            self.order_item(o, row, extra=names)
         return names
 
     def result(self, root: RootField | None) -> None:
@@ -247,16 +524,33 @@ class _Checker:
             self.error("result", f"{root.name} returns {root.type_name}; the result step must be an aggregate")
 
 
+def _nodes(node: Node) -> list[Node]:
+    from .plan.nodes import walk
+
+    return list(walk(node))
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def scalar_problem(catalog: Catalog, type_name: str, value: Any) -> str | None:
     """Why ``value`` is not a valid ``type_name``, or None when it is."""
+    if isinstance(value, str) and not _encodable(value):
+        return "text with an unpaired surrogate cannot be stored"
     if type_name in catalog.enums:
         if value not in catalog.enums[type_name]:
             return f"{value!r} is not a {type_name} (one of {', '.join(catalog.enums[type_name])})"
         return None
     if type_name == "Int":
-        ok = isinstance(value, int) and not isinstance(value, bool) and -(2**31) <= value < 2**31
+        ok = isinstance(value, int) and not isinstance(value, bool) and -MAX_INT <= value < MAX_INT
     elif type_name == "Float":
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and is_finite_number(value) \
+            and abs(value) < 1e300
     elif type_name == "Boolean":
         ok = isinstance(value, bool)
     elif type_name == "ID":
@@ -267,12 +561,21 @@ def scalar_problem(catalog: Catalog, type_name: str, value: Any) -> str | None:
 
 
 def validate_plan(catalog: Catalog, plan: Plan, root: RootField | None = None) -> Plan:
-    """Return the plan if it fits the SDL, else raise PlanInvalid listing every error."""
-    checker = _Checker(catalog, plan)
-    for i, step in enumerate(plan.steps):
-        checker.step(i, step)
+    """Return the plan if it fits the SDL, else raise PlanInvalid listing every error.
+
+    A refusal is valid as it is: it runs nothing.
+    """
+    if plan.refuse is not None:
+        return plan
+    checker = Checker(catalog, plan)
+    for i, t in enumerate(plan.tree):
+        checker.step(i, t)
     checker.result(root)
     if checker.errors:
         raise PlanInvalid("the plan does not fit the schema: " + "; ".join(checker.errors[:5]),
                           errors=checker.errors)
     return plan
+
+
+def write_steps(plan: Plan) -> list[Insert | Update | Delete]:
+    return [s for s in plan.steps if isinstance(s, (Insert, Update, Delete))]

@@ -57,7 +57,7 @@ def test_example_tool_answers_from_the_analytics_api(tmp_path: Path, analytics: 
         system = model.calls[0]["messages"][0]["content"]
         assert "analytics.signups(since: string" in system and "-> [Signup]" in system
         schema = model.calls[0]["schema"]
-        calls = [s for s in schema["properties"]["steps"]["items"]["anyOf"]
+        calls = [s for s in schema["anyOf"][0]["properties"]["steps"]["items"]["anyOf"]
                  if s["properties"]["op"].get("const") == "call"]
         assert calls[0]["properties"]["args"]["required"] == ["since"]
     finally:
@@ -91,7 +91,7 @@ def test_failed_connector_rolls_back_the_writes_before_it(tmp_path: Path) -> Non
         {"op": "call", "connector": "bad.raises", "args": {"since": "2026-11-01"}}], "result": 1}])
     server = serve(tmp_path, "connector_fixtures", model)
     try:
-        body = server.gql('mutation { signups(q: "note it, then ask the API") { email } }')
+        body = server.gql('mutation { signups(q: "note it (written before the call), then ask the API") { email } }')
         assert body["errors"][0]["extensions"]["code"] == "CONNECTOR_ERROR"
         assert server.gql("{ notes { text } }")["data"]["notes"] == []
     finally:
@@ -104,7 +104,7 @@ def test_a_side_effecting_call_must_be_the_last_step(tmp_path: Path) -> None:
         {"op": "insert", "model": "Note", "values": [{"text": "added a contact"}]}], "result": 0}])
     server = serve(tmp_path, "connector_fixtures", model)
     try:
-        body = server.gql('mutation { signups(q: "add the contact, then note it") { email } }')
+        body = server.gql('mutation { signups(q: "add the contact, then note it: added a contact") { email } }')
         assert body["errors"][0]["extensions"]["code"] == "POLICY_DENIED"
         assert "last step" in body["errors"][0]["message"]
         assert server.gql("{ notes { text } }")["data"]["notes"] == []

@@ -136,8 +136,8 @@ def test_field_without_q_lists_without_calling_the_model(harness: Harness) -> No
 
 
 def test_unknown_field_in_plan_is_a_clear_error_and_writes_nothing(harness: Harness) -> None:
-    bad = insert_plan("Task", {"title": "x", "status": "TODO", "colour": "red"})
-    harness.model.push(bad, bad, bad)
+    bad = [insert_plan("Task", {"title": "x", "status": "TODO", "colour": colour}) for colour in ("red", "RED", "Red")]
+    harness.model.push(*bad)
     resp = harness.server.post('mutation { tasks(q: "add a red task") { title } }')
     body = resp.json()
     assert resp.status_code == 200 and body["data"] is None
@@ -156,7 +156,7 @@ def test_plan_failing_half_way_is_rolled_back(harness: Harness) -> None:
         {"op": "insert", "model": "Task", "values": [{"title": "Step four", "status": "TODO",
                                                       "project": {"$step": 2, "field": "id"}}]},
     ], "result": 3})
-    body = harness.server.gql('mutation { tasks(q: "a plan that fails half way") { title } }')
+    body = harness.server.gql('mutation { tasks(q: "add Step one, finish Fix login, add Step four") { title } }')
     assert body["errors"][0]["extensions"]["code"] == "PLAN_FAILED"
     titles = {t["title"]: t["status"] for t in harness.server.gql("{ tasks { title status } }")["data"]["tasks"]}
     assert "Step one" not in titles and titles["Fix login"] == "TODO"

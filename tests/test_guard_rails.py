@@ -60,7 +60,12 @@ BAD_ANSWERS = [
      {"steps": [{"op": "update", "model": "Task", "where": {"title": {"startsWith": "bulk"}},
                  "set": {"status": "DONE"}}], "result": 0}, "POLICY_DENIED"),
     ("too many inserts", "mutation", "tasks",
-     insert_plan("Task", *({"title": f"n{i}", "status": "TODO"} for i in range(101))), "POLICY_DENIED"),
+     insert_plan("Task", *({"title": "x", "status": "TODO"} for i in range(101))), "POLICY_DENIED"),
+    ("text the request never gave", "mutation", "tasks",
+     insert_plan("Task", {"title": "Gamma", "status": "TODO"}), "INVENTED_VALUE"),
+    ("a refusal", "mutation", "tasks", {"refuse": "no field stores how happy a task is"}, "PLAN_REFUSED"),
+    ("a mutation that only reads", "mutation", "tasks", {"steps": [{"op": "find", "model": "Task"}], "result": 0},
+     "PLAN_REFUSED"),
     ("reference to a missing record", "mutation", "tasks",
      insert_plan("Task", {"title": "x", "status": "TODO", "project": "no-such-project"}), "PLAN_FAILED"),
     ("model unavailable", "mutation", "tasks", ModelUnavailable("provider down"), "MODEL_UNAVAILABLE"),
@@ -78,7 +83,7 @@ def test_bad_answer_gets_its_code_and_store_is_byte_for_byte_unchanged(
     server = LiveServer(gw).start()
     try:
         before = store_fingerprint(db)
-        body = server.gql(f'{operation} {{ {field}(q: "do the thing") {{ title }} }}')
+        body = server.gql(f'{operation} {{ {field}(q: "do the thing x") {{ title }} }}')
         assert body["data"] is None
         assert body["errors"][0]["extensions"]["code"] == code, body
         assert store_fingerprint(db) == before
@@ -101,12 +106,23 @@ def test_invalid_answers_are_repaired_with_the_errors_sent_back(tmp_path: Path) 
 
 
 def test_repairs_are_bounded_and_configurable(tmp_path: Path) -> None:
-    model = ScriptedProvider(["nope"] * 10)
+    model = ScriptedProvider([f"nope {i}" for i in range(10)])
     server = LiveServer(make_gateway(f"sqlite:///{tmp_path / 's.db'}", provider=model, repairs=4)).start()
     try:
         body = server.gql('mutation { tasks(q: "add x") { title } }')
         assert body["errors"][0]["extensions"]["code"] == "PLAN_INVALID"
         assert len(body["errors"][0]["extensions"]["attempts"]) == 5 and len(model.calls) == 5
+    finally:
+        server.stop()
+
+
+def test_repairs_stop_when_the_model_repeats_an_answer(tmp_path: Path) -> None:
+    model = ScriptedProvider(["nope", "nope", "nope", "nope"])
+    server = LiveServer(make_gateway(f"sqlite:///{tmp_path / 's.db'}", provider=model, repairs=3)).start()
+    try:
+        body = server.gql('mutation { tasks(q: "add x") { title } }')
+        assert body["errors"][0]["extensions"]["code"] == "PLAN_INVALID"
+        assert len(model.calls) == 2  # the second identical answer ends the repairs
     finally:
         server.stop()
 
@@ -161,9 +177,9 @@ def test_a_burst_queues_behind_the_model_concurrency_cap(tmp_path: Path) -> None
 
 
 def test_token_budget_stops_repairs(tmp_path: Path) -> None:
-    model = ScriptedProvider(["x" * 4000] * 5)
+    model = ScriptedProvider(["x" * 16_000] * 5)  # 4,000 tokens an answer, past the budget at once
     server = LiveServer(make_gateway(f"sqlite:///{tmp_path / 's.db'}", provider=model,
-                                     max_tokens_per_request=100)).start()
+                                     max_tokens_per_request=3_000)).start()
     try:
         body = server.gql('{ tasks(q: "all") { title } }')
         assert body["errors"][0]["extensions"]["code"] == "MODEL_BUDGET_EXCEEDED"
@@ -233,7 +249,7 @@ def test_concurrent_mutations_are_each_all_or_nothing(db_url: str) -> None:
     async def fire() -> list[httpx.Response]:
         async with httpx.AsyncClient(timeout=60) as client:
             return await asyncio.gather(*(
-                client.post(server.url, json={"query": f'mutation {{ tasks(q: "batch {i};") {{ title }} }}'})
+                client.post(server.url, json={"query": f'mutation {{ tasks(q: "batch {i}; add T{i} to P{i}") {{ title }} }}'})
                 for i in range(50)))
     try:
         responses = asyncio.run(fire())

@@ -60,10 +60,18 @@ def test_aliased_introspection_counts_against_its_own_budget(server: LiveServer)
     resp = post(server, "{ " + aliases + " }")
     assert resp.status_code == 400 and code(resp) in ("QUERY_TOO_COMPLEX", "GRAPHQL_PARSE_FAILED")
     assert "data" not in resp.json()
-    within_tokens = " ".join(f"a{i}: __schema {{ queryType {{ name }} }}" for i in range(600))
+    within_tokens = " ".join(f"a{i}: __schema {{ queryType {{ name }} }}" for i in range(200))
     resp = post(server, "{ " + within_tokens + " }")
     assert resp.status_code == 400 and code(resp) == "QUERY_TOO_COMPLEX"
     assert "introspection fields" in resp.json()["errors"][0]["message"]
+
+
+def test_fields_in_unused_fragments_count_too(server: LiveServer) -> None:
+    """Validation compares same-named fields pairwise, in every fragment: the written count bounds it."""
+    unused = " ".join(f"a: tasks(limit: {i}) {{ id }}" for i in range(400))
+    resp = post(server, "{ __typename } fragment Unused on Query { " + unused + " }")
+    assert resp.status_code == 400 and code(resp) == "QUERY_TOO_COMPLEX"
+    assert "the document holds more than 700 fields" in resp.json()["errors"][0]["message"]
 
 
 def test_the_standard_introspection_query_passes(server: LiveServer) -> None:

@@ -93,7 +93,7 @@ def test_random_plans_never_reach_the_store_unvalidated(live, plan: dict[str, An
         assert statements == []  # nothing reached the store
     else:
         codes = [e["extensions"]["code"] for e in body.get("errors", [])]
-        assert set(codes) <= {"PLAN_FAILED", "POLICY_DENIED", "STORE_ERROR"}, body
+        assert set(codes) <= {"PLAN_FAILED", "PLAN_REFUSED", "POLICY_DENIED", "STORE_ERROR"}, body
 
 
 def test_validation_errors_name_the_problem() -> None:

@@ -183,6 +183,7 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout_and_foreign_keys(tmp_path: 
 @pytest.mark.parametrize("sdl", [LIBRARY, (Path(__file__).resolve().parent.parent / "schema.graphql").read_text()])
 def test_worked_examples_in_the_prompt_are_valid_plans_for_their_field(sdl: str) -> None:
     from gateway.plan import parse_plan
+    from gateway.policy import invented_strings
     from gateway.prompt import build_messages, example_plans
     from gateway.validation import validate_plan
 
@@ -190,8 +191,13 @@ def test_worked_examples_in_the_prompt_are_valid_plans_for_their_field(sdl: str)
     for root in catalog.root_fields.values():
         examples = example_plans(catalog, root)
         assert examples, root.key
-        for _request, plan in examples:
-            validate_plan(catalog, parse_plan(plan), root)
+        for request, plan in examples:
+            parsed = validate_plan(catalog, parse_plan(plan), root)
+            # an example is grounded in its own request, and a model copying it into another
+            # request's plan would write text nobody gave: the invented-text check stops it
+            assert invented_strings(catalog, parsed, request) == []
+            if parsed.writes and any(s.op == "insert" for s in parsed.steps):
+                assert invented_strings(catalog, parsed, "add a task called Fix login to the Website project")
         messages = build_messages(catalog, root, "anything", "id", {})
         assert [m["role"] for m in messages] == ["system"] + ["user", "assistant"] * len(examples) + ["user"]
 

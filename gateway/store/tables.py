@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import JSON, Boolean, Column, Float, ForeignKey, Integer, MetaData, Table, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Column, Float, ForeignKey, Identity, Integer, MetaData, Table, Text
 from sqlalchemy.types import TypeEngine
 
 from ..sdl import Catalog, ModelField
 
 INTERNAL_PREFIX = "_gateway_"
+CREATED_COLUMN = "_gateway_created"  # creation order: every model keeps it, nothing to declare
 
 
 def column_type(f: ModelField) -> TypeEngine:
@@ -56,6 +57,7 @@ def build_tables(catalog: Catalog, metadata: MetaData | None = None) -> StoreTab
             else:
                 columns.append(Column(f.name, column_type(f), nullable=True, index=(f.index or f.unique) or None,
                                       unique=f.unique or None))
+        columns.append(Column(CREATED_COLUMN, BigInteger(), Identity(), index=True))
         models[model.name] = Table(model.name, metadata, *columns)
     for model in catalog.models.values():
         for f in model.fields.values():

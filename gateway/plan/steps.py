@@ -1,25 +1,28 @@
 """The plan: the only thing the model may answer with.
 
 A plan is a short list of steps (``find``, ``insert``, ``update``, ``delete``, ``aggregate``,
-and ``call``/``filter`` for connectors)
-and the index of the step that is the field's result. Values may point at what an earlier
-step returned with ``{"$step": 0, "field": "id"}``. These pydantic models check the *shape*;
-:mod:`gateway.validation` checks the fit to the SDL.
+and ``call``/``filter`` for connectors) and the index of the step that is the field's result,
+or an honest ``{"refuse": "why"}`` when the contract cannot serve the request. These pydantic
+models check the *shape* of the JSON; :attr:`Plan.tree` parses filters, values and orderings
+once into typed nodes (:mod:`gateway.plan.nodes`), and :mod:`gateway.validation` checks the
+fit to the SDL.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
-from .errors import PlanInvalid
+from ..errors import PlanInvalid
+from .nodes import Expr, Filter, OrderItem, Parser
 
-FILTER_OPS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "contains", "startsWith", "isNull")
 AGGREGATE_FUNCTIONS = ("count", "sum", "avg", "min", "max")
 WRITE_OPS = ("insert", "update", "delete")
+STORE_OPS = ("find", "insert", "update", "delete", "aggregate")
 MAX_LIMIT = 2**31 - 1  # GraphQL's Int: larger limits overflow SQLite and mean nothing more
 MAX_PLAN_DEPTH = 40  # JSON nesting of a plan; a filter ten thousand levels deep is an attack, not a plan
 
@@ -29,18 +32,22 @@ class _Strict(BaseModel):
 
 
 class Order(_Strict):
-    field: str
+    """Order by a field (``"$created"`` is creation order) or by a computed ``expr``."""
+
+    field: str | None = None
+    expr: Any = None
     direction: Literal["asc", "desc"] = "asc"
 
 
 class Aggregation(_Strict):
     fn: Literal["count", "sum", "avg", "min", "max"]
     field: str | None = None
+    expr: Any = None
     as_: str = Field(alias="as")
 
 
 class Find(_Strict):
-    """Select records of one model."""
+    """Select records of one model (in creation order unless ordered)."""
 
     op: Literal["find"]
     model: str
@@ -55,7 +62,7 @@ class Insert(_Strict):
 
     op: Literal["insert"]
     model: str
-    values: list[dict[str, Any]] = Field(min_length=1)
+    values: list[dict[str, Any]] = Field(min_length=1, max_length=1000)
 
 
 class Update(_Strict):
@@ -106,13 +113,42 @@ class Filter(_Strict):
 
 
 Step = Annotated[Union[Find, Insert, Update, Delete, Aggregate, Call, Filter], Field(discriminator="op")]
-STORE_OPS = ("find", "insert", "update", "delete", "aggregate")
+
+
+@dataclass
+class Measure:
+    fn: str
+    expr: Expr | None
+    alias: str
+
+
+@dataclass
+class StepTree:
+    """One step's filters, values and orderings as typed nodes."""
+
+    step: Any
+    where: Filter | None = None
+    order: tuple[OrderItem, ...] = ()
+    rows: list[dict[str, Expr]] = field(default_factory=list)
+    set: dict[str, Expr] = field(default_factory=dict)
+    args: dict[str, Expr] = field(default_factory=dict)
+    measures: list[Measure] = field(default_factory=list)
 
 
 class Plan(_Strict):
-    steps: list[Step] = Field(min_length=1, max_length=20)
+    steps: list[Step] = Field(default_factory=list, max_length=20)
     result: int | None = None
     params: dict[str, Any] = Field(default_factory=dict)
+    refuse: str | None = Field(default=None, max_length=500)
+    _tree: list[StepTree] | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _steps_or_refusal(self) -> "Plan":
+        if self.refuse is None and not self.steps:
+            raise ValueError("a plan has at least one step, or refuses with a reason")
+        if self.refuse is not None and not self.refuse.strip():
+            raise ValueError("a refusal gives its reason")
+        return self
 
     @property
     def result_index(self) -> int:
@@ -122,17 +158,50 @@ class Plan(_Strict):
     def writes(self) -> bool:
         return any(s.op in WRITE_OPS for s in self.steps)
 
+    @property
+    def tree(self) -> list[StepTree]:
+        """Each step's parts parsed once into typed nodes (raises PlanInvalid on a bad part)."""
+        if self._tree is None:
+            self._tree = _parse_tree(self.steps)
+        return self._tree
+
     def dump(self) -> dict[str, Any]:
         return self.model_dump(by_alias=True, exclude_none=True, mode="json")
 
 
-def is_operator_condition(cond: Any) -> bool:
-    """``{"eq": ..}``-style: operators on the field itself, not a filter on a referenced model."""
-    return isinstance(cond, dict) and set(cond) <= set(FILTER_OPS)
+def _parse_tree(steps: list[Any]) -> list[StepTree]:
+    parser = Parser()
+    out = []
+    for i, s in enumerate(steps):
+        path = f"steps[{i}]"
+        t = StepTree(s)
+        if getattr(s, "where", None) is not None:
+            t.where = parser.filter(s.where, f"{path}.where")
+        if getattr(s, "orderBy", None):
+            t.order = parser.order([o.model_dump(exclude_none=True) for o in s.orderBy], f"{path}.orderBy")
+        if isinstance(s, Insert):
+            t.rows = [{k: parser.expr(v, f"{path}.values[{j}].{k}") for k, v in row.items()}
+                      for j, row in enumerate(s.values)]
+        elif isinstance(s, Update):
+            t.set = {k: parser.expr(v, f"{path}.set.{k}") for k, v in s.set.items()}
+        elif isinstance(s, Call):
+            t.args = {k: parser.expr(v, f"{path}.args.{k}") for k, v in s.args.items()}
+        elif isinstance(s, Aggregate):
+            for j, a in enumerate(s.aggregates):
+                sub = f"{path}.aggregates[{j}]"
+                if a.expr is not None:
+                    expr = parser.expr(a.expr, f"{sub}.expr")
+                elif a.field is not None:
+                    expr = parser.expr({"field": a.field}, f"{sub}.field")
+                else:
+                    expr = None
+                t.measures.append(Measure(a.fn, expr, a.as_))
+        out.append(t)
+    return out
 
 
-def is_step_ref(value: Any) -> bool:
-    return isinstance(value, dict) and "$step" in value
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number a plan may use")
 
 
 def parse_plan(answer: str | dict[str, Any]) -> Plan:
@@ -140,22 +209,26 @@ def parse_plan(answer: str | dict[str, Any]) -> Plan:
     if isinstance(answer, str):
         text = _strip_fences(answer)
         try:
-            data = json.loads(text)
+            data = json.loads(text, parse_constant=_reject_constant)
         except json.JSONDecodeError as e:
             raise PlanInvalid(f"the model's answer is not JSON: {e.msg} at char {e.pos}",
                               errors=[f"not JSON: {e.msg} at char {e.pos}"]) from e
-        except (RecursionError, ValueError) as e:  # nesting or numbers Python cannot read
-            raise PlanInvalid("the model's answer is not JSON a plan can hold: nested too deeply or a number "
-                              "too long", errors=["nested too deeply or a number too long"]) from e
+        except (ValueError, RecursionError) as e:
+            raise PlanInvalid(f"the model's answer is not a usable plan: {str(e)[:200]}",
+                              errors=[f"not usable: {str(e)[:200]}"]) from e
     else:
         data = answer
     _check_json(data)
     try:
-        return Plan.model_validate(data)
+        plan = Plan.model_validate(data)
     except ValidationError as e:
         errors = [f"{'.'.join(str(p) for p in err['loc']) or 'plan'}: {err['msg']}" for err in e.errors()]
         raise PlanInvalid("the model's answer is not a valid plan: " + "; ".join(errors[:5]),
                           errors=errors) from e
+    except RecursionError as e:
+        raise PlanInvalid("the model's answer is nested too deeply", errors=["plan: nested too deeply"]) from e
+    plan.tree  # parse filters, values and orderings now, so shape errors surface before validation
+    return plan
 
 
 def _check_json(data: Any) -> None:
@@ -186,6 +259,11 @@ def _check_json(data: Any) -> None:
                               errors=["NaN or Infinity is not a JSON number"])
 
 
+
+def is_finite_number(value: Any) -> bool:
+    return not isinstance(value, float) or math.isfinite(value)
+
+
 def _strip_fences(text: str) -> str:
     """Models without structured output like to wrap JSON in Markdown fences."""
     t = text.strip()
@@ -197,5 +275,5 @@ def _strip_fences(text: str) -> str:
 
 
 def generic_json_schema() -> dict[str, Any]:
-    """The JSON Schema of any plan, for export; providers use the narrowed one."""
+    """The JSON Schema of any plan, for export (the SDK's types); providers use the narrowed one."""
     return Plan.model_json_schema(by_alias=True)

@@ -1,0 +1,378 @@
+"""Compile the plan's typed filters and expressions to SQLAlchemy Core, for SQLite and PostgreSQL.
+
+Only functions of the allow-list exist here, each written once so both stores give the same
+answer: text functions, arithmetic (division by zero gives null on both), ISO dates handled as
+text (``year`` reads the first four characters, ``addDays`` goes through each store's date
+function), scalar lists stored as JSON, and aggregates over list references as correlated
+subqueries. ``now`` and ``today`` are computed once per plan run in the caller's time zone and
+bound as parameters, so every row of a step sees the same instant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Integer,
+    Text,
+    and_,
+    case,
+    cast,
+    exists,
+    false,
+    func,
+    literal,
+    not_,
+    null,
+    or_,
+    select,
+    true,
+    type_coerce,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+from .errors import PlanFailed
+from .plan.nodes import (
+    CREATED,
+    AllOf,
+    AnyOf,
+    ByKey,
+    Compare,
+    Conditional,
+    Expr,
+    FieldRef,
+    FieldTest,
+    FnCall,
+    ListLiteral,
+    Literal,
+    Not,
+    OrderItem,
+    Related,
+    Respectively,
+    RowNumber,
+    StepRef,
+)
+from .plan.visitor import Visitor
+from .sdl import Catalog, Model, ModelField
+from .store import StoreTables
+from .store.tables import CREATED_COLUMN
+
+
+@dataclass
+class Context:
+    """What an expression may draw on while it is compiled for one step."""
+
+    step_values: Callable[[StepRef, bool], Any]  # a step reference's value (all values when many)
+    now: str
+    today: str
+    position: Any = None  # the row's 1-based position, for rowNumber/respectively in an update
+    extra: dict[str, Any] = field(default_factory=dict)  # names an ordering may use (aggregate outputs)
+
+
+class SqlCompiler(Visitor):
+    """Filters and expressions of one model's rows to SQL; ``scope`` is the Model in scope."""
+
+    def __init__(self, catalog: Catalog, tables: StoreTables, sqlite: bool, ctx: Context) -> None:
+        self.catalog = catalog
+        self.tables = tables
+        self.sqlite = sqlite
+        self.ctx = ctx
+
+    def column(self, model: Model, name: str) -> Any:
+        t = self.tables.table(model.name)
+        return t.c[CREATED_COLUMN] if name == CREATED else t.c[name]
+
+    # -- filters --------------------------------------------------------------------------
+    def where(self, node: Any, model: Model) -> ColumnElement[bool]:
+        return true() if node is None else self.visit(node, model)
+
+    def visit_AllOf(self, node: AllOf, model: Model) -> ColumnElement[bool]:
+        return and_(true(), *(self.visit(i, model) for i in node.items))
+
+    def visit_AnyOf(self, node: AnyOf, model: Model) -> ColumnElement[bool]:
+        return or_(false(), *(self.visit(i, model) for i in node.items))
+
+    def visit_Not(self, node: Not, model: Model) -> ColumnElement[bool]:
+        return not_(self.visit(node.item, model))
+
+    def visit_Related(self, node: Related, model: Model) -> ColumnElement[bool]:
+        f = model.fields[node.field]
+        target_model = self.catalog.models[f.type_name]
+        target = self.tables.table(target_model.name)
+        cond = self.visit(node.where, target_model)
+        t = self.tables.table(model.name)
+        if f.kind == "ref":
+            return t.c[f.name].in_(select(target.c.id).where(cond))
+        return t.c.id.in_(self.owners_of(f, cond))
+
+    def owners_of(self, f: ModelField, target_cond: ColumnElement[bool]) -> Any:
+        """Ids of records whose list field ``f`` holds some target matching ``target_cond``."""
+        rel = f.relation
+        assert rel is not None
+        target = self.tables.table(rel.target)
+        if rel.kind == "reverse":
+            assert rel.via is not None
+            return select(target.c[rel.via]).where(target_cond, target.c[rel.via].is_not(None))
+        assert rel.table is not None and rel.own_column is not None and rel.other_column is not None
+        j = self.tables.joins[rel.table]
+        return select(j.c[rel.own_column]).where(j.c[rel.other_column].in_(select(target.c.id).where(target_cond)))
+
+    def visit_FieldTest(self, node: FieldTest, model: Model) -> ColumnElement[bool]:
+        f = model.fields[node.field]
+        t = self.tables.table(model.name)
+        if f.kind == "refs":  # only isNull: "has none" / "has some"
+            owners = self.owners_of(f, true())
+            return t.c.id.not_in(owners) if node.value.value else t.c.id.in_(owners)  # type: ignore[union-attr]
+        col = t.c[f.name]
+        op = node.op
+        if op == "isNull":
+            return col.is_(None) if node.value.value else col.is_not(None)  # type: ignore[union-attr]
+        if op == "in":
+            if isinstance(node.value, StepRef):
+                values = [self.coerce(f, v) for v in self.ctx.step_values(node.value, True)]
+                return col.in_(values) if values else false()
+            items = node.value.items if isinstance(node.value, ListLiteral) else ()
+            if not items:
+                return false()
+            return col.in_([self.operand(i, model, f) for i in items])
+        if op == "contains" and f.kind == "scalars":
+            return self.list_contains(col, self.operand(node.value, model, f))
+        v = self.operand(node.value, model, f)
+        if op == "contains":
+            if isinstance(node.value, Literal):
+                return func.lower(col).contains(str(node.value.value).lower(), autoescape=True)
+            return func.instr(func.lower(col), func.lower(v)) > 0 if self.sqlite \
+                else func.strpos(func.lower(col), func.lower(v)) > 0
+        if op == "startsWith":
+            if isinstance(node.value, Literal):
+                return func.lower(col).startswith(str(node.value.value).lower(), autoescape=True)
+            return func.substr(func.lower(col), 1, func.length(v)) == func.lower(v)
+        return self.comparison(col, op, v, literal_null=isinstance(node.value, Literal) and node.value.value is None)
+
+    def visit_Compare(self, node: Compare, model: Model) -> ColumnElement[bool]:
+        left, right = self.expr(node.left, model), self.expr(node.right, model)
+        return self.comparison(left, node.op, right)
+
+    @staticmethod
+    def comparison(left: Any, op: str, right: Any, literal_null: bool = False) -> ColumnElement[bool]:
+        if op == "eq":
+            return left.is_(None) if literal_null else left == right
+        if op == "ne":
+            return left.is_not(None) if literal_null else or_(left != right, left.is_(None))
+        return {"lt": left < right, "lte": left <= right, "gt": left > right, "gte": left >= right}[op]
+
+    def operand(self, node: Expr, model: Model, f: ModelField) -> Any:
+        """A value compared with field ``f``: literals and step values as Python, others as SQL."""
+        if isinstance(node, Literal):
+            return self.coerce(f, node.value)
+        if isinstance(node, StepRef):
+            return self.coerce(f, self.ctx.step_values(node, False))
+        return self.expr(node, model)
+
+    def list_contains(self, col: Any, v: Any) -> ColumnElement[bool]:
+        if self.sqlite:
+            each = func.json_each(col).table_valued("value")
+            return exists(select(literal(1)).select_from(each).where(each.c.value == v))
+        return cast(col, JSONB).contains(func.jsonb_build_array(v))
+
+    @staticmethod
+    def coerce(f: ModelField | None, v: Any) -> Any:
+        if v is not None and f is not None and (f.type_name == "ID" or f.is_reference) and not isinstance(v, str):
+            return str(v)
+        return v
+
+    # -- expressions ----------------------------------------------------------------------
+    def expr(self, node: Expr, model: Model | None) -> Any:
+        return self.visit(node, model)
+
+    def visit_Literal(self, node: Literal, model: Model | None) -> Any:
+        if node.value is None:
+            return null()
+        if isinstance(node.value, bool):
+            return literal(node.value)
+        if isinstance(node.value, int):
+            return literal(node.value, Integer())
+        if isinstance(node.value, float):
+            return literal(node.value, Float())
+        return literal(node.value, Text())
+
+    def visit_StepRef(self, node: StepRef, model: Model | None) -> Any:
+        value = self.ctx.step_values(node, False)
+        return null() if value is None else literal(value)
+
+    def visit_FieldRef(self, node: FieldRef, model: Model | None) -> Any:
+        assert model is not None
+        if node.names == (CREATED,):
+            return self.column(model, CREATED)
+        return self.path(model, node.names, self.tables.table(model.name))
+
+    def path(self, model: Model, names: tuple[str, ...], table: Any) -> Any:
+        """A field of the row, or of a record it references (a correlated subquery per hop)."""
+        f = model.fields[names[0]]
+        if len(names) == 1:
+            return table.c[f.name]
+        target_model = self.catalog.models[f.type_name]
+        target = self.tables.table(target_model.name).alias()
+        inner = self.path(target_model, names[1:], target)
+        return select(inner).where(target.c.id == table.c[f.name]).scalar_subquery()
+
+    def visit_Conditional(self, node: Conditional, model: Model | None) -> Any:
+        assert model is not None
+        return case((self.visit(node.test, model), self.expr(node.then, model)), else_=self.expr(node.otherwise, model))
+
+    def visit_RowNumber(self, node: RowNumber, model: Model | None) -> Any:
+        if self.ctx.position is None:
+            raise PlanFailed("rowNumber gives values to the rows of an update only")
+        return self.ctx.position + (node.start - 1)
+
+    def visit_Respectively(self, node: Respectively, model: Model | None) -> Any:
+        if self.ctx.position is None:
+            raise PlanFailed("respectively gives values to the rows of an update only")
+        return case({i + 1: self.expr(v, model) for i, v in enumerate(node.values)}, value=self.ctx.position)
+
+    def visit_ByKey(self, node: ByKey, model: Model | None) -> Any:
+        key = self.expr(node.key, model)
+        return case({k: self.expr(v, model) for k, v in node.cases}, value=key, else_=self.ctx.extra.get("current"))
+
+    def visit_FnCall(self, node: FnCall, model: Model | None) -> Any:
+        fn = node.fn
+        if fn in ("count", "sum", "avg", "min", "max"):
+            assert model is not None
+            return self.relation_aggregate(node, model)
+        if fn == "now":
+            return literal(self.ctx.now, Text())
+        if fn == "today":
+            return literal(self.ctx.today, Text())
+        args = [self.expr(a, model) for a in node.args]
+        return FUNCTIONS[fn](self, args, node)
+
+    def relation_aggregate(self, node: FnCall, model: Model) -> Any:
+        ref = node.args[0]
+        assert isinstance(ref, FieldRef)
+        f = model.fields[ref.names[0]]
+        rel = f.relation
+        assert rel is not None
+        own = self.tables.table(model.name)
+        target = self.tables.table(rel.target).alias()
+        if rel.kind == "reverse":
+            assert rel.via is not None
+            link = target.c[rel.via] == own.c.id
+            source: Any = target
+        else:
+            assert rel.table is not None and rel.own_column is not None and rel.other_column is not None
+            j = self.tables.joins[rel.table].alias()
+            source = target.join(j, j.c[rel.other_column] == target.c.id)
+            link = j.c[rel.own_column] == own.c.id
+        if node.fn == "count":
+            return select(func.count()).select_from(source).where(link).scalar_subquery()
+        value = target.c[ref.names[1]]
+        agg = {"sum": func.sum, "avg": func.avg, "min": func.min, "max": func.max}[node.fn]
+        measured = agg(cast(value, Float)) if node.fn == "avg" else agg(value)
+        return select(measured).select_from(source).where(link).scalar_subquery()
+
+    # -- orderings ------------------------------------------------------------------------
+    def order(self, items: tuple[OrderItem, ...], model: Model) -> list[Any]:
+        out = []
+        for o in items:
+            if isinstance(o.expr, FieldRef) and o.expr.dotted in self.ctx.extra:
+                e = self.ctx.extra[o.expr.dotted]
+            else:
+                e = self.expr(o.expr, model)
+            out.append(e.desc() if o.descending else e.asc())
+        return out
+
+
+def _text(c: SqlCompiler, value: Any) -> Any:
+    return cast(value, Text())
+
+
+def _lpad(c: SqlCompiler, args: list[Any], node: FnCall, left: bool) -> Any:
+    width = node.args[1].value  # type: ignore[union-attr]
+    fill = node.args[2].value if len(node.args) > 2 else "0"  # type: ignore[union-attr]
+    text = cast(args[0], Text())
+    pad = literal(fill * width, Text())
+    padded = func.substr(pad + text, -width if c.sqlite else func.length(pad + text) - width + 1, width) if left \
+        else func.substr(text + pad, 1, width)
+    return case((func.length(text) >= width, text), else_=padded)
+
+
+def _add_days(c: SqlCompiler, args: list[Any], node: FnCall) -> Any:
+    if c.sqlite:
+        return func.date(args[0], cast(args[1], Text()) + literal(" days"))
+    return func.to_char(cast(cast(args[0], Text()), _Date()) + type_coerce(args[1], Integer()), "YYYY-MM-DD")
+
+
+def _Date() -> Any:
+    from sqlalchemy import Date
+
+    return Date()
+
+
+def _div(c: SqlCompiler, args: list[Any], node: FnCall) -> Any:
+    return cast(args[0], Float()) / func.nullif(cast(args[1], Float()), 0)
+
+
+def _size(c: SqlCompiler, args: list[Any], node: FnCall) -> Any:
+    if c.sqlite:
+        return func.json_array_length(args[0])
+    return func.jsonb_array_length(cast(args[0], JSONB))
+
+
+def _round(c: SqlCompiler, args: list[Any], node: FnCall) -> Any:
+    return cast(func.round(cast(args[0], Float()) if c.sqlite else cast(args[0], _Numeric())), Integer())
+
+
+def _Numeric() -> Any:
+    from sqlalchemy import Numeric
+
+    return Numeric()
+
+
+def _part(start: int, length: int) -> Callable[[SqlCompiler, list[Any], FnCall], Any]:
+    return lambda c, a, n: cast(func.substr(cast(a[0], Text()), start, length), Integer())
+
+
+def _concat(c: SqlCompiler, args: list[Any], node: FnCall) -> Any:
+    out = cast(args[0], Text())
+    for a in args[1:]:
+        out = out.op("||")(cast(a, Text()))
+    return out
+
+
+FUNCTIONS: dict[str, Callable[[SqlCompiler, list[Any], FnCall], Any]] = {
+    "concat": _concat,
+    "lower": lambda c, a, n: func.lower(a[0]),
+    "upper": lambda c, a, n: func.upper(a[0]),
+    "trim": lambda c, a, n: func.trim(a[0]),
+    "replace": lambda c, a, n: func.replace(a[0], a[1], a[2]),
+    "substring": lambda c, a, n: func.substr(a[0], *a[1:]),
+    "length": lambda c, a, n: func.length(a[0]),
+    "lpad": lambda c, a, n: _lpad(c, a, n, left=True),
+    "rpad": lambda c, a, n: _lpad(c, a, n, left=False),
+    "toString": lambda c, a, n: _text(c, a[0]),
+    "add": lambda c, a, n: _fold(a, lambda x, y: x + y),
+    "sub": lambda c, a, n: a[0] - a[1],
+    "mul": lambda c, a, n: _fold(a, lambda x, y: x * y),
+    "div": _div,
+    "mod": lambda c, a, n: case((a[1] == 0, null()), else_=a[0] % a[1]),
+    "neg": lambda c, a, n: -a[0],
+    "abs": lambda c, a, n: func.abs(a[0]),
+    "round": _round,
+    "year": _part(1, 4),
+    "month": _part(6, 2),
+    "day": _part(9, 2),
+    "addDays": _add_days,
+    "size": _size,
+    "has": lambda c, a, n: c.list_contains(a[0], a[1]),
+    "coalesce": lambda c, a, n: func.coalesce(*a),
+}
+
+
+def _fold(args: list[Any], op: Callable[[Any, Any], Any]) -> Any:
+    out = args[0]
+    for a in args[1:]:
+        out = op(out, a)
+    return out

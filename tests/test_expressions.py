@@ -1,0 +1,218 @@
+"""Row-dependent reads and writes, end to end over HTTP on SQLite and PostgreSQL.
+
+A climbing club (our own domain) goes through the kind of scenario the JSON-file prototype
+handled by pasting the whole database into the prompt: members created by name, phone numbers
+numbered in creation order, emails computed from names, birth dates given "respectively",
+sports linked, then "the phone of the member who does the most sports". The plans come from the
+scripted model (the provider boundary); everything else is the real gateway and store, and
+only the final state is checked. Each expression-bearing step runs as one SQL statement.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from conftest import LiveServer, make_gateway
+from gateway.llm.scripted import ScriptedProvider
+
+CLUB = """
+enum Level { BEGINNER ADVANCED }
+
+type Member {
+  id: ID!
+  firstName: String!
+  lastName: String!
+  email: String
+  phone: String
+  birthDate: String
+  level: Level @default(value: "BEGINNER")
+  joinedAt: String @createdAt
+  sports: [Sport!]!
+  salary: Int @auth(roles: ["admin"])
+}
+
+type Sport {
+  id: ID!
+  name: String!
+  members: [Member!]!
+}
+
+type Query {
+  members(q: String, limit: Int): [Member!]!
+  member(q: String): Member
+  sports(q: String): [Sport!]!
+}
+
+type Mutation {
+  members(q: String): [Member!]! @allowBulk
+  sports(q: String): [Sport!]!
+}
+"""
+
+CREATED_ASC = [{"field": "$created", "direction": "asc"}]
+ALL = {"id": {"isNull": False}}
+
+SCENARIO: list[tuple[str, str, dict[str, Any]]] = [
+    ("mutation", 'members(q: "add members Ada Byron, Alan Turing and Grace Hopper")',
+     {"steps": [{"op": "insert", "model": "Member", "values": [
+         {"firstName": "Ada", "lastName": "Byron"}, {"firstName": "Alan", "lastName": "Turing"},
+         {"firstName": "Grace", "lastName": "Hopper"}]}], "result": 0}),
+    ("mutation", 'members(q: "set their phone numbers starting from 00000, incrementing in creation order")',
+     {"steps": [{"op": "update", "model": "Member", "where": ALL, "set": {"phone": {"fn": "lpad", "args": [
+         {"fn": "rowNumber", "orderBy": CREATED_ASC, "start": 0}, 5, "0"]}}}], "result": 0}),
+    ("mutation", 'members(q: "email is first and last name combined, lower case, at club.org")',
+     {"steps": [{"op": "update", "model": "Member", "where": ALL, "set": {"email": {"fn": "concat", "args": [
+         {"fn": "lower", "args": [{"field": "firstName"}]}, ".", {"fn": "lower", "args": [{"field": "lastName"}]},
+         "@club.org"]}}}], "result": 0}),
+    ("mutation", 'members(q: "their dates of birth are 1815-12-10, 1912-06-23 and 1906-12-09 respectively")',
+     {"steps": [{"op": "update", "model": "Member", "where": ALL, "set": {"birthDate": {
+         "fn": "respectively", "values": ["1815-12-10", "1912-06-23", "1906-12-09"], "orderBy": CREATED_ASC}}}],
+      "result": 0}),
+    ("mutation", 'sports(q: "add the sports bouldering and lead climbing; Alan does both, Ada bouldering")',
+     {"steps": [{"op": "find", "model": "Member", "where": {"firstName": {"eq": "Alan"}}},
+                {"op": "find", "model": "Member", "where": {"firstName": {"in": ["Alan", "Ada"]}}},
+                {"op": "insert", "model": "Sport", "values": [
+                    {"name": "bouldering", "members": {"$step": 1, "field": "id"}},
+                    {"name": "lead climbing", "members": {"$step": 0, "field": "id"}}]}], "result": 2}),
+    ("mutation", 'members(q: "Grace is advanced, the others stay as they are")',
+     {"steps": [{"op": "update", "model": "Member", "where": {"firstName": {"in": ["Grace", "Ada", "Alan"]}},
+                 "set": {"level": {"fn": "byKey", "key": {"field": "firstName"}, "map": {"Grace": "ADVANCED"}}}}],
+      "result": 0}),
+]
+
+
+def count_statements(gw: Any) -> list[str]:
+    seen: list[str] = []
+
+    @event.listens_for(gw.engine, "before_cursor_execute")
+    def _record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(" ".join(statement.split()))
+
+    return seen
+
+
+def schema_file(tmp_path: Path) -> Path:
+    path = tmp_path / "club.graphql"
+    path.write_text(CLUB)
+    return path
+
+
+def test_club_scenario_end_to_end(db_url: str, tmp_path: Path) -> None:
+    model = ScriptedProvider([])
+    for _op, field, plan in SCENARIO:
+        model.route(field.split('"')[1], plan)
+    best = {"steps": [{"op": "find", "model": "Member", "orderBy": [
+        {"expr": {"fn": "count", "args": [{"field": "sports"}]}, "direction": "desc"}], "limit": 1}], "result": 0}
+    model.route("the member who does the most sports", best)
+    gw = make_gateway(db_url, schema=schema_file(tmp_path), provider=model)
+    statements = count_statements(gw)
+    server = LiveServer(gw).start()
+    try:
+        for op, field, _plan in SCENARIO:
+            statements.clear()
+            body = server.gql(f"{op} {{ {field} {{ id }} }}")
+            assert "errors" not in body, body
+            data = [s for s in statements if s.split(" ")[0] in ("SELECT", "INSERT", "UPDATE", "DELETE")]
+            if "phone" in field or "email" in field or "respectively" in field or "advanced" in field:
+                assert len(data) == 1 and data[0].startswith("UPDATE"), data  # one statement, no row loop
+        top = server.gql('{ member(q: "the member who does the most sports") { firstName phone } }')
+        assert top["data"]["member"] == {"firstName": "Alan", "phone": "00001"}
+        members = server.gql("{ members { firstName email phone birthDate level joinedAt sports { name } } }")
+        rows = members["data"]["members"]  # a listing comes in creation order
+        assert [(m["firstName"], m["email"], m["phone"], m["birthDate"], m["level"]) for m in rows] == [
+            ("Ada", "ada.byron@club.org", "00000", "1815-12-10", "BEGINNER"),
+            ("Alan", "alan.turing@club.org", "00001", "1912-06-23", "BEGINNER"),
+            ("Grace", "grace.hopper@club.org", "00002", "1906-12-09", "ADVANCED"),
+        ]
+        assert all(m["joinedAt"] for m in rows)
+        assert sorted(s["name"] for s in rows[1]["sports"]) == ["bouldering", "lead climbing"]
+    finally:
+        server.stop()
+
+
+READS = [
+    ("members whose email is not at club.org",
+     {"not": {"email": {"contains": "@club.org"}}}, ["Eve"]),
+    ("members with more than one sport",
+     {"compare": {"left": {"fn": "count", "args": [{"field": "sports"}]}, "op": "gt", "right": 1}}, ["Alan"]),
+    ("members born in the 1910s",
+     {"and": [{"compare": {"left": {"fn": "year", "args": [{"field": "birthDate"}]}, "op": "gte", "right": 1910}},
+              {"compare": {"left": {"fn": "year", "args": [{"field": "birthDate"}]}, "op": "lt", "right": 1920}}]},
+     ["Alan"]),
+    ("members whose name is longer than 4 letters",
+     {"compare": {"left": {"fn": "length", "args": [{"field": "firstName"}]}, "op": "gt", "right": 4}}, ["Grace"]),
+    ("members born within 30 days after 1906-12-01",
+     {"and": [{"birthDate": {"gte": "1906-12-01"}},
+              {"birthDate": {"lte": {"fn": "addDays", "args": ["1906-12-01", 30]}}}]}, ["Grace"]),
+]
+
+
+@pytest.mark.parametrize("request_text,where,expected", READS, ids=[r[0] for r in READS])
+def test_reads_over_computed_values(db_url: str, tmp_path: Path, request_text: str, where: dict[str, Any],
+                                    expected: list[str]) -> None:
+    model = ScriptedProvider([])
+    for _op, field, plan in SCENARIO[:5]:
+        model.route(field.split('"')[1], plan)
+    model.route("add Eve", {"steps": [{"op": "insert", "model": "Member", "values": [
+        {"firstName": "Eve", "lastName": "Example", "email": "eve@elsewhere.net"}]}], "result": 0})
+    model.route(request_text, {"steps": [{"op": "find", "model": "Member", "where": where}], "result": 0})
+    server = LiveServer(make_gateway(db_url, schema=schema_file(tmp_path), provider=model)).start()
+    try:
+        for op, field, _plan in SCENARIO[:5]:
+            assert "errors" not in server.gql(f"{op} {{ {field} {{ id }} }}")
+        assert "errors" not in server.gql('mutation { members(q: "add Eve Example, eve@elsewhere.net") { id } }')
+        body = server.gql(f'{{ members(q: "{request_text}") {{ firstName }} }}')
+        assert "errors" not in body, body
+        assert sorted(m["firstName"] for m in body["data"]["members"]) == expected
+    finally:
+        server.stop()
+
+
+BAD = [
+    ("a String expression into an Int field",
+     {"op": "update", "model": "Member", "where": ALL, "set": {"salary": {"fn": "lower", "args": [{"field": "email"}]}}},
+     "PLAN_INVALID", "steps[0].set.salary"),
+    ("an unknown function",
+     {"op": "update", "model": "Member", "where": ALL, "set": {"email": {"fn": "shell", "args": ["rm"]}}},
+     "PLAN_INVALID", "unknown function"),
+    ("a text into an enum",
+     {"op": "update", "model": "Member", "where": ALL, "set": {"level": {"field": "lastName"}}},
+     "PLAN_INVALID", "steps[0].set.level"),
+    ("a hidden field read by an expression",
+     {"op": "update", "model": "Member", "where": ALL, "set": {"phone": {"fn": "toString", "args": [{"field": "salary"}]}}},
+     "FORBIDDEN", "salary"),
+    ("division by zero",
+     {"op": "update", "model": "Member", "where": ALL, "set": {"phone": {"fn": "toString", "args": [
+         {"fn": "div", "args": [1, 0]}]}}}, "PLAN_INVALID", "division by zero"),
+    ("numbering outside an update",
+     {"op": "find", "model": "Member", "where": {"compare": {"left": {"fn": "rowNumber", "orderBy": CREATED_ASC},
+                                                            "op": "eq", "right": 1}}}, "PLAN_INVALID", "rowNumber"),
+    ("more values than rows",
+     {"op": "update", "model": "Member", "where": ALL, "set": {"birthDate": {
+         "fn": "respectively", "values": ["2000-01-01", "2000-01-02", "2000-01-03", "2000-01-04"],
+         "orderBy": CREATED_ASC}}}, "PLAN_FAILED", "4 values were given for 3"),
+]
+
+
+@pytest.mark.parametrize("case,step,code,needle", BAD, ids=[b[0] for b in BAD])
+def test_bad_expressions_are_coded_errors_that_change_nothing(db_url: str, tmp_path: Path, case: str,
+                                                               step: dict[str, Any], code: str, needle: str) -> None:
+    model = ScriptedProvider([])
+    model.route(SCENARIO[0][1].split('"')[1], SCENARIO[0][2])
+    model.route("the bad one", *([{"steps": [step], "result": 0}] * 3))
+    server = LiveServer(make_gateway(db_url, schema=schema_file(tmp_path), provider=model)).start()
+    try:
+        assert "errors" not in server.gql(f"mutation {{ {SCENARIO[0][1]} {{ id }} }}")
+        before = server.gql("{ members { firstName email phone level birthDate } }")["data"]
+        op = "query" if step["op"] == "find" else "mutation"
+        body = server.gql(f'{op} {{ members(q: "the bad one 2000-01-01 2000-01-02 2000-01-03 2000-01-04") {{ id }} }}')
+        error = body["errors"][0]
+        assert error["extensions"]["code"] == code, body
+        assert needle in error["message"] + str(error["extensions"]), body
+        assert server.gql("{ members { firstName email phone level birthDate } }")["data"] == before
+    finally:
+        server.stop()
