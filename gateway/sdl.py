@@ -32,6 +32,7 @@ from graphql.language import DirectiveNode, Node
 from graphql.utilities import value_from_ast_untyped
 
 from .errors import SchemaError
+from .incremental import enable as enable_incremental
 
 # Directives the gateway understands; users may use them without declaring them.
 GATEWAY_DIRECTIVES = """
@@ -254,6 +255,7 @@ def build_catalog(sdl: str) -> Catalog:
     errors = _validate_schema(schema)
     if errors:
         raise errors[0]
+    enable_incremental(schema)  # @defer and @stream, declared before anything hashes the schema
     return _derive(sdl, schema)
 
 

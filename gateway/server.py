@@ -144,6 +144,8 @@ class GraphQLHTTP:
             else:
                 result = await self.gateway.execute(params.document, params.variables, params.operation_name,
                                                     caller, read_only=read_only)
+                if result.code == "SUBSCRIPTION_NEEDS_STREAM" and transports.accepts_event_stream(request):
+                    return transports.event_stream(self, params, caller)
             return self._result_response(result, media)
         except RequestError as e:
             return self._error_response(e, media)

@@ -16,7 +16,7 @@ from typing import Any
 
 from graphql import GraphQLInterfaceType, GraphQLResolveInfo, GraphQLSchema, default_field_resolver
 
-from . import incremental, pagination, subscriptions
+from . import pagination, subscriptions
 from .access import Access, ApiKeys
 from .config import Settings
 from .cache import PlanCache
@@ -131,7 +131,6 @@ class Gateway:
             for f in schema.subscription_type.fields.values():
                 f.subscribe = functools.partial(subscriptions.subscribe_field, self)
                 f.resolve = subscriptions.event_value
-        incremental.enable(schema)
         for t in schema.type_map.values():
             if isinstance(t, GraphQLInterfaceType):
                 t.resolve_type = lambda value, _info, _type: value.get("__typename")

@@ -22,6 +22,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from .execution import Caller, GraphQLRequest, Result
 
 SSE = "text/event-stream"
+JSON_TYPES = ("application/json", "application/graphql-response+json", "application/*", "*/*")
 MULTIPART = "multipart/mixed"
 WS_PROTOCOL = "graphql-transport-ws"
 
@@ -32,6 +33,12 @@ def _accepts(request: Request, media: str) -> bool:
 
 
 def wants_event_stream(request: Request) -> bool:
+    """Only an event stream is acceptable (graphql-sse clients); urql also offers
+    ``text/event-stream`` beside JSON, and gets JSON unless the operation must stream."""
+    return _accepts(request, SSE) and not any(_accepts(request, t) for t in JSON_TYPES)
+
+
+def accepts_event_stream(request: Request) -> bool:
     return _accepts(request, SSE)
 
 
@@ -57,20 +64,22 @@ async def multipart_response(http: Any, gql: GraphQLRequest, caller: Caller, med
         return answer
 
     async def body() -> AsyncIterator[str]:
+        # each part is followed at once by the next delimiter, so a client sees a part as soon as
+        # it is sent rather than when the next one begins (Apollo Server's framing)
         try:
-            yield _part(first)
+            yield "\r\n---" + _part(first)
             async for part in results:
                 yield _part(_body(part))
         finally:
             await results.aclose()
-        yield "\r\n-----\r\n"
+        yield "--\r\n"
 
     return EventStreamResponse(body(), media_type=None, headers={
         "Content-Type": 'multipart/mixed; boundary="-"', "Cache-Control": "no-cache"})
 
 
 def _part(payload: dict[str, Any]) -> str:
-    return "\r\n---\r\nContent-Type: application/json; charset=utf-8\r\n\r\n" + json.dumps(payload, default=str)
+    return "\r\nContent-Type: application/json; charset=utf-8\r\n\r\n" + json.dumps(payload, default=str) + "\r\n---"
 
 
 # -- Server-Sent Events -------------------------------------------------------------------
@@ -87,7 +96,11 @@ async def sse_response(http: Any, request: Request) -> Response:
     except RequestError as e:
         response: Response = http._error_response(e, "application/json")
         return response
-    gql = GraphQLRequest.from_params(params)
+    return event_stream(http, GraphQLRequest.from_params(params), caller)
+
+
+def event_stream(http: Any, gql: GraphQLRequest | Result, caller: Caller) -> Response:
+    """The ``next`` events of one operation (already read from the request), then ``complete``."""
 
     async def events() -> AsyncIterator[str]:
         if isinstance(gql, Result):
