@@ -30,15 +30,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
 from common import (DEMO_SCHEMA, REDIS_URL, ROOT, median, percentile, pg_available, pg_database, pg_drop, table,
                     tracker_seed, write_result)
-from gateway.config import Settings
-from gateway.llm.scripted import ScriptedProvider
-from gateway.seed import import_records
-from gateway.server import create_app
-from gateway.service import Gateway
 from handwritten import handwritten_app
+
+from gateway import Gateway, ScriptedProvider, Settings, create_app, import_records
 
 SELECTION = "id title status priority"
 QUERIES = [

@@ -27,7 +27,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gateway.llm import embedded  # noqa: E402
+from gateway.llm import embedded  # noqa: E402  # internal: the embedded provider is what this measures
 
 REQUESTS = [
     "tasks that are in progress, highest priority first",
@@ -44,9 +44,9 @@ REQUESTS = [
 def _gateway_prompt(field: str) -> tuple[str, list[dict[str, str]], dict[str, Any]] | None:
     """(label, messages for a placeholder request, plan schema) from the project's own code."""
     try:
-        from gateway.plan_schema import plan_json_schema
-        from gateway.prompt import build_messages
-        from gateway.sdl import load_sdl
+        from gateway.plan_schema import plan_json_schema  # internal: a unit of the plan-schema stage
+        from gateway.prompt import build_messages  # internal: a unit of the prompt stage
+        from gateway.sdl import load_sdl  # internal: a unit of the SDL stage
 
         catalog = load_sdl(ROOT / "schema.graphql")
         root = catalog.root(*field.split("."))

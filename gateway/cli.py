@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from .config import Settings
+from .config import Settings, handed_to_workers
 from .errors import GatewayError
 from .llm import default_model_spec
 
 app = typer.Typer(help="A GraphQL gateway whose one resolver is a language model.", no_args_is_help=True,
                   add_completion=False)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # soft_wrap: an error stays one line, a path unbroken
 
 SchemaOpt = typer.Option(None, "--schema", help="SDL file (env GATEWAY_SCHEMA, default ./schema.graphql)")
 DbOpt = typer.Option(None, "--db", help="SQLAlchemy URL (env GATEWAY_DB, default sqlite:///gateway.db)")
@@ -46,7 +46,7 @@ def _gateway(settings: Settings) -> Any:
     try:
         return Gateway(settings)
     except GatewayError as e:
-        err.print(f"[red]error:[/red] {e.message}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(e.message)}", highlight=False)
         raise typer.Exit(2) from e
     except SQLAlchemyError as e:
         where = _safe_url(settings.db)
@@ -79,14 +79,11 @@ def serve(
     for line in gw.migrations:
         err.print(f"  migrated: {line}", highlight=False)
     if workers > 1:
-        # Each worker process builds its own gateway from the same settings, passed by environment.
+        # Each worker process builds its own gateway from these same settings, handed over whole.
         gw.close()
-        for name in ("schema", "db", "model", "connectors", "frozen"):
-            value = getattr(settings, name)
-            if value is not None:
-                os.environ[f"GATEWAY_{name.upper()}"] = str(value)
-        uvicorn.run("gateway.server:app_from_env", factory=True, workers=workers, host=settings.host,
-                    port=settings.port, log_level="info")
+        with handed_to_workers(settings):
+            uvicorn.run("gateway.server:app_from_env", factory=True, workers=workers, host=settings.host,
+                        port=settings.port, log_level="info")
         return
     if not settings.frozen:
         _warm_model(gw)
@@ -104,7 +101,7 @@ def _warm_model(gw: Any) -> None:
             err.print(f"loading {provider.name} ...", highlight=False)
             load()
     except GatewayError as e:
-        err.print(f"[yellow]model not ready:[/yellow] {e.message}\n"
+        err.print(f"[yellow]model not ready:[/yellow] {escape(e.message)}\n"
                   "  fields called without q still list records; requests in q will fail until a model is set.",
                   highlight=False)
 
@@ -118,7 +115,7 @@ def check(schema: Optional[str] = SchemaOpt) -> None:
     try:
         catalog = load_sdl(schema or Settings.from_env().schema)
     except GatewayError as e:
-        err.print(f"[red]error:[/red] {e.message}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(e.message)}", highlight=False)
         raise typer.Exit(1) from e
     typer.echo(catalog.describe())
     tables = build_tables(catalog)
@@ -178,7 +175,7 @@ def import_(
         err.print(f"[red]error:[/red] {path} is not valid JSON: {e}", highlight=False)
         raise typer.Exit(1) from e
     except GatewayError as e:
-        err.print(f"[red]error:[/red] {e.message}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(e.message)}", highlight=False)
         raise typer.Exit(1) from e
     typer.echo("imported " + ", ".join(f"{n} {m}" for m, n in counts.items()) if counts else "nothing to import")
 

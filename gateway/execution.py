@@ -40,7 +40,19 @@ from graphql.execution.values import get_variable_values
 from graphql.language import SelectionSetNode
 from graphql.validation import NoSchemaIntrospectionCustomRule, specified_rules
 
-from .errors import GatewayError
+from .errors import (
+    BadUserInput,
+    BatchRefused,
+    BatchTooLarge,
+    GatewayError,
+    GraphQLParseFailed,
+    GraphQLValidationFailed,
+    InternalError,
+    MutationNotAllowed,
+    QueryTooComplex,
+    RequestError,
+    SubscriptionNeedsStream,
+)
 from .incremental import merge, parts, uses_incremental
 from .limits import Limits, TokenBudget, check_complexity
 
@@ -116,8 +128,8 @@ class Result:
     executed: bool = True
 
     @classmethod
-    def refused(cls, message: str, code: str) -> "Result":
-        return cls(errors=[{"message": message, "extensions": {"code": code}}], executed=False)
+    def refused(cls, error: GatewayError) -> "Result":
+        return cls(errors=[error.formatted()], executed=False)
 
     @property
     def code(self) -> str | None:
@@ -148,16 +160,16 @@ class GraphQLRequest:
     def from_params(cls, params: Any) -> "GraphQLRequest | Result":
         """Read ``{"query", "variables", "operationName", "extensions"}``; a refusal when malformed."""
         if not isinstance(params, dict):
-            return Result.refused("a GraphQL request is a JSON object with a query", "BAD_REQUEST")
+            return Result.refused(RequestError("a GraphQL request is a JSON object with a query"))
         query, variables, op_name = params.get("query"), params.get("variables"), params.get("operationName")
         if not isinstance(query, str) or not query.strip():
-            return Result.refused("the request has no query string", "BAD_REQUEST")
+            return Result.refused(RequestError("the request has no query string"))
         if variables is not None and not isinstance(variables, dict):
-            return Result.refused("variables must be an object", "BAD_REQUEST")
+            return Result.refused(RequestError("variables must be an object"))
         if op_name is not None and not isinstance(op_name, str):
-            return Result.refused("operationName must be a string", "BAD_REQUEST")
+            return Result.refused(RequestError("operationName must be a string"))
         if params.get("extensions") is not None and not isinstance(params["extensions"], dict):
-            return Result.refused("extensions must be an object", "BAD_REQUEST")
+            return Result.refused(RequestError("extensions must be an object"))
         return cls(query, variables, op_name)
 
 
@@ -222,19 +234,18 @@ class Execution:
         caller = caller or Caller()
         s = self.gateway.settings
         if len(requests) > s.max_batch:
-            refusal = Result.refused(f"a batch holds at most {s.max_batch} requests", "BATCH_TOO_LARGE")
+            refusal = Result.refused(BatchTooLarge(f"a batch holds at most {s.max_batch} requests"))
             return [refusal for _ in requests]
         prepared: list[_Prepared | Result] = [
             r if isinstance(r, Result) else await self._prepare(r, read_only) for r in requests]
         if any(isinstance(p, Result) for p in prepared):
             return [p if isinstance(p, Result) else Result.refused(
-                "not run: another request of the batch was refused, so none of it ran", "BATCH_REFUSED")
+                BatchRefused("not run: another request of the batch was refused, so none of it ran"))
                 for p in prepared]
         calls = sum(p.model_fields for p in prepared if isinstance(p, _Prepared))
         if calls > s.max_model_fields:
-            refusal = Result.refused(
-                f"the request asks the model for {calls} fields; at most {s.max_model_fields} per request",
-                "QUERY_TOO_COMPLEX")
+            refusal = Result.refused(QueryTooComplex(
+                f"the request asks the model for {calls} fields; at most {s.max_model_fields} per request"))
             return [refusal for _ in prepared]
         scope = RequestScope(TokenBudget(s.max_tokens_per_request))
         return [await self._run(p, caller, scope) for p in prepared if isinstance(p, _Prepared)]
@@ -279,7 +290,7 @@ class Execution:
         try:
             return self._checked(request, read_only, streaming)
         except RecursionError:
-            return Result.refused("the request is nested too deeply", "QUERY_TOO_COMPLEX")
+            return Result.refused(QueryTooComplex("the request is nested too deeply"))
 
     def _check_document(self, text: str, operation_name: str | None) -> "_Checked | Result":
         """Parse, limits and validation of one document: the same answer every time for the same text."""
@@ -287,17 +298,17 @@ class Execution:
         try:
             document = parse(text, max_tokens=s.max_document_tokens)
         except GraphQLError as e:
-            return _graphql_errors([e], "GRAPHQL_PARSE_FAILED")
+            return _graphql_errors([e], GraphQLParseFailed)
         problem = check_complexity(document, self.limits)
         if problem:
-            return Result.refused(problem, "QUERY_TOO_COMPLEX")
+            return Result.refused(QueryTooComplex(problem))
         errors = validate(self.gateway.schema, document, self.rules)
         if errors:
-            return _graphql_errors(errors, "GRAPHQL_VALIDATION_FAILED")
+            return _graphql_errors(errors, GraphQLValidationFailed)
         operation = get_operation_ast(document, operation_name)
         if operation is None:
-            return Result.refused(f"no operation named {operation_name!r}" if operation_name
-                                  else "several operations: name one", "BAD_REQUEST")
+            return Result.refused(RequestError(f"no operation named {operation_name!r}" if operation_name
+                                               else "several operations: name one"))
         deferred = ("defer" in text or "stream" in text) and uses_incremental(document)
         return _Checked(document, operation, len(_model_fields(document, operation)), deferred)
 
@@ -308,14 +319,15 @@ class Execution:
             return checked
         document, operation = checked.document, checked.operation
         if operation.operation == OperationType.SUBSCRIPTION and not streaming:
-            return Result.refused("subscriptions are streamed: send Accept: text/event-stream (graphql-sse) "
-                                  "or use a WebSocket (graphql-transport-ws)", "SUBSCRIPTION_NEEDS_STREAM")
+            return Result.refused(SubscriptionNeedsStream(
+                "subscriptions are streamed: send Accept: text/event-stream (graphql-sse) or use a WebSocket "
+                "(graphql-transport-ws)"))
         if read_only and operation.operation != OperationType.QUERY:
-            return Result.refused("this request may only read: send mutations with POST", "MUTATION_NOT_ALLOWED")
+            return Result.refused(MutationNotAllowed("this request may only read: send mutations with POST"))
         coerced = get_variable_values(self.gateway.schema, operation.variable_definitions or (),
                                       request.variables or {})
         if isinstance(coerced, list):
-            return _graphql_errors(coerced, "BAD_USER_INPUT")
+            return _graphql_errors(coerced, BadUserInput)
         return _Prepared(document, operation, request.variables or {}, checked.model_fields, checked.incremental)
 
     # -- running --------------------------------------------------------------------------
@@ -342,12 +354,12 @@ class Execution:
         return parts(self.gateway.schema, p.document, p.variables, name, ctx, _field_error, lambda: ctx.traces)
 
 
-def _graphql_errors(errors: list[GraphQLError], code: str) -> Result:
-    """Errors found before running, each given ``code`` unless it already has one."""
+def _graphql_errors(errors: list[GraphQLError], kind: type[GatewayError]) -> Result:
+    """graphql-core's errors found before running, each given the code of ``kind`` unless it has one."""
     formatted = []
     for e in errors:
         f = e.formatted
-        f["extensions"] = {"code": code, **(f.get("extensions") or {})}
+        f["extensions"] = {"code": kind.code, **(f.get("extensions") or {})}
         formatted.append(f)
     return Result(errors=formatted, executed=False)
 
@@ -360,7 +372,7 @@ def _field_error(e: GraphQLError) -> dict[str, Any]:
     log.error("unexpected error in %s", e.path, exc_info=original)
     f = e.formatted
     f["message"] = "internal error while resolving this field (logged on the server)"
-    f["extensions"] = {"code": "INTERNAL_ERROR"}
+    f["extensions"] = {"code": InternalError.code}
     return f
 
 

@@ -18,17 +18,11 @@ from typing import Any
 
 from graphql import FieldNode
 
-from .errors import GatewayError
+from .errors import GatewayError, PageInvalid
 from .plan import Filter, Find, Order, Plan
 from .selection import Fragments, fields_by_name
 
 Record = dict[str, Any]
-
-
-class PageInvalid(GatewayError):
-    """A page size over the maximum, a negative one, or a cursor this field did not hand out."""
-
-    code = "PAGE_INVALID"
 
 
 @dataclass

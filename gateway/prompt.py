@@ -204,7 +204,7 @@ def describe_connectors(catalog: Catalog, root: RootField) -> str:
 
 def build_messages(catalog: Catalog, root: RootField, request: str, selection: str,
                    hints: dict[str, Any], timezone: str | None = None,
-                   today: dt.date | None = None) -> list[Message]:
+                   today: dt.date | None = None, grounding: str = "(none)") -> list[Message]:
     """System instructions, worked examples as earlier turns, then the request.
 
     Small models follow examples given as conversation turns far better than examples in the
@@ -219,7 +219,7 @@ def build_messages(catalog: Catalog, root: RootField, request: str, selection: s
     shape = f"[{root.type_name}]" if root.returns_list else root.type_name
     today_text = (today or dt.date.today()).isoformat()
 
-    def ask(text: str, sel: str, hint: dict[str, Any]) -> str:
+    def ask(text: str, sel: str, hint: dict[str, Any], matched: str = "(none)") -> str:
         return render(
             "request",
             operation=root.operation,
@@ -230,6 +230,7 @@ def build_messages(catalog: Catalog, root: RootField, request: str, selection: s
             return_type=shape,
             selection=sel or "(nothing nested)",
             hints=json.dumps(hint) if hint else "(none)",
+            grounding=matched,
             today=today_text,
             timezone=timezone or "UTC",
             request=text.replace(">>>", "> > >"),
@@ -238,5 +239,5 @@ def build_messages(catalog: Catalog, root: RootField, request: str, selection: s
     for example, plan in example_plans(catalog, root):
         messages.append({"role": "user", "content": ask(example, "id", {})})
         messages.append({"role": "assistant", "content": json.dumps(plan)})
-    messages.append({"role": "user", "content": ask(request, selection, hints)})
+    messages.append({"role": "user", "content": ask(request, selection, hints, grounding)})
     return messages

@@ -28,7 +28,8 @@ from graphql import (
     print_schema,
     validate_schema,
 )
-from graphql.language import DirectiveNode, Node
+from graphql.language import DirectiveDefinitionNode, DirectiveNode, Node, Source
+from graphql.validation.validate import validate_sdl  # locates each SDL error (assert_valid_sdl drops them)
 from graphql.utilities import value_from_ast_untyped
 
 from .errors import SchemaError
@@ -192,10 +193,21 @@ def _line(node: Node | None) -> int | None:
     return node.loc.start_token.line
 
 
-def _fail(node: Node | None, reason: str) -> SchemaError:
-    line = _line(node)
-    where = f"line {line}: " if line else ""
-    return SchemaError(f"schema.graphql {where}{reason}", line=line)
+def _fail(node: Node | None, reason: str, source_name: str = "the schema") -> SchemaError:
+    """A refusal naming the file, line and column of ``node`` (the file alone when there is no node)."""
+    if node is None or node.loc is None:
+        return SchemaError(f"{source_name}: {reason}", file=source_name)
+    name, token = node.loc.source.name, node.loc.start_token
+    return SchemaError(f"{name} line {token.line}: {reason}", file=name, line=token.line, column=token.column)
+
+
+def _from_graphql_error(e: GraphQLError, source_name: str) -> SchemaError:
+    """graphql-core's own SDL errors, located the same way as ours."""
+    if e.source is None or not e.locations:
+        return _fail(None, e.message, source_name)
+    where = e.locations[0]
+    return SchemaError(f"{e.source.name} line {where.line}: {e.message}", file=e.source.name, line=where.line,
+                       column=where.column)
 
 
 def _directive(ast_node: Any, name: str) -> DirectiveNode | None:
@@ -230,37 +242,42 @@ def _unwrap(type_: Any, node: Node | None) -> tuple[Any, bool, bool]:
 
 
 def load_sdl(path: str | Path) -> Catalog:
-    """Read and check an SDL file; raise :class:`SchemaError` naming the line on failure."""
+    """Read and check an SDL file; raise :class:`SchemaError` naming the file and line on failure."""
     p = Path(path)
     if not p.exists():
         raise SchemaError(f"schema file not found: {p} (pass --schema or set GATEWAY_SCHEMA)")
-    return build_catalog(p.read_text(encoding="utf-8"))
+    return build_catalog(p.read_text(encoding="utf-8"), source_name=str(path))
 
 
-def build_catalog(sdl: str) -> Catalog:
-    """Parse SDL text into a :class:`Catalog`, refusing unsupported constructs."""
+def build_catalog(sdl: str, source_name: str = "schema.graphql") -> Catalog:
+    """Parse SDL text into a :class:`Catalog`, refusing unsupported constructs.
+
+    ``source_name`` is the file the text came from: every refusal names it with the line.
+    """
     try:
-        user_doc = parse(sdl)
+        user_doc = parse(Source(sdl, source_name))
     except GraphQLError as e:
-        line = e.locations[0].line if e.locations else None
-        raise SchemaError(f"schema.graphql line {line}: {e.message}", line=line) from e
-    declared = {d.name.value for d in user_doc.definitions if d.kind == "directive_definition"}
-    prelude = [d for d in parse(GATEWAY_DIRECTIVES).definitions if d.name.value not in declared]
+        raise _from_graphql_error(e, source_name) from e
+    declared = {d.name.value for d in user_doc.definitions if isinstance(d, DirectiveDefinitionNode)}
+    prelude = [d for d in parse(Source(GATEWAY_DIRECTIVES, "gateway directives")).definitions
+               if isinstance(d, DirectiveDefinitionNode) and d.name.value not in declared]
+    document = DocumentNode(definitions=(*prelude, *user_doc.definitions))
+    sdl_errors = validate_sdl(document)
+    if sdl_errors:
+        raise _from_graphql_error(sdl_errors[0], source_name)
     try:
-        schema = build_ast_schema(DocumentNode(definitions=(*prelude, *user_doc.definitions)))
-    except (GraphQLError, TypeError) as e:
-        locs = getattr(e, "locations", None)
-        line = locs[0].line if locs else None
-        raise SchemaError(f"schema.graphql line {line}: {e}", line=line) from e
-    errors = _validate_schema(schema)
+        schema = build_ast_schema(document, assume_valid_sdl=True)
+    except (GraphQLError, TypeError) as e:  # not expected after validate_sdl; still name the file
+        raise _fail(None, str(e), source_name) from e
+    errors = _validate_schema(schema, source_name)
     if errors:
         raise errors[0]
     enable_incremental(schema)  # @defer and @stream, declared before anything hashes the schema
-    return _derive(sdl, schema)
+    return _derive(sdl, schema, source_name)
 
 
-def _validate_schema(schema: GraphQLSchema) -> list[SchemaError]:
-    return [_fail(e.nodes[0] if e.nodes else None, e.message) for e in validate_schema(schema)]
+def _validate_schema(schema: GraphQLSchema, source_name: str) -> list[SchemaError]:
+    return [_fail(e.nodes[0] if e.nodes else None, e.message, source_name) for e in validate_schema(schema)]
 
 
 def _is_model(t: Any) -> bool:
@@ -274,9 +291,9 @@ def _is_model(t: Any) -> bool:
     )
 
 
-def _derive(sdl: str, schema: GraphQLSchema) -> Catalog:
+def _derive(sdl: str, schema: GraphQLSchema, source_name: str = "schema.graphql") -> Catalog:
     if schema.query_type is None:
-        raise SchemaError("schema.graphql declares no Query type")
+        raise _fail(None, "declares no Query type", source_name)
     models: dict[str, Model] = {}
     enums: dict[str, list[str]] = {}
     shapes: dict[str, dict[str, str]] = {}

@@ -27,6 +27,16 @@ from starlette.staticfiles import StaticFiles
 
 from . import transports
 from .access import presented_key
+from .errors import (
+    BatchRefused,
+    BatchTooLarge,
+    NotAcceptable,
+    PayloadTooLarge,
+    RequestError,
+    Unauthenticated,
+    UnsupportedMediaType,
+    catalogue,
+)
 from .execution import Caller, GraphQLRequest, Result, dumps_response
 from .service import Gateway
 
@@ -34,14 +44,6 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
 ZONE_NAME = re.compile(r"[A-Za-z0-9_+\-]+(/[A-Za-z0-9_+\-]+)*")
-
-
-class RequestError(Exception):
-    """A request that cannot be executed at all (no ``data`` in the response)."""
-
-    def __init__(self, message: str, status: int = 400, code: str = "BAD_REQUEST", headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.message, self.status, self.code, self.headers = message, status, code, headers or {}
 
 
 class GraphQLJSONResponse(JSONResponse):
@@ -115,9 +117,8 @@ class GraphQLHTTP:
         if transports.wants_event_stream(request):
             return await transports.sse_response(self, request)
         if media is None and not transports.wants_multipart(request):
-            return self._error_response(RequestError(
-                f"cannot answer with {request.headers.get('accept')}; accept {GRAPHQL_RESPONSE} or {JSON}",
-                406, "NOT_ACCEPTABLE"), JSON)
+            return self._error_response(NotAcceptable(
+                f"cannot answer with {request.headers.get('accept')}; accept {GRAPHQL_RESPONSE} or {JSON}"), JSON)
         media = media or JSON
         try:
             caller = self.caller(request)
@@ -128,11 +129,11 @@ class GraphQLHTTP:
                     raise RequestError("a batch must hold at least one request")
                 limit = self.gateway.settings.max_batch
                 if len(payload) > limit:
-                    raise RequestError(f"a batch holds at most {limit} requests", 413, "BATCH_TOO_LARGE")
+                    raise BatchTooLarge(f"a batch holds at most {limit} requests")
                 results = await self.gateway.execute_batch([GraphQLRequest.from_params(p) for p in payload], caller,
                                                            read_only=read_only)
                 # each entry carries its own result; when none ran, the batch answers as its first refusal
-                refusals = [r for r in results if r.code != "BATCH_REFUSED"]
+                refusals = [r for r in results if r.code != BatchRefused.code]
                 status, headers = (200, {}) if any(r.executed for r in results) else self._status(refusals[0], media)
                 return GraphQLJSONResponse([r.formatted() for r in results], status_code=status, media_type=media,
                                            headers=headers)
@@ -161,8 +162,7 @@ class GraphQLHTTP:
         if self.gateway.api_keys is not None:
             found = self.gateway.api_keys.roles_for(key)
             if found is None:
-                raise RequestError("a valid API key is required (Authorization: Bearer <key>)", 401,
-                                   "UNAUTHENTICATED", {"WWW-Authenticate": "Bearer"})
+                raise Unauthenticated("a valid API key is required (Authorization: Bearer <key>)")
             roles = found
         timezone = headers.get("x-timezone")
         if timezone is not None and not valid_timezone(timezone.strip()):
@@ -184,17 +184,17 @@ class GraphQLHTTP:
 
     @staticmethod
     def _status(result: Result, media: str) -> tuple[int, dict[str, str]]:
-        """200 once a request ran; a refusal is 4xx (under application/json, 200 for GraphQL errors)."""
+        """200 once a request ran; a request error has its own status (errors.py); another refusal is
+        400 under application/graphql-response+json and 200 under application/json."""
         if result.executed:
             return 200, {}
-        if result.code == "BAD_REQUEST":
-            return 400, {}
-        if result.code == "MUTATION_NOT_ALLOWED":
-            return 405, {"Allow": "POST"}
+        kind = catalogue().get(result.code or "")
+        if kind is not None and issubclass(kind, RequestError):
+            return kind.status, dict(kind.response_headers)
         return (400 if media == GRAPHQL_RESPONSE else 200), {}
 
     def _error_response(self, e: RequestError, media: str) -> Response:
-        body = {"errors": [{"message": e.message, "extensions": {"code": e.code}}]}
+        body = {"errors": [e.formatted()]}
         return GraphQLJSONResponse(body, status_code=e.status, media_type=media, headers=e.headers)
 
     async def _read_params(self, request: Request) -> Any:
@@ -208,21 +208,21 @@ class GraphQLHTTP:
         limit = self.gateway.settings.max_body_bytes
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > limit:
-            raise RequestError(f"request body over {limit} bytes", 413, "PAYLOAD_TOO_LARGE")
+            raise PayloadTooLarge(f"request body over {limit} bytes")
         body = bytearray()
         async for chunk in request.stream():
             body += chunk
             if len(body) > limit:
-                raise RequestError(f"request body over {limit} bytes", 413, "PAYLOAD_TOO_LARGE")
+                raise PayloadTooLarge(f"request body over {limit} bytes")
         if content_type == "application/graphql":
             return {"query": body.decode("utf-8", "replace")}
         if content_type != JSON:
-            raise RequestError(f"unsupported content type {content_type or '(none)'}; send {JSON}", 415,
-                               "UNSUPPORTED_MEDIA_TYPE")
+            raise UnsupportedMediaType(f"unsupported content type {content_type or '(none)'}; send {JSON}")
         return load_json(bytes(body), "the body")
 
 
 def create_app(gateway: Gateway) -> Starlette:
+    """The ASGI app serving ``gateway`` at ``/graphql`` (and ``/healthz``); uvicorn or any ASGI server runs it."""
     http = GraphQLHTTP(gateway)
 
     async def health(_request: Request) -> Response:
@@ -249,7 +249,7 @@ def create_app(gateway: Gateway) -> Starlette:
 
 
 def app_from_env() -> Starlette:
-    """App factory for ``uvicorn --workers N``: each worker reads its settings from GATEWAY_*."""
+    """App factory for ``uvicorn --workers N``: each worker builds the settings ``serve`` handed it (or GATEWAY_*)."""
     from .config import Settings
 
     return create_app(Gateway(Settings.from_env()))

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterable
 
 from graphql import FieldNode, GraphQLError, GraphQLResolveInfo
 
-from .errors import GatewayError
+from .errors import GatewayError, TooManySubscriptions
 from .notify import Notifier, Watch
 from .plan import Aggregate, Delete, Find, Insert, Plan, Update, is_operator_condition
 from .sdl import Catalog, Model
@@ -26,12 +26,6 @@ from .selection import Fragments, fields_by_name
 if TYPE_CHECKING:
     from .execution import RequestContext
     from .service import Gateway, Prepared
-
-
-class TooManySubscriptions(GatewayError):
-    """The caller already holds as many open subscriptions as ``GATEWAY_MAX_SUBSCRIPTIONS`` allows."""
-
-    code = "TOO_MANY_SUBSCRIPTIONS"
 
 
 class Slots:

@@ -88,7 +88,7 @@ async def sse_response(http: Any, request: Request) -> Response:
 
     Errors found before the operation runs are sent as a ``next`` event too, as the protocol asks.
     """
-    from .server import RequestError
+    from .errors import RequestError
 
     try:
         caller = http.caller(request)
@@ -225,7 +225,7 @@ class GraphQLWebSocket:
 
     async def _init(self, payload: Any, timer: asyncio.TimerHandle) -> bool:
         """Authenticate from the upgrade's headers or the init payload (``Authorization``, ``apiKey``)."""
-        from .server import RequestError
+        from .errors import RequestError
 
         headers = {k.lower(): v for k, v in self.ws.headers.items()}
         if isinstance(payload, dict):

@@ -32,18 +32,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..config import Settings
 from ..errors import ModelError, ModelUnavailable
 from . import model_files
 from .base import Completion, Message, Usage
 
-DEFAULT_N_CTX = 8192  # room for a ~3-4k token prompt plus the answer
-DEFAULT_MAX_TOKENS = 768
+DEFAULT_N_CTX = Settings.embedded_n_ctx  # room for a ~3-4k token prompt plus the answer
+DEFAULT_MAX_TOKENS = Settings.embedded_max_tokens
 _MAX_GRAMMARS = 64  # schemas come from the SDL, so few; the cap only bounds memory
-
-
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    return int(value) if value else default
 
 
 def default_threads() -> int:
@@ -193,6 +189,7 @@ class EmbeddedProvider:
         max_tokens: int | None = None,
         n_threads: int | None = None,
         ram_cache_mb: int | None = None,
+        cache_dir: str | None = None,
     ) -> None:
         _require_llama_cpp()
         self.path = path
@@ -204,16 +201,16 @@ class EmbeddedProvider:
                 raise ModelUnavailable(f"embedded model file not found: {path}")
             self.model_id = f"embedded:{Path(path).stem}"
         self.name = self.model_id
-        self.n_ctx = n_ctx or _env_int("GATEWAY_EMBEDDED_N_CTX", DEFAULT_N_CTX)
-        self.max_tokens = max_tokens or _env_int("GATEWAY_EMBEDDED_MAX_TOKENS", DEFAULT_MAX_TOKENS)
-        self.n_threads = n_threads or _env_int("GATEWAY_EMBEDDED_THREADS", default_threads())
-        mb = ram_cache_mb if ram_cache_mb is not None else _env_int("GATEWAY_EMBEDDED_RAM_CACHE_MB", 0)
-        self.ram_cache_bytes = mb * 1024 * 1024
+        self.n_ctx = n_ctx or DEFAULT_N_CTX
+        self.max_tokens = max_tokens or DEFAULT_MAX_TOKENS
+        self.n_threads = n_threads or default_threads()
+        self.ram_cache_bytes = (ram_cache_mb or 0) * 1024 * 1024
+        self.cache_dir = cache_dir  # None: the user cache folder
 
     def _resolve_path(self) -> str:
         """The file to load: the verified default (joined on first use) or the user's GGUF."""
         if self.path is None:
-            return str(model_files.ensure_default_model())
+            return str(model_files.ensure_default_model(self.cache_dir))
         return str(Path(self.path).expanduser().resolve())
 
     def load(self) -> _LoadedModel:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
+from ..config import Settings
 from ..errors import ModelUnavailable
 
 APP_NAME = "llm-graphql-gateway"
@@ -34,8 +35,8 @@ _verified: set[tuple[str, str]] = set()
 
 
 def cache_dir() -> Path:
-    """Where joined model files live: ``GATEWAY_CACHE_DIR`` or the user cache dir."""
-    env = os.environ.get("GATEWAY_CACHE_DIR")
+    """Where joined model files live: ``GATEWAY_CACHE_DIR`` (through the settings) or the user cache dir."""
+    env = Settings.from_env().cache_dir
     if env:
         return Path(env).expanduser()
     from platformdirs import user_cache_dir
