@@ -34,6 +34,7 @@ from .errors import (
     ModelUnavailable,
     MutationNotAllowed,
     NotAcceptable,
+    PageInvalid,
     PayloadTooLarge,
     PlanFailed,
     PlanInvalid,
@@ -47,12 +48,14 @@ from .errors import (
     RequestError,
     SchemaError,
     StoreError,
+    SubscriptionNeedsStream,
+    TooManySubscriptions,
     Unauthenticated,
     UnsupportedMediaType,
 )
 from .llm import Completion, Message, Provider, Usage
 from .llm.scripted import ScriptedProvider
-from .seed import export_records, import_records
+from .seed import export_records, import_records, write_export
 from .server import create_app
 from .service import Gateway
 
@@ -66,6 +69,7 @@ __all__ = [
     "connector",
     "import_records",
     "export_records",
+    "write_export",
     # the model seam: a provider of your own, or the scripted one for tests
     "Provider",
     "Message",
@@ -94,6 +98,7 @@ __all__ = [
     "BadUserInput",
     "QueryTooComplex",
     "BatchRefused",
+    "SubscriptionNeedsStream",
     "InternalError",
     "PlanInvalid",
     "InventedValue",
@@ -105,6 +110,8 @@ __all__ = [
     "PlanFailed",
     "PolicyDenied",
     "Forbidden",
+    "PageInvalid",
+    "TooManySubscriptions",
     "StoreError",
     "ModelError",
     "ModelUnavailable",

@@ -33,6 +33,7 @@ from .errors import (
     NotAcceptable,
     PayloadTooLarge,
     RequestError,
+    SubscriptionNeedsStream,
     Unauthenticated,
     UnsupportedMediaType,
     catalogue,
@@ -145,7 +146,7 @@ class GraphQLHTTP:
             else:
                 result = await self.gateway.execute(params.document, params.variables, params.operation_name,
                                                     caller, read_only=read_only)
-                if result.code == "SUBSCRIPTION_NEEDS_STREAM" and transports.accepts_event_stream(request):
+                if result.code == SubscriptionNeedsStream.code and transports.accepts_event_stream(request):
                     return transports.event_stream(self, params, caller)
             return self._result_response(result, media)
         except RequestError as e:

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from conftest import Harness, LiveServer, make_gateway, seed_tracker
-from gateway.llm.scripted import ScriptedProvider
+from gateway import ScriptedProvider
 
 COUNT_TASKS = {"steps": [{"op": "aggregate", "model": "Task", "aggregates": [{"fn": "count", "as": "n"}]}],
                "result": 0}

@@ -10,8 +10,7 @@ from typing import Any, Iterator
 import pytest
 
 from conftest import LiveServer, make_gateway
-from gateway.llm.scripted import ScriptedProvider
-from gateway.seed import export_records, import_records, write_export
+from gateway import ScriptedProvider, export_records, import_records, write_export
 
 CONNECTION_SDL = """
 enum Priority { LOW MEDIUM HIGH }

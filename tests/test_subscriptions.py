@@ -14,9 +14,8 @@ import pytest
 import websockets
 
 from conftest import DEMO_SCHEMA, TRACKER_SEED, LiveServer, make_gateway
-from gateway.llm.scripted import ScriptedProvider
-from gateway.notify import Notifier
-from gateway.seed import import_records
+from gateway import ScriptedProvider, import_records
+from gateway.notify import Notifier  # internal: the one-flag watch is what bounds a slow consumer
 
 LIVE_SDL = DEMO_SCHEMA.read_text() + """
 type Subscription {
