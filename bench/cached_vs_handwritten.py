@@ -30,8 +30,19 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from common import (DEMO_SCHEMA, REDIS_URL, ROOT, median, percentile, pg_available, pg_database, pg_drop, table,
-                    tracker_seed, write_result)
+from common import (
+    DEMO_SCHEMA,
+    REDIS_URL,
+    ROOT,
+    median,
+    percentile,
+    pg_available,
+    pg_database,
+    pg_drop,
+    table,
+    tracker_seed,
+    write_result,
+)
 from handwritten import handwritten_app
 
 from gateway import Gateway, ScriptedProvider, Settings, create_app, import_records
@@ -39,23 +50,57 @@ from gateway import Gateway, ScriptedProvider, Settings, create_app, import_reco
 SELECTION = "id title status priority"
 QUERIES = [
     # (gateway document, model's plan for it, hand-written document)
-    ('{ tasks(q: "tasks tagged urgent") { %s } }' % SELECTION,
-     {"steps": [{"op": "find", "model": "Task", "where": {"tags": {"name": {"eq": "urgent"}}},
-                 "orderBy": [{"field": "id", "direction": "asc"}]}], "result": 0, "params": {"tag": "urgent"}},
-     '{ tasks(tag: "urgent") { %s } }' % SELECTION),
-    ('{ tasks(q: "high priority tasks of the Website project") { %s } }' % SELECTION,
-     {"steps": [{"op": "find", "model": "Task", "where": {"and": [
-         {"priority": {"eq": "HIGH"}}, {"project": {"name": {"eq": "Website"}}}]},
-         "orderBy": [{"field": "id", "direction": "asc"}]}], "result": 0, "params": {"project": "Website"}},
-     '{ tasks(project: "Website", priority: "HIGH") { %s } }' % SELECTION),
-    ('{ taskCount(q: "how many tasks are done") }',
-     {"steps": [{"op": "aggregate", "model": "Task", "where": {"status": {"eq": "DONE"}},
-                 "aggregates": [{"fn": "count", "as": "n"}]}], "result": 0, "params": {}},
-     '{ taskCount(status: "DONE") }'),
+    (
+        '{ tasks(q: "tasks tagged urgent") { %s } }' % SELECTION,
+        {
+            "steps": [
+                {
+                    "op": "find",
+                    "model": "Task",
+                    "where": {"tags": {"name": {"eq": "urgent"}}},
+                    "orderBy": [{"field": "id", "direction": "asc"}],
+                }
+            ],
+            "result": 0,
+            "params": {"tag": "urgent"},
+        },
+        '{ tasks(tag: "urgent") { %s } }' % SELECTION,
+    ),
+    (
+        '{ tasks(q: "high priority tasks of the Website project") { %s } }' % SELECTION,
+        {
+            "steps": [
+                {
+                    "op": "find",
+                    "model": "Task",
+                    "where": {"and": [{"priority": {"eq": "HIGH"}}, {"project": {"name": {"eq": "Website"}}}]},
+                    "orderBy": [{"field": "id", "direction": "asc"}],
+                }
+            ],
+            "result": 0,
+            "params": {"project": "Website"},
+        },
+        '{ tasks(project: "Website", priority: "HIGH") { %s } }' % SELECTION,
+    ),
+    (
+        '{ taskCount(q: "how many tasks are done") }',
+        {
+            "steps": [
+                {
+                    "op": "aggregate",
+                    "model": "Task",
+                    "where": {"status": {"eq": "DONE"}},
+                    "aggregates": [{"fn": "count", "as": "n"}],
+                }
+            ],
+            "result": 0,
+            "params": {},
+        },
+        '{ taskCount(status: "DONE") }',
+    ),
 ]
 TEMPLATE_QUERY = '{ tasks(q: "tasks tagged home") { %s } }' % SELECTION
 TEMPLATE_HAND = '{ tasks(tag: "home") { %s } }' % SELECTION
-
 
 
 # -- measuring ------------------------------------------------------------------------------
@@ -130,14 +175,18 @@ async def run(tasks: int, n_requests: int, inflight: list[int], store: str, work
     hdocs = [h for _, _, h in QUERIES]
     try:
         async with AsyncExitStack() as stack:
-            local_g = await stack.enter_async_context(httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=create_app(gw)), base_url="http://gw"))
-            local_h = await stack.enter_async_context(httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=hand_app), base_url="http://hw"))
+            local_g = await stack.enter_async_context(
+                httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(gw)), base_url="http://gw")
+            )
+            local_h = await stack.enter_async_context(
+                httpx.AsyncClient(transport=httpx.ASGITransport(app=hand_app), base_url="http://hw")
+            )
             # same answers from both; the first round fills the plan cache (one model call per query)
-            for (gdoc, _, hdoc) in [*QUERIES, (TEMPLATE_QUERY, None, TEMPLATE_HAND)]:
-                gbody, hbody = (await local_g.post("/graphql", json={"query": gdoc})).json(), \
-                               (await local_h.post("/graphql", json={"query": hdoc})).json()
+            for gdoc, _, hdoc in [*QUERIES, (TEMPLATE_QUERY, None, TEMPLATE_HAND)]:
+                gbody, hbody = (
+                    (await local_g.post("/graphql", json={"query": gdoc})).json(),
+                    (await local_h.post("/graphql", json={"query": hdoc})).json(),
+                )
                 assert gbody["data"] == hbody["data"], (gdoc, gbody, hbody)
             if workers:
                 g_url, h_url = _serve(db_url, redis_url, workers, tmp, procs)
@@ -165,10 +214,14 @@ async def run(tasks: int, n_requests: int, inflight: list[int], store: str, work
                 s_h = await in_flight(h, hdocs, half, k, busy_h)
                 s_h += await in_flight(h, hdocs, half, k, busy_h)
                 s_g += await in_flight(g, gdocs, half, k, busy_g)
-                rps[k] = {"gateway": 2 * half / s_g, "handwritten": 2 * half / s_h,
-                          "gateway_p50_ms": median(busy_g.latencies), "handwritten_p50_ms": median(busy_h.latencies),
-                          "errors": {"gateway": busy_g.errors, "handwritten": busy_h.errors},
-                          "first_errors": {"gateway": busy_g.first_errors, "handwritten": busy_h.first_errors}}
+                rps[k] = {
+                    "gateway": 2 * half / s_g,
+                    "handwritten": 2 * half / s_h,
+                    "gateway_p50_ms": median(busy_g.latencies),
+                    "handwritten_p50_ms": median(busy_h.latencies),
+                    "errors": {"gateway": busy_g.errors, "handwritten": busy_h.errors},
+                    "first_errors": {"gateway": busy_g.first_errors, "handwritten": busy_h.first_errors},
+                }
             model_calls = len(model.calls) - calls_after_warmup
     finally:
         for proc in procs:
@@ -183,16 +236,28 @@ async def run(tasks: int, n_requests: int, inflight: list[int], store: str, work
         if store == "postgresql":
             pg_drop(pg_name)
     res = {
-        "method": (f"served over loopback, {workers} uvicorn worker process(es) each" if workers
-                   else "in-process ASGI via httpx.ASGITransport, same for both apps"),
+        "method": (
+            f"served over loopback, {workers} uvicorn worker process(es) each"
+            if workers
+            else "in-process ASGI via httpx.ASGITransport, same for both apps"
+        ),
         "store": store + (" + Redis plan cache" if redis_url else ""),
-        "tasks": tasks, "requests_per_app": len(seq_g.latencies),
+        "tasks": tasks,
+        "requests_per_app": len(seq_g.latencies),
         "queries": gdocs,
-        "gateway": {"p50_ms": median(seq_g.latencies), "p95_ms": percentile(seq_g.latencies, 95),
-                    "rps_seq": len(seq_g.latencies) / t_g, "errors": seq_g.errors},
+        "gateway": {
+            "p50_ms": median(seq_g.latencies),
+            "p95_ms": percentile(seq_g.latencies, 95),
+            "rps_seq": len(seq_g.latencies) / t_g,
+            "errors": seq_g.errors,
+        },
         "gateway_template_hits": {"p50_ms": median(tmpl.latencies), "p95_ms": percentile(tmpl.latencies, 95)},
-        "handwritten": {"p50_ms": median(seq_h.latencies), "p95_ms": percentile(seq_h.latencies, 95),
-                        "rps_seq": len(seq_h.latencies) / t_h, "errors": seq_h.errors},
+        "handwritten": {
+            "p50_ms": median(seq_h.latencies),
+            "p95_ms": percentile(seq_h.latencies, 95),
+            "rps_seq": len(seq_h.latencies) / t_h,
+            "errors": seq_h.errors,
+        },
         "in_flight": {str(k): v for k, v in rps.items()},
         "model_calls_during_measurement": model_calls,
     }
@@ -218,8 +283,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _serve(db_url: str, redis_url: str | None, workers: int, tmp: Path,
-           procs: list[subprocess.Popen[bytes]]) -> tuple[str, str]:
+def _serve(
+    db_url: str, redis_url: str | None, workers: int, tmp: Path, procs: list[subprocess.Popen[bytes]]
+) -> tuple[str, str]:
     """``gateway serve --workers N`` (a scripted model with no answers: every plan must come from
     the warm cache) and the hand-written app under ``uvicorn --workers N``; their base URLs."""
     answers = tmp / "no-answers.json"
@@ -230,14 +296,46 @@ def _serve(db_url: str, redis_url: str | None, workers: int, tmp: Path,
         env["GATEWAY_REDIS_URL"] = redis_url
     g_port, h_port = _free_port(), _free_port()
     for name, cmd in (
-        ("gateway", [sys.executable, "-m", "gateway.cli", "serve", "--schema", str(DEMO_SCHEMA), "--db", db_url,
-                     "--model", f"scripted:{answers}", "--port", str(g_port), "--workers", str(workers)]),
-        ("handwritten", [sys.executable, "-m", "uvicorn", "handwritten:app_from_env", "--factory", "--port",
-                         str(h_port), "--workers", str(workers), "--log-level", "warning"]),
+        (
+            "gateway",
+            [
+                sys.executable,
+                "-m",
+                "gateway.cli",
+                "serve",
+                "--schema",
+                str(DEMO_SCHEMA),
+                "--db",
+                db_url,
+                "--model",
+                f"scripted:{answers}",
+                "--port",
+                str(g_port),
+                "--workers",
+                str(workers),
+            ],
+        ),
+        (
+            "handwritten",
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "handwritten:app_from_env",
+                "--factory",
+                "--port",
+                str(h_port),
+                "--workers",
+                str(workers),
+                "--log-level",
+                "warning",
+            ],
+        ),
     ):
         log = tmp / f"{name}.log"
-        procs.append(subprocess.Popen(cmd, cwd=Path(__file__).parent, env=env, stdout=log.open("w"),
-                                      stderr=subprocess.STDOUT))
+        procs.append(
+            subprocess.Popen(cmd, cwd=Path(__file__).parent, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+        )
         port = g_port if name == "gateway" else h_port
         _wait_ready(f"http://127.0.0.1:{port}/graphql", procs[-1], log)
     return f"http://127.0.0.1:{g_port}", f"http://127.0.0.1:{h_port}"
@@ -256,21 +354,40 @@ def main() -> None:
     inflight = [int(k) for k in args.inflight.split(",") if k]
     res = asyncio.run(run(args.tasks, args.requests, inflight, args.store, args.workers))
     g, h, t = res["gateway"], res["handwritten"], res["gateway_template_hits"]
-    print(f"{res['method']}; {res['store']}; {res['tasks']} tasks; "
-          f"{res['requests_per_app']} sequential requests per app\n")
+    print(
+        f"{res['method']}; {res['store']}; {res['tasks']} tasks; "
+        f"{res['requests_per_app']} sequential requests per app\n"
+    )
     heads = ["app", "p50 ms (1 in flight)", "p95 ms", "req/s (1)"] + [f"req/s ({k})" for k in inflight]
     rows = [
-        ["gateway, warm plan cache (exact hits)", g["p50_ms"], g["p95_ms"], g["rps_seq"],
-         *(res["in_flight"][str(k)]["gateway"] for k in inflight)],
+        [
+            "gateway, warm plan cache (exact hits)",
+            g["p50_ms"],
+            g["p95_ms"],
+            g["rps_seq"],
+            *(res["in_flight"][str(k)]["gateway"] for k in inflight),
+        ],
         ["gateway, template hits (tasks tagged home)", t["p50_ms"], t["p95_ms"], "", *("" for _ in inflight)],
-        ["hand-written strawberry + SQLAlchemy", h["p50_ms"], h["p95_ms"], h["rps_seq"],
-         *(res["in_flight"][str(k)]["handwritten"] for k in inflight)],
-        ["ratio gateway / hand-written", res["ratio_p50"], g["p95_ms"] / h["p95_ms"], g["rps_seq"] / h["rps_seq"],
-         *(res["in_flight"][str(k)]["gateway"] / res["in_flight"][str(k)]["handwritten"] for k in inflight)],
+        [
+            "hand-written strawberry + SQLAlchemy",
+            h["p50_ms"],
+            h["p95_ms"],
+            h["rps_seq"],
+            *(res["in_flight"][str(k)]["handwritten"] for k in inflight),
+        ],
+        [
+            "ratio gateway / hand-written",
+            res["ratio_p50"],
+            g["p95_ms"] / h["p95_ms"],
+            g["rps_seq"] / h["rps_seq"],
+            *(res["in_flight"][str(k)]["gateway"] / res["in_flight"][str(k)]["handwritten"] for k in inflight),
+        ],
     ]
     print(table(heads, rows))
-    errors = {"gateway": g["errors"] + sum(v["errors"]["gateway"] for v in res["in_flight"].values()),
-              "handwritten": h["errors"] + sum(v["errors"]["handwritten"] for v in res["in_flight"].values())}
+    errors = {
+        "gateway": g["errors"] + sum(v["errors"]["gateway"] for v in res["in_flight"].values()),
+        "handwritten": h["errors"] + sum(v["errors"]["handwritten"] for v in res["in_flight"].values()),
+    }
     print(f"\nerrors: {errors}; model calls during measurement: {res['model_calls_during_measurement']}")
     for k in inflight:
         for app, found in res["in_flight"][str(k)]["first_errors"].items():

@@ -41,29 +41,44 @@ def machine() -> dict[str, Any]:
         mem_gib = round(kb / 1024 / 1024, 1)
     except (OSError, StopIteration, ValueError):
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": mem_gib, "os": platform.platform(),
-            "python": platform.python_version()}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": mem_gib,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+    }
 
 
 def tracker_seed(tasks: int, seed: int = 7) -> dict[str, list[dict[str, Any]]]:
     """A task tracker of ``tasks`` tasks, with projects, people and tags scaled along (seed format)."""
     rnd = random.Random(seed)
     n_projects, n_people, n_tags = max(2, tasks // 100), max(2, tasks // 50), max(2, min(50, tasks // 20))
-    projects = [{"id": f"p{i}", "name": "Website" if i == 0 else f"Project {i}",
-                 "description": f"Project number {i}"} for i in range(n_projects)]
-    people = [{"id": f"u{i}", "name": f"Person {i}", "email": f"person{i}@example.com", "role": "dev"}
-              for i in range(n_people)]
+    projects = [
+        {"id": f"p{i}", "name": "Website" if i == 0 else f"Project {i}", "description": f"Project number {i}"}
+        for i in range(n_projects)
+    ]
+    people = [
+        {"id": f"u{i}", "name": f"Person {i}", "email": f"person{i}@example.com", "role": "dev"}
+        for i in range(n_people)
+    ]
     tag_names = ["urgent", "home"] + [f"tag{i}" for i in range(2, n_tags)]
     tags = [{"id": f"g{i}", "name": n} for i, n in enumerate(tag_names)]
     task_rows = []
     for i in range(tasks):
-        task_rows.append({
-            "id": f"t{i}", "title": f"Task {i}: {rnd.choice(['fix', 'write', 'review', 'ship'])} "
-                                    f"{rnd.choice(['login', 'docs', 'billing', 'search'])}",
-            "status": rnd.choice(STATUSES), "priority": rnd.choice(PRIORITIES), "estimate": rnd.randint(1, 8),
-            "project": f"p{rnd.randrange(n_projects)}", "assignee": f"u{rnd.randrange(n_people)}",
-            "tags": sorted({f"g{rnd.randrange(n_tags)}" for _ in range(2)}),
-        })
+        task_rows.append(
+            {
+                "id": f"t{i}",
+                "title": f"Task {i}: {rnd.choice(['fix', 'write', 'review', 'ship'])} "
+                f"{rnd.choice(['login', 'docs', 'billing', 'search'])}",
+                "status": rnd.choice(STATUSES),
+                "priority": rnd.choice(PRIORITIES),
+                "estimate": rnd.randint(1, 8),
+                "project": f"p{rnd.randrange(n_projects)}",
+                "assignee": f"u{rnd.randrange(n_people)}",
+                "tags": sorted({f"g{rnd.randrange(n_tags)}" for _ in range(2)}),
+            }
+        )
     return {"Project": projects, "Person": people, "Tag": tags, "Task": task_rows}
 
 
@@ -82,6 +97,7 @@ def median(values: Sequence[float]) -> float:
 
 def table(headers: list[str], rows: list[list[Any]]) -> str:
     """A Markdown table, so the same text goes to the terminal and to bench/README.md."""
+
     def fmt(v: Any) -> str:
         if isinstance(v, float):
             return f"{v:,.3f}" if abs(v) < 10 else f"{v:,.1f}"
@@ -99,8 +115,12 @@ def write_result(name: str, data: dict[str, Any]) -> Path:
     """Write ``bench/results/<name>.json`` with the machine and the time of the run."""
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"
-    payload = {"benchmark": name, "ran_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-               "machine": machine(), **data}
+    payload = {
+        "benchmark": name,
+        "ran_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine(),
+        **data,
+    }
     path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     return path
 

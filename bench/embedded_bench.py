@@ -45,8 +45,10 @@ sys.path.insert(0, str(ROOT))
 from gateway.llm import embedded  # noqa: E402  # internal: the embedded provider is what this measures
 
 SCHEMA = ROOT / "schema.graphql"
-PHASE_REQUESTS = [("query.tasks", "tasks tagged urgent in the Apollo project", "id title status"),
-                  ("mutation.tasks", "add 'Fix login' to the Website project", "id title")]
+PHASE_REQUESTS = [
+    ("query.tasks", "tasks tagged urgent in the Apollo project", "id title status"),
+    ("mutation.tasks", "add 'Fix login' to the Website project", "id title"),
+]
 # (field, request, selection): distinct requests switching between six root fields.
 REQUESTS = [
     ("query.tasks", "all tasks that are done", "title"),
@@ -133,19 +135,19 @@ def phases(loaded: embedded._LoadedModel, args: argparse.Namespace) -> dict[str,
                 extra.setdefault(f"{label}: forward passes", []).append(n[1].forward_passes)
 
         cap = args.max_tokens
-        per_token("free decoding (llama-cpp-python loop), ms/token",
-                  lambda: llama_cpp_loop(loaded, prompt, None, cap))
-        per_token("free decoding (gateway decoder), ms/token",
-                  lambda: dec.generate(prompt, 0, None, "", cap, 0))
-        per_token("grammar, llama-cpp-python loop, ms/token",
-                  lambda: llama_cpp_loop(loaded, prompt, grammar, cap))
-        per_token("grammar, gateway decoder (check first), ms/token",
-                  lambda: dec.generate(prompt, 0, grammar._grammar, grammar._root, cap, 0))
+        per_token("free decoding (llama-cpp-python loop), ms/token", lambda: llama_cpp_loop(loaded, prompt, None, cap))
+        per_token("free decoding (gateway decoder), ms/token", lambda: dec.generate(prompt, 0, None, "", cap, 0))
+        per_token("grammar, llama-cpp-python loop, ms/token", lambda: llama_cpp_loop(loaded, prompt, grammar, cap))
+        per_token(
+            "grammar, gateway decoder (check first), ms/token",
+            lambda: dec.generate(prompt, 0, grammar._grammar, grammar._root, cap, 0),
+        )
         for k in args.draft_sweep:
-            per_token(f"grammar, gateway decoder + drafts of {k}, ms/token",
-                      lambda k=k: dec.generate(prompt, 0, grammar._grammar, grammar._root, cap, k))
-        print(f"  round {r + 1}: " + ", ".join(f"{k.split(',')[0]} {v[-1]:.1f}" for k, v in rows.items()),
-              flush=True)
+            per_token(
+                f"grammar, gateway decoder + drafts of {k}, ms/token",
+                lambda k=k: dec.generate(prompt, 0, grammar._grammar, grammar._root, cap, k),
+            )
+        print(f"  round {r + 1}: " + ", ".join(f"{k.split(',')[0]} {v[-1]:.1f}" for k, v in rows.items()), flush=True)
     out = {k: round(statistics.median(v), 1) for k, v in rows.items()}
     out.update({k: round(statistics.median(v), 2) for k, v in extra.items()})
     return out
@@ -153,36 +155,55 @@ def phases(loaded: embedded._LoadedModel, args: argparse.Namespace) -> dict[str,
 
 def first_time_requests(path: str, model_id: str, args: argparse.Namespace) -> dict[str, Any]:
     drafts = {"baseline": 0, "decoder": 0, "+drafts": args.draft, "+prefixes": args.draft}
-    configs = {name: new_context(path, model_id, args, args.prefix_cache_mb if name == "+prefixes" else 0)
-               for name in args.configs}
+    configs = {
+        name: new_context(path, model_id, args, args.prefix_cache_mb if name == "+prefixes" else 0)
+        for name in args.configs
+    }
     calls: list[dict[str, Any]] = []
-    for i, (field, request, selection) in enumerate(REQUESTS[:args.n]):
+    for i, (field, request, selection) in enumerate(REQUESTS[: args.n]):
         messages, schema = gateway_prompt(field, request, selection)
         row: dict[str, Any] = {"i": i, "field": field, "request": request}
         for name, loaded in configs.items():
             if name == "baseline":
                 grammar = loaded.grammar_for(schema)
-                result, dt = timed(lambda: loaded.llama.create_chat_completion(
-                    messages=messages, grammar=grammar, temperature=0.0, max_tokens=args.max_tokens))
+                result, dt = timed(
+                    lambda: loaded.llama.create_chat_completion(
+                        messages=messages, grammar=grammar, temperature=0.0, max_tokens=args.max_tokens
+                    )
+                )
                 text = result["choices"][0]["message"]["content"] or ""
                 row[name] = {"s": round(dt, 2), "completion_tokens": result["usage"]["completion_tokens"]}
             else:
-                (text, _, st), dt = timed(lambda: loaded.answer(messages, schema, args.max_tokens,
-                                                                drafts[name], args.n_ctx))
-                row[name] = {"s": round(dt, 2), "completion_tokens": st.completion_tokens,
-                             "prefilled": st.prompt_tokens - st.reused_tokens, "restored": st.restored_tokens,
-                             "accepted": st.accepted, "drafted": st.drafted, "fallbacks": st.grammar_fallbacks}
+                (text, _, st), dt = timed(
+                    lambda: loaded.answer(messages, schema, args.max_tokens, drafts[name], args.n_ctx)
+                )
+                row[name] = {
+                    "s": round(dt, 2),
+                    "completion_tokens": st.completion_tokens,
+                    "prefilled": st.prompt_tokens - st.reused_tokens,
+                    "restored": st.restored_tokens,
+                    "accepted": st.accepted,
+                    "drafted": st.drafted,
+                    "fallbacks": st.grammar_fallbacks,
+                }
             row[name]["answer"] = text
         same = len({row[n]["answer"] for n in configs}) == 1
         row["same_answer"] = same
         calls.append(row)
-        print(f"  {i:2d} {field:18s} " + "  ".join(f"{n} {row[n]['s']:6.2f}s" for n in configs)
-              + f"  same={same}  {request!r}", flush=True)
+        print(
+            f"  {i:2d} {field:18s} "
+            + "  ".join(f"{n} {row[n]['s']:6.2f}s" for n in configs)
+            + f"  same={same}  {request!r}",
+            flush=True,
+        )
     summary = {}
     for name in configs:
         times = [c[name]["s"] for c in calls]
-        summary[name] = {"p50_s": round(statistics.median(times), 2), "mean_s": round(statistics.mean(times), 2),
-                         "max_s": round(max(times), 2)}
+        summary[name] = {
+            "p50_s": round(statistics.median(times), 2),
+            "mean_s": round(statistics.mean(times), 2),
+            "max_s": round(max(times), 2),
+        }
     summary["answers identical in all configurations"] = sum(c["same_answer"] for c in calls)
     for loaded in configs.values():
         loaded.llama.close()
@@ -200,8 +221,12 @@ def main() -> None:
     ap.add_argument("--draft", type=int, default=embedded.DEFAULT_DRAFT_TOKENS)
     ap.add_argument("--draft-sweep", type=int, nargs="*", default=[4, 8, 16])
     ap.add_argument("--prefix-cache-mb", type=int, default=embedded.DEFAULT_PREFIX_CACHE_MB)
-    ap.add_argument("--configs", nargs="+", default=["baseline", "decoder", "+drafts", "+prefixes"],
-                    choices=["baseline", "decoder", "+drafts", "+prefixes"])
+    ap.add_argument(
+        "--configs",
+        nargs="+",
+        default=["baseline", "decoder", "+drafts", "+prefixes"],
+        choices=["baseline", "decoder", "+drafts", "+prefixes"],
+    )
     ap.add_argument("--skip-phases", action="store_true")
     ap.add_argument("--skip-requests", action="store_true")
     args = ap.parse_args()
@@ -213,14 +238,22 @@ def main() -> None:
     result: dict[str, Any] = {
         "model": provider.model_id,
         "llama_cpp_python": _version("llama-cpp-python"),
-        "machine": {"threads": args.threads, "cores": os.cpu_count(), "platform": platform.platform(),
-                    "processor": _cpu_model(), "load_average_at_start": os.getloadavg()},
+        "machine": {
+            "threads": args.threads,
+            "cores": os.cpu_count(),
+            "platform": platform.platform(),
+            "processor": _cpu_model(),
+            "load_average_at_start": os.getloadavg(),
+        },
         "options": dict(vars(args)),
         "verify_or_join_s": round(t_verify, 2),
         "load_s": round(t_load, 2),
     }
-    print(f"{provider.model_id}: verify/join {t_verify:.2f} s, load {t_load:.2f} s, "
-          f"{args.threads} threads, load average {os.getloadavg()[0]:.1f}", flush=True)
+    print(
+        f"{provider.model_id}: verify/join {t_verify:.2f} s, load {t_load:.2f} s, "
+        f"{args.threads} threads, load average {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
     if not args.skip_phases:
         print("phases:", flush=True)
         result["phases"] = phases(loaded, args)

@@ -78,10 +78,23 @@ def summary() -> None:
         print("no eval results in", RESULTS)
         return
     names = [f"{r['model']} ({', '.join(r['headline'].get('model_ids') or ['?'])})" for r in runs]
-    print(table(["model", "ran at", "requests", "exact", "refusals held", "invented writes", "p50 s"],
-                [[name, r["ran_at"][:16], r["headline"]["requests"], f"{r['headline']['exact']:.0%}",
-                  r["headline"]["refusals_held"], r["headline"]["invented_string_writes"], r["headline"]["p50_s"]]
-                 for name, r in zip(names, runs)]))
+    print(
+        table(
+            ["model", "ran at", "requests", "exact", "refusals held", "invented writes", "p50 s"],
+            [
+                [
+                    name,
+                    r["ran_at"][:16],
+                    r["headline"]["requests"],
+                    f"{r['headline']['exact']:.0%}",
+                    r["headline"]["refusals_held"],
+                    r["headline"]["invented_string_writes"],
+                    r["headline"]["p50_s"],
+                ]
+                for name, r in zip(names, runs)
+            ],
+        )
+    )
     print()
     headers = ["category"] + names
     rows = []
@@ -101,13 +114,20 @@ async def main() -> None:
     parser.add_argument("--suite", action="append", help="only this suite (repeatable)")
     parser.add_argument("--category", action="append", help="only this category (repeatable)")
     parser.add_argument("--case", action="append", help="only the case with this id or id prefix (repeatable)")
-    parser.add_argument("--sample", type=int, default=None, help="only the first N cases of each category (a quick run)")
+    parser.add_argument(
+        "--sample", type=int, default=None, help="only the first N cases of each category (a quick run)"
+    )
     parser.add_argument("--limit", type=int, default=None, help="only the first N selected cases")
-    parser.add_argument("--timeout", type=float, default=600.0,
-                        help="seconds the model may take per request (default 600: score answers, not a busy machine)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=600.0,
+        help="seconds the model may take per request (default 600: score answers, not a busy machine)",
+    )
     parser.add_argument("--out", default=None, help="result file (default bench/results/eval-<model>.json)")
-    parser.add_argument("--resume", action="store_true",
-                        help="keep the cases the result file already holds and run only the others")
+    parser.add_argument(
+        "--resume", action="store_true", help="keep the cases the result file already holds and run only the others"
+    )
     parser.add_argument("--list", action="store_true", help="print the selected cases in run order and exit")
     parser.add_argument("--summary", action="store_true", help="per-category table of every result file")
     args = parser.parse_args()
@@ -142,9 +162,11 @@ async def main() -> None:
     print()
     print(table(BREAKDOWN_HEADERS, breakdown(results, "suite")))
     print()
-    print(f"exact {head['exact']:.0%} of {head['requests']}; refusal and injection cases held "
-          f"{head['refusals_held']}; writes with invented strings {head['invented_string_writes']}; "
-          f"no answer from the model {head['unanswered']}; error codes {head['error_codes']}; p50 {head['p50_s']} s")
+    print(
+        f"exact {head['exact']:.0%} of {head['requests']}; refusal and injection cases held "
+        f"{head['refusals_held']}; writes with invented strings {head['invented_string_writes']}; "
+        f"no answer from the model {head['unanswered']}; error codes {head['error_codes']}; p50 {head['p50_s']} s"
+    )
     save(path, model, results, complete=True)
     print(f"written {path}")
 
@@ -159,10 +181,17 @@ def previous_results(path: Path, cases: list[Case]) -> list[dict[str, Any]]:
 
 def save(path: Path, model: str, results: list[dict[str, Any]], complete: bool) -> None:
     """Write the run's figures and every case, with the machine and the time."""
-    payload = {"benchmark": "eval", "ran_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-               "machine": machine(), "model": model, "complete": complete, "headline": headline(results),
-               "by_category": breakdown(results, "category"), "by_suite": breakdown(results, "suite"),
-               "cases": results}
+    payload = {
+        "benchmark": "eval",
+        "ran_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "model": model,
+        "complete": complete,
+        "headline": headline(results),
+        "by_category": breakdown(results, "category"),
+        "by_suite": breakdown(results, "suite"),
+        "cases": results,
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
 

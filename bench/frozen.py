@@ -25,13 +25,28 @@ from typing import Any
 import httpx
 from common import DEMO_SCHEMA, ROOT, median, percentile, table, tracker_seed, write_result
 
-URGENT = {"steps": [{"op": "find", "model": "Task", "where": {"tags": {"name": {"eq": "urgent"}}}, "limit": 50}],
-          "result": 0, "params": {"tag": "urgent"}}
-DONE = {"steps": [{"op": "aggregate", "model": "Task", "where": {"status": {"eq": "DONE"}},
-                   "aggregates": [{"fn": "count", "as": "count"}]}], "result": 0, "params": {}}
-REQUESTS = [("tasks", "tasks tagged urgent", "id title status priority"),   # exact
-            ("tasks", "tasks tagged home", "id title status priority"),     # template
-            ("taskCount", "how many tasks are done", "")]                   # exact, aggregate
+URGENT = {
+    "steps": [{"op": "find", "model": "Task", "where": {"tags": {"name": {"eq": "urgent"}}}, "limit": 50}],
+    "result": 0,
+    "params": {"tag": "urgent"},
+}
+DONE = {
+    "steps": [
+        {
+            "op": "aggregate",
+            "model": "Task",
+            "where": {"status": {"eq": "DONE"}},
+            "aggregates": [{"fn": "count", "as": "count"}],
+        }
+    ],
+    "result": 0,
+    "params": {},
+}
+REQUESTS = [
+    ("tasks", "tasks tagged urgent", "id title status priority"),  # exact
+    ("tasks", "tasks tagged home", "id title status priority"),  # template
+    ("taskCount", "how many tasks are done", ""),
+]  # exact, aggregate
 STARTS = 3
 ROUNDS = 600
 
@@ -54,13 +69,32 @@ def prepare(folder: Path) -> tuple[str, Path, Path]:
     gw = Gateway(Settings(schema=str(DEMO_SCHEMA), db=db))
     import_records(gw.executor, tracker_seed(1000))
     assert gw.plan_cache is not None
-    for field, request, plan in (("tasks", "tasks tagged urgent", URGENT), ("taskCount", "how many tasks are done", DONE)):
+    for field, request, plan in (
+        ("tasks", "tasks tagged urgent", URGENT),
+        ("taskCount", "how many tasks are done", DONE),
+    ):
         root = gw.catalog.root("query", field)
         gw.plan_cache.remember(root, request, "", {}, validate_plan(gw.catalog, Plan.model_validate(plan), root))
     gw.close()
     lock = folder / "plans.lock.json"
-    subprocess.run([sys.executable, "-m", "gateway.cli", "plans", "freeze", "--output", str(lock),
-                    "--schema", str(DEMO_SCHEMA), "--db", db], check=True, capture_output=True, env=env())
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "plans",
+            "freeze",
+            "--output",
+            str(lock),
+            "--schema",
+            str(DEMO_SCHEMA),
+            "--db",
+            db,
+        ],
+        check=True,
+        capture_output=True,
+        env=env(),
+    )
     answers = folder / "answers.json"
     answers.write_text("[]", encoding="utf-8")
     return db, lock, answers
@@ -84,8 +118,24 @@ def proc_status(pid: int) -> dict[str, Any]:
 def start(args: list[str], db: str) -> tuple[subprocess.Popen[bytes], int, float]:
     port = free_port()
     started = time.perf_counter()
-    p = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--schema", str(DEMO_SCHEMA), "--db", db,
-                          "--port", str(port), *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env())
+    p = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "serve",
+            "--schema",
+            str(DEMO_SCHEMA),
+            "--db",
+            db,
+            "--port",
+            str(port),
+            *args,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env(),
+    )
     deadline = time.time() + 300
     while True:
         if p.poll() is not None:
@@ -126,8 +176,11 @@ def main() -> None:
     result: dict[str, Any] = {"starts": {}, "latency_ms": {}}
     with tempfile.TemporaryDirectory() as tmp:
         db, lock, answers = prepare(Path(tmp))
-        kinds = {"frozen": ["--frozen", str(lock)], "embedded": ["--model", "embedded"],
-                 "cached": ["--model", f"scripted:{answers}"]}
+        kinds = {
+            "frozen": ["--frozen", str(lock)],
+            "embedded": ["--model", "embedded"],
+            "cached": ["--model", f"scripted:{answers}"],
+        }
         for name, args in kinds.items():
             runs = []
             for _ in range(STARTS):
@@ -135,8 +188,15 @@ def main() -> None:
                 runs.append({"startup_s": seconds, **proc_status(p.pid)})
                 stop(p)
             result["starts"][name] = runs
-            rows.append([name, median([r["startup_s"] for r in runs]), median([r["VmRSS"] for r in runs]),
-                         median([r["VmHWM"] for r in runs]), "yes" if runs[0]["model"] else "no"])
+            rows.append(
+                [
+                    name,
+                    median([r["startup_s"] for r in runs]),
+                    median([r["VmRSS"] for r in runs]),
+                    median([r["VmHWM"] for r in runs]),
+                    "yes" if runs[0]["model"] else "no",
+                ]
+            )
         print(table(["server", "start-up s (median of 3)", "RSS MiB", "peak RSS MiB", "model in memory"], rows))
 
         frozen, f_port, _ = start(kinds["frozen"], db)

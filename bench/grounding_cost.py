@@ -52,16 +52,37 @@ WORDS = ["winter", "river", "glass", "night", "garden", "stone", "empire", "shad
 def library(books: int, seed: int = 11) -> dict[str, list[dict[str, Any]]]:
     rnd = random.Random(seed)
     n_authors = max(2, books // 10)
-    authors = [{"id": "a0", "name": "Ursula K. Le Guin", "bio": "Wrote Earthsea"},
-               {"id": "a1", "name": "Frank Herbert", "bio": "Wrote Dune"}]
-    authors += [{"id": f"a{i}", "name": f"Author {i} {rnd.choice(WORDS).title()}", "bio": f"Bio {i}"}
-                for i in range(2, n_authors)]
-    rows = [{"id": "b0", "title": "Dune", "summary": "Desert planet", "status": "AVAILABLE",
-             "genre": "SCIENCE_FICTION", "year": 1965, "author": "a1"}]
-    rows += [{"id": f"b{i}", "title": f"The {rnd.choice(WORDS)} of {rnd.choice(WORDS)} {i}",
-              "summary": f"Summary {i} {rnd.choice(WORDS)}", "status": rnd.choice(["AVAILABLE", "CHECKED_OUT"]),
-              "genre": rnd.choice(["FANTASY", "HISTORY", "MYSTERY"]), "year": 1900 + i % 120,
-              "author": f"a{rnd.randrange(n_authors)}"} for i in range(1, books)]
+    authors = [
+        {"id": "a0", "name": "Ursula K. Le Guin", "bio": "Wrote Earthsea"},
+        {"id": "a1", "name": "Frank Herbert", "bio": "Wrote Dune"},
+    ]
+    authors += [
+        {"id": f"a{i}", "name": f"Author {i} {rnd.choice(WORDS).title()}", "bio": f"Bio {i}"}
+        for i in range(2, n_authors)
+    ]
+    rows = [
+        {
+            "id": "b0",
+            "title": "Dune",
+            "summary": "Desert planet",
+            "status": "AVAILABLE",
+            "genre": "SCIENCE_FICTION",
+            "year": 1965,
+            "author": "a1",
+        }
+    ]
+    rows += [
+        {
+            "id": f"b{i}",
+            "title": f"The {rnd.choice(WORDS)} of {rnd.choice(WORDS)} {i}",
+            "summary": f"Summary {i} {rnd.choice(WORDS)}",
+            "status": rnd.choice(["AVAILABLE", "CHECKED_OUT"]),
+            "genre": rnd.choice(["FANTASY", "HISTORY", "MYSTERY"]),
+            "year": 1900 + i % 120,
+            "author": f"a{rnd.randrange(n_authors)}",
+        }
+        for i in range(1, books)
+    ]
     return {"Author": authors, "Book": rows}
 
 
@@ -79,7 +100,7 @@ def load(gw: Gateway, data: dict[str, list[dict[str, Any]]]) -> None:
             rows = data[name]
             rows = [{**r, CREATED_COLUMN: n} for n, r in enumerate(rows, 1)]
             for i in range(0, len(rows), 5000):
-                conn.execute(gw.tables.table(name).insert(), rows[i:i + 5000])
+                conn.execute(gw.tables.table(name).insert(), rows[i : i + 5000])
 
 
 def build(fresh_db: Callable[[str], str], schema: Path, books: int) -> tuple[str, dict[str, float]]:
@@ -156,10 +177,18 @@ def measure(db: str, schema: Path, count: Callable[[str], int]) -> list[dict[str
             event.remove(gw.engine, "before_cursor_execute", on_execute)
         hints = format_hints(matches, limits.value_chars)
         messages = build_messages(gw.catalog, root, request, "id title", {}, grounding=hints)
-        out.append({"request": request, "statements": len(seen), "work": work(gw, list(seen)),
-                    "hints": len(matches), "hint_tokens": count(hints),
-                    "prompt_tokens": sum(count(m["content"]) for m in messages),
-                    "probe_ms": round(median(times), 2), "hint_text": hints})
+        out.append(
+            {
+                "request": request,
+                "statements": len(seen),
+                "work": work(gw, list(seen)),
+                "hints": len(matches),
+                "hint_tokens": count(hints),
+                "prompt_tokens": sum(count(m["content"]) for m in messages),
+                "probe_ms": round(median(times), 2),
+                "hint_text": hints,
+            }
+        )
     gw.close()
     return out
 
@@ -195,15 +224,46 @@ def main() -> None:
             writes.append({"store": store, "books": books, **costs})
             results += [{"store": store, "books": books, **r} for r in rows]
             print(f"{store} {books:,} books done", flush=True)
-    print(table(["store", "books", "request", "SQL statements", "store work", "hint lines", "hint tokens",
-                 "prompt tokens", "probe ms (median of 5)"],
-                [[r["store"], r["books"], r["request"], r["statements"], r["work"], r["hints"], r["hint_tokens"],
-                  r["prompt_tokens"], r["probe_ms"]] for r in results]))
+    print(
+        table(
+            [
+                "store",
+                "books",
+                "request",
+                "SQL statements",
+                "store work",
+                "hint lines",
+                "hint tokens",
+                "prompt tokens",
+                "probe ms (median of 5)",
+            ],
+            [
+                [
+                    r["store"],
+                    r["books"],
+                    r["request"],
+                    r["statements"],
+                    r["work"],
+                    r["hints"],
+                    r["hint_tokens"],
+                    r["prompt_tokens"],
+                    r["probe_ms"],
+                ]
+                for r in results
+            ],
+        )
+    )
     print("store work: SQLite virtual-machine steps, PostgreSQL shared buffers touched, for all the probes")
     print()
-    print(table(["store", "books", "load s, without index", "load s, with index", "start with fill s"],
-                [[w["store"], w["books"], w["load s, without index"], w["load s, with index"],
-                  w["start with fill s"]] for w in writes]))
+    print(
+        table(
+            ["store", "books", "load s, without index", "load s, with index", "start with fill s"],
+            [
+                [w["store"], w["books"], w["load s, without index"], w["load s, with index"], w["start with fill s"]]
+                for w in writes
+            ],
+        )
+    )
     print("\nhints at the largest size:")
     for r in results:
         if r["books"] == max(x["books"] for x in results) and r["store"] == "sqlite":

@@ -27,14 +27,17 @@ class Task:
 @strawberry.type
 class Query:
     @strawberry.field
-    def tasks(self, tag: Optional[str] = None, project: Optional[str] = None,
-              priority: Optional[str] = None) -> list[Task]:
+    def tasks(
+        self, tag: Optional[str] = None, project: Optional[str] = None, priority: Optional[str] = None
+    ) -> list[Task]:
         task, tags, projects, task_tags = DB["Task"], DB["Tag"], DB["Project"], DB["Tag_tasks__Task_tags"]
         stmt = select(task.c.id, task.c.title, task.c.status, task.c.priority).order_by(task.c.id)
         if tag is not None:  # the join table's left_id is the Tag, right_id the Task
-            stmt = stmt.where(task.c.id.in_(select(task_tags.c.right_id)
-                                            .join(tags, tags.c.id == task_tags.c.left_id)
-                                            .where(tags.c.name == tag)))
+            stmt = stmt.where(
+                task.c.id.in_(
+                    select(task_tags.c.right_id).join(tags, tags.c.id == task_tags.c.left_id).where(tags.c.name == tag)
+                )
+            )
         if project is not None:
             stmt = stmt.where(task.c.project.in_(select(projects.c.id).where(projects.c.name == project)))
         if priority is not None:

@@ -38,17 +38,51 @@ from common import DEMO_SCHEMA, REDIS_URL, ROOT, median, percentile, table, trac
 
 SELECTION = "id title status priority"
 WARM = [  # (request, the scripted model's plan)
-    ("tasks tagged urgent", {"steps": [{"op": "find", "model": "Task", "where": {"tags": {"name": {"eq": "urgent"}}},
-                                        "orderBy": [{"field": "id", "direction": "asc"}]}],
-                             "result": 0, "params": {"tag": "urgent"}}),
-    ("high priority tasks of the Website project",
-     {"steps": [{"op": "find", "model": "Task", "where": {"and": [
-         {"priority": {"eq": "HIGH"}}, {"project": {"name": {"eq": "Website"}}}]}}], "result": 0,
-      "params": {"project": "Website"}}),
-    ("tasks estimated at 3 points or more, biggest first",
-     {"steps": [{"op": "find", "model": "Task", "where": {"estimate": {"gte": 3}},
-                 "orderBy": [{"field": "estimate", "direction": "desc"}], "limit": 20}], "result": 0,
-      "params": {"points": 3}}),
+    (
+        "tasks tagged urgent",
+        {
+            "steps": [
+                {
+                    "op": "find",
+                    "model": "Task",
+                    "where": {"tags": {"name": {"eq": "urgent"}}},
+                    "orderBy": [{"field": "id", "direction": "asc"}],
+                }
+            ],
+            "result": 0,
+            "params": {"tag": "urgent"},
+        },
+    ),
+    (
+        "high priority tasks of the Website project",
+        {
+            "steps": [
+                {
+                    "op": "find",
+                    "model": "Task",
+                    "where": {"and": [{"priority": {"eq": "HIGH"}}, {"project": {"name": {"eq": "Website"}}}]},
+                }
+            ],
+            "result": 0,
+            "params": {"project": "Website"},
+        },
+    ),
+    (
+        "tasks estimated at 3 points or more, biggest first",
+        {
+            "steps": [
+                {
+                    "op": "find",
+                    "model": "Task",
+                    "where": {"estimate": {"gte": 3}},
+                    "orderBy": [{"field": "estimate", "direction": "desc"}],
+                    "limit": 20,
+                }
+            ],
+            "result": 0,
+            "params": {"points": 3},
+        },
+    ),
 ]
 
 
@@ -67,12 +101,27 @@ def mix() -> list[str]:
 class Server:
     """One `gateway serve` process on 127.0.0.1."""
 
-    def __init__(self, tmp: Path, db: str, answers: Path, port: int, env: dict[str, str], name: str,
-                 workers: int = 1) -> None:
+    def __init__(
+        self, tmp: Path, db: str, answers: Path, port: int, env: dict[str, str], name: str, workers: int = 1
+    ) -> None:
         self.url = f"http://127.0.0.1:{port}"
         self.log = (tmp / f"{name}.log").open("w")
-        cmd = [sys.executable, "-m", "gateway.cli", "serve", "--schema", str(DEMO_SCHEMA), "--db", db,
-               "--model", f"scripted:{answers}", "--port", str(port), "--workers", str(workers)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "serve",
+            "--schema",
+            str(DEMO_SCHEMA),
+            "--db",
+            db,
+            "--model",
+            f"scripted:{answers}",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout: float = 60) -> None:
@@ -138,10 +187,18 @@ async def load(urls: list[str], requests: int, seconds: float, concurrency: int)
     async with httpx.AsyncClient(limits=limits, timeout=30) as client:
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))
     elapsed = time.perf_counter() - t0
-    return {"requests": len(latencies) + sum(errors.values()), "elapsed_s": elapsed,
-            "rps": (len(latencies) + sum(errors.values())) / elapsed, "errors": sum(errors.values()),
-            "error_kinds": dict(errors), "sources": dict(sources), "model_calls": sources.get("model:-", 0),
-            "p50_ms": median(latencies), "p95_ms": percentile(latencies, 95), "p99_ms": percentile(latencies, 99)}
+    return {
+        "requests": len(latencies) + sum(errors.values()),
+        "elapsed_s": elapsed,
+        "rps": (len(latencies) + sum(errors.values())) / elapsed,
+        "errors": sum(errors.values()),
+        "error_kinds": dict(errors),
+        "sources": dict(sources),
+        "model_calls": sources.get("model:-", 0),
+        "p50_ms": median(latencies),
+        "p95_ms": percentile(latencies, 95),
+        "p99_ms": percentile(latencies, 99),
+    }
 
 
 def warm(url: str) -> None:
@@ -175,8 +232,23 @@ def scenario(processes: int, args: argparse.Namespace, workers: int = 1) -> dict
     if processes > 1 or workers > 1:
         prefix = f"gwbench:{uuid.uuid4().hex[:8]}:"
         env.update(GATEWAY_REDIS_URL=REDIS_URL, GATEWAY_REDIS_PREFIX=prefix)
-    subprocess.run([sys.executable, "-m", "gateway.cli", "import", str(tmp / "seed.json"), "--schema",
-                    str(DEMO_SCHEMA), "--db", db], cwd=ROOT, env=env, check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "import",
+            str(tmp / "seed.json"),
+            "--schema",
+            str(DEMO_SCHEMA),
+            "--db",
+            db,
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     if workers > 1:  # warm with a one-process server, then serve with workers that cannot plan
         warmer = Server(tmp, db, answers, free_port(), env, "warm")
         try:
@@ -186,8 +258,10 @@ def scenario(processes: int, args: argparse.Namespace, workers: int = 1) -> dict
             warmer.stop()
         servers = [Server(tmp, db, tmp / "none.json", free_port(), env, "serve0", workers)]
     else:
-        servers = [Server(tmp, db, answers if i == 0 else tmp / "none.json", free_port(), env, f"serve{i}")
-                   for i in range(processes)]
+        servers = [
+            Server(tmp, db, answers if i == 0 else tmp / "none.json", free_port(), env, f"serve{i}")
+            for i in range(processes)
+        ]
     try:
         for s in servers:
             s.wait_ready()
@@ -203,10 +277,21 @@ def scenario(processes: int, args: argparse.Namespace, workers: int = 1) -> dict
             r = redis.Redis.from_url(REDIS_URL)
             for key in r.scan_iter(f"{prefix}*"):
                 r.delete(key)
-    label = "1 process" if processes == 1 and workers == 1 else \
-        f"{processes} processes sharing Redis" if workers == 1 else f"--workers {workers}, sharing Redis"
-    return {"servers": label, "processes": processes, "workers": workers, "redis": prefix is not None,
-            "concurrency": args.concurrency, **res}
+    label = (
+        "1 process"
+        if processes == 1 and workers == 1
+        else f"{processes} processes sharing Redis"
+        if workers == 1
+        else f"--workers {workers}, sharing Redis"
+    )
+    return {
+        "servers": label,
+        "processes": processes,
+        "workers": workers,
+        "redis": prefix is not None,
+        "concurrency": args.concurrency,
+        **res,
+    }
 
 
 def main() -> None:
@@ -222,13 +307,41 @@ def main() -> None:
         runs.append(scenario(1, args, workers=2))
     else:
         print("Redis not reachable: the scale-out scenarios are skipped")
-    print(f"\n`gateway serve` on 127.0.0.1, SQLite store with {args.tasks:,} tasks; load from another process, "
-          f"{args.concurrency} at a time, at most {args.requests:,} requests / {args.seconds:.0f}s per scenario\n")
-    print(table(["servers", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "model calls",
-                 "exact hits", "template hits"],
-                [[r["servers"], r["requests"], r["rps"],
-                  r["p50_ms"], r["p95_ms"], r["p99_ms"], r["errors"], r["model_calls"],
-                  r["sources"].get("cache:exact", 0), r["sources"].get("cache:template", 0)] for r in runs]))
+    print(
+        f"\n`gateway serve` on 127.0.0.1, SQLite store with {args.tasks:,} tasks; load from another process, "
+        f"{args.concurrency} at a time, at most {args.requests:,} requests / {args.seconds:.0f}s per scenario\n"
+    )
+    print(
+        table(
+            [
+                "servers",
+                "requests",
+                "req/s",
+                "p50 ms",
+                "p95 ms",
+                "p99 ms",
+                "errors",
+                "model calls",
+                "exact hits",
+                "template hits",
+            ],
+            [
+                [
+                    r["servers"],
+                    r["requests"],
+                    r["rps"],
+                    r["p50_ms"],
+                    r["p95_ms"],
+                    r["p99_ms"],
+                    r["errors"],
+                    r["model_calls"],
+                    r["sources"].get("cache:exact", 0),
+                    r["sources"].get("cache:template", 0),
+                ]
+                for r in runs
+            ],
+        )
+    )
     print(f"\nwrote {write_result('load', {'tasks': args.tasks, 'scenarios': runs})}")
 
 

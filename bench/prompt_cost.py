@@ -33,8 +33,18 @@ from gateway import Gateway, Message, ScriptedProvider, Settings, create_app, ex
 
 REQUEST = "tasks tagged urgent"
 SELECTION = "id title status priority"
-PLAN = {"steps": [{"op": "find", "model": "Task", "where": {"tags": {"name": {"eq": "urgent"}}},
-                   "orderBy": [{"field": "id", "direction": "asc"}]}], "result": 0, "params": {"tag": "urgent"}}
+PLAN = {
+    "steps": [
+        {
+            "op": "find",
+            "model": "Task",
+            "where": {"tags": {"name": {"eq": "urgent"}}},
+            "orderBy": [{"field": "id", "direction": "asc"}],
+        }
+    ],
+    "result": 0,
+    "params": {"tag": "urgent"},
+}
 WHOLE_DB_SYSTEM = """You are the resolver of a GraphQL API. Answer the request with the JSON value of the
 field, using only the records of the database below. Follow the schema exactly.
 
@@ -55,8 +65,9 @@ def tokenizer() -> tuple[str, Callable[[str], int]]:
 
     path = P(mistral_common.__file__).parent / "data" / "tekken_240911.json"
     tk = Tekkenizer.from_file(str(path))
-    return f"mistral-common {mistral_common.__version__} Tekken ({path.name})", \
-        lambda text: len(tk.encode(text, bos=False, eos=False))
+    return f"mistral-common {mistral_common.__version__} Tekken ({path.name})", lambda text: len(
+        tk.encode(text, bos=False, eos=False)
+    )
 
 
 def chat_tokens(count: Callable[[str], int], messages: list[Message]) -> int:
@@ -67,8 +78,7 @@ def chat_tokens(count: Callable[[str], int], messages: list[Message]) -> int:
 async def measure(size: int, count: Callable[[str], int]) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="gw-cost-"))
     model = ScriptedProvider([PLAN])
-    gw = Gateway(Settings(schema=str(DEMO_SCHEMA), db=f"sqlite:///{tmp / 'cost.db'}", plan_cache=False),
-                 provider=model)
+    gw = Gateway(Settings(schema=str(DEMO_SCHEMA), db=f"sqlite:///{tmp / 'cost.db'}", plan_cache=False), provider=model)
     seed = tracker_seed(size)
     import_records(gw.executor, seed)
     rows = sum(len(v) for v in seed.values())
@@ -81,21 +91,32 @@ async def measure(size: int, count: Callable[[str], int]) -> dict[str, Any]:
     answer = json.dumps(body["data"]["tasks"])
     t0 = time.perf_counter()
     whole_db = json.dumps(export_records(gw.executor))
-    whole = [{"role": "system", "content": WHOLE_DB_SYSTEM.format(sdl=gw.catalog.sdl, db=whole_db)},
-             {"role": "user", "content": f"Field: query tasks: [Task!]!\nSelected: {SELECTION}\nRequest: {REQUEST}"}]
+    whole = [
+        {"role": "system", "content": WHOLE_DB_SYSTEM.format(sdl=gw.catalog.sdl, db=whole_db)},
+        {"role": "user", "content": f"Field: query tasks: [Task!]!\nSelected: {SELECTION}\nRequest: {REQUEST}"},
+    ]
     whole_prompt = chat_tokens(count, whole)
     whole_completion = count(answer)
     gw.close()
-    return {"tasks": size, "rows": rows, "matching_records": len(body["data"]["tasks"]),
-            "ours": {"prompt": ours_prompt, "completion": ours_completion},
-            "whole_db": {"prompt": whole_prompt, "completion": whole_completion},
-            "db_json_chars": len(whole_db), "count_s": round(time.perf_counter() - t0, 2)}
+    return {
+        "tasks": size,
+        "rows": rows,
+        "matching_records": len(body["data"]["tasks"]),
+        "ours": {"prompt": ours_prompt, "completion": ours_completion},
+        "whole_db": {"prompt": whole_prompt, "completion": whole_completion},
+        "db_json_chars": len(whole_db),
+        "count_s": round(time.perf_counter() - t0, 2),
+    }
 
 
 async def run(sizes: list[int]) -> dict[str, Any]:
     name, count = tokenizer()
-    return {"tokenizer": name, "request": REQUEST, "selection": SELECTION,
-            "sizes": [await measure(n, count) for n in sizes]}
+    return {
+        "tokenizer": name,
+        "request": REQUEST,
+        "selection": SELECTION,
+        "sizes": [await measure(n, count) for n in sizes],
+    }
 
 
 def main() -> None:
@@ -104,15 +125,38 @@ def main() -> None:
     args = ap.parse_args()
     res = asyncio.run(run([int(s) for s in args.sizes.split(",")]))
     print(f"request {res['request']!r}, selection {{ {res['selection']} }}; tokens by {res['tokenizer']}\n")
-    print(table(["tasks", "rows in store", "records answered", "ours: prompt", "ours: completion",
-                 "whole DB: prompt", "whole DB: completion", "whole DB / ours (total)"],
-                [[s["tasks"], s["rows"], s["matching_records"], s["ours"]["prompt"], s["ours"]["completion"],
-                  s["whole_db"]["prompt"], s["whole_db"]["completion"],
-                  f"{(s['whole_db']['prompt'] + s['whole_db']['completion']) / (s['ours']['prompt'] + s['ours']['completion']):,.1f}x"]
-                 for s in res["sizes"]]))
+    print(
+        table(
+            [
+                "tasks",
+                "rows in store",
+                "records answered",
+                "ours: prompt",
+                "ours: completion",
+                "whole DB: prompt",
+                "whole DB: completion",
+                "whole DB / ours (total)",
+            ],
+            [
+                [
+                    s["tasks"],
+                    s["rows"],
+                    s["matching_records"],
+                    s["ours"]["prompt"],
+                    s["ours"]["completion"],
+                    s["whole_db"]["prompt"],
+                    s["whole_db"]["completion"],
+                    f"{(s['whole_db']['prompt'] + s['whole_db']['completion']) / (s['ours']['prompt'] + s['ours']['completion']):,.1f}x",
+                ]
+                for s in res["sizes"]
+            ],
+        )
+    )
     first, last = res["sizes"][0]["ours"], res["sizes"][-1]["ours"]
-    print(f"\nour prompt tokens from {res['sizes'][0]['tasks']:,} to {res['sizes'][-1]['tasks']:,} tasks: "
-          f"{first['prompt']} -> {last['prompt']} ({'flat' if first['prompt'] == last['prompt'] else 'CHANGED'})")
+    print(
+        f"\nour prompt tokens from {res['sizes'][0]['tasks']:,} to {res['sizes'][-1]['tasks']:,} tasks: "
+        f"{first['prompt']} -> {last['prompt']} ({'flat' if first['prompt'] == last['prompt'] else 'CHANGED'})"
+    )
     print(f"wrote {write_result('prompt_cost', res)}")
 
 

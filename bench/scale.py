@@ -50,20 +50,58 @@ CATEGORIES = 1000
 def plans(n: int) -> list[tuple[str, str, dict[str, Any]]]:
     """(label, root field, plan) for a table of ``n`` rows."""
     return [
-        ("find by category (1 in 1,000), first 100", "items",
-         {"steps": [{"op": "find", "model": "Item", "where": {"category": {"eq": "c-0421"}}, "limit": 100}]}),
-        ("find one by sku (@unique)", "items",
-         {"steps": [{"op": "find", "model": "Item", "where": {"sku": {"eq": f"sku-{n // 2 + 7:07d}"}}}]}),
-        ("count in a category", "itemCount",
-         {"steps": [{"op": "aggregate", "model": "Item", "where": {"category": {"eq": "c-0421"}},
-                     "aggregates": [{"fn": "count", "as": "n"}]}]}),
-        ("count and sum over a value range (0.1%)", "itemCount",
-         {"steps": [{"op": "aggregate", "model": "Item",
-                     "where": {"and": [{"value": {"gte": 500_000}}, {"value": {"lt": 501_000}}]},
-                     "aggregates": [{"fn": "count", "as": "n"}, {"fn": "sum", "field": "value", "as": "s"}]}]}),
-        ("count per kind (whole table)", "itemStats",
-         {"steps": [{"op": "aggregate", "model": "Item", "groupBy": ["kind"],
-                     "aggregates": [{"fn": "count", "as": "count"}]}]}),
+        (
+            "find by category (1 in 1,000), first 100",
+            "items",
+            {"steps": [{"op": "find", "model": "Item", "where": {"category": {"eq": "c-0421"}}, "limit": 100}]},
+        ),
+        (
+            "find one by sku (@unique)",
+            "items",
+            {"steps": [{"op": "find", "model": "Item", "where": {"sku": {"eq": f"sku-{n // 2 + 7:07d}"}}}]},
+        ),
+        (
+            "count in a category",
+            "itemCount",
+            {
+                "steps": [
+                    {
+                        "op": "aggregate",
+                        "model": "Item",
+                        "where": {"category": {"eq": "c-0421"}},
+                        "aggregates": [{"fn": "count", "as": "n"}],
+                    }
+                ]
+            },
+        ),
+        (
+            "count and sum over a value range (0.1%)",
+            "itemCount",
+            {
+                "steps": [
+                    {
+                        "op": "aggregate",
+                        "model": "Item",
+                        "where": {"and": [{"value": {"gte": 500_000}}, {"value": {"lt": 501_000}}]},
+                        "aggregates": [{"fn": "count", "as": "n"}, {"fn": "sum", "field": "value", "as": "s"}],
+                    }
+                ]
+            },
+        ),
+        (
+            "count per kind (whole table)",
+            "itemStats",
+            {
+                "steps": [
+                    {
+                        "op": "aggregate",
+                        "model": "Item",
+                        "groupBy": ["kind"],
+                        "aggregates": [{"fn": "count", "as": "count"}],
+                    }
+                ]
+            },
+        ),
     ]
 
 
@@ -74,8 +112,17 @@ def sdl(indexed: bool) -> str:
 def rows(n: int) -> list[tuple[Any, ...]]:
     rnd = random.Random(1)
     kinds = "ABCD"
-    return [(f"i{i}", f"sku-{i:07d}", f"c-{rnd.randrange(CATEGORIES):04d}", rnd.randrange(1_000_000),
-             kinds[rnd.randrange(4)], i + 1) for i in range(n)]
+    return [
+        (
+            f"i{i}",
+            f"sku-{i:07d}",
+            f"c-{rnd.randrange(CATEGORIES):04d}",
+            rnd.randrange(1_000_000),
+            kinds[rnd.randrange(4)],
+            i + 1,
+        )
+        for i in range(n)
+    ]
 
 
 def bulk_insert(gw: Gateway, data: list[tuple[Any, ...]]) -> float:
@@ -85,7 +132,9 @@ def bulk_insert(gw: Gateway, data: list[tuple[Any, ...]]) -> float:
         if gw.engine.dialect.name == "sqlite":
             cur = raw.cursor()
             cur.execute("BEGIN")
-            cur.executemany('INSERT INTO "Item" (id, sku, category, value, kind, _gateway_created) VALUES (?, ?, ?, ?, ?, ?)', data)
+            cur.executemany(
+                'INSERT INTO "Item" (id, sku, category, value, kind, _gateway_created) VALUES (?, ?, ?, ?, ?, ?)', data
+            )
             cur.execute("COMMIT")
             cur.execute('ANALYZE "Item"')
         else:
@@ -150,9 +199,17 @@ def bench_store(name: str, url: str, data: list[tuple[Any, ...]], repeat: int, t
     with_ = run_plans(gw, len(data), repeat)
     explain_with = explain(gw)
     gw.close()
-    return {"store": name, "rows": len(data), "bulk_insert_s": insert_s, "index_migration_s": migrate_s,
-            "migrations": gw.migrations, "without_index": without, "with_index": with_,
-            "explain_category_without": explain_without, "explain_category_with": explain_with}
+    return {
+        "store": name,
+        "rows": len(data),
+        "bulk_insert_s": insert_s,
+        "index_migration_s": migrate_s,
+        "migrations": gw.migrations,
+        "without_index": without,
+        "with_index": with_,
+        "explain_category_without": explain_without,
+        "explain_category_with": explain_with,
+    }
 
 
 def main() -> None:
@@ -180,20 +237,45 @@ def main() -> None:
         for f in tmp.iterdir():
             f.unlink()
         tmp.rmdir()
-    res = {"rows": args.rows, "repeat": args.repeat, "path": "gateway executor (plan -> SQL), no HTTP",
-           "stores": results, "total_s": time.perf_counter() - started}
+    res = {
+        "rows": args.rows,
+        "repeat": args.repeat,
+        "path": "gateway executor (plan -> SQL), no HTTP",
+        "stores": results,
+        "total_s": time.perf_counter() - started,
+    }
     lines = []
     for r in results:
         for label in r["without_index"]:
             a, b = r["without_index"][label], r["with_index"][label]
-            lines.append([r["store"], label, a["records"], a["median_ms"], b["median_ms"],
-                          f"{a['median_ms'] / b['median_ms']:,.1f}x"])
+            lines.append(
+                [
+                    r["store"],
+                    label,
+                    a["records"],
+                    a["median_ms"],
+                    b["median_ms"],
+                    f"{a['median_ms'] / b['median_ms']:,.1f}x",
+                ]
+            )
     print(f"\n{args.rows:,} rows; median of {args.repeat} runs through the executor\n")
     print(table(["store", "plan", "records", "no index ms", "@index ms", "speed-up"], lines))
     print()
-    print(table(["store", "bulk insert s", "index migration s", "category lookup without", "with"],
-                [[r["store"], r["bulk_insert_s"], r["index_migration_s"], r["explain_category_without"],
-                  r["explain_category_with"]] for r in results]))
+    print(
+        table(
+            ["store", "bulk insert s", "index migration s", "category lookup without", "with"],
+            [
+                [
+                    r["store"],
+                    r["bulk_insert_s"],
+                    r["index_migration_s"],
+                    r["explain_category_without"],
+                    r["explain_category_with"],
+                ]
+                for r in results
+            ],
+        )
+    )
     print(f"\ntotal {res['total_s']:.0f}s; wrote {write_result('scale', res)}")
 
 

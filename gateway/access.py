@@ -41,8 +41,10 @@ class ApiKeys:
             for number, item in enumerate(spec.split(","), 1):
                 key, colon, roles = item.strip().partition(":")
                 if not key or not colon:
-                    raise ConfigInvalid(f"GATEWAY_API_KEYS entry {number} is not key:role|role "
-                                        "(entries are separated by commas; a key needs a colon, even with no roles)")
+                    raise ConfigInvalid(
+                        f"GATEWAY_API_KEYS entry {number} is not key:role|role "
+                        "(entries are separated by commas; a key needs a colon, even with no roles)"
+                    )
                 cls._add(keys, key, [r for r in roles.split("|") if r], f"GATEWAY_API_KEYS entry {number}")
         if path:
             try:
@@ -53,8 +55,10 @@ class ApiKeys:
                 raise ConfigInvalid(f"{path}: a keys file is a non-empty JSON object of key -> list of roles")
             for key, roles in data.items():
                 if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
-                    raise ConfigInvalid(f"{path}: the roles of a key are a JSON list of strings, "
-                                        f"e.g. [\"admin\"], not {type(roles).__name__}")
+                    raise ConfigInvalid(
+                        f"{path}: the roles of a key are a JSON list of strings, "
+                        f'e.g. ["admin"], not {type(roles).__name__}'
+                    )
                 cls._add(keys, key, roles, path)
         return cls(keys)
 
@@ -158,8 +162,13 @@ class FieldReads(ScopedVisitor):
 
     def step_model(self, step: Any) -> Model | None:
         if isinstance(step, (Call, Filter)):
-            source = step if isinstance(step, Call) else self.plan.steps[step.step] \
-                if 0 <= step.step < len(self.plan.steps) else None
+            source = (
+                step
+                if isinstance(step, Call)
+                else self.plan.steps[step.step]
+                if 0 <= step.step < len(self.plan.steps)
+                else None
+            )
             c = self.catalog.connectors.get(getattr(source, "connector", ""))
             return self.catalog.shape_models.get(c.returns) if c is not None else None
         return self.catalog.models.get(step.model)

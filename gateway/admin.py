@@ -44,8 +44,11 @@ class Refusal:
 
     def response(self) -> Response:
         headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else {}
-        return JSONResponse({"errors": [{"message": self.message, "extensions": {"code": self.code}}]},
-                            status_code=self.status, headers=headers)
+        return JSONResponse(
+            {"errors": [{"message": self.message, "extensions": {"code": self.code}}]},
+            status_code=self.status,
+            headers=headers,
+        )
 
 
 def is_loopback(host: str | None) -> bool:
@@ -61,8 +64,12 @@ def admin_refusal(gateway: Gateway, request: Request, what: str = "the admin API
     if gateway.api_keys is None:
         if settings.admin_local and is_loopback(request.client.host if request.client else None):
             return None
-        return Refusal(403, Forbidden.code, f"{what} is off: configure API keys with the {settings.admin_role!r} "
-                                         "role (GATEWAY_API_KEYS), or serve with --admin-local for loopback callers")
+        return Refusal(
+            403,
+            Forbidden.code,
+            f"{what} is off: configure API keys with the {settings.admin_role!r} "
+            "role (GATEWAY_API_KEYS), or serve with --admin-local for loopback callers",
+        )
     roles = gateway.api_keys.roles_for(presented_key(request.headers))
     if roles is None:
         return Refusal(401, Unauthenticated.code, "a valid API key is required (Authorization: Bearer <key>)")
@@ -97,7 +104,8 @@ class PlanReview:
         """The serving cache, or (with caching off) the store's, as ``gateway plans`` uses."""
         if self._cache is None:
             self._cache = self.gateway.plan_cache or PlanCache.open(
-                self.gateway.engine, self.gateway.catalog, redis_url=self.gateway.settings.redis_url)
+                self.gateway.engine, self.gateway.catalog, redis_url=self.gateway.settings.redis_url
+            )
         return self._cache
 
     def list(self, field: str | None) -> list[tuple[dict[str, Any], bool]]:
@@ -138,10 +146,18 @@ class Plan:
 
 def to_plan(entry: dict[str, Any], current: bool) -> Plan:
     status = entry.get("status")
-    return Plan(id=strawberry.ID(entry["id"]), kind=str(entry.get("kind")), field=str(entry.get("field")),
-                request=entry.get("request") or entry.get("text"), status=status,
-                pinned=bool(entry.get("pinned")), current=current,
-                created_at=entry.get("created"), plan=entry.get("plan"), entry=cast(JSON, entry))
+    return Plan(
+        id=strawberry.ID(entry["id"]),
+        kind=str(entry.get("kind")),
+        field=str(entry.get("field")),
+        request=entry.get("request") or entry.get("text"),
+        status=status,
+        pinned=bool(entry.get("pinned")),
+        current=current,
+        created_at=entry.get("created"),
+        plan=entry.get("plan"),
+        entry=cast(JSON, entry),
+    )
 
 
 @strawberry.type(description="One GraphQL request this process served, newest first.")
@@ -149,8 +165,9 @@ class Trace:
     at: float
     duration_ms: float
     error_codes: list[str]
-    fields: JSON = strawberry.field(description="per root field: source, plan, model, tokens, latency "
-                                                "(as in extensions)")
+    fields: JSON = strawberry.field(
+        description="per root field: source, plan, model, tokens, latency (as in extensions)"
+    )
 
 
 @strawberry.type
@@ -162,8 +179,9 @@ class Percentiles:
 
 
 def percentiles(values: list[float]) -> Percentiles:
-    return Percentiles(p50=percentile(values, 50), p90=percentile(values, 90), p99=percentile(values, 99),
-                       samples=len(values))
+    return Percentiles(
+        p50=percentile(values, 50), p90=percentile(values, 90), p99=percentile(values, 99), samples=len(values)
+    )
 
 
 @strawberry.type
@@ -207,11 +225,18 @@ class Query:
     @strawberry.field
     def stats(self, info: Info) -> Stats:
         m = context(info).monitor
-        return Stats(since=m.started, requests=m.requests, model_calls=m.model_calls, prompt_tokens=m.prompt_tokens,
-                     completion_tokens=m.completion_tokens, cache_hits=m.sources["cache"] + m.sources["frozen"],
-                     cache_hit_rate=m.cache_hit_rate(), latency_ms=percentiles(list(m.latencies)),
-                     model_latency_ms=percentiles(list(m.model_latencies)),
-                     errors=[ErrorCount(code=c, count=n) for c, n in m.errors.most_common()])
+        return Stats(
+            since=m.started,
+            requests=m.requests,
+            model_calls=m.model_calls,
+            prompt_tokens=m.prompt_tokens,
+            completion_tokens=m.completion_tokens,
+            cache_hits=m.sources["cache"] + m.sources["frozen"],
+            cache_hit_rate=m.cache_hit_rate(),
+            latency_ms=percentiles(list(m.latencies)),
+            model_latency_ms=percentiles(list(m.model_latencies)),
+            errors=[ErrorCount(code=c, count=n) for c, n in m.errors.most_common()],
+        )
 
 
 def to_trace(t: RequestTrace) -> Trace:

@@ -16,15 +16,21 @@ from .config import Settings, handed_to_workers
 from .errors import GatewayError
 from .llm import default_model_spec
 
-app = typer.Typer(help="A GraphQL gateway whose one resolver is a language model.", no_args_is_help=True,
-                  add_completion=False)
+app = typer.Typer(
+    help="A GraphQL gateway whose one resolver is a language model.", no_args_is_help=True, add_completion=False
+)
 err = Console(stderr=True, soft_wrap=True)  # soft_wrap: an error stays one line, a path unbroken
 
 SchemaOpt = typer.Option(None, "--schema", help="SDL file (env GATEWAY_SCHEMA, default ./schema.graphql)")
 DbOpt = typer.Option(None, "--db", help="SQLAlchemy URL (env GATEWAY_DB, default sqlite:///gateway.db)")
-ConnectorsOpt = typer.Option(None, "--connectors", help="module path or .py file declaring connectors "
-                                                         "(env GATEWAY_CONNECTORS)")
-ModelOpt = typer.Option(None, "--model", help="embedded | embedded:qwen2.5-coder-0.5b | embedded:PATH.gguf | mistral:NAME | openai:NAME | scripted:FILE")
+ConnectorsOpt = typer.Option(
+    None, "--connectors", help="module path or .py file declaring connectors (env GATEWAY_CONNECTORS)"
+)
+ModelOpt = typer.Option(
+    None,
+    "--model",
+    help="embedded | embedded:qwen2.5-coder-0.5b | embedded:PATH.gguf | mistral:NAME | openai:NAME | scripted:FILE",
+)
 
 
 def _settings(schema: Optional[str], db: Optional[str], model: Optional[str] = None, **extra: Any) -> Settings:
@@ -64,20 +70,42 @@ def serve(
     port: Optional[int] = typer.Option(None, help="port (env GATEWAY_PORT)"),
     connectors: Optional[str] = ConnectorsOpt,
     workers: int = typer.Option(1, help="uvicorn worker processes (share the store, and Redis when set)"),
-    frozen: Optional[str] = typer.Option(None, "--frozen", help="a plans lock file (`gateway plans freeze`): "
-                                                                 "serve only its plans, load no model (env GATEWAY_FROZEN)"),
-    documents: Optional[str] = typer.Option(None, "--documents", help="persisted-documents manifest (JSON hash -> "
-                                            "document, as codegen's client preset writes it; env GATEWAY_DOCUMENTS)"),
-    trusted_documents_only: Optional[bool] = typer.Option(None, "--trusted-documents-only", help="run only the "
-                                                          "manifest's documents (env GATEWAY_TRUSTED_DOCUMENTS_ONLY)"),
-    admin_local: Optional[bool] = typer.Option(None, "--admin-local", help="open the admin API (/admin/graphql) "
-                                               "to loopback callers when no API keys are set (env GATEWAY_ADMIN_LOCAL)"),
+    frozen: Optional[str] = typer.Option(
+        None,
+        "--frozen",
+        help="a plans lock file (`gateway plans freeze`): serve only its plans, load no model (env GATEWAY_FROZEN)",
+    ),
+    documents: Optional[str] = typer.Option(
+        None,
+        "--documents",
+        help="persisted-documents manifest (JSON hash -> "
+        "document, as codegen's client preset writes it; env GATEWAY_DOCUMENTS)",
+    ),
+    trusted_documents_only: Optional[bool] = typer.Option(
+        None, "--trusted-documents-only", help="run only the manifest's documents (env GATEWAY_TRUSTED_DOCUMENTS_ONLY)"
+    ),
+    admin_local: Optional[bool] = typer.Option(
+        None,
+        "--admin-local",
+        help="open the admin API (/admin/graphql) "
+        "to loopback callers when no API keys are set (env GATEWAY_ADMIN_LOCAL)",
+    ),
 ) -> None:
     """Serve the SDL on http://HOST:PORT/graphql (GraphiQL in a browser)."""
     import uvicorn
 
-    settings = _settings(schema, db, model, host=host, port=port, connectors=connectors, frozen=frozen,
-                         documents=documents, trusted_documents_only=trusted_documents_only, admin_local=admin_local)
+    settings = _settings(
+        schema,
+        db,
+        model,
+        host=host,
+        port=port,
+        connectors=connectors,
+        frozen=frozen,
+        documents=documents,
+        trusted_documents_only=trusted_documents_only,
+        admin_local=admin_local,
+    )
     gw = _gateway(settings)
     from .server import create_app
 
@@ -86,18 +114,30 @@ def serve(
     except GatewayError as e:
         err.print(f"[red]error:[/red] {e.message}", highlight=False)
         raise typer.Exit(2) from e
-    planning = (f"frozen plans from {settings.frozen}, no model" if settings.frozen
-                else f"model {settings.model or default_model_spec(settings)}")
-    err.print(f"serving {settings.schema} on http://{settings.host}:{settings.port}/graphql "
-              f"(store {_safe_url(settings.db)}, {planning})", highlight=False)
+    planning = (
+        f"frozen plans from {settings.frozen}, no model"
+        if settings.frozen
+        else f"model {settings.model or default_model_spec(settings)}"
+    )
+    err.print(
+        f"serving {settings.schema} on http://{settings.host}:{settings.port}/graphql "
+        f"(store {_safe_url(settings.db)}, {planning})",
+        highlight=False,
+    )
     for line in gw.migrations:
         err.print(f"  migrated: {line}", highlight=False)
     if workers > 1:
         # Each worker process builds its own gateway from these same settings, handed over whole.
         gw.close()
         with handed_to_workers(settings):
-            uvicorn.run("gateway.server:app_from_env", factory=True, workers=workers, host=settings.host,
-                        port=settings.port, log_level="info")
+            uvicorn.run(
+                "gateway.server:app_from_env",
+                factory=True,
+                workers=workers,
+                host=settings.host,
+                port=settings.port,
+                log_level="info",
+            )
         return
     if not settings.frozen:
         _warm_model(gw)
@@ -113,9 +153,11 @@ def _warm_model(gw: Any) -> None:
             err.print(f"loading {provider.name} ...", highlight=False)
             load()
     except GatewayError as e:
-        err.print(f"[yellow]model not ready:[/yellow] {escape(e.message)}\n"
-                  "  fields called without q still list records; requests in q will fail until a model is set.",
-                  highlight=False)
+        err.print(
+            f"[yellow]model not ready:[/yellow] {escape(e.message)}\n"
+            "  fields called without q still list records; requests in q will fail until a model is set.",
+            highlight=False,
+        )
 
 
 @app.command()
@@ -211,8 +253,9 @@ def export(
         sys.stdout.write("\n")
 
 
-plans_app = typer.Typer(help="Review cached plans: list, show, approve, reject, pin, evict, clear, freeze.",
-                        no_args_is_help=True)
+plans_app = typer.Typer(
+    help="Review cached plans: list, show, approve, reject, pin, evict, clear, freeze.", no_args_is_help=True
+)
 app.add_typer(plans_app, name="plans")
 PlanIdArg = typer.Argument(..., help="plan id (or a unique prefix) from `gateway plans list`")
 
@@ -251,8 +294,9 @@ def plans_show(plan_id: str = PlanIdArg, schema: Optional[str] = SchemaOpt, db: 
     from .describe import describe
 
     entry = _lifecycle(schema, db, "show", plan_id)
-    typer.echo(json.dumps({**asdict(entry), "reading": describe(entry.plan)}, indent=2, default=str,
-                          ensure_ascii=False))
+    typer.echo(
+        json.dumps({**asdict(entry), "reading": describe(entry.plan)}, indent=2, default=str, ensure_ascii=False)
+    )
 
 
 def _lifecycle(schema: Optional[str], db: Optional[str], action: str, plan_id: str) -> Any:
@@ -313,9 +357,13 @@ def plans_clear(
 @plans_app.command("freeze")
 def plans_freeze(
     output: Path = typer.Option(..., "--output", "-o", help="the lock file to write, e.g. plans.lock.json"),
-    documents: Optional[Path] = typer.Option(None, "--documents", exists=True, dir_okay=False,
-                                             help="a persisted-documents manifest (JSON object hash -> document): "
-                                                  "plan each literal q it holds"),
+    documents: Optional[Path] = typer.Option(
+        None,
+        "--documents",
+        exists=True,
+        dir_okay=False,
+        help="a persisted-documents manifest (JSON object hash -> document): plan each literal q it holds",
+    ),
     approved_only: bool = typer.Option(False, "--approved-only", help="only plans a developer approved or pinned"),
     schema: Optional[str] = SchemaOpt,
     db: Optional[str] = DbOpt,

@@ -57,8 +57,9 @@ class Connector:
 _registry: dict[str, Connector] = {}
 
 
-def connector(name: str, *, returns: str, side_effects: bool = False, timeout_s: float = 10.0,
-              description: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def connector(
+    name: str, *, returns: str, side_effects: bool = False, timeout_s: float = 10.0, description: str | None = None
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a function as a connector; its type hints become the argument schema."""
 
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -67,10 +68,16 @@ def connector(name: str, *, returns: str, side_effects: bool = False, timeout_s:
             annotation = param.annotation if param.annotation is not inspect.Parameter.empty else Any
             default = param.default if param.default is not inspect.Parameter.empty else ...
             fields[pname] = (annotation, default)
-        args_model = create_model(f"{name.replace('.', '_')}_args", __config__=ConfigDict(extra="forbid"),
-                                  **fields)
-        _registry[name] = Connector(name, fn, returns, description or (inspect.getdoc(fn) or "").split("\n")[0],
-                                    side_effects, timeout_s, args_model)
+        args_model = create_model(f"{name.replace('.', '_')}_args", __config__=ConfigDict(extra="forbid"), **fields)
+        _registry[name] = Connector(
+            name,
+            fn,
+            returns,
+            description or (inspect.getdoc(fn) or "").split("\n")[0],
+            side_effects,
+            timeout_s,
+            args_model,
+        )
         return fn
 
     return register
@@ -83,12 +90,15 @@ def load_connectors(module_path: str | None, catalog: Catalog) -> dict[str, Conn
     before = set(_registry)
     module = _import(module_path)
     names = [n for n in _registry if n not in before] or [
-        n for n, c in _registry.items() if c.fn.__module__ == module.__name__]
+        n for n, c in _registry.items() if c.fn.__module__ == module.__name__
+    ]
     found = {n: _registry[n] for n in names}
     for c in found.values():
         if c.returns not in catalog.shape_models:
-            raise SchemaError(f"connector {c.name} returns {c.returns}; declare it in schema.graphql as an "
-                              "object type without id (connector records are not stored)")
+            raise SchemaError(
+                f"connector {c.name} returns {c.returns}; declare it in schema.graphql as an "
+                "object type without id (connector records are not stored)"
+            )
     return found
 
 
@@ -117,8 +127,9 @@ def invoke(c: Connector, args: dict[str, Any]) -> list[dict[str, Any]]:
     try:
         result = future.result(timeout=c.timeout_s)
     except concurrent.futures.TimeoutError as e:
-        raise ConnectorTimeout(f"connector {c.name} did not answer within {c.timeout_s:g} s; nothing was written",
-                               connector=c.name) from e
+        raise ConnectorTimeout(
+            f"connector {c.name} did not answer within {c.timeout_s:g} s; nothing was written", connector=c.name
+        ) from e
     except GatewayError:
         raise
     except Exception as e:  # a connector is user code: any failure becomes a clear field error
@@ -171,8 +182,11 @@ def check_result(c: Connector, shape: Model, catalog: Catalog, result: Any) -> l
             record[f.name] = value
         records.append(record)
     if problems:
-        raise ConnectorResultInvalid(f"connector {c.name} returned data outside {shape.name}: "
-                                     + "; ".join(problems[:5]), connector=c.name, errors=problems)
+        raise ConnectorResultInvalid(
+            f"connector {c.name} returned data outside {shape.name}: " + "; ".join(problems[:5]),
+            connector=c.name,
+            errors=problems,
+        )
     return records
 
 
@@ -191,8 +205,13 @@ class RecordMatcher(Visitor):
 
     def visit_FieldTest(self, node: FieldTest, record: dict[str, Any]) -> bool:
         arg = node.value
-        value = arg.value if isinstance(arg, Literal) else [i.value for i in arg.items] \
-            if isinstance(arg, ListLiteral) else None
+        value = (
+            arg.value
+            if isinstance(arg, Literal)
+            else [i.value for i in arg.items]
+            if isinstance(arg, ListLiteral)
+            else None
+        )
         return _op(record.get(node.field), node.op, value)
 
 

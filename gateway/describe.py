@@ -12,12 +12,33 @@ from typing import Any
 
 from .plan import Plan
 
-OPS = {"eq": "is", "ne": "is not", "lt": "is less than", "lte": "is at most", "gt": "is more than",
-       "gte": "is at least", "in": "is one of", "contains": "contains", "startsWith": "starts with"}
-VERBS = {"find": "found", "insert": "added", "update": "updated", "delete": "deleted", "aggregate": "counted",
-         "call": "called", "filter": "filtered"}
-FUNCTIONS = {"count": "counted", "sum": "summed", "avg": "averaged", "min": "took the smallest",
-             "max": "took the largest"}
+OPS = {
+    "eq": "is",
+    "ne": "is not",
+    "lt": "is less than",
+    "lte": "is at most",
+    "gt": "is more than",
+    "gte": "is at least",
+    "in": "is one of",
+    "contains": "contains",
+    "startsWith": "starts with",
+}
+VERBS = {
+    "find": "found",
+    "insert": "added",
+    "update": "updated",
+    "delete": "deleted",
+    "aggregate": "counted",
+    "call": "called",
+    "filter": "filtered",
+}
+FUNCTIONS = {
+    "count": "counted",
+    "sum": "summed",
+    "avg": "averaged",
+    "min": "took the smallest",
+    "max": "took the largest",
+}
 
 
 def describe(plan: Plan | dict[str, Any]) -> str:
@@ -96,8 +117,14 @@ def _name(field: Any) -> str:
 
 def _orders(order: Any) -> str:
     items = order if isinstance(order, list) else []
-    return ", ".join(f"{_name(o.get('field'))}{' descending' if o.get('direction') == 'desc' else ''}"
-                     for o in items if isinstance(o, dict)) or "their order"
+    return (
+        ", ".join(
+            f"{_name(o.get('field'))}{' descending' if o.get('direction') == 'desc' else ''}"
+            for o in items
+            if isinstance(o, dict)
+        )
+        or "their order"
+    )
 
 
 def _where(where: Any, prefix: str = "") -> str:
@@ -114,8 +141,9 @@ def _where(where: Any, prefix: str = "") -> str:
         elif key == "not":
             parts.append(f"not ({_where(cond, prefix)})")
         elif key == "compare" and isinstance(cond, dict) and "left" in cond:
-            parts.append(f"{_value(cond['left'])} {OPS.get(str(cond.get('op')), cond.get('op'))} "
-                         f"{_value(cond.get('right'))}")
+            parts.append(
+                f"{_value(cond['left'])} {OPS.get(str(cond.get('op')), cond.get('op'))} {_value(cond.get('right'))}"
+            )
         elif isinstance(cond, dict) and cond and set(cond) <= {*OPS, "isNull"}:
             parts.extend(_condition(prefix + key, op, v) for op, v in cond.items())
         elif isinstance(cond, dict):

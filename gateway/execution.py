@@ -217,16 +217,24 @@ class Execution:
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    async def execute(self, document: str, variables: dict[str, Any] | None = None,
-                      operation_name: str | None = None, caller: Caller | None = None, *,
-                      read_only: bool = False) -> Result:
+    async def execute(
+        self,
+        document: str,
+        variables: dict[str, Any] | None = None,
+        operation_name: str | None = None,
+        caller: Caller | None = None,
+        *,
+        read_only: bool = False,
+    ) -> Result:
         """Run one request; ``read_only`` refuses mutations (HTTP GET)."""
-        [result] = await self.execute_batch([GraphQLRequest(document, variables, operation_name)], caller,
-                                            read_only=read_only)
+        [result] = await self.execute_batch(
+            [GraphQLRequest(document, variables, operation_name)], caller, read_only=read_only
+        )
         return result
 
-    async def execute_batch(self, requests: list[GraphQLRequest | Result], caller: Caller | None = None, *,
-                            read_only: bool = False) -> list[Result]:
+    async def execute_batch(
+        self, requests: list[GraphQLRequest | Result], caller: Caller | None = None, *, read_only: bool = False
+    ) -> list[Result]:
         """Run several requests as one: all are prepared first and none runs unless all are ready.
 
         Entries that are already a ``Result`` are transport-level refusals (a malformed entry).
@@ -237,21 +245,31 @@ class Execution:
             refusal = Result.refused(BatchTooLarge(f"a batch holds at most {s.max_batch} requests"))
             return [refusal for _ in requests]
         prepared: list[_Prepared | Result] = [
-            r if isinstance(r, Result) else await self._prepare(r, read_only) for r in requests]
+            r if isinstance(r, Result) else await self._prepare(r, read_only) for r in requests
+        ]
         if any(isinstance(p, Result) for p in prepared):
-            return [p if isinstance(p, Result) else Result.refused(
-                BatchRefused("not run: another request of the batch was refused, so none of it ran"))
-                for p in prepared]
+            return [
+                p
+                if isinstance(p, Result)
+                else Result.refused(
+                    BatchRefused("not run: another request of the batch was refused, so none of it ran")
+                )
+                for p in prepared
+            ]
         calls = sum(p.model_fields for p in prepared if isinstance(p, _Prepared))
         if calls > s.max_model_fields:
-            refusal = Result.refused(QueryTooComplex(
-                f"the request asks the model for {calls} fields; at most {s.max_model_fields} per request"))
+            refusal = Result.refused(
+                QueryTooComplex(
+                    f"the request asks the model for {calls} fields; at most {s.max_model_fields} per request"
+                )
+            )
             return [refusal for _ in prepared]
         scope = RequestScope(TokenBudget(s.max_tokens_per_request))
         return [await self._run(p, caller, scope) for p in prepared if isinstance(p, _Prepared)]
 
-    async def stream(self, request: GraphQLRequest, caller: Caller | None = None, *,
-                     read_only: bool = False) -> AsyncIterator[Result | dict[str, Any]]:
+    async def stream(
+        self, request: GraphQLRequest, caller: Caller | None = None, *, read_only: bool = False
+    ) -> AsyncIterator[Result | dict[str, Any]]:
         """Results as they come, for the streaming transports (multipart, SSE, WebSocket): one for a
         query or mutation, the parts of one using ``@defer``/``@stream`` (dicts, see
         :mod:`gateway.incremental`), one per change for a subscription (:mod:`gateway.subscriptions`).
@@ -266,15 +284,17 @@ class Execution:
         scope = RequestScope(TokenBudget(self.gateway.settings.max_tokens_per_request))
         if p.operation.operation != OperationType.SUBSCRIPTION:
             if p.incremental:
-                ctx = RequestContext(self.gateway, caller.roles, caller.timezone, scope=scope, caller=caller.key_id,
-                                     caller_id=caller.id)
+                ctx = RequestContext(
+                    self.gateway, caller.roles, caller.timezone, scope=scope, caller=caller.key_id, caller_id=caller.id
+                )
                 async for part in self._parts(p, ctx):
                     yield part
             else:
                 yield await self._run(p, caller, scope)
             return
-        ctx = RequestContext(self.gateway, caller.roles, caller.timezone, scope=scope, caller=caller.key_id,
-                             caller_id=caller.id)
+        ctx = RequestContext(
+            self.gateway, caller.roles, caller.timezone, scope=scope, caller=caller.key_id, caller_id=caller.id
+        )
         name = p.operation.name.value if p.operation.name else None
         async for result in live_results(self.gateway.schema, p.document, p.variables, name, ctx):
             yield Result(result.data, [_field_error(e) for e in result.errors or ()])
@@ -283,8 +303,9 @@ class Execution:
     async def _prepare(self, request: GraphQLRequest, read_only: bool, streaming: bool = False) -> "_Prepared | Result":
         if len(request.document) <= INLINE_DOCUMENT_CHARS:
             return self._prepare_now(request, read_only, streaming)
-        return await asyncio.get_running_loop().run_in_executor(self._pool, self._prepare_now, request, read_only,
-                                                                streaming)
+        return await asyncio.get_running_loop().run_in_executor(
+            self._pool, self._prepare_now, request, read_only, streaming
+        )
 
     def _prepare_now(self, request: GraphQLRequest, read_only: bool, streaming: bool = False) -> "_Prepared | Result":
         try:
@@ -307,8 +328,11 @@ class Execution:
             return _graphql_errors(errors, GraphQLValidationFailed)
         operation = get_operation_ast(document, operation_name)
         if operation is None:
-            return Result.refused(RequestError(f"no operation named {operation_name!r}" if operation_name
-                                               else "several operations: name one"))
+            return Result.refused(
+                RequestError(
+                    f"no operation named {operation_name!r}" if operation_name else "several operations: name one"
+                )
+            )
         deferred = ("defer" in text or "stream" in text) and uses_incremental(document)
         return _Checked(document, operation, len(_model_fields(document, operation)), deferred)
 
@@ -319,35 +343,40 @@ class Execution:
             return checked
         document, operation = checked.document, checked.operation
         if operation.operation == OperationType.SUBSCRIPTION and not streaming:
-            return Result.refused(SubscriptionNeedsStream(
-                "subscriptions are streamed: send Accept: text/event-stream (graphql-sse) or use a WebSocket "
-                "(graphql-transport-ws)"))
+            return Result.refused(
+                SubscriptionNeedsStream(
+                    "subscriptions are streamed: send Accept: text/event-stream (graphql-sse) or use a WebSocket "
+                    "(graphql-transport-ws)"
+                )
+            )
         if read_only and operation.operation != OperationType.QUERY:
             return Result.refused(MutationNotAllowed("this request may only read: send mutations with POST"))
-        coerced = get_variable_values(self.gateway.schema, operation.variable_definitions or (),
-                                      request.variables or {})
+        coerced = get_variable_values(
+            self.gateway.schema, operation.variable_definitions or (), request.variables or {}
+        )
         if isinstance(coerced, list):
             return _graphql_errors(coerced, BadUserInput)
         return _Prepared(document, operation, request.variables or {}, checked.model_fields, checked.incremental)
 
     # -- running --------------------------------------------------------------------------
     async def _run(self, p: _Prepared, caller: Caller, scope: RequestScope) -> Result:
-        ctx = RequestContext(self.gateway, caller.roles, caller.timezone, scope=scope, caller=caller.key_id,
-                             caller_id=caller.id)
+        ctx = RequestContext(
+            self.gateway, caller.roles, caller.timezone, scope=scope, caller=caller.key_id, caller_id=caller.id
+        )
         name = p.operation.name.value if p.operation.name else None
         if p.incremental:  # a client that takes one response: the parts merged
             merged = merge([part async for part in self._parts(p, ctx)])
             return Result(merged.get("data"), merged.get("errors", []), merged.get("extensions"))
         # graphql-core's execute() refuses a schema that declares @defer/@stream; this is the same
         # call without that check, and a document without them always has one result
-        result: Any = experimental_execute_incrementally(self.gateway.schema, p.document,
-                                                         variable_values=p.variables, operation_name=name,
-                                                         context_value=ctx)
+        result: Any = experimental_execute_incrementally(
+            self.gateway.schema, p.document, variable_values=p.variables, operation_name=name, context_value=ctx
+        )
         if isawaitable(result):
             result = await result
-        return Result(result.data, [_field_error(e) for e in result.errors or ()],
-                      {"fields": ctx.traces} if ctx.traces else None)
-
+        return Result(
+            result.data, [_field_error(e) for e in result.errors or ()], {"fields": ctx.traces} if ctx.traces else None
+        )
 
     def _parts(self, p: _Prepared, ctx: RequestContext) -> AsyncIterator[dict[str, Any]]:
         name = p.operation.name.value if p.operation.name else None
@@ -385,8 +414,12 @@ def _model_fields(document: DocumentNode, operation: OperationDefinitionNode) ->
         for sel in ss.selections if ss else ():
             if isinstance(sel, FieldNode):
                 if any(a.name.value == "q" for a in sel.arguments or ()):
-                    unaliased = FieldNode(name=sel.name, arguments=sel.arguments, directives=sel.directives,
-                                          selection_set=sel.selection_set)
+                    unaliased = FieldNode(
+                        name=sel.name,
+                        arguments=sel.arguments,
+                        directives=sel.directives,
+                        selection_set=sel.selection_set,
+                    )
                     found.add(print_ast(unaliased))
             elif isinstance(sel, InlineFragmentNode):
                 walk(sel.selection_set, seen)

@@ -62,8 +62,14 @@ class Executor:
         self.sqlite = is_sqlite(engine)
 
     # -- entry point ----------------------------------------------------------------------
-    def run(self, plan: Plan, max_rows: int | None = None, allow_bulk: bool = True, timezone: str | None = None,
-            then: Callable[[Connection, list[Record]], None] | None = None) -> list[Record]:
+    def run(
+        self,
+        plan: Plan,
+        max_rows: int | None = None,
+        allow_bulk: bool = True,
+        timezone: str | None = None,
+        then: Callable[[Connection, list[Record]], None] | None = None,
+    ) -> list[Record]:
         """Run every step in one transaction and return the result step's records.
 
         ``then`` runs in the same transaction (the nested selection), so a response is one
@@ -112,8 +118,14 @@ class Executor:
 class PlanRun:
     """State of one plan's run: the connection, each step's output and the rows touched."""
 
-    def __init__(self, executor: Executor, conn: Connection, max_rows: int | None, allow_bulk: bool = True,
-                 timezone: str | None = None) -> None:
+    def __init__(
+        self,
+        executor: Executor,
+        conn: Connection,
+        max_rows: int | None,
+        allow_bulk: bool = True,
+        timezone: str | None = None,
+    ) -> None:
         self.x = executor
         self.conn = conn
         self.max_rows = max_rows
@@ -151,8 +163,9 @@ class PlanRun:
         if many:
             return [x for v in values for x in (v if isinstance(v, list) else [v]) if x is not None]
         if not values:
-            raise PlanFailed(f"step {ref.step} found no records, so its {ref.field} cannot be used; "
-                             "nothing was changed")
+            raise PlanFailed(
+                f"step {ref.step} found no records, so its {ref.field} cannot be used; nothing was changed"
+            )
         return values[0]
 
     def count_touched(self, n: int, model: str) -> None:
@@ -161,7 +174,10 @@ class PlanRun:
             raise PolicyDenied(
                 f"the plan would change {self.touched} rows ({model} and links), more than the {self.max_rows} "
                 "allowed for this field (raise it with @maxRows(n: ...)); nothing was changed",
-                rows=self.touched, maxRows=self.max_rows, reason="max_rows")
+                rows=self.touched,
+                maxRows=self.max_rows,
+                reason="max_rows",
+            )
 
     def row_count(self, model: Model) -> int:
         """How many rows the model has now (only needed for the bulk check)."""
@@ -175,8 +191,11 @@ class PlanRun:
         if self.allow_bulk:
             return
         if is_trivially_true(t.where) or (matched == total and total > 1):
-            raise PolicyDenied(f"this {t.step.op} would change every {model.name} ({total} rows): a bulk change; "
-                               "mark the field @allowBulk to allow it; nothing was changed", reason="unfiltered")
+            raise PolicyDenied(
+                f"this {t.step.op} would change every {model.name} ({total} rows): a bulk change; "
+                "mark the field @allowBulk to allow it; nothing was changed",
+                reason="unfiltered",
+            )
 
     # -- steps ----------------------------------------------------------------------------
     def find(self, model: Model, t: StepTree) -> list[Record]:
@@ -256,9 +275,16 @@ class PlanRun:
         positional = _positional(t.set.values())
         stmt = update(table)
         if positional is not None:
-            numbered = (select(table.c.id, func.row_number().over(order_by=[
-                *self.sql.order(positional.order, model), table.c[CREATED_COLUMN], table.c.id]).label("position"))
-                .where(condition).subquery("numbered"))
+            numbered = (
+                select(
+                    table.c.id,
+                    func.row_number()
+                    .over(order_by=[*self.sql.order(positional.order, model), table.c[CREATED_COLUMN], table.c.id])
+                    .label("position"),
+                )
+                .where(condition)
+                .subquery("numbered")
+            )
             self.ctx.position = numbered.c.position
             stmt = stmt.where(table.c.id == numbered.c.id)
         else:
@@ -285,8 +311,10 @@ class PlanRun:
         self.count_touched(len(records), model.name)
         self.check_not_bulk(model, t, len(records), total)
         if isinstance(positional, Respectively) and len(positional.values) != len(records):
-            raise PlanFailed(f"{len(positional.values)} values were given for {len(records)} {model.name} records; "
-                             "nothing was changed")
+            raise PlanFailed(
+                f"{len(positional.values)} values were given for {len(records)} {model.name} records; "
+                "nothing was changed"
+            )
         for f, node in links:
             ids = self.ids(f, node)
             for r in records:
@@ -317,14 +345,20 @@ class PlanRun:
                     continue
                 if f.kind == "ref":
                     ot = self.x.tables.table(other.name)
-                    total += self.conn.execute(select(func.count()).select_from(ot)
-                                               .where(ot.c[f.name].in_(doomed))).scalar() or 0
+                    total += (
+                        self.conn.execute(select(func.count()).select_from(ot).where(ot.c[f.name].in_(doomed))).scalar()
+                        or 0
+                    )
         for f in model.fields.values():
             rel = f.relation
             if rel is not None and rel.kind == "join" and rel.table is not None and rel.own_column is not None:
                 j = self.x.tables.joins[rel.table]
-                total += self.conn.execute(select(func.count()).select_from(j)
-                                           .where(j.c[rel.own_column].in_(doomed))).scalar() or 0
+                total += (
+                    self.conn.execute(
+                        select(func.count()).select_from(j).where(j.c[rel.own_column].in_(doomed))
+                    ).scalar()
+                    or 0
+                )
         return total
 
     def aggregate(self, model: Model, t: StepTree) -> list[Record]:
@@ -349,8 +383,9 @@ class PlanRun:
         catalog = self.x.catalog
         step: Call = t.step
         c = catalog.connectors[step.connector]
-        args = {k: self.step_values(v, False) if isinstance(v, StepRef) else _plain_literal(v)
-                for k, v in t.args.items()}
+        args = {
+            k: self.step_values(v, False) if isinstance(v, StepRef) else _plain_literal(v) for k, v in t.args.items()
+        }
         return connectors.check_result(c, catalog.shape_models[c.returns], catalog, connectors.invoke(c, args))
 
     # -- links ----------------------------------------------------------------------------
@@ -371,8 +406,9 @@ class PlanRun:
         if rel.kind == "join":
             assert rel.table is not None and rel.own_column is not None and rel.other_column is not None
             j = self.x.tables.joins[rel.table]
-            current = set(self.conn.execute(select(j.c[rel.other_column]).where(j.c[rel.own_column] == own_id))
-                          .scalars())
+            current = set(
+                self.conn.execute(select(j.c[rel.other_column]).where(j.c[rel.own_column] == own_id)).scalars()
+            )
             removed = current - set(wanted) if replace else set()
             added = [i for i in wanted if i not in current]
             self.count_touched(len(removed) + len(added), f"{f.type_name} links")

@@ -15,8 +15,7 @@ from graphql import parse, print_ast
 from .sdl import Catalog, Model, RootField
 
 PLACEHOLDER = "__DEFAULT_QUERY__"
-FALLBACK = ("# Every root field takes q: a request in plain words.\n"
-            "# Press Ctrl-Space for the fields of your schema.\n")
+FALLBACK = "# Every root field takes q: a request in plain words.\n# Press Ctrl-Space for the fields of your schema.\n"
 
 
 def _leaves(model: Model) -> list[str]:
@@ -30,8 +29,14 @@ def _selection(model: Model, catalog: Catalog, limit: int = 3) -> str:
     first_enum = next((f.name for f in fields if f.kind == "enum"), None)
     ranked = [n for n in ("id", first_text, first_enum) if n is not None and n in model.fields]
     picked = list(dict.fromkeys(ranked + [f.name for f in fields]))[:limit]
-    ref = next((f for f in model.fields.values() if f.kind == "ref" and f.auth_roles is None
-                and catalog.models[f.type_name].auth_roles is None), None)
+    ref = next(
+        (
+            f
+            for f in model.fields.values()
+            if f.kind == "ref" and f.auth_roles is None and catalog.models[f.type_name].auth_roles is None
+        ),
+        None,
+    )
     if ref is not None:
         target = catalog.models[ref.type_name]
         inner = next((n for n in _leaves(target) if n != "id"), "id")
@@ -42,8 +47,9 @@ def _selection(model: Model, catalog: Catalog, limit: int = 3) -> str:
 def _phrase(model: Model, catalog: Catalog, plural: str) -> tuple[str, str]:
     """A read request and a write request in words, using a field and value of this model."""
     enum_field = next((f for f in model.fields.values() if f.kind == "enum" and catalog.enums.get(f.type_name)), None)
-    text_field = next((f for f in model.fields.values()
-                       if f.kind == "scalar" and f.type_name == "String" and f.name != "id"), None)
+    text_field = next(
+        (f for f in model.fields.values() if f.kind == "scalar" and f.type_name == "String" and f.name != "id"), None
+    )
     if enum_field is not None:
         value = catalog.enums[enum_field.type_name][0]
         read = f"{plural} whose {enum_field.name} is {value}"
@@ -51,15 +57,22 @@ def _phrase(model: Model, catalog: Catalog, plural: str) -> tuple[str, str]:
         read = f"{plural} whose {text_field.name} mentions 'report'"
     else:
         read = f"the five most recent {plural}"
-    write = (f"add a {model.name[0].lower() + model.name[1:]} with {text_field.name} 'Example'"
-             if text_field is not None else f"add a {model.name[0].lower() + model.name[1:]}")
+    write = (
+        f"add a {model.name[0].lower() + model.name[1:]} with {text_field.name} 'Example'"
+        if text_field is not None
+        else f"add a {model.name[0].lower() + model.name[1:]}"
+    )
     return read, write
 
 
 def _first(catalog: Catalog, operation: str, list_only: bool = False) -> RootField | None:
     for root in catalog.root_fields.values():
-        if root.operation == operation and root.models and root.auth_roles is None \
-                and (root.returns_list or not list_only):
+        if (
+            root.operation == operation
+            and root.models
+            and root.auth_roles is None
+            and (root.returns_list or not list_only)
+        ):
             return root
     return None
 
@@ -96,14 +109,23 @@ def example_operations(catalog: Catalog) -> str:
         "# 2. A read in words.",
         _pretty(f"query Find{name} {{ {_call(listing, read, selection)} }}"),
     ]
-    mutation = next((r for r in catalog.root_fields.values() if r.operation == "mutation" and r.models
-                     and r.models[0] == model.name and r.auth_roles is None), None) or _first(catalog, "mutation")
+    mutation = next(
+        (
+            r
+            for r in catalog.root_fields.values()
+            if r.operation == "mutation" and r.models and r.models[0] == model.name and r.auth_roles is None
+        ),
+        None,
+    ) or _first(catalog, "mutation")
     if mutation is not None:
         m_model = catalog.models[mutation.models[0]]
         _, m_write = _phrase(m_model, catalog, mutation.name)
         m_name = mutation.name[0].upper() + mutation.name[1:]
-        parts += ["", "# 3. A change in words: one transaction.",
-                  _pretty(f"mutation Change{m_name} {{ {_call(mutation, m_write, _selection(m_model, catalog))} }}")]
+        parts += [
+            "",
+            "# 3. A change in words: one transaction.",
+            _pretty(f"mutation Change{m_name} {{ {_call(mutation, m_write, _selection(m_model, catalog))} }}"),
+        ]
     return "\n".join(parts) + "\n"
 
 

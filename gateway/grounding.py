@@ -31,12 +31,12 @@ from .store import values
 class GroundingLimits:
     """The caps that keep grounding's cost flat: SQL statements, phrases, hints, reach."""
 
-    probes: int = 12          # SQL statements per request (one per probed column); 0 turns grounding off
-    hints: int = 8            # hint lines given to the model
-    phrases: int = 8          # phrases each probe looks up (one LIMITed index range scan each)
-    per_column: int = 4       # values one probe may return per phrase (its LIMIT)
-    hops: int = 2             # references followed from the root field's models
-    value_chars: int = 80     # a longer stored value is cut in the hint
+    probes: int = 12  # SQL statements per request (one per probed column); 0 turns grounding off
+    hints: int = 8  # hint lines given to the model
+    phrases: int = 8  # phrases each probe looks up (one LIMITed index range scan each)
+    per_column: int = 4  # values one probe may return per phrase (its LIMIT)
+    hops: int = 2  # references followed from the root field's models
+    value_chars: int = 80  # a longer stored value is cut in the hint
 
 
 @dataclass(frozen=True)
@@ -45,15 +45,16 @@ class Match:
 
     phrase: str
     value: str
-    model: str | None = None     # stored value: Model.field
+    model: str | None = None  # stored value: Model.field
     field: str | None = None
-    enum: str | None = None      # enum value: its enum type, and the readable fields using it
+    enum: str | None = None  # enum value: its enum type, and the readable fields using it
     used_by: tuple[str, ...] = ()
-    exact: bool = False          # the whole value equals the phrase (ignoring case)
+    exact: bool = False  # the whole value equals the phrase (ignoring case)
     rank: int = dataclasses.field(default=0, compare=False)  # its place among its column's values
 
 
-STOPWORDS = frozenset("""
+STOPWORDS = frozenset(
+    """
 a about above after all an and any are as at be been before below between both but by can did
 do does done each every few for from had has have having he her here hers him his how i if in
 into is it its itself just me more most my no nor not now of off on once only or other our out
@@ -61,16 +62,23 @@ over own same she should so some such than that the their them then there these 
 through to too under until up very was we were what when where which while who whom why will
 with would you your yours show list find get give add set make create update delete remove
 change please many much number count whose named called
-""".split())
+""".split()
+)
 
 MAX_REQUEST_CHARS = 2000  # a longer request is grounded on its start: bounded work for any input
-MAX_PHRASES = 48          # phrases that may label a hint (the first ``limits.phrases`` are probed)
+MAX_PHRASES = 48  # phrases that may label a hint (the first ``limits.phrases`` are probed)
 _WORD = re.compile(r"[^\W_]+(?:['’.-][^\W_]+)*")
 _QUOTED = re.compile(r"\"([^\"\n]{1,120})\"|“([^”\n]{1,120})”|‘([^’\n]{1,120})’|(?<!\w)'([^'\n]{1,120})'(?!\w)")
 
 
-def ground(catalog: Catalog, engine: Engine, root: RootField, request: str, roles: Iterable[str],
-           limits: GroundingLimits | None = None) -> list[Match]:
+def ground(
+    catalog: Catalog,
+    engine: Engine,
+    root: RootField,
+    request: str,
+    roles: Iterable[str],
+    limits: GroundingLimits | None = None,
+) -> list[Match]:
     """Hints for ``request``: enum values it names and stored values its phrases match."""
     limits = limits or GroundingLimits()
     roles = frozenset(roles)
@@ -80,7 +88,7 @@ def ground(catalog: Catalog, engine: Engine, root: RootField, request: str, role
     matches = enum_matches(catalog, models, request, roles)
     phrases = candidate_phrases(request, _schema_words(catalog, models))
     if phrases:
-        matches += _probe(engine, text_columns(models, roles)[:limits.probes], phrases, limits)
+        matches += _probe(engine, text_columns(models, roles)[: limits.probes], phrases, limits)
     return _best(matches, limits.hints)
 
 
@@ -120,8 +128,12 @@ def readable_models(catalog: Catalog, root: RootField, roles: frozenset[str], ho
                 continue
             for f in catalog.models[name].fields.values():
                 target = catalog.models.get(f.type_name)
-                if (f.is_reference and target is not None and allowed(roles, f.auth_roles)
-                        and allowed(roles, target.auth_roles)):
+                if (
+                    f.is_reference
+                    and target is not None
+                    and allowed(roles, f.auth_roles)
+                    and allowed(roles, target.auth_roles)
+                ):
                     nxt.append(target.name)
         frontier = nxt
     return [catalog.models[n] for n in seen]
@@ -131,8 +143,11 @@ def text_columns(models: list[Model], roles: frozenset[str]) -> list[tuple[Model
     """String columns the caller may read; indexed ones (names, titles) first within each model."""
     out: list[tuple[Model, ModelField]] = []
     for model in models:
-        cols = [f for f in model.fields.values()
-                if f.kind == "scalar" and f.type_name == "String" and allowed(roles, f.auth_roles)]
+        cols = [
+            f
+            for f in model.fields.values()
+            if f.kind == "scalar" and f.type_name == "String" and allowed(roles, f.auth_roles)
+        ]
         out += [(model, f) for f in sorted(cols, key=lambda f: not (f.index or f.unique))]
     return out
 
@@ -175,7 +190,7 @@ def candidate_phrases(request: str, schema_words: set[str]) -> list[str]:
         run = []
     for n in (1, 2, 3):
         for i in range(len(words) - n + 1):
-            gram = words[i:i + n]
+            gram = words[i : i + n]
             first, last = gram[0].lower(), gram[-1].lower()
             if first in STOPWORDS or last in STOPWORDS:
                 continue
@@ -186,8 +201,9 @@ def candidate_phrases(request: str, schema_words: set[str]) -> list[str]:
 
 
 # -- stored values --------------------------------------------------------------------------
-def _probe(engine: Engine, columns: list[tuple[Model, ModelField]], phrases: list[str],
-           limits: GroundingLimits) -> list[Match]:
+def _probe(
+    engine: Engine, columns: list[tuple[Model, ModelField]], phrases: list[str], limits: GroundingLimits
+) -> list[Match]:
     """One statement per column on the store's value index; each value labelled by its longest phrase."""
     labels = sorted(phrases, key=len, reverse=True)
     patterns = [(p, re.compile(rf"(?<!\w){re.escape(p)}(?!\w)", re.IGNORECASE)) for p in labels]
@@ -195,12 +211,14 @@ def _probe(engine: Engine, columns: list[tuple[Model, ModelField]], phrases: lis
     try:
         with engine.connect() as conn:
             for model, f in columns:
-                for rank, value in enumerate(values.probe(conn, model.name, f.name, phrases[:limits.phrases],
-                                                          limits.per_column)):
+                for rank, value in enumerate(
+                    values.probe(conn, model.name, f.name, phrases[: limits.phrases], limits.per_column)
+                ):
                     phrase = next((p for p, pattern in patterns if pattern.search(value)), None)
                     if phrase is not None:
-                        found.append(Match(phrase, value, model.name, f.name,
-                                           exact=phrase.lower() == value.lower(), rank=rank))
+                        found.append(
+                            Match(phrase, value, model.name, f.name, exact=phrase.lower() == value.lower(), rank=rank)
+                        )
     except SQLAlchemyError:
         return found  # hints are a help, never a reason to fail the request
     return found
@@ -222,12 +240,12 @@ def enum_matches(catalog: Catalog, models: list[Model], request: str, roles: fro
         for value in catalog.enums[enum]:
             parts = [p for p in value.lower().split("_") if p]
             for i in range(len(lowered) - len(parts) + 1):
-                if lowered[i:i + len(parts)] != parts:
+                if lowered[i : i + len(parts)] != parts:
                     continue
                 start, end = i, i + len(parts)
                 if end < len(lowered) and lowered[end] in names:  # "high priority"
                     end += 1
-                elif start > 0 and lowered[start - 1] in names:   # "status done"
+                elif start > 0 and lowered[start - 1] in names:  # "status done"
                     start -= 1
                 out.append(Match(" ".join(words[start:end]), value, enum=enum, used_by=tuple(fields), exact=True))
                 break

@@ -53,9 +53,15 @@ def uses_incremental(document: DocumentNode) -> bool:
     return finder.found
 
 
-async def parts(schema: GraphQLSchema, document: DocumentNode, variables: dict[str, Any],
-                operation_name: str | None, context: Any, format_error: FormatError,
-                traces: Callable[[], dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+async def parts(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    variables: dict[str, Any],
+    operation_name: str | None,
+    context: Any,
+    format_error: FormatError,
+    traces: Callable[[], dict[str, Any]],
+) -> AsyncIterator[dict[str, Any]]:
     """The payloads of one incremental execution, ready to send; each part carries the traces
     (``extensions.fields``) of the root fields that finished since the part before."""
     sent: set[str] = set()
@@ -67,8 +73,9 @@ async def parts(schema: GraphQLSchema, document: DocumentNode, variables: dict[s
             payload["extensions"] = {"fields": new}
         return payload
 
-    result: Any = experimental_execute_incrementally(schema, document, context_value=context,
-                                                     variable_values=variables, operation_name=operation_name)
+    result: Any = experimental_execute_incrementally(
+        schema, document, context_value=context, variable_values=variables, operation_name=operation_name
+    )
     if isawaitable(result):
         result = await result
     if isinstance(result, ExecutionResult):

@@ -44,14 +44,21 @@ class Cost:
     introspection_depth: int = 0
 
     def plus(self, other: "Cost", times: int = 1) -> "Cost":
-        return Cost(self.fields + other.fields * times, max(self.depth, other.depth),
-                    self.introspection + other.introspection * times,
-                    max(self.introspection_depth, other.introspection_depth))
+        return Cost(
+            self.fields + other.fields * times,
+            max(self.depth, other.depth),
+            self.introspection + other.introspection * times,
+            max(self.introspection_depth, other.introspection_depth),
+        )
 
     def deeper(self) -> "Cost":
         """The cost seen from one level up: every depth grows by one."""
-        return Cost(self.fields, self.depth + 1 if self.depth else 0, self.introspection,
-                    self.introspection_depth + 1 if self.introspection_depth else 0)
+        return Cost(
+            self.fields,
+            self.depth + 1 if self.depth else 0,
+            self.introspection,
+            self.introspection_depth + 1 if self.introspection_depth else 0,
+        )
 
 
 class TooComplex(Exception):

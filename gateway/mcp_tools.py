@@ -66,8 +66,11 @@ def json_schema(t: GraphQLInputType) -> dict[str, Any]:
     if isinstance(t, GraphQLEnumType):
         return {"type": "string", "enum": list(t.values)}
     if isinstance(t, GraphQLInputObjectType):
-        return {"type": "object", "properties": {n: json_schema(f.type) for n, f in t.fields.items()},
-                "required": [n for n, f in t.fields.items() if isinstance(f.type, GraphQLNonNull)]}
+        return {
+            "type": "object",
+            "properties": {n: json_schema(f.type) for n, f in t.fields.items()},
+            "required": [n for n, f in t.fields.items() if isinstance(f.type, GraphQLNonNull)],
+        }
     return {"type": SCALARS.get(t.name, "string")}  # a scalar
 
 
@@ -76,9 +79,9 @@ class Tool:
     name: str
     description: str
     input_schema: dict[str, Any]
-    root: RootField | None = None                 # a root field's tool
-    document_id: str | None = None                # a trusted document's tool
-    roots: tuple[RootField, ...] = ()             # the root fields a document's tool reaches
+    root: RootField | None = None  # a root field's tool
+    document_id: str | None = None  # a trusted document's tool
+    roots: tuple[RootField, ...] = ()  # the root fields a document's tool reaches
 
 
 class GatewayTools:
@@ -116,14 +119,19 @@ class GatewayTools:
         named = get_named_type(field.type)
         if not is_leaf_type(named):
             example = self._default_selection(named)
-            properties["selection"] = {"type": "string",
-                                       "description": f"GraphQL selection set of the result, e.g. `{example}` "
-                                                      "(the default)"}
+            properties["selection"] = {
+                "type": "string",
+                "description": f"GraphQL selection set of the result, e.g. `{example}` (the default)",
+            }
         verb = "Changes data and returns" if root.operation == "mutation" else "Returns"
         summary = f"{verb} {field.type}. GraphQL field {root.operation} {{ {root.name} }}; ask in plain words in `q`."
         description = "\n\n".join(p for p in (field.description, summary) if p)
-        return Tool(f"{root.operation}_{root.name}", description,
-                    {"type": "object", "properties": properties, "required": required}, root=root)
+        return Tool(
+            f"{root.operation}_{root.name}",
+            description,
+            {"type": "object", "properties": properties, "required": required},
+            root=root,
+        )
 
     def _document_tool(self, document_id: str, text: str, operation_name: str | None) -> Tool:
         document = parse(text)
@@ -136,15 +144,21 @@ class GatewayTools:
             properties[var.variable.name.value] = json_schema(t) if t is not None else {}  # type: ignore[arg-type]
             if isinstance(t, GraphQLNonNull) and var.default_value is None:
                 required.append(var.variable.name.value)
-        roots = tuple(self.gateway.catalog.root_fields[f"{op.operation.value}.{sel.name.value}"]
-                      for sel in op.selection_set.selections
-                      if isinstance(sel, FieldNode)
-                      and f"{op.operation.value}.{sel.name.value}" in self.gateway.catalog.root_fields)
+        roots = tuple(
+            self.gateway.catalog.root_fields[f"{op.operation.value}.{sel.name.value}"]
+            for sel in op.selection_set.selections
+            if isinstance(sel, FieldNode)
+            and f"{op.operation.value}.{sel.name.value}" in self.gateway.catalog.root_fields
+        )
         base = re.sub(r"[^A-Za-z0-9_]", "_", operation_name or document_id[:12])
         name = f"document_{base}" if f"document_{base}" not in self.tools else f"document_{base}_{document_id[:8]}"
-        return Tool(name, f"Trusted document {operation_name or document_id} ({op.operation.value}):\n{text}",
-                    {"type": "object", "properties": properties, "required": required},
-                    document_id=document_id, roots=roots)
+        return Tool(
+            name,
+            f"Trusted document {operation_name or document_id} ({op.operation.value}):\n{text}",
+            {"type": "object", "properties": properties, "required": required},
+            document_id=document_id,
+            roots=roots,
+        )
 
     def _default_selection(self, named: Any) -> str:
         fields = getattr(named, "fields", {})
@@ -153,7 +167,7 @@ class GatewayTools:
 
     # -- per caller -----------------------------------------------------------------------
     def may_use(self, tool: Tool, roles: frozenset[str]) -> bool:
-        for root in ([tool.root] if tool.root is not None else list(tool.roots)):
+        for root in [tool.root] if tool.root is not None else list(tool.roots):
             try:
                 self.gateway.access.check_root(root, roles)
             except GatewayError:
@@ -161,8 +175,11 @@ class GatewayTools:
         return True
 
     def listing(self, roles: frozenset[str]) -> list[types.Tool]:
-        return [types.Tool(name=t.name, description=t.description, input_schema=t.input_schema)
-                for t in self.tools.values() if self.may_use(t, roles)]
+        return [
+            types.Tool(name=t.name, description=t.description, input_schema=t.input_schema)
+            for t in self.tools.values()
+            if self.may_use(t, roles)
+        ]
 
     async def call(self, name: str, arguments: dict[str, Any], roles: frozenset[str]) -> types.CallToolResult:
         tool = self.tools.get(name)
@@ -174,12 +191,12 @@ class GatewayTools:
         params = self._request(tool, dict(arguments))
         body = (await self.http.run(params, Caller(roles))).formatted()
         if body.get("errors"):
-            return types.CallToolResult(content=[_text({"errors": body["errors"], "data": body.get("data")})],
-                                        is_error=True)
+            return types.CallToolResult(
+                content=[_text({"errors": body["errors"], "data": body.get("data")})], is_error=True
+            )
         data = body.get("data")
         result = data.get(tool.root.name) if tool.root is not None and isinstance(data, dict) else data
-        return types.CallToolResult(content=[_text(result)], structured_content={"result": result},
-                                    is_error=False)
+        return types.CallToolResult(content=[_text(result)], structured_content={"result": result}, is_error=False)
 
     def _request(self, tool: Tool, arguments: dict[str, Any]) -> dict[str, Any]:
         """The GraphQL request a tool call stands for."""
@@ -196,8 +213,10 @@ class GatewayTools:
         call_args = ", ".join(f"{k}: ${k}" for k in used)
         named = get_named_type(field.type)
         body = "" if is_leaf_type(named) else f" {{ {selection or self._default_selection(named)} }}"
-        query = (f"{root.operation} Tool{'(' + decls + ')' if decls else ''} "
-                 f"{{ {root.name}{'(' + call_args + ')' if call_args else ''}{body} }}")
+        query = (
+            f"{root.operation} Tool{'(' + decls + ')' if decls else ''} "
+            f"{{ {root.name}{'(' + call_args + ')' if call_args else ''}{body} }}"
+        )
         return {"query": query, "variables": used}
 
 
@@ -206,8 +225,9 @@ def _text(value: Any) -> types.TextContent:
 
 
 def _error(code: str, message: str) -> types.CallToolResult:
-    return types.CallToolResult(content=[_text({"errors": [{"message": message, "extensions": {"code": code}}]})],
-                                is_error=True)
+    return types.CallToolResult(
+        content=[_text({"errors": [{"message": message, "extensions": {"code": code}}]})], is_error=True
+    )
 
 
 def caller_roles(gateway: Gateway, request: Any) -> frozenset[str]:
@@ -228,20 +248,27 @@ class McpEndpoint:
             return types.ListToolsResult(tools=self.tools.listing(caller_roles(gateway, ctx.request)))
 
         async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
-            return await self.tools.call(params.name, dict(params.arguments or {}),
-                                         caller_roles(gateway, ctx.request))
+            return await self.tools.call(params.name, dict(params.arguments or {}), caller_roles(gateway, ctx.request))
 
-        server: Server[Any] = Server("llm-graphql-gateway", instructions="Each tool is a field of this "
-                                     "GraphQL contract; ask in plain words in `q`.",
-                                     on_list_tools=list_tools, on_call_tool=call_tool)
+        server: Server[Any] = Server(
+            "llm-graphql-gateway",
+            instructions="Each tool is a field of this GraphQL contract; ask in plain words in `q`.",
+            on_list_tools=list_tools,
+            on_call_tool=call_tool,
+        )
         host = gateway.settings.host
-        security = TransportSecuritySettings(
-            enable_dns_rebinding_protection=True,
-            allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*"],
-            allowed_origins=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"],
-        ) if host in ("127.0.0.1", "localhost", "::1") else None
-        self.sessions = StreamableHTTPSessionManager(app=server, stateless=True, json_response=True,
-                                                     security_settings=security)
+        security = (
+            TransportSecuritySettings(
+                enable_dns_rebinding_protection=True,
+                allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*"],
+                allowed_origins=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"],
+            )
+            if host in ("127.0.0.1", "localhost", "::1")
+            else None
+        )
+        self.sessions = StreamableHTTPSessionManager(
+            app=server, stateless=True, json_response=True, security_settings=security
+        )
         self.app = StreamableHTTPASGIApp(self.sessions)
 
     def run(self) -> contextlib.AbstractAsyncContextManager[None]:
@@ -252,8 +279,9 @@ class McpEndpoint:
         if scope["type"] == "http" and self.gateway.api_keys is not None:
             request = Request(scope)
             if self.gateway.api_keys.roles_for(presented_key(request.headers)) is None:
-                refusal = Refusal(401, Unauthenticated.code,
-                                  "a valid API key is required (Authorization: Bearer <key>)")
+                refusal = Refusal(
+                    401, Unauthenticated.code, "a valid API key is required (Authorization: Bearer <key>)"
+                )
                 await refusal.response()(scope, receive, send)
                 return
         await self.app(scope, receive, send)

@@ -13,8 +13,8 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-RECENT = 200        # request traces kept for the admin API
-SAMPLES = 10_000    # latencies kept for percentiles (a sliding window)
+RECENT = 200  # request traces kept for the admin API
+SAMPLES = 10_000  # latencies kept for percentiles (a sliding window)
 
 
 def percentile(values: list[float], p: float) -> float | None:
@@ -71,7 +71,7 @@ class Monitor:
     def traces(self, limit: int) -> list[RequestTrace]:
         """The most recent requests, newest first."""
         with self._lock:
-            return list(self.recent)[::-1][:max(0, limit)]
+            return list(self.recent)[::-1][: max(0, limit)]
 
     def cache_hit_rate(self) -> float | None:
         """Planned fields answered from the cache (listings need no plan, so they do not count)."""

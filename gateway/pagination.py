@@ -46,9 +46,12 @@ def page_size(requested: Any, default: int, maximum: int, argument: str) -> int:
     if not isinstance(requested, int) or requested < 0:
         raise PageInvalid(f"`{argument}` must be zero or more", argument=argument)
     if requested > maximum:
-        raise PageInvalid(f"`{argument}: {requested}` is over the largest page, {maximum} "
-                          "(GATEWAY_MAX_PAGE_SIZE); ask for the next page instead",
-                          argument=argument, maxPageSize=maximum)
+        raise PageInvalid(
+            f"`{argument}: {requested}` is over the largest page, {maximum} "
+            "(GATEWAY_MAX_PAGE_SIZE); ask for the next page instead",
+            argument=argument,
+            maxPageSize=maximum,
+        )
     return requested
 
 
@@ -74,7 +77,7 @@ def cut(records: list[Record], page: Page) -> list[Record]:
     """The records of the page; notes whether more were there."""
     start = page.position if page.connection and not page.keys and not page.offset_paged else 0
     page.has_next = len(records) > start + page.size
-    return records[start:start + page.size]
+    return records[start : start + page.size]
 
 
 # -- connections --------------------------------------------------------------------------
@@ -96,7 +99,7 @@ def page_connection(plan: Plan, size: int, after: str | None, sqlite: bool) -> t
         limit = size + 1 if step.limit is None else min(size + 1, max(step.limit - position, 0))
         return _with_step(plan, step.model_copy(update={"offset": start or None, "limit": limit})), page
     keys = tuple(step.orderBy) + (() if any(o.field == "id" for o in step.orderBy) else (Order(field="id"),))
-    keys = keys[:next(i for i, o in enumerate(keys) if o.field == "id") + 1]
+    keys = keys[: next(i for i, o in enumerate(keys) if o.field == "id") + 1]
     page.keys = keys
     signature = _signature(step.model, keys)
     where = step.where
@@ -190,6 +193,5 @@ def _decode(cursor: Any, signature: str) -> dict[str, Any]:
     except (ValueError, UnicodeDecodeError) as e:
         raise PageInvalid("`after` is not a cursor this gateway handed out", argument="after") from e
     if not isinstance(data, dict) or not isinstance(data.get("n"), int) or data.get("s", "") != signature:
-        raise PageInvalid("`after` is a cursor of another field or ordering; start again without it",
-                          argument="after")
+        raise PageInvalid("`after` is a cursor of another field or ordering; start again without it", argument="after")
     return data

@@ -62,7 +62,8 @@ MEMO_MAX = 10_000  # documents a process keeps in memory by hash
 
 _metadata = MetaData()
 PERSISTED = Table(
-    f"{INTERNAL_PREFIX}persisted_queries", _metadata,
+    f"{INTERNAL_PREFIX}persisted_queries",
+    _metadata,
     Column("hash", Text(), primary_key=True),
     Column("document", Text(), nullable=False),
     Column("created_at", Float(), nullable=False),
@@ -145,8 +146,11 @@ class Manifest:
         """Each document with its operation name (None when it has several or none named)."""
         out = []
         for key, text in sorted(self.documents.items()):
-            names = [d.name.value for d in parse(text).definitions
-                     if isinstance(d, OperationDefinitionNode) and d.name is not None]
+            names = [
+                d.name.value
+                for d in parse(text).definitions
+                if isinstance(d, OperationDefinitionNode) and d.name is not None
+            ]
             out.append(TrustedDocument(key, text, names[0] if len(names) == 1 else None))
         return out
 
@@ -167,8 +171,9 @@ class ApqStore:
         if redis_url:
             import redis
 
-            self._redis = redis.Redis.from_url(redis_url, socket_timeout=1.0, socket_connect_timeout=1.0,
-                                               decode_responses=True)
+            self._redis = redis.Redis.from_url(
+                redis_url, socket_timeout=1.0, socket_connect_timeout=1.0, decode_responses=True
+            )
         try:
             _metadata.create_all(engine, checkfirst=True)
         except SQLAlchemyError:  # another process created it at the same moment
@@ -248,8 +253,13 @@ class Resolved:
 class PersistedDocuments:
     """The one lookup the HTTP layer calls before running a request."""
 
-    def __init__(self, schema: GraphQLSchema, store: ApqStore | None, manifest: Manifest | None = None,
-                 trusted_only: bool = False) -> None:
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        store: ApqStore | None,
+        manifest: Manifest | None = None,
+        trusted_only: bool = False,
+    ) -> None:
         if trusted_only and manifest is None:
             raise ManifestInvalid("trusted-documents-only needs a manifest (--documents FILE)")
         self.schema = schema
@@ -298,8 +308,10 @@ class PersistedDocuments:
         if not isinstance(persisted, dict):
             raise PersistedQueryInvalid("extensions.persistedQuery must be an object")
         if persisted.get("version") != APQ_VERSION:
-            raise PersistedQueryInvalid(f"unsupported persisted query version {persisted.get('version')!r}; "
-                                        f"this gateway speaks version {APQ_VERSION}")
+            raise PersistedQueryInvalid(
+                f"unsupported persisted query version {persisted.get('version')!r}; "
+                f"this gateway speaks version {APQ_VERSION}"
+            )
         digest = persisted.get("sha256Hash")
         if isinstance(digest, str):  # codegen's embedded hashes carry the documentId prefix
             digest = digest.removeprefix("sha256:")
@@ -336,8 +348,14 @@ class PersistedDocuments:
         self.store.put(digest, query)
 
 
-def persisted_documents(schema: GraphQLSchema, engine: Engine, documents: str | None, trusted_only: bool,
-                        redis_url: str | None, redis_prefix: str) -> PersistedDocuments:
+def persisted_documents(
+    schema: GraphQLSchema,
+    engine: Engine,
+    documents: str | None,
+    trusted_only: bool,
+    redis_url: str | None,
+    redis_prefix: str,
+) -> PersistedDocuments:
     """The lookup for a gateway's settings: its manifest (checked now) and its APQ store.
 
     In Redis, documents live under ``GATEWAY_REDIS_PREFIX`` (default ``gateway:plans:``) + ``apq:``.

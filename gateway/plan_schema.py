@@ -49,8 +49,14 @@ def _value(catalog: Catalog, type_name: str) -> dict[str, Any]:
 
 def _row_value(catalog: Catalog, type_name: str, model: Model) -> dict[str, Any]:
     """A value computed from the row being changed (update ``set``)."""
-    return {"anyOf": [_scalar(catalog, type_name), _ref("StepRef"), _ref(f"Expr_{model.name}"),
-                      _ref(f"Positional_{model.name}")]}
+    return {
+        "anyOf": [
+            _scalar(catalog, type_name),
+            _ref("StepRef"),
+            _ref(f"Expr_{model.name}"),
+            _ref(f"Positional_{model.name}"),
+        ]
+    }
 
 
 def _field_paths(catalog: Catalog, model: Model) -> list[str]:
@@ -67,30 +73,78 @@ def _expressions(catalog: Catalog, model: Model, defs: dict[str, Any]) -> None:
     """Expression defs for rows of ``model``: field references, functions, conditionals, numbering."""
     me = _ref(f"Expr_{model.name}")
     name = model.name
-    defs[f"Field_{name}"] = {"type": "object", "properties": {"field": {"enum": _field_paths(catalog, model)}},
-                             "required": ["field"], "additionalProperties": False}
-    defs[f"Expr_{name}"] = {"anyOf": [
-        {"type": ["string", "number", "boolean", "null"]}, _ref(f"Field_{name}"), _ref("StepRef"),
-        {"type": "object", "properties": {"fn": {"enum": list(FUNCTIONS)}, "args": {"type": "array", "items": me}},
-         "required": ["fn", "args"], "additionalProperties": False},
-        {"type": "object", "properties": {"if": _ref(f"Where_{name}"), "then": me, "else": me},
-         "required": ["if", "then", "else"], "additionalProperties": False},
-    ]}
+    defs[f"Field_{name}"] = {
+        "type": "object",
+        "properties": {"field": {"enum": _field_paths(catalog, model)}},
+        "required": ["field"],
+        "additionalProperties": False,
+    }
+    defs[f"Expr_{name}"] = {
+        "anyOf": [
+            {"type": ["string", "number", "boolean", "null"]},
+            _ref(f"Field_{name}"),
+            _ref("StepRef"),
+            {
+                "type": "object",
+                "properties": {"fn": {"enum": list(FUNCTIONS)}, "args": {"type": "array", "items": me}},
+                "required": ["fn", "args"],
+                "additionalProperties": False,
+            },
+            {
+                "type": "object",
+                "properties": {"if": _ref(f"Where_{name}"), "then": me, "else": me},
+                "required": ["if", "then", "else"],
+                "additionalProperties": False,
+            },
+        ]
+    }
     order = {"type": "array", "items": _ref(f"Order_{name}")}
-    defs[f"Order_{name}"] = {"anyOf": [
-        {"type": "object", "properties": {"field": {"enum": _orderable(model)}, "direction": {"enum": ["asc", "desc"]}},
-         "required": ["field", "direction"], "additionalProperties": False},
-        {"type": "object", "properties": {"expr": me, "direction": {"enum": ["asc", "desc"]}},
-         "required": ["expr", "direction"], "additionalProperties": False}]}
-    defs[f"Positional_{name}"] = {"anyOf": [
-        {"type": "object", "properties": {"fn": {"const": "rowNumber"}, "orderBy": order, "start": {"type": "integer"}},
-         "required": ["fn", "orderBy", "start"], "additionalProperties": False},
-        {"type": "object", "properties": {"fn": {"const": "respectively"}, "values": {"type": "array", "items": me},
-                                          "orderBy": order},
-         "required": ["fn", "values", "orderBy"], "additionalProperties": False},
-        {"type": "object", "properties": {"fn": {"const": "byKey"}, "key": _ref(f"Field_{name}"),
-                                          "map": {"type": "object", "additionalProperties": me}},
-         "required": ["fn", "key", "map"], "additionalProperties": False}]}
+    defs[f"Order_{name}"] = {
+        "anyOf": [
+            {
+                "type": "object",
+                "properties": {"field": {"enum": _orderable(model)}, "direction": {"enum": ["asc", "desc"]}},
+                "required": ["field", "direction"],
+                "additionalProperties": False,
+            },
+            {
+                "type": "object",
+                "properties": {"expr": me, "direction": {"enum": ["asc", "desc"]}},
+                "required": ["expr", "direction"],
+                "additionalProperties": False,
+            },
+        ]
+    }
+    defs[f"Positional_{name}"] = {
+        "anyOf": [
+            {
+                "type": "object",
+                "properties": {"fn": {"const": "rowNumber"}, "orderBy": order, "start": {"type": "integer"}},
+                "required": ["fn", "orderBy", "start"],
+                "additionalProperties": False,
+            },
+            {
+                "type": "object",
+                "properties": {
+                    "fn": {"const": "respectively"},
+                    "values": {"type": "array", "items": me},
+                    "orderBy": order,
+                },
+                "required": ["fn", "values", "orderBy"],
+                "additionalProperties": False,
+            },
+            {
+                "type": "object",
+                "properties": {
+                    "fn": {"const": "byKey"},
+                    "key": _ref(f"Field_{name}"),
+                    "map": {"type": "object", "additionalProperties": me},
+                },
+                "required": ["fn", "key", "map"],
+                "additionalProperties": False,
+            },
+        ]
+    }
 
 
 def _cond_name(f: ModelField) -> str:
@@ -100,7 +154,11 @@ def _cond_name(f: ModelField) -> str:
 def _condition(catalog: Catalog, type_name: str, text: bool) -> dict[str, Any]:
     value = _value(catalog, type_name)
     props: dict[str, Any] = {op: value for op in ("eq", "ne")}
-    if type_name in ("Int", "Float", "String", "ID") or type_name not in NUMBER_TYPES and type_name not in catalog.enums:
+    if (
+        type_name in ("Int", "Float", "String", "ID")
+        or type_name not in NUMBER_TYPES
+        and type_name not in catalog.enums
+    ):
         props.update({op: value for op in ("lt", "lte", "gt", "gte")})
     props["in"] = {"type": "array", "items": value}
     if text:
@@ -114,9 +172,12 @@ def _where(model: Model, computed: bool = True) -> dict[str, Any]:
     props: dict[str, Any] = {"and": {"type": "array", "items": me}, "or": {"type": "array", "items": me}, "not": me}
     if computed:
         expr = _ref(f"Expr_{model.name}")
-        props["compare"] = {"type": "object", "properties": {"left": expr, "op": {"enum": list(COMPARE_OPS)},
-                                                             "right": expr},
-                            "required": ["left", "op", "right"], "additionalProperties": False}
+        props["compare"] = {
+            "type": "object",
+            "properties": {"left": expr, "op": {"enum": list(COMPARE_OPS)}, "right": expr},
+            "required": ["left", "op", "right"],
+            "additionalProperties": False,
+        }
     for f in model.fields.values():
         if f.kind in ("scalar", "enum"):
             props[f.name] = _ref(_cond_name(f))
@@ -130,8 +191,9 @@ def _where(model: Model, computed: bool = True) -> dict[str, Any]:
 
 
 def _value_ref(f: ModelField) -> dict[str, Any]:
-    return {"anyOf": [{"type": "string"} if f.type_name not in NUMBER_TYPES else NUMBER_TYPES[f.type_name],
-                      _ref("StepRef")]}
+    return {
+        "anyOf": [{"type": "string"} if f.type_name not in NUMBER_TYPES else NUMBER_TYPES[f.type_name], _ref("StepRef")]
+    }
 
 
 def _record(catalog: Catalog, model: Model, inserting: bool) -> dict[str, Any]:
@@ -150,8 +212,14 @@ def _record(catalog: Catalog, model: Model, inserting: bool) -> dict[str, Any]:
             props[f.name] = _value(catalog, "ID")
         else:
             props[f.name] = {"type": "array", "items": _value(catalog, "ID")}
-        if inserting and not f.nullable and f.kind in ("scalar", "enum", "ref") and f.name != "id" \
-                and f.default is None and f.auto_time is None:
+        if (
+            inserting
+            and not f.nullable
+            and f.kind in ("scalar", "enum", "ref")
+            and f.name != "id"
+            and f.default is None
+            and f.auto_time is None
+        ):
             required.append(f.name)
     schema: dict[str, Any] = {"type": "object", "properties": props, "additionalProperties": False}
     if required:
@@ -177,37 +245,65 @@ def _steps(catalog: Catalog, model: Model, ops: tuple[str, ...]) -> list[dict[st
     numeric = {"type": "integer", "minimum": 0}
     shapes = {
         "find": ({**head("find"), "where": where, "orderBy": order, "limit": numeric, "offset": numeric}, []),
-        "insert": ({**head("insert"), "values": {"type": "array", "minItems": 1,
-                                                 "items": _ref(f"Values_{name}")}}, ["values"]),
+        "insert": (
+            {**head("insert"), "values": {"type": "array", "minItems": 1, "items": _ref(f"Values_{name}")}},
+            ["values"],
+        ),
         "update": ({**head("update"), "where": where, "set": _ref(f"Set_{name}")}, ["where", "set"]),
         "delete": ({**head("delete"), "where": where}, ["where"]),
-        "aggregate": ({**head("aggregate"), "where": where,
-                       "groupBy": {"type": "array", "items": {"enum": _orderable(model)[:-1]}},
-                       "aggregates": {"type": "array", "minItems": 1, "items": {
-                           "type": "object",
-                           "properties": {"fn": {"enum": ["count", "sum", "avg", "min", "max"]},
-                                          "field": {"anyOf": [{"enum": _orderable(model)[:-1]}, {"type": "null"}]},
-                                          "expr": _ref(f"Expr_{name}"),
-                                          "as": {"type": "string"}},
-                           "required": ["fn", "field", "as"], "additionalProperties": False}},
-                       "orderBy": {"type": "array", "items": {
-                           "type": "object", "properties": {"field": {"type": "string"},
-                                                            "direction": {"enum": ["asc", "desc"]}},
-                           "required": ["field", "direction"], "additionalProperties": False}},
-                       "limit": numeric}, ["aggregates"]),
+        "aggregate": (
+            {
+                **head("aggregate"),
+                "where": where,
+                "groupBy": {"type": "array", "items": {"enum": _orderable(model)[:-1]}},
+                "aggregates": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "fn": {"enum": ["count", "sum", "avg", "min", "max"]},
+                            "field": {"anyOf": [{"enum": _orderable(model)[:-1]}, {"type": "null"}]},
+                            "expr": _ref(f"Expr_{name}"),
+                            "as": {"type": "string"},
+                        },
+                        "required": ["fn", "field", "as"],
+                        "additionalProperties": False,
+                    },
+                },
+                "orderBy": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {"field": {"type": "string"}, "direction": {"enum": ["asc", "desc"]}},
+                        "required": ["field", "direction"],
+                        "additionalProperties": False,
+                    },
+                },
+                "limit": numeric,
+            },
+            ["aggregates"],
+        ),
     }
     out = []
     for op in ops:
         props, required = shapes[op]
-        out.append({"type": "object", "properties": props, "required": ["op", "model", *required],
-                    "additionalProperties": False})
+        out.append(
+            {
+                "type": "object",
+                "properties": props,
+                "required": ["op", "model", *required],
+                "additionalProperties": False,
+            }
+        )
     return out
 
 
 def connectors_for(catalog: Catalog, root: RootField) -> list[Any]:
     """Connectors whose records this field returns; side-effecting ones only on writable fields."""
-    return [c for c in catalog.connectors.values()
-            if c.returns == root.type_name and not (root.readonly and c.side_effects)]
+    return [
+        c for c in catalog.connectors.values() if c.returns == root.type_name and not (root.readonly and c.side_effects)
+    ]
 
 
 def _connector_steps(catalog: Catalog, root: RootField, defs: dict[str, Any]) -> list[dict[str, Any]]:
@@ -220,16 +316,38 @@ def _connector_steps(catalog: Catalog, root: RootField, defs: dict[str, Any]) ->
         if f.kind in ("scalar", "enum") and _cond_name(f) not in defs:
             text = f.type_name not in NUMBER_TYPES and f.type_name not in catalog.enums
             defs[_cond_name(f)] = _condition(catalog, f.type_name, text)
-    steps = [{"type": "object", "properties": {"op": {"const": "call"}, "connector": {"const": c.name},
-                                               "args": c.args_schema()},
-              "required": ["op", "connector", "args"], "additionalProperties": False} for c in found]
-    order = {"type": "array", "items": {
-        "type": "object", "properties": {"field": {"enum": _orderable(shape)[:-1]}, "direction": {"enum": ["asc", "desc"]}},
-        "required": ["field", "direction"], "additionalProperties": False}}
-    steps.append({"type": "object", "properties": {
-        "op": {"const": "filter"}, "step": {"type": "integer", "minimum": 0}, "where": _ref(f"Where_{shape.name}"),
-        "orderBy": order, "limit": {"type": "integer", "minimum": 0}},
-        "required": ["op", "step"], "additionalProperties": False})
+    steps = [
+        {
+            "type": "object",
+            "properties": {"op": {"const": "call"}, "connector": {"const": c.name}, "args": c.args_schema()},
+            "required": ["op", "connector", "args"],
+            "additionalProperties": False,
+        }
+        for c in found
+    ]
+    order = {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "properties": {"field": {"enum": _orderable(shape)[:-1]}, "direction": {"enum": ["asc", "desc"]}},
+            "required": ["field", "direction"],
+            "additionalProperties": False,
+        },
+    }
+    steps.append(
+        {
+            "type": "object",
+            "properties": {
+                "op": {"const": "filter"},
+                "step": {"type": "integer", "minimum": 0},
+                "where": _ref(f"Where_{shape.name}"),
+                "orderBy": order,
+                "limit": {"type": "integer", "minimum": 0},
+            },
+            "required": ["op", "step"],
+            "additionalProperties": False,
+        }
+    )
     return steps
 
 
@@ -238,12 +356,26 @@ def plan_json_schema(catalog: Catalog, root: RootField) -> dict[str, Any]:
     names = reachable_models(catalog, root)
     ops = READ_OPS if root.readonly else ALL_OPS
     defs: dict[str, Any] = {
-        "StepRef": {"type": "object", "properties": {"$step": {"type": "integer", "minimum": 0},
-                                                     "field": {"type": "string"}},
-                    "required": ["$step", "field"], "additionalProperties": False},
-        "Fn": {"type": "object", "properties": {"fn": {"enum": list(FUNCTIONS)}, "args": {"type": "array", "items": {
-            "anyOf": [{"type": ["string", "number", "boolean", "null"]}, _ref("StepRef"), _ref("Fn")]}}},
-            "required": ["fn", "args"], "additionalProperties": False},
+        "StepRef": {
+            "type": "object",
+            "properties": {"$step": {"type": "integer", "minimum": 0}, "field": {"type": "string"}},
+            "required": ["$step", "field"],
+            "additionalProperties": False,
+        },
+        "Fn": {
+            "type": "object",
+            "properties": {
+                "fn": {"enum": list(FUNCTIONS)},
+                "args": {
+                    "type": "array",
+                    "items": {
+                        "anyOf": [{"type": ["string", "number", "boolean", "null"]}, _ref("StepRef"), _ref("Fn")]
+                    },
+                },
+            },
+            "required": ["fn", "args"],
+            "additionalProperties": False,
+        },
     }
     steps: list[dict[str, Any]] = []
     for name in names:
@@ -271,6 +403,10 @@ def plan_json_schema(catalog: Catalog, root: RootField) -> dict[str, Any]:
         "required": ["steps", "result"],
         "additionalProperties": False,
     }
-    refusal = {"type": "object", "properties": {"refuse": {"type": "string", "minLength": 3, "maxLength": 300}},
-               "required": ["refuse"], "additionalProperties": False}
+    refusal = {
+        "type": "object",
+        "properties": {"refuse": {"type": "string", "minLength": 3, "maxLength": 300}},
+        "required": ["refuse"],
+        "additionalProperties": False,
+    }
     return {"type": "object", "anyOf": [plan, refusal], "$defs": defs}

@@ -38,8 +38,9 @@ class Planned:
 
 
 class Planner:
-    def __init__(self, catalog: Catalog, provider: Provider, settings: Settings | None = None,
-                 traces: TraceLog | None = None) -> None:
+    def __init__(
+        self, catalog: Catalog, provider: Provider, settings: Settings | None = None, traces: TraceLog | None = None
+    ) -> None:
         self.catalog = catalog
         self.provider = provider
         self.settings = settings or Settings()
@@ -52,14 +53,23 @@ class Planner:
             self._schemas[root.key] = plan_json_schema(self.catalog, root)
         return self._schemas[root.key]
 
-    async def plan(self, root: RootField, request: str, selection: str = "",
-                   hints: dict[str, Any] | None = None, timezone: str | None = None,
-                   grounded_values: Iterable[str] = (), budget: TokenBudget | None = None,
-                   grounding: str = "(none)", learned: Sequence[tuple[str, Plan]] = ()) -> Planned:
+    async def plan(
+        self,
+        root: RootField,
+        request: str,
+        selection: str = "",
+        hints: dict[str, Any] | None = None,
+        timezone: str | None = None,
+        grounded_values: Iterable[str] = (),
+        budget: TokenBudget | None = None,
+        grounding: str = "(none)",
+        learned: Sequence[tuple[str, Plan]] = (),
+    ) -> Planned:
         """Plan one field; ``budget`` is shared by every model call of the incoming request."""
         budget = budget or TokenBudget(self.settings.max_tokens_per_request)
-        messages = build_messages(self.catalog, root, request, selection, hints or {}, timezone,
-                                  grounding=grounding, learned=learned)
+        messages = build_messages(
+            self.catalog, root, request, selection, hints or {}, timezone, grounding=grounding, learned=learned
+        )
         prompt_length = len(messages)
         schema = self.schema_for(root)
         total = Usage(self.provider.name)
@@ -73,11 +83,13 @@ class Planner:
             try:
                 budget.check(sum(len(m["content"]) for m in messages))
                 async with self._slots:
-                    completion = await asyncio.wait_for(self.provider.complete(messages, schema),
-                                                        self.settings.model_timeout_s)
+                    completion = await asyncio.wait_for(
+                        self.provider.complete(messages, schema), self.settings.model_timeout_s
+                    )
             except asyncio.TimeoutError as e:
-                raise ModelTimeout(f"the model did not answer within {self.settings.model_timeout_s:g} s",
-                                   attempts=attempts) from e
+                raise ModelTimeout(
+                    f"the model did not answer within {self.settings.model_timeout_s:g} s", attempts=attempts
+                ) from e
             except ModelError as e:
                 e.extensions.setdefault("attempts", attempts)
                 raise
@@ -87,10 +99,19 @@ class Planner:
             total.completion_tokens += u.completion_tokens
             total.latency_ms += u.latency_ms or (time.perf_counter() - started) * 1000
             budget.spend(u.prompt_tokens + u.completion_tokens)
-            trace = {"kind": "call", "request_id": request_id, "field": root.key, "request": request,
-                     "model": u.model, "prompt_version": prompt_version(), "messages": messages, "prompt_length": prompt_length,
-                     "answer": completion.text, "latencyMs": u.latency_ms,
-                     "tokens": {"prompt": u.prompt_tokens, "completion": u.completion_tokens}}
+            trace = {
+                "kind": "call",
+                "request_id": request_id,
+                "field": root.key,
+                "request": request,
+                "model": u.model,
+                "prompt_version": prompt_version(),
+                "messages": messages,
+                "prompt_length": prompt_length,
+                "answer": completion.text,
+                "latencyMs": u.latency_ms,
+                "tokens": {"prompt": u.prompt_tokens, "completion": u.completion_tokens},
+            }
             answer = " ".join(completion.text.split())
             repeated = answer in seen
             seen.add(answer)
@@ -98,19 +119,24 @@ class Planner:
                 plan = validate_plan(self.catalog, parse_plan(completion.text), root)
                 invented = [] if root.readonly else invented_strings(self.catalog, plan, request, known)
                 if invented:
-                    raise InventedValue("the plan would store text that is not in the request: " + invented[0],
-                                        errors=invented)
+                    raise InventedValue(
+                        "the plan would store text that is not in the request: " + invented[0], errors=invented
+                    )
             except PlanInvalid as e:
                 last_error = e
                 self._trace(trace, plan=None, errors=e.extensions.get("errors", [e.message]))
                 attempts.append({"answer": completion.text[:2000], "errors": e.extensions.get("errors", [e.message])})
                 if budget.exhausted:
-                    raise ModelBudgetExceeded("the request used up its model token budget while repairing the plan",
-                                              attempts=attempts) from e
+                    raise ModelBudgetExceeded(
+                        "the request used up its model token budget while repairing the plan", attempts=attempts
+                    ) from e
                 if repeated:  # the model gives the same answer again: more repairs will not help
                     break
-                messages = [*messages, {"role": "assistant", "content": completion.text},
-                            {"role": "user", "content": _repair_message(e)}]
+                messages = [
+                    *messages,
+                    {"role": "assistant", "content": completion.text},
+                    {"role": "user", "content": _repair_message(e)},
+                ]
                 continue
             if not plan.params:
                 plan.params = derive_params(plan, request)
@@ -118,9 +144,11 @@ class Planner:
             attempts.append({"answer": completion.text[:2000], "errors": []})
             return Planned(plan, u.model, total, attempts, request_id)
         error = InventedValue if isinstance(last_error, InventedValue) else PlanInvalid
-        raise error(f"the model's plan was still invalid after {len(attempts)} attempts: "
-                    + "; ".join(attempts[-1]["errors"][:3]), attempts=attempts)
-
+        raise error(
+            f"the model's plan was still invalid after {len(attempts)} attempts: "
+            + "; ".join(attempts[-1]["errors"][:3]),
+            attempts=attempts,
+        )
 
     def _trace(self, entry: dict[str, Any], **more: Any) -> None:
         if self.traces is not None:
@@ -134,8 +162,9 @@ class Planner:
 
 def _repair_message(error: PlanInvalid) -> str:
     errors = error.extensions.get("errors") or [error.message]
-    return ("That plan was rejected. Fix these errors and answer with the corrected JSON plan only:\n"
-            + json.dumps(errors[:20], indent=1))
+    return "That plan was rejected. Fix these errors and answer with the corrected JSON plan only:\n" + json.dumps(
+        errors[:20], indent=1
+    )
 
 
 def derive_params(plan: Plan, request: str) -> dict[str, Any]:
@@ -147,17 +176,27 @@ def derive_params(plan: Plan, request: str) -> dict[str, Any]:
     words = set(re.findall(r"-?\d+(?:\.\d+)?", request))
     out: dict[str, Any] = {}
     for t in plan.tree:
-        parts = ([t.where] if t.where is not None else []) + [v for row in t.rows for v in row.values()] \
-            + list(t.set.values()) + list(t.args.values())
+        parts = (
+            ([t.where] if t.where is not None else [])
+            + [v for row in t.rows for v in row.values()]
+            + list(t.set.values())
+            + list(t.args.values())
+        )
         for part in parts:
             for node in walk(part):
                 name = node.field if isinstance(node, FieldTest) else None
-                values = [node.value] if isinstance(node, FieldTest) and isinstance(node.value, Literal) else \
-                    [node] if isinstance(node, Literal) and name is None else []
+                values = (
+                    [node.value]
+                    if isinstance(node, FieldTest) and isinstance(node.value, Literal)
+                    else [node]
+                    if isinstance(node, Literal) and name is None
+                    else []
+                )
                 for lit in values:
                     v = lit.value
-                    said = (isinstance(v, str) and len(v) > 1 and v.lower() in text) or \
-                        (isinstance(v, (int, float)) and not isinstance(v, bool) and str(v) in words)
+                    said = (isinstance(v, str) and len(v) > 1 and v.lower() in text) or (
+                        isinstance(v, (int, float)) and not isinstance(v, bool) and str(v) in words
+                    )
                     if said and v not in out.values():
                         key = name or lit.path.rsplit(".", 1)[-1].split("[")[0]
                         out[key if key not in out else f"{key}{len(out)}"] = v

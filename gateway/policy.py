@@ -30,32 +30,46 @@ class Policy:
     def check(self, root: RootField, plan: Plan) -> None:
         """Raise PolicyDenied (or PlanRefused) when the plan may not run for this field."""
         if plan.refuse is not None:
-            raise PlanRefused(f"the request cannot be served: {plan.refuse}; nothing was changed",
-                              reason=plan.refuse)
-        side_effects = [s.connector for s in plan.steps
-                        if isinstance(s, Call) and self.catalog.connectors[s.connector].side_effects]
+            raise PlanRefused(f"the request cannot be served: {plan.refuse}; nothing was changed", reason=plan.refuse)
+        side_effects = [
+            s.connector for s in plan.steps if isinstance(s, Call) and self.catalog.connectors[s.connector].side_effects
+        ]
         if root.readonly and side_effects:
-            raise PolicyDenied(f"{root.operation} field {root.name} is read-only; connector "
-                               f"{side_effects[0]} has side effects; nothing was called", reason="readonly")
+            raise PolicyDenied(
+                f"{root.operation} field {root.name} is read-only; connector "
+                f"{side_effects[0]} has side effects; nothing was called",
+                reason="readonly",
+            )
         for i, step in enumerate(plan.steps):
-            later = [s for s in plan.steps[i + 1:] if s.op != "filter"]
+            later = [s for s in plan.steps[i + 1 :] if s.op != "filter"]
             if isinstance(step, Call) and self.catalog.connectors[step.connector].side_effects and later:
-                raise PolicyDenied(f"connector {step.connector} has side effects that cannot be rolled back, so it "
-                                   "must be the plan's last step; nothing was called", reason="side_effect_order")
+                raise PolicyDenied(
+                    f"connector {step.connector} has side effects that cannot be rolled back, so it "
+                    "must be the plan's last step; nothing was called",
+                    reason="side_effect_order",
+                )
         if root.readonly and plan.writes:
             ops = sorted({s.op for s in plan.steps if s.op in ("insert", "update", "delete")})
-            raise PolicyDenied(f"{root.operation} field {root.name} is read-only; the plan wanted to "
-                               f"{', '.join(ops)}; nothing was changed", reason="readonly")
+            raise PolicyDenied(
+                f"{root.operation} field {root.name} is read-only; the plan wanted to "
+                f"{', '.join(ops)}; nothing was changed",
+                reason="readonly",
+            )
         if not root.readonly and not plan.writes and not side_effects:
-            raise PlanRefused(f"mutation {root.name}: the plan only reads, so the request would change nothing; "
-                              "say what to add, change or delete", reason="nothing to change")
+            raise PlanRefused(
+                f"mutation {root.name}: the plan only reads, so the request would change nothing; "
+                "say what to add, change or delete",
+                reason="nothing to change",
+            )
         if root.allow_bulk:
             return
         for i, (step, t) in enumerate(zip(plan.steps, plan.tree)):
             if isinstance(step, (Update, Delete)) and is_trivially_true(t.where):
-                raise PolicyDenied(f"step {i} would {step.op} every {step.model}; an {step.op} needs a filter "
-                                   f"unless the field is marked @allowBulk; nothing was changed",
-                                   reason="unfiltered")
+                raise PolicyDenied(
+                    f"step {i} would {step.op} every {step.model}; an {step.op} needs a filter "
+                    f"unless the field is marked @allowBulk; nothing was changed",
+                    reason="unfiltered",
+                )
 
 
 def _normal(text: str) -> str:
@@ -101,6 +115,8 @@ def invented_strings(catalog: Catalog, plan: Plan, request: str, known: Iterable
                     continue
                 if f.type_name not in ("String", "ID") and _looks_like_date(lit.value):
                     continue
-                problems.append(f"{lit.path}: {lit.value[:60]!r} is not in the request; write only text the request "
-                                "gives (or computed from stored fields), or refuse")
+                problems.append(
+                    f"{lit.path}: {lit.value[:60]!r} is not in the request; write only text the request "
+                    "gives (or computed from stored fields), or refuse"
+                )
     return problems

@@ -89,8 +89,9 @@ def _subject(catalog: Catalog, root: RootField) -> Model | None:
     return (named or list(catalog.models.values()) or [None])[0]
 
 
-def _count(model: Model, where: dict[str, Any] | None = None, group: str | None = None,
-           alias: str = "count") -> dict[str, Any]:
+def _count(
+    model: Model, where: dict[str, Any] | None = None, group: str | None = None, alias: str = "count"
+) -> dict[str, Any]:
     step: dict[str, Any] = {"op": "aggregate", "model": model.name}
     if where:
         step["where"] = where
@@ -108,8 +109,12 @@ def _aggregate_examples(catalog: Catalog, root: RootField, model: Model) -> list
     enum_field = next((f for f in model.fields.values() if f.kind == "enum"), None)
     if enum_field is not None:
         value = catalog.enums[enum_field.type_name][0]
-        out.append((f"how many {model.name} have {enum_field.name} {value.lower()}",
-                    _count(model, {enum_field.name: {"eq": value}}, alias=alias)))
+        out.append(
+            (
+                f"how many {model.name} have {enum_field.name} {value.lower()}",
+                _count(model, {enum_field.name: {"eq": value}}, alias=alias),
+            )
+        )
     group = next((n for n in shape if n in model.fields and model.fields[n].kind in ("enum", "scalar")), None)
     if group is not None:
         out.append((f"number of {model.name} per {group}", _count(model, group=group, alias=alias)))
@@ -126,37 +131,85 @@ def example_plans(catalog: Catalog, root: RootField) -> list[tuple[str, dict[str
     if not root.models:
         return _aggregate_examples(catalog, root, model)
     if root.readonly:
-        out.append((f'{model.name} whose {text} mentions "sample"',
-                    {"steps": [{"op": "find", "model": model.name, "where": {text: {"contains": "sample"}}}],
-                     "result": 0, "params": {text: "sample"}}))
+        out.append(
+            (
+                f'{model.name} whose {text} mentions "sample"',
+                {
+                    "steps": [{"op": "find", "model": model.name, "where": {text: {"contains": "sample"}}}],
+                    "result": 0,
+                    "params": {text: "sample"},
+                },
+            )
+        )
         for f in model.fields.values():
             target = catalog.models.get(f.type_name)
             if f.kind == "ref" and target is not None and _text_field(target):
                 tf = _text_field(target)
-                out.append((f'{model.name} whose {f.name} has {tf} "Sample B"',
-                            {"steps": [{"op": "find", "model": model.name,
-                                        "where": {f.name: {tf: {"eq": "Sample B"}}}}],
-                             "result": 0, "params": {tf: "Sample B"}}))
+                out.append(
+                    (
+                        f'{model.name} whose {f.name} has {tf} "Sample B"',
+                        {
+                            "steps": [{"op": "find", "model": model.name, "where": {f.name: {tf: {"eq": "Sample B"}}}}],
+                            "result": 0,
+                            "params": {tf: "Sample B"},
+                        },
+                    )
+                )
                 break
-        number = next((f for f in model.fields.values() if f.kind == "scalar" and f.type_name in ("Int", "Float")),
-                      None)
+        number = next(
+            (f for f in model.fields.values() if f.kind == "scalar" and f.type_name in ("Int", "Float")), None
+        )
         if number is not None:
-            out.append((f"the 2 {model.name} with the highest {number.name}",
-                        {"steps": [{"op": "find", "model": model.name,
-                                    "orderBy": [{"field": number.name, "direction": "desc"}], "limit": 2}],
-                         "result": 0, "params": {}}))
+            out.append(
+                (
+                    f"the 2 {model.name} with the highest {number.name}",
+                    {
+                        "steps": [
+                            {
+                                "op": "find",
+                                "model": model.name,
+                                "orderBy": [{"field": number.name, "direction": "desc"}],
+                                "limit": 2,
+                            }
+                        ],
+                        "result": 0,
+                        "params": {},
+                    },
+                )
+            )
         many = next((f for f in model.fields.values() if f.kind == "refs"), None)
         if many is not None:
-            out.append((f"the {model.name} with the most {many.name}",
-                        {"steps": [{"op": "find", "model": model.name, "orderBy": [
-                            {"expr": {"fn": "count", "args": [{"field": many.name}]}, "direction": "desc"}],
-                                    "limit": 1}], "result": 0}))
+            out.append(
+                (
+                    f"the {model.name} with the most {many.name}",
+                    {
+                        "steps": [
+                            {
+                                "op": "find",
+                                "model": model.name,
+                                "orderBy": [
+                                    {"expr": {"fn": "count", "args": [{"field": many.name}]}, "direction": "desc"}
+                                ],
+                                "limit": 1,
+                            }
+                        ],
+                        "result": 0,
+                    },
+                )
+            )
         enum_field = next((f for f in model.fields.values() if f.kind == "enum"), None)
         if enum_field is not None:
             value = catalog.enums[enum_field.type_name][-1]
-            out.append((f"{model.name} whose {enum_field.name} is not {value.lower()}",
-                        {"steps": [{"op": "find", "model": model.name,
-                                    "where": {enum_field.name: {"ne": value}}}], "result": 0, "params": {}}))
+            out.append(
+                (
+                    f"{model.name} whose {enum_field.name} is not {value.lower()}",
+                    {
+                        "steps": [{"op": "find", "model": model.name, "where": {enum_field.name: {"ne": value}}}],
+                        "result": 0,
+                        "params": {},
+                    },
+                )
+            )
         return out
     values: dict[str, Any] = {}
     for f in model.fields.values():
@@ -171,28 +224,82 @@ def example_plans(catalog: Catalog, root: RootField) -> list[tuple[str, dict[str
             values[f.name] = {"$step": 0, "field": "id"}
             break
     steps.append({"op": "insert", "model": model.name, "values": [values]})
-    out.append((f'add a {model.name} with {text} "Sample C"' + (' for "Sample D"' if len(steps) > 1 else ""),
-                {"steps": steps, "result": len(steps) - 1, "params": {text: "Sample C"}}))
+    out.append(
+        (
+            f'add a {model.name} with {text} "Sample C"' + (' for "Sample D"' if len(steps) > 1 else ""),
+            {"steps": steps, "result": len(steps) - 1, "params": {text: "Sample C"}},
+        )
+    )
     enum_field = next((f for f in model.fields.values() if f.kind == "enum"), None)
     if enum_field is not None and text != "id":
         value = catalog.enums[enum_field.type_name][-1]
-        out.append((f'set the {enum_field.name} of "Sample C" to {value.lower()}',
-                    {"steps": [{"op": "update", "model": model.name, "where": {text: {"eq": "Sample C"}},
-                                "set": {enum_field.name: value}}], "result": 0, "params": {text: "Sample C"}}))
+        out.append(
+            (
+                f'set the {enum_field.name} of "Sample C" to {value.lower()}',
+                {
+                    "steps": [
+                        {
+                            "op": "update",
+                            "model": model.name,
+                            "where": {text: {"eq": "Sample C"}},
+                            "set": {enum_field.name: value},
+                        }
+                    ],
+                    "result": 0,
+                    "params": {text: "Sample C"},
+                },
+            )
+        )
     if text != "id":
-        out.append((f'delete the {model.name} "Sample C"',
-                    {"steps": [{"op": "delete", "model": model.name, "where": {text: {"eq": "Sample C"}}}],
-                     "result": 0, "params": {text: "Sample C"}}))
+        out.append(
+            (
+                f'delete the {model.name} "Sample C"',
+                {
+                    "steps": [{"op": "delete", "model": model.name, "where": {text: {"eq": "Sample C"}}}],
+                    "result": 0,
+                    "params": {text: "Sample C"},
+                },
+            )
+        )
     if enum_field is not None and text != "id":
         value = catalog.enums[enum_field.type_name][0]
-        out.append((f"rename the {model.name} whose {enum_field.name} is {value.lower()} to N-01, N-02... "
-                    f"in creation order",
-                    {"steps": [{"op": "update", "model": model.name, "where": {enum_field.name: {"eq": value}},
-                                "set": {text: {"fn": "concat", "args": ["N-", {"fn": "lpad", "args": [
-                                    {"fn": "rowNumber", "orderBy": [{"field": "$created", "direction": "asc"}],
-                                     "start": 1}, 2, "0"]}]}}}], "result": 0}))
-    out.append((f"make every {model.name} feel happier",
-                {"refuse": f"no field of {model.name} stores a feeling"}))
+        out.append(
+            (
+                f"rename the {model.name} whose {enum_field.name} is {value.lower()} to N-01, N-02... "
+                f"in creation order",
+                {
+                    "steps": [
+                        {
+                            "op": "update",
+                            "model": model.name,
+                            "where": {enum_field.name: {"eq": value}},
+                            "set": {
+                                text: {
+                                    "fn": "concat",
+                                    "args": [
+                                        "N-",
+                                        {
+                                            "fn": "lpad",
+                                            "args": [
+                                                {
+                                                    "fn": "rowNumber",
+                                                    "orderBy": [{"field": "$created", "direction": "asc"}],
+                                                    "start": 1,
+                                                },
+                                                2,
+                                                "0",
+                                            ],
+                                        },
+                                    ],
+                                }
+                            },
+                        }
+                    ],
+                    "result": 0,
+                },
+            )
+        )
+    out.append((f"make every {model.name} feel happier", {"refuse": f"no field of {model.name} stores a feeling"}))
     return out
 
 
@@ -207,10 +314,17 @@ def describe_connectors(catalog: Catalog, root: RootField) -> str:
     return "\n".join(lines) or "(none)"
 
 
-def build_messages(catalog: Catalog, root: RootField, request: str, selection: str,
-                   hints: dict[str, Any], timezone: str | None = None,
-                   today: dt.date | None = None, grounding: str = "(none)",
-                   learned: Sequence[tuple[str, Any]] = ()) -> list[Message]:
+def build_messages(
+    catalog: Catalog,
+    root: RootField,
+    request: str,
+    selection: str,
+    hints: dict[str, Any],
+    timezone: str | None = None,
+    today: dt.date | None = None,
+    grounding: str = "(none)",
+    learned: Sequence[tuple[str, Any]] = (),
+) -> list[Message]:
     """System instructions, worked examples as earlier turns, then the request.
 
     Small models follow examples given as conversation turns far better than examples in the
@@ -219,10 +333,12 @@ def build_messages(catalog: Catalog, root: RootField, request: str, selection: s
     come after it, just before the request.
     """
     has_connectors = bool(connectors_for(catalog, root))  # small models do better without steps they cannot use
-    system = render("system", sdl=pruned_sdl(catalog, root),
-                    connector_steps=render("connector_steps") if has_connectors else "",
-                    connectors=render("connectors", connectors=describe_connectors(catalog, root))
-                    if has_connectors else "")
+    system = render(
+        "system",
+        sdl=pruned_sdl(catalog, root),
+        connector_steps=render("connector_steps") if has_connectors else "",
+        connectors=render("connectors", connectors=describe_connectors(catalog, root)) if has_connectors else "",
+    )
     messages: list[Message] = [{"role": "system", "content": system}]
     shape = f"[{root.type_name}]" if root.returns_list else root.type_name
     today_text = (today or dt.date.today()).isoformat()
@@ -231,9 +347,12 @@ def build_messages(catalog: Catalog, root: RootField, request: str, selection: s
         return render(
             "request",
             operation=root.operation,
-            intent=("This field only reads: use find or aggregate." if root.readonly else
-                    "This field changes data: plan the insert, update or delete the request asks for "
-                    "(a find only to look up records the change needs)."),
+            intent=(
+                "This field only reads: use find or aggregate."
+                if root.readonly
+                else "This field changes data: plan the insert, update or delete the request asks for "
+                "(a find only to look up records the change needs)."
+            ),
             field=root.name,
             return_type=shape,
             selection=sel or "(nothing nested)",

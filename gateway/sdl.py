@@ -206,8 +206,9 @@ def _from_graphql_error(e: GraphQLError, source_name: str) -> SchemaError:
     if e.source is None or not e.locations:
         return _fail(None, e.message, source_name)
     where = e.locations[0]
-    return SchemaError(f"{e.source.name} line {where.line}: {e.message}", file=e.source.name, line=where.line,
-                       column=where.column)
+    return SchemaError(
+        f"{e.source.name} line {where.line}: {e.message}", file=e.source.name, line=where.line, column=where.column
+    )
 
 
 def _directive(ast_node: Any, name: str) -> DirectiveNode | None:
@@ -259,8 +260,11 @@ def build_catalog(sdl: str, source_name: str = "schema.graphql") -> Catalog:
     except GraphQLError as e:
         raise _from_graphql_error(e, source_name) from e
     declared = {d.name.value for d in user_doc.definitions if isinstance(d, DirectiveDefinitionNode)}
-    prelude = [d for d in parse(Source(GATEWAY_DIRECTIVES, "gateway directives")).definitions
-               if isinstance(d, DirectiveDefinitionNode) and d.name.value not in declared]
+    prelude = [
+        d
+        for d in parse(Source(GATEWAY_DIRECTIVES, "gateway directives")).definitions
+        if isinstance(d, DirectiveDefinitionNode) and d.name.value not in declared
+    ]
     document = DocumentNode(definitions=(*prelude, *user_doc.definitions))
     sdl_errors = validate_sdl(document)
     if sdl_errors:
@@ -298,8 +302,11 @@ def _derive(sdl: str, schema: GraphQLSchema, source_name: str = "schema.graphql"
     enums: dict[str, list[str]] = {}
     shapes: dict[str, dict[str, str]] = {}
     shape_models: dict[str, Model] = {}
-    roots = {schema.query_type.name, getattr(schema.mutation_type, "name", None),
-             getattr(schema.subscription_type, "name", None)}
+    roots = {
+        schema.query_type.name,
+        getattr(schema.mutation_type, "name", None),
+        getattr(schema.subscription_type, "name", None),
+    }
     for t in schema.type_map.values():
         if t.name.startswith("__"):
             continue
@@ -318,8 +325,11 @@ def _derive(sdl: str, schema: GraphQLSchema, source_name: str = "schema.graphql"
     for model in models.values():
         _resolve_relations(model, models, schema)
     root_fields: dict[str, RootField] = {}
-    for op, t in (("query", schema.query_type), ("mutation", schema.mutation_type),
-                  ("subscription", schema.subscription_type)):
+    for op, t in (
+        ("query", schema.query_type),
+        ("mutation", schema.mutation_type),
+        ("subscription", schema.subscription_type),
+    ):
         if t is None:
             continue
         for name, f in t.fields.items():
@@ -428,7 +438,8 @@ def _resolve_relations(model: Model, models: dict[str, Model], schema: GraphQLSc
             names = ", ".join(f"{target.name}.{g.name}" for g in back_refs)
             raise _fail(node, f"{model.name}.{f.name}: ambiguous list reference; {names} all point back")
         back_lists = [
-            g for g in target.fields.values()
+            g
+            for g in target.fields.values()
             if g.kind == "refs" and g.type_name == model.name and (target.name, g.name) != (model.name, f.name)
         ]
         if len(back_lists) > 1:
@@ -500,5 +511,3 @@ def _connection(named: Any, models: dict[str, Model]) -> Connection | None:
     if not isinstance(info, GraphQLObjectType) or "hasNextPage" not in info.fields:
         return None
     return Connection(named.name, edge.name, get_named_type(node.type).name)
-
-

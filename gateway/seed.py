@@ -43,8 +43,9 @@ def import_records(executor: Executor, data: Any) -> dict[str, int]:
         validate_plan(catalog, Plan(steps=steps).parse_unbounded())
     except PlanInvalid as e:
         errors = [err.replace("steps[", "records[", 1) for err in e.extensions.get("errors", [])]
-        raise ImportInvalid("seed data does not fit the schema, nothing was imported: " + "; ".join(errors[:5]),
-                            errors=errors) from e
+        raise ImportInvalid(
+            "seed data does not fit the schema, nothing was imported: " + "; ".join(errors[:5]), errors=errors
+        ) from e
     try:
         with executor.engine.connect() as conn:
             conn.execution_options(write=True)
@@ -56,8 +57,11 @@ def import_records(executor: Executor, data: Any) -> dict[str, int]:
                     table = executor.tables.table(model.name)
                     for record in step.values:
                         rec_id = str(record.get("id") or new_id())
-                        columns = {k: v for k, v in record.items()
-                                   if model.fields[k].kind in ("scalar", "enum", "scalars", "json")}
+                        columns = {
+                            k: v
+                            for k, v in record.items()
+                            if model.fields[k].kind in ("scalar", "enum", "scalars", "json")
+                        }
                         created = executor.next_created(model.name, 1)[0]
                         extra = {} if created is None else {CREATED_COLUMN: created}
                         conn.execute(insert(table).values(**{**columns, "id": rec_id, **extra}))
@@ -119,13 +123,13 @@ def _rows(executor: Executor, conn: Connection, model_name: str) -> Iterator[dic
             continue
         j = executor.tables.joins[rel.table]
         collect = func.json_group_array if is_sqlite(executor.engine) else func.json_agg
-        lists[f.name] = select(collect(j.c.right_id)).where(j.c.left_id == table.c.id).scalar_subquery().label(
-            f"__list_{f.name}")
+        lists[f.name] = (
+            select(collect(j.c.right_id)).where(j.c.left_id == table.c.id).scalar_subquery().label(f"__list_{f.name}")
+        )
     stmt = select(table, *lists.values()).order_by(table.c[CREATED_COLUMN], table.c.id)
     result = conn.execution_options(stream_results=True, yield_per=500).execute(stmt)
     for row in result.mappings():
-        record = {k: v for k, v in row.items()
-                  if v is not None and k != CREATED_COLUMN and not k.startswith("__list_")}
+        record = {k: v for k, v in row.items() if v is not None and k != CREATED_COLUMN and not k.startswith("__list_")}
         for name in lists:
             links = row[f"__list_{name}"]
             links = json.loads(links) if isinstance(links, str) else links

@@ -20,7 +20,9 @@ from .sql import CREATED_COLUMN
 Fragments = dict[str, FragmentDefinitionNode]
 
 
-def fields_by_name(selection_sets: Iterable[SelectionSetNode | None], fragments: Fragments) -> dict[str, list[FieldNode]]:
+def fields_by_name(
+    selection_sets: Iterable[SelectionSetNode | None], fragments: Fragments
+) -> dict[str, list[FieldNode]]:
     """Fields selected (through fragments too), keyed by field name so aliases merge."""
     out: dict[str, list[FieldNode]] = defaultdict(list)
 
@@ -66,8 +68,9 @@ class Prefetcher:
             with conn.begin():
                 self.load_in(conn, records, field_nodes, fragments)
 
-    def load_in(self, conn: Connection, records: list[Record], field_nodes: list[FieldNode],
-                fragments: Fragments) -> None:
+    def load_in(
+        self, conn: Connection, records: list[Record], field_nodes: list[FieldNode], fragments: Fragments
+    ) -> None:
         """Load the selection on an open connection (the plan's own transaction)."""
         if records and any(r.get("__typename") in self.catalog.models for r in records):
             self._level(conn, records, [n.selection_set for n in field_nodes], fragments)
@@ -103,14 +106,19 @@ class Prefetcher:
             return list(found.values())
         parent_ids = [p["id"] for p in parents]
         if rel.kind == "reverse":
-            stmt = (select(target, target.c[rel.via].label("__owner")).where(target.c[rel.via].in_(parent_ids))
-                    .order_by(target.c[CREATED_COLUMN], target.c.id))
+            stmt = (
+                select(target, target.c[rel.via].label("__owner"))
+                .where(target.c[rel.via].in_(parent_ids))
+                .order_by(target.c[CREATED_COLUMN], target.c.id)
+            )
         else:
             j = tables.joins[rel.table]
-            stmt = (select(target, j.c[rel.own_column].label("__owner"))
-                    .join(j, j.c[rel.other_column] == target.c.id)
-                    .where(j.c[rel.own_column].in_(parent_ids))
-                    .order_by(target.c[CREATED_COLUMN], target.c.id))
+            stmt = (
+                select(target, j.c[rel.own_column].label("__owner"))
+                .join(j, j.c[rel.other_column] == target.c.id)
+                .where(j.c[rel.own_column].in_(parent_ids))
+                .order_by(target.c[CREATED_COLUMN], target.c.id)
+            )
         groups: dict[str, list[Record]] = defaultdict(list)
         distinct: dict[str, Record] = {}
         for row in conn.execute(stmt).mappings():

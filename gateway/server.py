@@ -115,8 +115,9 @@ def load_json(raw: str | bytes, what: str) -> Any:
 class GraphQLHTTP:
     """The GraphQL-over-HTTP endpoint: reads requests, hands them to ``Gateway.execute``, picks statuses."""
 
-    def __init__(self, gateway: Gateway, persisted: PersistedDocuments | None = None,
-                 monitor: Monitor | None = None) -> None:
+    def __init__(
+        self, gateway: Gateway, persisted: PersistedDocuments | None = None, monitor: Monitor | None = None
+    ) -> None:
         self.gateway = gateway
         self.persisted = persisted
         self.monitor = monitor
@@ -129,8 +130,12 @@ class GraphQLHTTP:
         if transports.wants_event_stream(request):
             return await transports.sse_response(self, request)
         if media is None and not transports.wants_multipart(request):
-            return self._error_response(NotAcceptable(
-                f"cannot answer with {request.headers.get('accept')}; accept {GRAPHQL_RESPONSE} or {JSON}"), JSON)
+            return self._error_response(
+                NotAcceptable(
+                    f"cannot answer with {request.headers.get('accept')}; accept {GRAPHQL_RESPONSE} or {JSON}"
+                ),
+                JSON,
+            )
         media = media or JSON
         started = time.perf_counter()
         try:
@@ -149,8 +154,9 @@ class GraphQLHTTP:
                 # each entry carries its own result; when none ran, the batch answers as its first refusal
                 refusals = [r for r in results if r.code != BatchRefused.code]
                 status, headers = (200, {}) if any(r.executed for r in results) else self._status(refusals[0], media)
-                return GraphQLJSONResponse([r.formatted() for r in results], status_code=status, media_type=media,
-                                           headers=headers)
+                return GraphQLJSONResponse(
+                    [r.formatted() for r in results], status_code=status, media_type=media, headers=headers
+                )
             if transports.wants_multipart(request):
                 streamed = self.request_from(payload)
                 if not isinstance(streamed, Result) and transports.may_defer(streamed.document):
@@ -174,8 +180,9 @@ class GraphQLHTTP:
         if isinstance(request, Result):
             result = request
         else:
-            result = await self.gateway.execute(request.document, request.variables, request.operation_name,
-                                                caller, read_only=read_only)
+            result = await self.gateway.execute(
+                request.document, request.variables, request.operation_name, caller, read_only=read_only
+            )
         self._record(result, started)
         return result
 
@@ -235,8 +242,11 @@ class GraphQLHTTP:
             raise RequestError("X-Timezone must be an IANA time zone name such as Europe/Paris or UTC")
         # who is asking (whose templates, whose open subscriptions): a digest of the API key, or the
         # client address where keys are off
-        who = ("key:" + hashlib.sha256(key.encode()).hexdigest()[:16] if key and self.gateway.api_keys is not None
-               else "addr:" + (request.client.host if request.client else ""))
+        who = (
+            "key:" + hashlib.sha256(key.encode()).hexdigest()[:16]
+            if key and self.gateway.api_keys is not None
+            else "addr:" + (request.client.host if request.client else "")
+        )
         return Caller(roles, timezone.strip() if timezone else None, who)
 
     @staticmethod
@@ -291,8 +301,9 @@ def create_app(gateway: Gateway) -> Starlette:
     """The ASGI app serving ``gateway`` at ``/graphql`` (and ``/healthz``, ``/admin/graphql``, ``/mcp``);
     uvicorn or any ASGI server runs it. A bad persisted-documents manifest raises ``ManifestInvalid`` here."""
     s = gateway.settings
-    persisted = persisted_documents(gateway.schema, gateway.engine, s.documents, s.trusted_documents_only,
-                                    s.redis_url, s.redis_prefix)
+    persisted = persisted_documents(
+        gateway.schema, gateway.engine, s.documents, s.trusted_documents_only, s.redis_url, s.redis_prefix
+    )
     monitor = Monitor()
     http = GraphQLHTTP(gateway, persisted, monitor)
     from .mcp_tools import McpEndpoint  # it builds on this module's GraphQLHTTP
@@ -314,6 +325,7 @@ def create_app(gateway: Gateway) -> Starlette:
     ]
     if gateway.settings.graphiql:
         routes.append(Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"))
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         async with mcp.run():  # the MCP transport's task group

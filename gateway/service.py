@@ -87,14 +87,21 @@ class Gateway:
         self.execution = Execution(self)
 
     # -- requests -------------------------------------------------------------------------
-    async def execute(self, document: str, variables: dict[str, Any] | None = None,
-                      operation_name: str | None = None, caller: Caller | None = None, *,
-                      read_only: bool = False) -> Result:
+    async def execute(
+        self,
+        document: str,
+        variables: dict[str, Any] | None = None,
+        operation_name: str | None = None,
+        caller: Caller | None = None,
+        *,
+        read_only: bool = False,
+    ) -> Result:
         """Parse, limit, validate and run one GraphQL request: every transport goes through here."""
         return await self.execution.execute(document, variables, operation_name, caller, read_only=read_only)
 
-    async def execute_batch(self, requests: list[GraphQLRequest | Result], caller: Caller | None = None, *,
-                            read_only: bool = False) -> list[Result]:
+    async def execute_batch(
+        self, requests: list[GraphQLRequest | Result], caller: Caller | None = None, *, read_only: bool = False
+    ) -> list[Result]:
         """Several requests as one: none runs unless all are ready; caps and budget count them together."""
         return await self.execution.execute_batch(requests, caller, read_only=read_only)
 
@@ -106,8 +113,12 @@ class Gateway:
             raise PlanNotFrozen("this gateway serves frozen plans only and has no model")
         if self._planner is None:
             provider = self._provider or get_provider(self.settings.model, self.settings)
-            self._planner = Planner(self.catalog, provider, self.settings,
-                                    traces=TraceLog(self.settings.traces) if self.settings.traces else None)
+            self._planner = Planner(
+                self.catalog,
+                provider,
+                self.settings,
+                traces=TraceLog(self.settings.traces) if self.settings.traces else None,
+            )
         return self._planner
 
     def _make_plan_cache(self) -> PlanCache | None:
@@ -139,8 +150,11 @@ class Gateway:
             gql_type = schema.type_map[model.name]
             for f in model.fields.values():
                 target = self.catalog.models.get(f.type_name) or self.catalog.shape_models.get(f.type_name)
-                if f.auth_roles is not None or model.auth_roles is not None or \
-                        (target is not None and target.auth_roles is not None):
+                if (
+                    f.auth_roles is not None
+                    or model.auth_roles is not None
+                    or (target is not None and target.auth_roles is not None)
+                ):
                     gql_type.fields[f.name].resolve = self._guarded(model, f.name)
         return schema
 
@@ -172,13 +186,15 @@ class Gateway:
             raise e.as_graphql_error() from e
 
     # -- the one resolver -----------------------------------------------------------------
-    async def resolve_field(self, root: RootField, args: dict[str, Any], info: GraphQLResolveInfo,
-                            ctx: RequestContext, key: str) -> Any:
+    async def resolve_field(
+        self, root: RootField, args: dict[str, Any], info: GraphQLResolveInfo, ctx: RequestContext, key: str
+    ) -> Any:
         prepared = await self.prepare_field(root, args, info, ctx, key)
         return await self.run_prepared(prepared)
 
-    async def prepare_field(self, root: RootField, args: dict[str, Any], info: GraphQLResolveInfo,
-                            ctx: RequestContext, key: str) -> "Prepared":
+    async def prepare_field(
+        self, root: RootField, args: dict[str, Any], info: GraphQLResolveInfo, ctx: RequestContext, key: str
+    ) -> "Prepared":
         """Plan a root field (model, cache or listing) and check it; nothing runs on the store yet."""
         started = time.perf_counter()
         args = dict(args)
@@ -207,8 +223,21 @@ class Gateway:
         except GatewayError as e:
             self._trace_outcome(trace, e.code)
             raise
-        return Prepared(root, plan, paged, page, field_nodes, info.fragments, trace, request, selection, hints,
-                        started, ctx.timezone, ctx.caller)
+        return Prepared(
+            root,
+            plan,
+            paged,
+            page,
+            field_nodes,
+            info.fragments,
+            trace,
+            request,
+            selection,
+            hints,
+            started,
+            ctx.timezone,
+            ctx.caller,
+        )
 
     async def run_prepared(self, p: "Prepared") -> Any:
         """Run a prepared plan in one transaction, load the nested selection, shape the result."""
@@ -222,13 +251,13 @@ class Gateway:
             await asyncio.to_thread(self.notifier.publish, subscriptions.written_models(self.catalog, p.paged))
         if p.trace.get("source") == "model" and self.plan_cache is not None and not p.remembered:
             p.remembered = True
-            await asyncio.to_thread(self.plan_cache.remember, p.root, p.request, p.selection, p.hints, p.plan,
-                                    p.caller)
+            await asyncio.to_thread(self.plan_cache.remember, p.root, p.request, p.selection, p.hints, p.plan, p.caller)
         p.trace["totalMs"] = round((time.perf_counter() - p.started) * 1000, 2)
         return self.shape(p.root, p.plan, records, p.page, p.trace)
 
-    def _page(self, root: RootField, plan: Plan, hints: dict[str, Any], first: Any,
-              after: Any) -> tuple[Plan, pagination.Page | None]:
+    def _page(
+        self, root: RootField, plan: Plan, hints: dict[str, Any], first: Any, after: Any
+    ) -> tuple[Plan, pagination.Page | None]:
         """The plan narrowed to the page asked for (default page size, ``limit``, ``first``/``after``)."""
         s = self.settings
         if not plan.steps:  # a refusal: nothing to page
@@ -241,8 +270,15 @@ class Gateway:
         size = pagination.page_size(hints.get("limit"), s.default_page_size, s.max_page_size, "limit")
         return pagination.page_list(plan, size)
 
-    async def _plan(self, root: RootField, request: str, selection: str, hints: dict[str, Any],
-                    ctx: RequestContext, trace: dict[str, Any]) -> Plan:
+    async def _plan(
+        self,
+        root: RootField,
+        request: str,
+        selection: str,
+        hints: dict[str, Any],
+        ctx: RequestContext,
+        trace: dict[str, Any],
+    ) -> Plan:
         """A cached (or frozen) plan when one fits this request, else a fresh one from the model.
 
         Identical model requests within one incoming request are planned once (``shared``).
@@ -252,26 +288,44 @@ class Gateway:
         trace.update(found, **({"shared": True} if shared else {}))
         return plan
 
-    async def _plan_once(self, root: RootField, request: str, selection: str, hints: dict[str, Any],
-                         ctx: RequestContext) -> tuple[Plan, dict[str, Any]]:
+    async def _plan_once(
+        self, root: RootField, request: str, selection: str, hints: dict[str, Any], ctx: RequestContext
+    ) -> tuple[Plan, dict[str, Any]]:
         cache = self.plan_cache
         if cache is not None:
             hit = await asyncio.to_thread(cache.lookup, root, request, selection, hints, ctx.caller)
             if hit is not None:
                 return validate_plan(self.catalog, hit.plan, root), {
-                    "source": "frozen" if cache.read_only else "cache", "cache": hit.kind, "model": None}
+                    "source": "frozen" if cache.read_only else "cache",
+                    "cache": hit.kind,
+                    "model": None,
+                }
             if cache.read_only:
-                raise PlanNotFrozen(f"no frozen plan answers this request to {root.key}; add it with "
-                                    "`gateway plans freeze` and review the lock file")
+                raise PlanNotFrozen(
+                    f"no frozen plan answers this request to {root.key}; add it with "
+                    "`gateway plans freeze` and review the lock file"
+                )
         limits = GroundingLimits(probes=self.settings.grounding_probes, hints=self.settings.grounding_hints)
         matches = await asyncio.to_thread(ground, self.catalog, self.engine, root, request, ctx.roles, limits)
-        learned = [] if cache is None or self.settings.plan_examples <= 0 else await asyncio.to_thread(
-            cache.similar_examples, root, request, self.settings.plan_examples, ctx.caller)
-        planned = await self.planner.plan(root, request, selection, hints, ctx.timezone, budget=ctx.scope.budget,
-                                          grounded_values=[m.value for m in matches if m.enum is None],
-                                          grounding=format_hints(matches, limits.value_chars), learned=learned)
-        if cache is not None and await asyncio.to_thread(cache.rejected, root, request, selection, hints,
-                                                         planned.plan, ctx.caller):
+        learned = (
+            []
+            if cache is None or self.settings.plan_examples <= 0
+            else await asyncio.to_thread(cache.similar_examples, root, request, self.settings.plan_examples, ctx.caller)
+        )
+        planned = await self.planner.plan(
+            root,
+            request,
+            selection,
+            hints,
+            ctx.timezone,
+            budget=ctx.scope.budget,
+            grounded_values=[m.value for m in matches if m.enum is None],
+            grounding=format_hints(matches, limits.value_chars),
+            learned=learned,
+        )
+        if cache is not None and await asyncio.to_thread(
+            cache.rejected, root, request, selection, hints, planned.plan, ctx.caller
+        ):
             raise PlanRejected("the model answered with a plan a developer rejected for this request")
         return planned.plan, {**self._model_trace(planned), "source": "model"}
 
@@ -282,20 +336,31 @@ class Gateway:
     @staticmethod
     def _model_trace(planned: Planned) -> dict[str, Any]:
         u = planned.usage
-        return {"model": planned.model, "requestId": planned.request_id, "latencyMs": round(u.latency_ms, 2),
-                "tokens": {"prompt": u.prompt_tokens, "completion": u.completion_tokens},
-                "attempts": len(planned.attempts)}
+        return {
+            "model": planned.model,
+            "requestId": planned.request_id,
+            "latencyMs": round(u.latency_ms, 2),
+            "tokens": {"prompt": u.prompt_tokens, "completion": u.completion_tokens},
+            "attempts": len(planned.attempts),
+        }
 
-    def _run(self, root: RootField, plan: Plan, field_nodes: list[Any], fragments: dict[str, Any],
-             timezone: str | None = None) -> list[Record]:
+    def _run(
+        self,
+        root: RootField,
+        plan: Plan,
+        field_nodes: list[Any],
+        fragments: dict[str, Any],
+        timezone: str | None = None,
+    ) -> list[Record]:
         """Run the plan and load the nested selection in the same transaction (one snapshot)."""
 
         def nested(conn: Any, records: list[Record]) -> None:
             if root.models:
                 self.prefetcher.load_in(conn, records, field_nodes, fragments)
 
-        return self.executor.run(plan, max_rows=self.policy.max_rows(root), allow_bulk=root.allow_bulk,
-                                 timezone=timezone, then=nested)
+        return self.executor.run(
+            plan, max_rows=self.policy.max_rows(root), allow_bulk=root.allow_bulk, timezone=timezone, then=nested
+        )
 
     def listing_plan(self, root: RootField, hints: dict[str, Any]) -> Plan:
         """A field called without ``q`` lists its records, with no model call."""
@@ -309,8 +374,14 @@ class Gateway:
         plan = Plan(steps=[Find(op="find", model=root.models[0], limit=limit)], result=0)
         return validate_plan(self.catalog, plan, root)
 
-    def shape(self, root: RootField, plan: Plan, records: list[Record], page: pagination.Page | None = None,
-              trace: dict[str, Any] | None = None) -> Any:
+    def shape(
+        self,
+        root: RootField,
+        plan: Plan,
+        records: list[Record],
+        page: pagination.Page | None = None,
+        trace: dict[str, Any] | None = None,
+    ) -> Any:
         """Fit the result step's records to the field's return type (a page of a list, a connection)."""
         if root.connection and page is not None:
             return pagination.connection(records, page)

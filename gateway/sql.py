@@ -144,8 +144,11 @@ class SqlCompiler(Visitor):
         if op == "contains":
             if isinstance(node.value, Literal):
                 return func.lower(col).contains(str(node.value.value).lower(), autoescape=True)
-            return func.instr(func.lower(col), func.lower(v)) > 0 if self.sqlite \
+            return (
+                func.instr(func.lower(col), func.lower(v)) > 0
+                if self.sqlite
                 else func.strpos(func.lower(col), func.lower(v)) > 0
+            )
         if op == "startsWith":
             if isinstance(node.value, Literal):
                 return func.lower(col).startswith(str(node.value.value).lower(), autoescape=True)
@@ -294,8 +297,11 @@ def _lpad(c: SqlCompiler, args: list[Any], node: FnCall, left: bool) -> Any:
     fill = node.args[2].value if len(node.args) > 2 else "0"  # type: ignore[union-attr]
     text = cast(args[0], Text())
     pad = literal(fill * width, Text())
-    padded = func.substr(pad + text, -width if c.sqlite else func.length(pad + text) - width + 1, width) if left \
+    padded = (
+        func.substr(pad + text, -width if c.sqlite else func.length(pad + text) - width + 1, width)
+        if left
         else func.substr(text + pad, 1, width)
+    )
     return case((func.length(text) >= width, text), else_=padded)
 
 

@@ -41,7 +41,9 @@ class Slots:
             if self._open[caller] >= self.limit:
                 raise TooManySubscriptions(
                     f"this caller already has {self._open[caller]} open subscriptions, the most allowed "
-                    "(GATEWAY_MAX_SUBSCRIPTIONS); close one first", limit=self.limit)
+                    "(GATEWAY_MAX_SUBSCRIPTIONS); close one first",
+                    limit=self.limit,
+                )
             self._open[caller] += 1
 
     def give_back(self, caller: str) -> None:
@@ -163,8 +165,9 @@ def _where_models(catalog: Catalog, model: Model, where: Any, found: set[str]) -
                     _where_models(catalog, catalog.models[f.type_name], cond, found)
 
 
-def _selection_models(catalog: Catalog, model: Model, sets: Iterable[Any], fragments: Fragments,
-                      found: set[str], depth: int = 0) -> None:
+def _selection_models(
+    catalog: Catalog, model: Model, sets: Iterable[Any], fragments: Fragments, found: set[str], depth: int = 0
+) -> None:
     if depth > 10:
         return
     for name, nodes in fields_by_name(sets, fragments).items():
@@ -172,20 +175,23 @@ def _selection_models(catalog: Catalog, model: Model, sets: Iterable[Any], fragm
         if f is None or not f.is_reference:
             continue
         found.add(f.type_name)
-        _selection_models(catalog, catalog.models[f.type_name], [n.selection_set for n in nodes], fragments,
-                          found, depth + 1)
+        _selection_models(
+            catalog, catalog.models[f.type_name], [n.selection_set for n in nodes], fragments, found, depth + 1
+        )
 
 
 # -- the results of one subscription operation ------------------------------------------
-async def live_results(schema: Any, document: Any, variables: dict[str, Any], operation_name: str | None,
-                       ctx: "RequestContext") -> AsyncIterator[Any]:
+async def live_results(
+    schema: Any, document: Any, variables: dict[str, Any], operation_name: str | None, ctx: "RequestContext"
+) -> AsyncIterator[Any]:
     """graphql-core's ``subscribe`` over the live queries, a result equal to the last one dropped;
     what the subscription holds is released however the iteration ends."""
     from graphql import ExecutionResult, subscribe
 
     try:
-        result: Any = subscribe(schema, document, context_value=ctx, variable_values=variables,
-                                operation_name=operation_name)
+        result: Any = subscribe(
+            schema, document, context_value=ctx, variable_values=variables, operation_name=operation_name
+        )
         if isawaitable(result):
             result = await result
         if isinstance(result, ExecutionResult):

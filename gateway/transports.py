@@ -52,8 +52,7 @@ def may_defer(document: str) -> bool:
 
 
 # -- multipart/mixed (incremental delivery over plain HTTP) --------------------------------
-async def multipart_response(http: Any, gql: GraphQLRequest, caller: Caller, media: str,
-                             read_only: bool) -> Response:
+async def multipart_response(http: Any, gql: GraphQLRequest, caller: Caller, media: str, read_only: bool) -> Response:
     """The parts of a ``@defer``/``@stream`` result as ``multipart/mixed; boundary="-"``; an
     operation that turns out to have one result (or none: a refusal) answers as usual."""
     results = http.gateway.execution.stream(gql, caller, read_only=read_only)
@@ -74,8 +73,9 @@ async def multipart_response(http: Any, gql: GraphQLRequest, caller: Caller, med
             await results.aclose()
         yield "--\r\n"
 
-    return EventStreamResponse(body(), media_type=None, headers={
-        "Content-Type": 'multipart/mixed; boundary="-"', "Cache-Control": "no-cache"})
+    return EventStreamResponse(
+        body(), media_type=None, headers={"Content-Type": 'multipart/mixed; boundary="-"', "Cache-Control": "no-cache"}
+    )
 
 
 def _part(payload: dict[str, Any]) -> str:
@@ -114,8 +114,9 @@ def event_stream(http: Any, gql: GraphQLRequest | Result, caller: Caller) -> Res
                 await results.aclose()
         yield "event: complete\ndata: \n\n"
 
-    return EventStreamResponse(events(), media_type=SSE,
-                               headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return EventStreamResponse(
+        events(), media_type=SSE, headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
 
 
 def _body(result: Result | dict[str, Any]) -> dict[str, Any]:
@@ -137,6 +138,7 @@ class EventStreamResponse(StreamingResponse):
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         async with anyio.create_task_group() as group:
+
             async def stream() -> None:
                 try:
                     await self.stream_response(send)

@@ -101,8 +101,9 @@ class Checker(ScopedVisitor):
             return self.branches(node, [self.expr(v, scope, expected) for _, v in node.cases])
         if isinstance(node, Conditional):
             self.filter(node.test, scope)
-            return self.branches(node, [self.expr(node.then, scope, expected),
-                                        self.expr(node.otherwise, scope, expected)])
+            return self.branches(
+                node, [self.expr(node.then, scope, expected), self.expr(node.otherwise, scope, expected)]
+            )
         return self.error(node, "not a value")  # pragma: no cover - the parser makes only these
 
     def literal(self, node: Literal, expected: ValueType | None) -> ValueType:
@@ -208,9 +209,10 @@ class Checker(ScopedVisitor):
             need(1, types[1].name in ("Int", "Any") and not types[1].is_list, "an Int width")
             if not isinstance(args[1], Literal) or not isinstance(args[1].value, int) or not 0 <= args[1].value <= 100:
                 self.error(args[1], f"{fn} takes a width from 0 to 100 as a number")
-            if len(args) == 3 and (not isinstance(args[2], Literal) or not isinstance(args[2].value, str)
-                                   or len(args[2].value) != 1):
-                self.error(args[2], f"{fn} pads with one character, e.g. \"0\"")
+            if len(args) == 3 and (
+                not isinstance(args[2], Literal) or not isinstance(args[2].value, str) or len(args[2].value) != 1
+            ):
+                self.error(args[2], f'{fn} pads with one character, e.g. "0"')
             return STRING
         if fn in ("add", "sub", "mul", "div", "mod", "neg", "abs", "round"):
             for i, t in enumerate(types):
@@ -293,8 +295,11 @@ class Checker(ScopedVisitor):
         right = self.expr(node.right, scope, left if isinstance(node.right, Literal) else None)
         if isinstance(node.left, Literal) and not isinstance(node.right, Literal):
             self.expr(node.left, scope, right)
-        comparable = (is_numeric(left) and is_numeric(right)) or fits(self.catalog, left, right) \
+        comparable = (
+            (is_numeric(left) and is_numeric(right))
+            or fits(self.catalog, left, right)
             or fits(self.catalog, right, left)
+        )
         if not comparable:
             self.error(node, f"cannot compare {left} with {right}")
         elif node.op not in ("eq", "ne") and "Boolean" in (left.name, right.name):
@@ -314,8 +319,11 @@ class Checker(ScopedVisitor):
         elif op == "isNull":
             return
         elif f.kind == "refs":
-            self.error(node, f"{node.field} is a list of {f.type_name}; filter its records by nesting, "
-                             f'e.g. {{"{node.field}": {{"id": {{"eq": ...}}}}}}, or use isNull')
+            self.error(
+                node,
+                f"{node.field} is a list of {f.type_name}; filter its records by nesting, "
+                f'e.g. {{"{node.field}": {{"id": {{"eq": ...}}}}}}, or use isNull',
+            )
         elif f.kind in ("json",):
             self.error(node, f"{op} does not apply to the embedded object {node.field}")
         elif op == "in":
@@ -389,8 +397,15 @@ class Checker(ScopedVisitor):
             for f in model.fields.values():
                 given = values.get(f.name)
                 missing = given is None or (isinstance(given, Literal) and given.value is None)
-                if missing and not f.nullable and f.stored_as_column and f.name != "id" and f.kind != "scalars" \
-                        and f.default is None and not f.auto_time:
+                if (
+                    missing
+                    and not f.nullable
+                    and f.stored_as_column
+                    and f.name != "id"
+                    and f.kind != "scalars"
+                    and f.default is None
+                    and not f.auto_time
+                ):
                     self.error(f"{path}.{f.name}", f"{model.name}.{f.name} is required")
 
     # -- steps ----------------------------------------------------------------------------
@@ -549,8 +564,12 @@ def scalar_problem(catalog: Catalog, type_name: str, value: Any) -> str | None:
     if type_name == "Int":
         ok = isinstance(value, int) and not isinstance(value, bool) and -MAX_INT <= value < MAX_INT
     elif type_name == "Float":
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and is_finite_number(value) \
+        ok = (
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and is_finite_number(value)
             and abs(value) < 1e300
+        )
     elif type_name == "Boolean":
         ok = isinstance(value, bool)
     elif type_name == "ID":
@@ -572,8 +591,7 @@ def validate_plan(catalog: Catalog, plan: Plan, root: RootField | None = None) -
         checker.step(i, t)
     checker.result(root)
     if checker.errors:
-        raise PlanInvalid("the plan does not fit the schema: " + "; ".join(checker.errors[:5]),
-                          errors=checker.errors)
+        raise PlanInvalid("the plan does not fit the schema: " + "; ".join(checker.errors[:5]), errors=checker.errors)
     return plan
 
 

@@ -72,8 +72,9 @@ class LiveServer:
         self.gateway = gateway
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/graphql"
-        config = uvicorn.Config(create_app(gateway), host="127.0.0.1", port=self.port, log_level="warning",
-                                lifespan="off")
+        config = uvicorn.Config(
+            create_app(gateway), host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -137,12 +138,36 @@ TRACKER_SEED: dict[str, list[dict[str, Any]]] = {
     "Person": [{"id": "u1", "name": "Ada", "email": "ada@example.com"}, {"id": "u2", "name": "Linus"}],
     "Tag": [{"id": "g1", "name": "urgent"}, {"id": "g2", "name": "home"}],
     "Task": [
-        {"id": "t1", "title": "Fix login", "status": "TODO", "priority": "HIGH", "estimate": 3,
-         "project": "p1", "assignee": "u1", "tags": ["g1"]},
-        {"id": "t2", "title": "Write docs", "status": "DONE", "priority": "LOW", "estimate": 1,
-         "project": "p1", "assignee": "u2", "tags": []},
-        {"id": "t3", "title": "Push notifications", "status": "IN_PROGRESS", "priority": "HIGH",
-         "estimate": 5, "project": "p2", "assignee": "u1", "tags": ["g1", "g2"]},
+        {
+            "id": "t1",
+            "title": "Fix login",
+            "status": "TODO",
+            "priority": "HIGH",
+            "estimate": 3,
+            "project": "p1",
+            "assignee": "u1",
+            "tags": ["g1"],
+        },
+        {
+            "id": "t2",
+            "title": "Write docs",
+            "status": "DONE",
+            "priority": "LOW",
+            "estimate": 1,
+            "project": "p1",
+            "assignee": "u2",
+            "tags": [],
+        },
+        {
+            "id": "t3",
+            "title": "Push notifications",
+            "status": "IN_PROGRESS",
+            "priority": "HIGH",
+            "estimate": 5,
+            "project": "p2",
+            "assignee": "u1",
+            "tags": ["g1", "g2"],
+        },
     ],
 }
 

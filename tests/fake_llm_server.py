@@ -36,26 +36,32 @@ class Received:
     body: Any
 
 
-def chat_ok(content: str = '{"steps": []}', prompt_tokens: int = 12, completion_tokens: int = 5,
-            model: str = "test-model") -> Reply:
+def chat_ok(
+    content: str = '{"steps": []}', prompt_tokens: int = 12, completion_tokens: int = 5, model: str = "test-model"
+) -> Reply:
     """A successful chat completion in the shape both APIs use."""
-    return Reply(200, {
-        "id": "cmpl-1",
-        "object": "chat.completion",
-        "model": model,
-        "created": int(time.time()),
-        "choices": [{"index": 0, "finish_reason": "stop",
-                     "message": {"role": "assistant", "content": content}}],
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                  "total_tokens": prompt_tokens + completion_tokens},
-    })
+    return Reply(
+        200,
+        {
+            "id": "cmpl-1",
+            "object": "chat.completion",
+            "model": model,
+            "created": int(time.time()),
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        },
+    )
 
 
-def error(status: int, message: str = "error", headers: dict[str, str] | None = None,
-          delay_s: float = 0.0) -> Reply:
+def error(status: int, message: str = "error", headers: dict[str, str] | None = None, delay_s: float = 0.0) -> Reply:
     """An API error with a JSON body."""
-    return Reply(status, {"object": "error", "message": message, "type": "error", "code": status},
-                 headers or {}, delay_s)
+    return Reply(
+        status, {"object": "error", "message": message, "type": "error", "code": status}, headers or {}, delay_s
+    )
 
 
 class FakeLLMServer:
@@ -80,8 +86,7 @@ class FakeLLMServer:
                     body: Any = json.loads(raw) if raw else None
                 except ValueError:
                     body = raw.decode("utf-8", "replace")
-                reply = server._next(Received("POST", self.path, {k.lower(): v for k, v in self.headers.items()},
-                                              body))
+                reply = server._next(Received("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body))
                 if reply.delay_s:
                     time.sleep(reply.delay_s)
                 data = reply.body if isinstance(reply.body, str) else json.dumps(reply.body)
@@ -99,8 +104,7 @@ class FakeLLMServer:
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     def _next(self, received: Received) -> Reply:
         with self._lock:

@@ -37,8 +37,13 @@ def server(tmp_path: Path) -> Iterator[tuple[LiveServer, ScriptedProvider]]:
     schema.write_text(SDL)
     model = ScriptedProvider([])
     gw = make_gateway(f"sqlite:///{tmp_path / 's.db'}", schema=schema, provider=model, api_keys=KEYS)
-    import_records(gw.executor, {"Team": [{"id": "t1", "name": "Core"}],
-                                 "Employee": [{"id": "e1", "name": "Grace", "salary": 123456, "team": "t1"}]})
+    import_records(
+        gw.executor,
+        {
+            "Team": [{"id": "t1", "name": "Core"}],
+            "Employee": [{"id": "e1", "name": "Grace", "salary": 123456, "team": "t1"}],
+        },
+    )
     s = LiveServer(gw).start()
     yield s, model
     s.stop()
@@ -86,8 +91,10 @@ def test_hr_sees_employees_but_not_salaries(server) -> None:
 def test_admin_sees_everything(server) -> None:
     s, _ = server
     body = ask(s, "{ employees { name salary } teams { members { name } } }", "k-admin").json()
-    assert body["data"] == {"employees": [{"name": "Grace", "salary": 123456}],
-                            "teams": [{"members": [{"name": "Grace"}]}]}
+    assert body["data"] == {
+        "employees": [{"name": "Grace", "salary": 123456}],
+        "teams": [{"members": [{"name": "Grace"}]}],
+    }
 
 
 def test_a_plan_cannot_filter_on_what_the_role_cannot_see(server) -> None:
@@ -103,8 +110,10 @@ def test_a_plan_cannot_filter_on_what_the_role_cannot_see(server) -> None:
 
 def test_mutation_needs_its_role(server) -> None:
     s, model = server
-    plan = {"steps": [{"op": "update", "model": "Employee", "where": {"name": {"eq": "Grace"}},
-                       "set": {"salary": 1}}], "result": 0}
+    plan = {
+        "steps": [{"op": "update", "model": "Employee", "where": {"name": {"eq": "Grace"}}, "set": {"salary": 1}}],
+        "result": 0,
+    }
     model.push(plan)
     denied = ask(s, 'mutation { employees(q: "cut Grace to 1") { name } }', "k-hr").json()
     assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"

@@ -13,8 +13,7 @@ from conftest import Harness, LiveServer, make_gateway, seed_tracker
 from gateway import ScriptedProvider
 
 KEYS = "root-key:admin,viewer-key:viewer"
-HIGH = {"steps": [{"op": "find", "model": "Task", "where": {"priority": {"eq": "HIGH"}}}], "result": 0,
-        "params": {}}
+HIGH = {"steps": [{"op": "find", "model": "Task", "where": {"priority": {"eq": "HIGH"}}}], "result": 0, "params": {}}
 ASK = 'query { tasks(q: "high priority tasks") { title } }'
 
 
@@ -22,8 +21,9 @@ def admin_url(h: Harness) -> str:
     return h.server.url.replace("/graphql", "/admin/graphql")
 
 
-def admin(h: Harness, query: str, key: str | None = "root-key",
-          variables: dict[str, Any] | None = None) -> httpx.Response:
+def admin(
+    h: Harness, query: str, key: str | None = "root-key", variables: dict[str, Any] | None = None
+) -> httpx.Response:
     headers = {"authorization": f"Bearer {key}"} if key else {}
     return httpx.post(admin_url(h), json={"query": query, "variables": variables or {}}, headers=headers, timeout=30)
 
@@ -49,8 +49,11 @@ def test_stats_count_model_calls_tokens_cache_hits_latency_and_errors(h: Harness
     failed = ask(h, 'query { tags(q: "tags nobody scripted") { name } }')  # the model has no answers left
     assert failed["errors"][0]["extensions"]["code"] == "MODEL_UNAVAILABLE"
 
-    stats = admin(h, """{ stats { requests modelCalls promptTokens completionTokens cacheHits cacheHitRate
-                                  latencyMs { p50 p99 samples } modelLatencyMs { samples } errors { code count } } }""")
+    stats = admin(
+        h,
+        """{ stats { requests modelCalls promptTokens completionTokens cacheHits cacheHitRate
+                                  latencyMs { p50 p99 samples } modelLatencyMs { samples } errors { code count } } }""",
+    )
     s = stats.json()["data"]["stats"]
     assert s["requests"] == 4 and s["modelCalls"] == 1 and s["cacheHits"] == 1
     assert s["promptTokens"] > 0 and s["completionTokens"] > 0
@@ -121,8 +124,9 @@ def test_without_api_keys_the_admin_api_is_off_unless_opened_to_loopback(tmp_pat
 
 
 def test_a_custom_admin_role(tmp_path: Path) -> None:
-    server = LiveServer(make_gateway(f"sqlite:///{tmp_path / 'a.db'}", api_keys="ops-key:ops,root-key:admin",
-                                     admin_role="ops")).start()
+    server = LiveServer(
+        make_gateway(f"sqlite:///{tmp_path / 'a.db'}", api_keys="ops-key:ops,root-key:admin", admin_role="ops")
+    ).start()
     try:
         url = server.url.replace("/graphql", "/admin/graphql")
         body = {"query": "{ stats { requests } }"}

@@ -11,8 +11,7 @@ import pytest
 from conftest import Harness, LiveServer, make_gateway, seed_tracker
 from gateway import ScriptedProvider
 
-HIGH = {"steps": [{"op": "find", "model": "Task", "where": {"priority": {"eq": "HIGH"}}}], "result": 0,
-        "params": {}}
+HIGH = {"steps": [{"op": "find", "model": "Task", "where": {"priority": {"eq": "HIGH"}}}], "result": 0, "params": {}}
 ASK = 'query { tasks(q: "high priority tasks") { title } }'
 HEADERS = {"authorization": "Bearer root-key"}
 

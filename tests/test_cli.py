@@ -13,8 +13,9 @@ from conftest import DEMO_SCHEMA, TRACKER_SEED
 
 def gateway(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, "GATEWAY_SCHEMA": str(DEMO_SCHEMA), **env}
-    return subprocess.run([sys.executable, "-m", "gateway.cli", *args], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "gateway.cli", *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_check_prints_models_and_fails_on_a_bad_schema(tmp_path: Path) -> None:
@@ -47,15 +48,30 @@ def test_import_export_round_trip_and_refusal(tmp_path: Path) -> None:
 
 def test_ask_runs_one_request_and_prints_json(tmp_path: Path) -> None:
     script = tmp_path / "answers.json"
-    script.write_text(json.dumps([{"steps": [{"op": "find", "model": "Task",
-                                              "where": {"tags": {"name": {"eq": "urgent"}}},
-                                              "orderBy": [{"field": "title", "direction": "asc"}]}], "result": 0}]))
+    script.write_text(
+        json.dumps(
+            [
+                {
+                    "steps": [
+                        {
+                            "op": "find",
+                            "model": "Task",
+                            "where": {"tags": {"name": {"eq": "urgent"}}},
+                            "orderBy": [{"field": "title", "direction": "asc"}],
+                        }
+                    ],
+                    "result": 0,
+                }
+            ]
+        )
+    )
     seed = tmp_path / "seed.json"
     seed.write_text(json.dumps(TRACKER_SEED))
     db = f"sqlite:///{tmp_path / 'ask.db'}"
     assert gateway("import", str(seed), "--db", db, cwd=tmp_path).returncode == 0
-    result = gateway("ask", "tasks tagged urgent", "--field", "tasks", "--db", db,
-                     "--model", f"scripted:{script}", cwd=tmp_path)
+    result = gateway(
+        "ask", "tasks tagged urgent", "--field", "tasks", "--db", db, "--model", f"scripted:{script}", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     body = json.loads(result.stdout)
     assert [t["title"] for t in body["data"]["tasks"]] == ["Fix login", "Push notifications"]
@@ -71,11 +87,22 @@ def test_a_store_that_is_down_is_a_clear_error_without_the_password(tmp_path: Pa
 
 def test_ask_a_mutation(tmp_path: Path) -> None:
     script = tmp_path / "answers.json"
-    script.write_text(json.dumps([{"steps": [{"op": "insert", "model": "Tag", "values": [{"name": "garden"}]}],
-                                   "result": 0}]))
+    script.write_text(
+        json.dumps([{"steps": [{"op": "insert", "model": "Tag", "values": [{"name": "garden"}]}], "result": 0}])
+    )
     db = f"sqlite:///{tmp_path / 'm.db'}"
-    result = gateway("ask", "add a tag garden", "--field", "tags", "--mutation", "--db", db,
-                     "--model", f"scripted:{script}", cwd=tmp_path)
+    result = gateway(
+        "ask",
+        "add a tag garden",
+        "--field",
+        "tags",
+        "--mutation",
+        "--db",
+        db,
+        "--model",
+        f"scripted:{script}",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["data"]["tags"][0]["name"] == "garden"
     listed = gateway("export", "--db", db, cwd=tmp_path)

@@ -35,18 +35,37 @@ def wait_until_up(url: str, proc: subprocess.Popen, timeout: float = 30) -> None
 
 def test_sigkill_during_a_stream_of_writes_loses_no_acknowledged_write(tmp_path: Path) -> None:
     db = tmp_path / "store.db"
-    answers = [{"steps": [
-        {"op": "insert", "model": "Project", "values": [{"name": f"pair {i}"}]},
-        {"op": "insert", "model": "Task", "values": [{"title": f"pair {i}", "status": "TODO",
-                                                      "project": {"$step": 0, "field": "id"}}]},
-    ], "result": 1} for i in range(PAIRS)]
+    answers = [
+        {
+            "steps": [
+                {"op": "insert", "model": "Project", "values": [{"name": f"pair {i}"}]},
+                {
+                    "op": "insert",
+                    "model": "Task",
+                    "values": [{"title": f"pair {i}", "status": "TODO", "project": {"$step": 0, "field": "id"}}],
+                },
+            ],
+            "result": 1,
+        }
+        for i in range(PAIRS)
+    ]
     script = tmp_path / "answers.json"
     script.write_text(json.dumps(answers))
     port = free_port()
-    env = {**os.environ, "GATEWAY_PLAN_CACHE": "false", "GATEWAY_MODEL": f"scripted:{script}",
-           "GATEWAY_DB": f"sqlite:///{db}", "GATEWAY_SCHEMA": str(ROOT / "schema.graphql")}
-    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--port", str(port)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path)
+    env = {
+        **os.environ,
+        "GATEWAY_PLAN_CACHE": "false",
+        "GATEWAY_MODEL": f"scripted:{script}",
+        "GATEWAY_DB": f"sqlite:///{db}",
+        "GATEWAY_SCHEMA": str(ROOT / "schema.graphql"),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+    )
     url = f"http://127.0.0.1:{port}/graphql"
     acknowledged: list[str] = []
     try:

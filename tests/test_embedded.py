@@ -59,8 +59,13 @@ def fake_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> model_files.M
     names = _install_fake_parts(site, f"gateway-test-{tmp_path.name}", "1.2.3", CHUNKS)
     monkeypatch.syspath_prepend(str(site))
     joined = b"".join(CHUNKS)
-    fake = replace(model_files.QWEN_1_5B, distributions=tuple(names), version="1.2.3", size=len(joined),
-                   sha256=hashlib.sha256(joined).hexdigest())
+    fake = replace(
+        model_files.QWEN_1_5B,
+        distributions=tuple(names),
+        version="1.2.3",
+        size=len(joined),
+        sha256=hashlib.sha256(joined).hexdigest(),
+    )
     monkeypatch.setattr(model_files, "MODELS", {**model_files.MODELS, fake.name: fake})
     monkeypatch.setenv("GATEWAY_CACHE_DIR", str(tmp_path / "cache"))
     return fake
@@ -242,8 +247,7 @@ def test_grammar_safe_schema_renames_recursive_defs() -> None:
     """llama-cpp-python emits unsanitised names for recursive refs like ``Where_Person``."""
     schema = {
         "$ref": "#/$defs/Where_Person",
-        "$defs": {"Where_Person": {"type": "object",
-                                   "properties": {"not": {"$ref": "#/$defs/Where_Person"}}}},
+        "$defs": {"Where_Person": {"type": "object", "properties": {"not": {"$ref": "#/$defs/Where_Person"}}}},
     }
     safe = embedded.grammar_safe_schema(schema)
     assert safe["$ref"] == "#/$defs/def-Where-Person"
@@ -260,13 +264,17 @@ def test_real_model_accepts_a_recursive_schema_with_underscored_defs() -> None:
         "properties": {"where": {"$ref": "#/$defs/Where_Task"}},
         "required": ["where"],
         "additionalProperties": False,
-        "$defs": {"Where_Task": {
-            "type": "object",
-            "properties": {"title": {"type": "string"},
-                           "not": {"$ref": "#/$defs/Where_Task"},
-                           "or": {"type": "array", "items": {"$ref": "#/$defs/Where_Task"}}},
-            "additionalProperties": False,
-        }},
+        "$defs": {
+            "Where_Task": {
+                "type": "object",
+                "properties": {
+                    "title": {"type": "string"},
+                    "not": {"$ref": "#/$defs/Where_Task"},
+                    "or": {"type": "array", "items": {"$ref": "#/$defs/Where_Task"}},
+                },
+                "additionalProperties": False,
+            }
+        },
     }
     provider = embedded.EmbeddedProvider(None, max_tokens=64)
     messages = [{"role": "user", "content": "Filter: tasks whose title is not 'x'. Answer JSON."}]

@@ -82,8 +82,10 @@ def test_real_model_accepts_drafts_when_the_answer_repeats_the_prompt() -> None:
     _skip_without_small_model()
     provider = embedded.EmbeddedProvider(SMALL, max_tokens=64, draft_tokens=8)
     wanted = {"field": "projects", "words": ["alpha", "beta", "gamma", "delta", "epsilon"]}
-    messages = [{"role": "system", "content": "Repeat the user's JSON exactly."},
-                {"role": "user", "content": json.dumps(wanted)}]
+    messages = [
+        {"role": "system", "content": "Repeat the user's JSON exactly."},
+        {"role": "user", "content": json.dumps(wanted)},
+    ]
     completion = asyncio.run(provider.complete(messages, SCHEMA))
     assert json.loads(completion.text) == wanted
     assert provider.last_stats.accepted > 0

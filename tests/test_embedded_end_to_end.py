@@ -24,11 +24,13 @@ type Mutation { notes(q: String!): [Note!]! }
 def test_embedded_model_inserts_over_http_and_the_record_reads_back(tmp_path: Path) -> None:
     schema = tmp_path / "schema.graphql"
     schema.write_text(NOTES)
-    server = LiveServer(make_gateway(f"sqlite:///{tmp_path / 's.db'}", schema=schema, model="embedded",
-                                     model_timeout_s=600)).start()
+    server = LiveServer(
+        make_gateway(f"sqlite:///{tmp_path / 's.db'}", schema=schema, model="embedded", model_timeout_s=600)
+    ).start()
     try:
-        body = server.gql('mutation { notes(q: "add a note with the text: buy oat milk") { id text } }',
-                          timeout=600)  # a real model on two shared cores
+        body = server.gql(
+            'mutation { notes(q: "add a note with the text: buy oat milk") { id text } }', timeout=600
+        )  # a real model on two shared cores
         assert "errors" not in body, body
         trace = body["extensions"]["fields"]["notes"]
         assert trace["model"].startswith("embedded"), trace

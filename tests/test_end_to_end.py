@@ -25,25 +25,55 @@ def test_insert_then_find_returns_the_stored_record(harness: Harness) -> None:
 
 def test_a_later_step_uses_what_an_earlier_step_found(harness: Harness) -> None:
     seed_tracker(harness)
-    harness.model.push({"steps": [
-        {"op": "find", "model": "Project", "where": {"name": {"eq": "Mobile app"}}, "limit": 1},
-        {"op": "insert", "model": "Task", "values": [
-            {"title": "Dark mode", "status": "TODO", "project": {"$step": 0, "field": "id"}, "tags": ["g2"]}]},
-    ], "result": 1, "params": {"title": "Dark mode"}})
-    body = harness.server.gql('mutation { tasks(q: "add Dark mode to the mobile app") '
-                              '{ title project { name } tags { name } } }')
-    assert body["data"]["tasks"] == [{"title": "Dark mode", "project": {"name": "Mobile app"},
-                                      "tags": [{"name": "home"}]}]
+    harness.model.push(
+        {
+            "steps": [
+                {"op": "find", "model": "Project", "where": {"name": {"eq": "Mobile app"}}, "limit": 1},
+                {
+                    "op": "insert",
+                    "model": "Task",
+                    "values": [
+                        {"title": "Dark mode", "status": "TODO", "project": {"$step": 0, "field": "id"}, "tags": ["g2"]}
+                    ],
+                },
+            ],
+            "result": 1,
+            "params": {"title": "Dark mode"},
+        }
+    )
+    body = harness.server.gql(
+        'mutation { tasks(q: "add Dark mode to the mobile app") { title project { name } tags { name } } }'
+    )
+    assert body["data"]["tasks"] == [
+        {"title": "Dark mode", "project": {"name": "Mobile app"}, "tags": [{"name": "home"}]}
+    ]
 
 
 def test_filters_through_references_one_and_many(harness: Harness) -> None:
     seed_tracker(harness)
     harness.model.push(
-        {"steps": [{"op": "find", "model": "Task", "where": {"project": {"name": {"eq": "Website"}}},
-                    "orderBy": [{"field": "title", "direction": "asc"}]}], "result": 0},
-        {"steps": [{"op": "find", "model": "Task", "where": {"and": [
-            {"tags": {"name": {"eq": "urgent"}}}, {"not": {"status": {"eq": "DONE"}}}]},
-            "orderBy": [{"field": "estimate", "direction": "desc"}]}], "result": 0},
+        {
+            "steps": [
+                {
+                    "op": "find",
+                    "model": "Task",
+                    "where": {"project": {"name": {"eq": "Website"}}},
+                    "orderBy": [{"field": "title", "direction": "asc"}],
+                }
+            ],
+            "result": 0,
+        },
+        {
+            "steps": [
+                {
+                    "op": "find",
+                    "model": "Task",
+                    "where": {"and": [{"tags": {"name": {"eq": "urgent"}}}, {"not": {"status": {"eq": "DONE"}}}]},
+                    "orderBy": [{"field": "estimate", "direction": "desc"}],
+                }
+            ],
+            "result": 0,
+        },
         {"steps": [{"op": "find", "model": "Person", "where": {"tasks": {"priority": {"eq": "HIGH"}}}}], "result": 0},
     )
     website = harness.server.gql('{ tasks(q: "tasks of the website project") { title } }')
@@ -75,12 +105,13 @@ def test_filter_operators(harness: Harness) -> None:
 def test_nested_selection_is_one_query_per_level(harness: Harness) -> None:
     seed_tracker(harness)
     statements: list[str] = []
-    event.listen(harness.gateway.engine, "before_cursor_execute",
-                 lambda *a: statements.append(a[2]))
-    harness.model.push({"steps": [{"op": "find", "model": "Task", "orderBy": [{"field": "title", "direction": "asc"}]}],
-                        "result": 0})
-    body = harness.server.gql('{ tasks(q: "all tasks") { title project { name tasks { title } } '
-                              'assignee { name } tags { name } } }')
+    event.listen(harness.gateway.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    harness.model.push(
+        {"steps": [{"op": "find", "model": "Task", "orderBy": [{"field": "title", "direction": "asc"}]}], "result": 0}
+    )
+    body = harness.server.gql(
+        '{ tasks(q: "all tasks") { title project { name tasks { title } } assignee { name } tags { name } } }'
+    )
     tasks = body["data"]["tasks"]
     assert [t["title"] for t in tasks] == ["Fix login", "Push notifications", "Write docs"]
     assert tasks[0]["project"]["name"] == "Website"
@@ -94,14 +125,39 @@ def test_nested_selection_is_one_query_per_level(harness: Harness) -> None:
 def test_aggregates_count_sum_and_group_by(harness: Harness) -> None:
     seed_tracker(harness)
     harness.model.push(
-        {"steps": [{"op": "aggregate", "model": "Task", "where": {"priority": {"eq": "HIGH"}},
-                    "aggregates": [{"fn": "count", "as": "n"}]}], "result": 0},
-        {"steps": [{"op": "aggregate", "model": "Task", "aggregates": [{"fn": "count", "as": "n"},
-                                                                       {"fn": "sum", "field": "estimate", "as": "s"}]}],
-         "result": 0},
-        {"steps": [{"op": "aggregate", "model": "Task", "groupBy": ["status"],
+        {
+            "steps": [
+                {
+                    "op": "aggregate",
+                    "model": "Task",
+                    "where": {"priority": {"eq": "HIGH"}},
+                    "aggregates": [{"fn": "count", "as": "n"}],
+                }
+            ],
+            "result": 0,
+        },
+        {
+            "steps": [
+                {
+                    "op": "aggregate",
+                    "model": "Task",
+                    "aggregates": [{"fn": "count", "as": "n"}, {"fn": "sum", "field": "estimate", "as": "s"}],
+                }
+            ],
+            "result": 0,
+        },
+        {
+            "steps": [
+                {
+                    "op": "aggregate",
+                    "model": "Task",
+                    "groupBy": ["status"],
                     "aggregates": [{"fn": "count", "as": "count"}],
-                    "orderBy": [{"field": "status", "direction": "asc"}]}], "result": 0},
+                    "orderBy": [{"field": "status", "direction": "asc"}],
+                }
+            ],
+            "result": 0,
+        },
     )
     count = harness.server.gql('{ taskCount(q: "how many high priority tasks") }')
     assert count["data"]["taskCount"] == 2
@@ -109,17 +165,31 @@ def test_aggregates_count_sum_and_group_by(harness: Harness) -> None:
     assert everything["data"]["taskCount"] == 3
     stats = harness.server.gql('{ taskStats(q: "tasks per status") { status count } }')
     assert stats["data"]["taskStats"] == [
-        {"status": "DONE", "count": 1}, {"status": "IN_PROGRESS", "count": 1}, {"status": "TODO", "count": 1}]
+        {"status": "DONE", "count": 1},
+        {"status": "IN_PROGRESS", "count": 1},
+        {"status": "TODO", "count": 1},
+    ]
 
 
 def test_update_and_delete(harness: Harness) -> None:
     seed_tracker(harness)
     harness.model.push(
-        {"steps": [{"op": "update", "model": "Task", "where": {"title": {"eq": "Fix login"}},
-                    "set": {"status": "DONE", "tags": ["g2"]}}], "result": 0},
+        {
+            "steps": [
+                {
+                    "op": "update",
+                    "model": "Task",
+                    "where": {"title": {"eq": "Fix login"}},
+                    "set": {"status": "DONE", "tags": ["g2"]},
+                }
+            ],
+            "result": 0,
+        },
         {"steps": [{"op": "delete", "model": "Task", "where": {"status": {"eq": "DONE"}}}], "result": 0},
     )
-    updated = harness.server.gql('mutation { tasks(q: "mark fix login done, tag it home") { title status tags { name } } }')
+    updated = harness.server.gql(
+        'mutation { tasks(q: "mark fix login done, tag it home") { title status tags { name } } }'
+    )
     assert updated["data"]["tasks"] == [{"title": "Fix login", "status": "DONE", "tags": [{"name": "home"}]}]
     deleted = harness.server.gql('mutation { tasks(q: "delete finished tasks") { title } }')
     assert {t["title"] for t in deleted["data"]["tasks"]} == {"Fix login", "Write docs"}
@@ -149,13 +219,21 @@ def test_unknown_field_in_plan_is_a_clear_error_and_writes_nothing(harness: Harn
 
 def test_plan_failing_half_way_is_rolled_back(harness: Harness) -> None:
     seed_tracker(harness)
-    harness.model.push({"steps": [
-        {"op": "insert", "model": "Task", "values": [{"title": "Step one", "status": "TODO"}]},
-        {"op": "update", "model": "Task", "where": {"title": {"eq": "Fix login"}}, "set": {"status": "DONE"}},
-        {"op": "find", "model": "Project", "where": {"name": {"eq": "Nope"}}},
-        {"op": "insert", "model": "Task", "values": [{"title": "Step four", "status": "TODO",
-                                                      "project": {"$step": 2, "field": "id"}}]},
-    ], "result": 3})
+    harness.model.push(
+        {
+            "steps": [
+                {"op": "insert", "model": "Task", "values": [{"title": "Step one", "status": "TODO"}]},
+                {"op": "update", "model": "Task", "where": {"title": {"eq": "Fix login"}}, "set": {"status": "DONE"}},
+                {"op": "find", "model": "Project", "where": {"name": {"eq": "Nope"}}},
+                {
+                    "op": "insert",
+                    "model": "Task",
+                    "values": [{"title": "Step four", "status": "TODO", "project": {"$step": 2, "field": "id"}}],
+                },
+            ],
+            "result": 3,
+        }
+    )
     body = harness.server.gql('mutation { tasks(q: "add Step one, finish Fix login, add Step four") { title } }')
     assert body["errors"][0]["extensions"]["code"] == "PLAN_FAILED"
     titles = {t["title"]: t["status"] for t in harness.server.gql("{ tasks { title status } }")["data"]["tasks"]}
@@ -167,5 +245,9 @@ def test_other_root_fields_still_resolve_when_one_fails(harness: Harness) -> Non
     harness.model.route("broken", "not json at all", "still not json", "{")
     harness.model.route("all tags", {"steps": [{"op": "find", "model": "Tag"}], "result": 0})
     body = harness.server.gql('{ task(q: "broken") { title } tags(q: "all tags") { name } }')
-    assert body["data"]["task"] is None and body["errors"][0]["path"] == ["task"] and body["errors"][0]["extensions"]["code"] == "PLAN_INVALID"
+    assert (
+        body["data"]["task"] is None
+        and body["errors"][0]["path"] == ["task"]
+        and body["errors"][0]["extensions"]["code"] == "PLAN_INVALID"
+    )
     assert {t["name"] for t in body["data"]["tags"]} == {"urgent", "home"}

@@ -30,8 +30,9 @@ CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 
 pytestmark = [
     pytest.mark.skipif(not (NODE and NPM), reason="node and npm are not installed: no frontend example test"),
-    pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                       reason=f"{CHROMIUM} is missing: apt-get install -y chromium (or set CHROMIUM_PATH)"),
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is missing: apt-get install -y chromium (or set CHROMIUM_PATH)"
+    ),
 ]
 
 SEED = {
@@ -49,12 +50,27 @@ SEED = {
 BAD = {"steps": [{"op": "find", "model": "Task", "where": {"colour": {"eq": "red"}}}], "result": 0}
 ANSWERS = [
     {"steps": [{"op": "find", "model": "Task", "where": {"priority": {"eq": "HIGH"}}}], "result": 0},
-    {"steps": [
-        {"op": "find", "model": "Project", "where": {"name": {"eq": "Website"}}, "limit": 1},
-        {"op": "insert", "model": "Task", "values": [{"title": "Water plants", "status": "TODO", "priority": "LOW",
-                                                      "project": {"$step": 0, "field": "id"}}]},
-    ], "result": 1},
-    BAD, BAD, BAD,
+    {
+        "steps": [
+            {"op": "find", "model": "Project", "where": {"name": {"eq": "Website"}}, "limit": 1},
+            {
+                "op": "insert",
+                "model": "Task",
+                "values": [
+                    {
+                        "title": "Water plants",
+                        "status": "TODO",
+                        "priority": "LOW",
+                        "project": {"$step": 0, "field": "id"},
+                    }
+                ],
+            },
+        ],
+        "result": 1,
+    },
+    BAD,
+    BAD,
+    BAD,
 ]
 
 
@@ -122,35 +138,65 @@ def _wait_ready(url: str, proc: subprocess.Popen, log: Path, what: str, timeout:
 
 
 @pytest.mark.parametrize("mode", ["preview", "start"])
-def test_frontend_against_gateway(mode: str, built_app: None, spawn: Callable[..., tuple[subprocess.Popen, Path]],
-                                  tmp_path: Path) -> None:
+def test_frontend_against_gateway(
+    mode: str, built_app: None, spawn: Callable[..., tuple[subprocess.Popen, Path]], tmp_path: Path
+) -> None:
     # A seeded SQLite file and `gateway serve` with the scripted model, plan cache off.
     db = f"sqlite:///{tmp_path / 'gateway.db'}"
     schema = str(ROOT / "schema.graphql")
     (tmp_path / "seed.json").write_text(json.dumps(SEED), encoding="utf-8")
     (tmp_path / "answers.json").write_text(json.dumps(ANSWERS), encoding="utf-8")
-    _run([sys.executable, "-m", "gateway.cli", "import", str(tmp_path / "seed.json"), "--db", db, "--schema", schema],
-         ROOT, timeout=120)
+    _run(
+        [sys.executable, "-m", "gateway.cli", "import", str(tmp_path / "seed.json"), "--db", db, "--schema", schema],
+        ROOT,
+        timeout=120,
+    )
     gateway_port = free_port()
     gateway, gateway_log = spawn(
-        "gateway", [sys.executable, "-m", "gateway.cli", "serve", "--schema", schema, "--db", db,
-                    "--model", f"scripted:{tmp_path / 'answers.json'}", "--host", "127.0.0.1",
-                    "--port", str(gateway_port)],
-        tmp_path, _clean_env(GATEWAY_PLAN_CACHE="false"))
+        "gateway",
+        [
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "serve",
+            "--schema",
+            schema,
+            "--db",
+            db,
+            "--model",
+            f"scripted:{tmp_path / 'answers.json'}",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(gateway_port),
+        ],
+        tmp_path,
+        _clean_env(GATEWAY_PLAN_CACHE="false"),
+    )
     _wait_ready(f"http://127.0.0.1:{gateway_port}/healthz", gateway, gateway_log, "gateway serve")
 
     # The app: the built files (`vite preview`) or the README's one command (`npm start`).
     app_port = free_port()
     flags = ["--host", "127.0.0.1", "--port", str(app_port), "--strictPort"]
-    vite_cmd = ([NPM, "start", "--", *flags] if mode == "start"
-                else [NODE, str(APP / "node_modules" / "vite" / "bin" / "vite.js"), "preview", *flags])
+    vite_cmd = (
+        [NPM, "start", "--", *flags]
+        if mode == "start"
+        else [NODE, str(APP / "node_modules" / "vite" / "bin" / "vite.js"), "preview", *flags]
+    )
     vite, vite_log = spawn("vite", vite_cmd, APP, _clean_env(GATEWAY_URL=f"http://127.0.0.1:{gateway_port}"))
     app_url = f"http://127.0.0.1:{app_port}/"
     _wait_ready(app_url, vite, vite_log, f"vite ({mode})")
 
     done = subprocess.run(
-        [NODE, "--test", "test/app.test.mjs"], cwd=APP, capture_output=True, text=True, timeout=120,
-        env=_clean_env(APP_URL=app_url, CHROMIUM_PATH=CHROMIUM, APP_SCREENSHOT=str(tmp_path / "app.png")))
+        [NODE, "--test", "test/app.test.mjs"],
+        cwd=APP,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_clean_env(APP_URL=app_url, CHROMIUM_PATH=CHROMIUM, APP_SCREENSHOT=str(tmp_path / "app.png")),
+    )
     output = done.stdout + done.stderr
-    assert done.returncode == 0, (f"node --test test/app.test.mjs failed:\n{output}\n--- vite ---\n{vite_log.read_text()}"
-                                  f"\n--- gateway ---\n{gateway_log.read_text()}")
+    assert done.returncode == 0, (
+        f"node --test test/app.test.mjs failed:\n{output}\n--- vite ---\n{vite_log.read_text()}"
+        f"\n--- gateway ---\n{gateway_log.read_text()}"
+    )

@@ -57,31 +57,124 @@ CREATED_ASC = [{"field": "$created", "direction": "asc"}]
 ALL = {"id": {"isNull": False}}
 
 SCENARIO: list[tuple[str, str, dict[str, Any]]] = [
-    ("mutation", 'members(q: "add members Ada Byron, Alan Turing and Grace Hopper")',
-     {"steps": [{"op": "insert", "model": "Member", "values": [
-         {"firstName": "Ada", "lastName": "Byron"}, {"firstName": "Alan", "lastName": "Turing"},
-         {"firstName": "Grace", "lastName": "Hopper"}]}], "result": 0}),
-    ("mutation", 'members(q: "set their phone numbers starting from 00000, incrementing in creation order")',
-     {"steps": [{"op": "update", "model": "Member", "where": ALL, "set": {"phone": {"fn": "lpad", "args": [
-         {"fn": "rowNumber", "orderBy": CREATED_ASC, "start": 0}, 5, "0"]}}}], "result": 0}),
-    ("mutation", 'members(q: "email is first and last name combined, lower case, at club.org")',
-     {"steps": [{"op": "update", "model": "Member", "where": ALL, "set": {"email": {"fn": "concat", "args": [
-         {"fn": "lower", "args": [{"field": "firstName"}]}, ".", {"fn": "lower", "args": [{"field": "lastName"}]},
-         "@club.org"]}}}], "result": 0}),
-    ("mutation", 'members(q: "their dates of birth are 1815-12-10, 1912-06-23 and 1906-12-09 respectively")',
-     {"steps": [{"op": "update", "model": "Member", "where": ALL, "set": {"birthDate": {
-         "fn": "respectively", "values": ["1815-12-10", "1912-06-23", "1906-12-09"], "orderBy": CREATED_ASC}}}],
-      "result": 0}),
-    ("mutation", 'sports(q: "add the sports bouldering and lead climbing; Alan does both, Ada bouldering")',
-     {"steps": [{"op": "find", "model": "Member", "where": {"firstName": {"eq": "Alan"}}},
+    (
+        "mutation",
+        'members(q: "add members Ada Byron, Alan Turing and Grace Hopper")',
+        {
+            "steps": [
+                {
+                    "op": "insert",
+                    "model": "Member",
+                    "values": [
+                        {"firstName": "Ada", "lastName": "Byron"},
+                        {"firstName": "Alan", "lastName": "Turing"},
+                        {"firstName": "Grace", "lastName": "Hopper"},
+                    ],
+                }
+            ],
+            "result": 0,
+        },
+    ),
+    (
+        "mutation",
+        'members(q: "set their phone numbers starting from 00000, incrementing in creation order")',
+        {
+            "steps": [
+                {
+                    "op": "update",
+                    "model": "Member",
+                    "where": ALL,
+                    "set": {
+                        "phone": {
+                            "fn": "lpad",
+                            "args": [{"fn": "rowNumber", "orderBy": CREATED_ASC, "start": 0}, 5, "0"],
+                        }
+                    },
+                }
+            ],
+            "result": 0,
+        },
+    ),
+    (
+        "mutation",
+        'members(q: "email is first and last name combined, lower case, at club.org")',
+        {
+            "steps": [
+                {
+                    "op": "update",
+                    "model": "Member",
+                    "where": ALL,
+                    "set": {
+                        "email": {
+                            "fn": "concat",
+                            "args": [
+                                {"fn": "lower", "args": [{"field": "firstName"}]},
+                                ".",
+                                {"fn": "lower", "args": [{"field": "lastName"}]},
+                                "@club.org",
+                            ],
+                        }
+                    },
+                }
+            ],
+            "result": 0,
+        },
+    ),
+    (
+        "mutation",
+        'members(q: "their dates of birth are 1815-12-10, 1912-06-23 and 1906-12-09 respectively")',
+        {
+            "steps": [
+                {
+                    "op": "update",
+                    "model": "Member",
+                    "where": ALL,
+                    "set": {
+                        "birthDate": {
+                            "fn": "respectively",
+                            "values": ["1815-12-10", "1912-06-23", "1906-12-09"],
+                            "orderBy": CREATED_ASC,
+                        }
+                    },
+                }
+            ],
+            "result": 0,
+        },
+    ),
+    (
+        "mutation",
+        'sports(q: "add the sports bouldering and lead climbing; Alan does both, Ada bouldering")',
+        {
+            "steps": [
+                {"op": "find", "model": "Member", "where": {"firstName": {"eq": "Alan"}}},
                 {"op": "find", "model": "Member", "where": {"firstName": {"in": ["Alan", "Ada"]}}},
-                {"op": "insert", "model": "Sport", "values": [
-                    {"name": "bouldering", "members": {"$step": 1, "field": "id"}},
-                    {"name": "lead climbing", "members": {"$step": 0, "field": "id"}}]}], "result": 2}),
-    ("mutation", 'members(q: "Grace is advanced, the others stay as they are")',
-     {"steps": [{"op": "update", "model": "Member", "where": {"firstName": {"in": ["Grace", "Ada", "Alan"]}},
-                 "set": {"level": {"fn": "byKey", "key": {"field": "firstName"}, "map": {"Grace": "ADVANCED"}}}}],
-      "result": 0}),
+                {
+                    "op": "insert",
+                    "model": "Sport",
+                    "values": [
+                        {"name": "bouldering", "members": {"$step": 1, "field": "id"}},
+                        {"name": "lead climbing", "members": {"$step": 0, "field": "id"}},
+                    ],
+                },
+            ],
+            "result": 2,
+        },
+    ),
+    (
+        "mutation",
+        'members(q: "Grace is advanced, the others stay as they are")',
+        {
+            "steps": [
+                {
+                    "op": "update",
+                    "model": "Member",
+                    "where": {"firstName": {"in": ["Grace", "Ada", "Alan"]}},
+                    "set": {"level": {"fn": "byKey", "key": {"field": "firstName"}, "map": {"Grace": "ADVANCED"}}},
+                }
+            ],
+            "result": 0,
+        },
+    ),
 ]
 
 
@@ -106,8 +199,17 @@ def test_club_scenario_end_to_end(db_url: str, tmp_path: Path) -> None:
     model = ScriptedProvider([])
     for _op, field, plan in SCENARIO:
         model.route(field.split('"')[1], plan)
-    best = {"steps": [{"op": "find", "model": "Member", "orderBy": [
-        {"expr": {"fn": "count", "args": [{"field": "sports"}]}, "direction": "desc"}], "limit": 1}], "result": 0}
+    best = {
+        "steps": [
+            {
+                "op": "find",
+                "model": "Member",
+                "orderBy": [{"expr": {"fn": "count", "args": [{"field": "sports"}]}, "direction": "desc"}],
+                "limit": 1,
+            }
+        ],
+        "result": 0,
+    }
     model.route("the member who does the most sports", best)
     gw = make_gateway(db_url, schema=schema_file(tmp_path), provider=model)
     statements = count_statements(gw)
@@ -136,30 +238,60 @@ def test_club_scenario_end_to_end(db_url: str, tmp_path: Path) -> None:
 
 
 READS = [
-    ("members whose email is not at club.org",
-     {"not": {"email": {"contains": "@club.org"}}}, ["Eve"]),
-    ("members with more than one sport",
-     {"compare": {"left": {"fn": "count", "args": [{"field": "sports"}]}, "op": "gt", "right": 1}}, ["Alan"]),
-    ("members born in the 1910s",
-     {"and": [{"compare": {"left": {"fn": "year", "args": [{"field": "birthDate"}]}, "op": "gte", "right": 1910}},
-              {"compare": {"left": {"fn": "year", "args": [{"field": "birthDate"}]}, "op": "lt", "right": 1920}}]},
-     ["Alan"]),
-    ("members whose name is longer than 4 letters",
-     {"compare": {"left": {"fn": "length", "args": [{"field": "firstName"}]}, "op": "gt", "right": 4}}, ["Grace"]),
-    ("members born within 30 days after 1906-12-01",
-     {"and": [{"birthDate": {"gte": "1906-12-01"}},
-              {"birthDate": {"lte": {"fn": "addDays", "args": ["1906-12-01", 30]}}}]}, ["Grace"]),
+    ("members whose email is not at club.org", {"not": {"email": {"contains": "@club.org"}}}, ["Eve"]),
+    (
+        "members with more than one sport",
+        {"compare": {"left": {"fn": "count", "args": [{"field": "sports"}]}, "op": "gt", "right": 1}},
+        ["Alan"],
+    ),
+    (
+        "members born in the 1910s",
+        {
+            "and": [
+                {"compare": {"left": {"fn": "year", "args": [{"field": "birthDate"}]}, "op": "gte", "right": 1910}},
+                {"compare": {"left": {"fn": "year", "args": [{"field": "birthDate"}]}, "op": "lt", "right": 1920}},
+            ]
+        },
+        ["Alan"],
+    ),
+    (
+        "members whose name is longer than 4 letters",
+        {"compare": {"left": {"fn": "length", "args": [{"field": "firstName"}]}, "op": "gt", "right": 4}},
+        ["Grace"],
+    ),
+    (
+        "members born within 30 days after 1906-12-01",
+        {
+            "and": [
+                {"birthDate": {"gte": "1906-12-01"}},
+                {"birthDate": {"lte": {"fn": "addDays", "args": ["1906-12-01", 30]}}},
+            ]
+        },
+        ["Grace"],
+    ),
 ]
 
 
 @pytest.mark.parametrize("request_text,where,expected", READS, ids=[r[0] for r in READS])
-def test_reads_over_computed_values(db_url: str, tmp_path: Path, request_text: str, where: dict[str, Any],
-                                    expected: list[str]) -> None:
+def test_reads_over_computed_values(
+    db_url: str, tmp_path: Path, request_text: str, where: dict[str, Any], expected: list[str]
+) -> None:
     model = ScriptedProvider([])
     for _op, field, plan in SCENARIO[:5]:
         model.route(field.split('"')[1], plan)
-    model.route("add Eve", {"steps": [{"op": "insert", "model": "Member", "values": [
-        {"firstName": "Eve", "lastName": "Example", "email": "eve@elsewhere.net"}]}], "result": 0})
+    model.route(
+        "add Eve",
+        {
+            "steps": [
+                {
+                    "op": "insert",
+                    "model": "Member",
+                    "values": [{"firstName": "Eve", "lastName": "Example", "email": "eve@elsewhere.net"}],
+                }
+            ],
+            "result": 0,
+        },
+    )
     model.route(request_text, {"steps": [{"op": "find", "model": "Member", "where": where}], "result": 0})
     server = LiveServer(make_gateway(db_url, schema=schema_file(tmp_path), provider=model)).start()
     try:
@@ -174,34 +306,85 @@ def test_reads_over_computed_values(db_url: str, tmp_path: Path, request_text: s
 
 
 BAD = [
-    ("a String expression into an Int field",
-     {"op": "update", "model": "Member", "where": ALL, "set": {"salary": {"fn": "lower", "args": [{"field": "email"}]}}},
-     "PLAN_INVALID", "steps[0].set.salary"),
-    ("an unknown function",
-     {"op": "update", "model": "Member", "where": ALL, "set": {"email": {"fn": "shell", "args": ["rm"]}}},
-     "PLAN_INVALID", "unknown function"),
-    ("a text into an enum",
-     {"op": "update", "model": "Member", "where": ALL, "set": {"level": {"field": "lastName"}}},
-     "PLAN_INVALID", "steps[0].set.level"),
-    ("a hidden field read by an expression",
-     {"op": "update", "model": "Member", "where": ALL, "set": {"phone": {"fn": "toString", "args": [{"field": "salary"}]}}},
-     "FORBIDDEN", "salary"),
-    ("division by zero",
-     {"op": "update", "model": "Member", "where": ALL, "set": {"phone": {"fn": "toString", "args": [
-         {"fn": "div", "args": [1, 0]}]}}}, "PLAN_INVALID", "division by zero"),
-    ("numbering outside an update",
-     {"op": "find", "model": "Member", "where": {"compare": {"left": {"fn": "rowNumber", "orderBy": CREATED_ASC},
-                                                            "op": "eq", "right": 1}}}, "PLAN_INVALID", "rowNumber"),
-    ("more values than rows",
-     {"op": "update", "model": "Member", "where": ALL, "set": {"birthDate": {
-         "fn": "respectively", "values": ["2000-01-01", "2000-01-02", "2000-01-03", "2000-01-04"],
-         "orderBy": CREATED_ASC}}}, "PLAN_FAILED", "4 values were given for 3"),
+    (
+        "a String expression into an Int field",
+        {
+            "op": "update",
+            "model": "Member",
+            "where": ALL,
+            "set": {"salary": {"fn": "lower", "args": [{"field": "email"}]}},
+        },
+        "PLAN_INVALID",
+        "steps[0].set.salary",
+    ),
+    (
+        "an unknown function",
+        {"op": "update", "model": "Member", "where": ALL, "set": {"email": {"fn": "shell", "args": ["rm"]}}},
+        "PLAN_INVALID",
+        "unknown function",
+    ),
+    (
+        "a text into an enum",
+        {"op": "update", "model": "Member", "where": ALL, "set": {"level": {"field": "lastName"}}},
+        "PLAN_INVALID",
+        "steps[0].set.level",
+    ),
+    (
+        "a hidden field read by an expression",
+        {
+            "op": "update",
+            "model": "Member",
+            "where": ALL,
+            "set": {"phone": {"fn": "toString", "args": [{"field": "salary"}]}},
+        },
+        "FORBIDDEN",
+        "salary",
+    ),
+    (
+        "division by zero",
+        {
+            "op": "update",
+            "model": "Member",
+            "where": ALL,
+            "set": {"phone": {"fn": "toString", "args": [{"fn": "div", "args": [1, 0]}]}},
+        },
+        "PLAN_INVALID",
+        "division by zero",
+    ),
+    (
+        "numbering outside an update",
+        {
+            "op": "find",
+            "model": "Member",
+            "where": {"compare": {"left": {"fn": "rowNumber", "orderBy": CREATED_ASC}, "op": "eq", "right": 1}},
+        },
+        "PLAN_INVALID",
+        "rowNumber",
+    ),
+    (
+        "more values than rows",
+        {
+            "op": "update",
+            "model": "Member",
+            "where": ALL,
+            "set": {
+                "birthDate": {
+                    "fn": "respectively",
+                    "values": ["2000-01-01", "2000-01-02", "2000-01-03", "2000-01-04"],
+                    "orderBy": CREATED_ASC,
+                }
+            },
+        },
+        "PLAN_FAILED",
+        "4 values were given for 3",
+    ),
 ]
 
 
 @pytest.mark.parametrize("case,step,code,needle", BAD, ids=[b[0] for b in BAD])
-def test_bad_expressions_are_coded_errors_that_change_nothing(db_url: str, tmp_path: Path, case: str,
-                                                               step: dict[str, Any], code: str, needle: str) -> None:
+def test_bad_expressions_are_coded_errors_that_change_nothing(
+    db_url: str, tmp_path: Path, case: str, step: dict[str, Any], code: str, needle: str
+) -> None:
     model = ScriptedProvider([])
     model.route(SCENARIO[0][1].split('"')[1], SCENARIO[0][2])
     model.route("the bad one", *([{"steps": [step], "result": 0}] * 3))

@@ -21,10 +21,23 @@ from typer.testing import CliRunner
 from gateway.cli import app  # internal: reaches inside on purpose
 from gateway import ScriptedProvider
 
-DONE_COUNT = {"steps": [{"op": "aggregate", "model": "Task", "where": {"status": {"eq": "DONE"}},
-                         "aggregates": [{"fn": "count", "as": "count"}]}], "result": 0, "params": {}}
-MARK_DONE = {"steps": [{"op": "update", "model": "Task", "where": {"title": {"eq": "Fix login"}},
-                        "set": {"status": "DONE"}}], "result": 0, "params": {"title": "Fix login"}}
+DONE_COUNT = {
+    "steps": [
+        {
+            "op": "aggregate",
+            "model": "Task",
+            "where": {"status": {"eq": "DONE"}},
+            "aggregates": [{"fn": "count", "as": "count"}],
+        }
+    ],
+    "result": 0,
+    "params": {},
+}
+MARK_DONE = {
+    "steps": [{"op": "update", "model": "Task", "where": {"title": {"eq": "Fix login"}}, "set": {"status": "DONE"}}],
+    "result": 0,
+    "params": {"title": "Fix login"},
+}
 HIGH = {"steps": [{"op": "find", "model": "Task", "where": {"priority": {"eq": "HIGH"}}}], "result": 0, "params": {}}
 runner = CliRunner()
 
@@ -48,8 +61,11 @@ def freeze(db: str, out: Path, *more: str, schema: Path = DEMO_SCHEMA) -> Any:
 
 def test_freeze_writes_a_stable_reviewable_lock_file(db_url: str, tmp_path: Path) -> None:
     learn(db_url)
-    today = {"steps": [{"op": "find", "model": "Task", "where": {"dueDate": {"eq": dt.date.today().isoformat()}}}],
-             "result": 0, "params": {}}
+    today = {
+        "steps": [{"op": "find", "model": "Task", "where": {"dueDate": {"eq": dt.date.today().isoformat()}}}],
+        "result": 0,
+        "params": {},
+    }
     h = start(db_url, ScriptedProvider([today]))
     ask(h, "tasks due today")
     h.server.stop()
@@ -62,17 +78,27 @@ def test_freeze_writes_a_stable_reviewable_lock_file(db_url: str, tmp_path: Path
     assert doc["version"] == 1 and len(doc["sdl"]) == 16
     summary = [(p["field"], p["kind"], p.get("template", p["request"]), p["reading"]) for p in doc["plans"]]
     assert summary == [
-        ("mutation.tasks", "exact", "mark 'Fix login' done", "updated Tasks where title is \"Fix login\": set status to DONE"),
-        ("mutation.tasks", "template", "mark '{title}' done",
-         "updated Tasks where title is \"Fix login\": set status to DONE"),
+        (
+            "mutation.tasks",
+            "exact",
+            "mark 'Fix login' done",
+            'updated Tasks where title is "Fix login": set status to DONE',
+        ),
+        (
+            "mutation.tasks",
+            "template",
+            "mark '{title}' done",
+            'updated Tasks where title is "Fix login": set status to DONE',
+        ),
         ("query.taskCount", "exact", "how many tasks are done", "counted Tasks where status is DONE"),
         ("query.tasks", "exact", "tasks tagged urgent", "found Tasks where tags.name is urgent, ordered by title"),
         ("query.tasks", "template", "tasks tagged {tag}", "found Tasks where tags.name is urgent, ordered by title"),
     ]  # the rejected plan is left out
     template = doc["plans"][4]
     assert template["params"] == {"tag": "urgent"} and template["plan"] == URGENT
-    assert template["slots"] == {"tag": {"param": "tag", "type": "text", "words": 1,
-                                         "path": ["steps", 0, "where", "tags", "name", "eq"]}}
+    assert template["slots"] == {
+        "tag": {"param": "tag", "type": "text", "words": 1, "path": ["steps", 0, "where", "tags", "name", "eq"]}
+    }
     assert freeze(db_url, tmp_path / "again.json").exit_code == 0
     assert (tmp_path / "again.json").read_text(encoding="utf-8") == text  # stable: a diff shows only changes
     approved = freeze(db_url, tmp_path / "approved.json", "--approved-only")
@@ -97,8 +123,11 @@ def test_a_frozen_gateway_serves_only_its_plans_with_no_model(db_url: str, tmp_p
         done = ask(h, "mark 'Write docs' done", selection="title status", op="mutation")
         assert done["data"]["tasks"] == [{"title": "Write docs", "status": "DONE"}]
         before = h.server.gql("{ tasks { title status } }")["data"]
-        for q, op in (("high priority tasks", "query"), ("delete every task", "mutation"),
-                      ("Tasks tagged urgent", "query")):
+        for q, op in (
+            ("high priority tasks", "query"),
+            ("delete every task", "mutation"),
+            ("Tasks tagged urgent", "query"),
+        ):
             body = ask(h, q, op=op)
             assert body["errors"][0]["extensions"]["code"] == "PLAN_NOT_FROZEN", body
             assert body["data"] is None
@@ -116,12 +145,17 @@ def test_freeze_plans_the_literal_requests_of_a_documents_manifest(tmp_path: Pat
     seed_tracker(h)
     h.server.stop()
     manifest = tmp_path / "persisted-documents.json"
-    manifest.write_text(json.dumps({
-        "a1": 'query Urgent { tasks(q: "tasks tagged urgent") { title project { name } } }',
-        "b2": 'mutation Done { tasks(q: "mark \'Fix login\' done") { title status } }',
-        "c3": "query Ask($q: String!) { tasks(q: $q) { title } }",
-        "d4": "query All { projects(limit: 5) { name } }",
-    }), encoding="utf-8")
+    manifest.write_text(
+        json.dumps(
+            {
+                "a1": 'query Urgent { tasks(q: "tasks tagged urgent") { title project { name } } }',
+                "b2": "mutation Done { tasks(q: \"mark 'Fix login' done\") { title status } }",
+                "c3": "query Ask($q: String!) { tasks(q: $q) { title } }",
+                "d4": "query All { projects(limit: 5) { name } }",
+            }
+        ),
+        encoding="utf-8",
+    )
     answers = tmp_path / "answers.json"
     answers.write_text(json.dumps([URGENT, MARK_DONE]), encoding="utf-8")
     lock = tmp_path / "plans.lock.json"
@@ -130,7 +164,9 @@ def test_freeze_plans_the_literal_requests_of_a_documents_manifest(tmp_path: Pat
     assert "c3 query.tasks: q or an argument is a variable" in result.output
     plans = json.loads(lock.read_text(encoding="utf-8"))["plans"]
     assert [(p["field"], p["request"], p["status"]) for p in plans] == [
-        ("mutation.tasks", "mark 'Fix login' done", "learned"), ("query.tasks", "tasks tagged urgent", "learned")]
+        ("mutation.tasks", "mark 'Fix login' done", "learned"),
+        ("query.tasks", "tasks tagged urgent", "learned"),
+    ]
     # planned, never run: the mutation changed nothing
     gw = make_gateway(db, frozen=str(lock))
     try:
@@ -169,21 +205,38 @@ def test_a_bad_lock_file_stops_start_up_with_a_clear_message(tmp_path: Path) -> 
     doc = json.loads(lock.read_text(encoding="utf-8"))
 
     other_sdl = tmp_path / "other.graphql"
-    other_sdl.write_text(DEMO_SCHEMA.read_text(encoding="utf-8").replace("  role: String\n", "  role: String\n  x: Int\n"),
-                         encoding="utf-8")
+    other_sdl.write_text(
+        DEMO_SCHEMA.read_text(encoding="utf-8").replace("  role: String\n", "  role: String\n  x: Int\n"),
+        encoding="utf-8",
+    )
     result = serve_frozen(lock, schema=other_sdl)
     assert result.exit_code == 2 and "was made for another SDL" in " ".join(result.output.split()), result.output
 
     cases: list[tuple[str, str]] = [
         ("{ not json", "is not valid JSON"),
         (json.dumps({"plans": []}), "is not a plans lock file"),
-        (json.dumps({**doc, "plans": [{**doc["plans"][0], "plan": {"steps": [{"op": "find", "model": "Nope"}]}}]}),
-         "plan 1 (mutation.tasks"),
-        (json.dumps({**doc, "plans": [{**doc["plans"][4], "template": "tasks tagged {tag} now"}]}),
-         "does not give back its own plan"),
-        (json.dumps({**doc, "plans": [{**doc["plans"][4], "slots": {"tag": {"param": "tag", "type": "text",
-                                                                            "path": ["steps", 0, "limit"]}}}]}),
-         "plan 1 (query.tasks"),
+        (
+            json.dumps({**doc, "plans": [{**doc["plans"][0], "plan": {"steps": [{"op": "find", "model": "Nope"}]}}]}),
+            "plan 1 (mutation.tasks",
+        ),
+        (
+            json.dumps({**doc, "plans": [{**doc["plans"][4], "template": "tasks tagged {tag} now"}]}),
+            "does not give back its own plan",
+        ),
+        (
+            json.dumps(
+                {
+                    **doc,
+                    "plans": [
+                        {
+                            **doc["plans"][4],
+                            "slots": {"tag": {"param": "tag", "type": "text", "path": ["steps", 0, "limit"]}},
+                        }
+                    ],
+                }
+            ),
+            "plan 1 (query.tasks",
+        ),
         (json.dumps({**doc, "plans": [{**doc["plans"][0], "field": "query.nothing"}]}), "no root field"),
     ]
     for i, (text, message) in enumerate(cases):

@@ -24,8 +24,10 @@ def test_examples_are_valid_operations_on_the_schema(path: Path) -> None:
     document = parse(text)
     assert validate(catalog.schema, document) == []
     ops = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    kinds = [(op.operation.value, "q" in {a.name.value for a in op.selection_set.selections[0].arguments or ()})
-             for op in ops]
+    kinds = [
+        (op.operation.value, "q" in {a.name.value for a in op.selection_set.selections[0].arguments or ()})
+        for op in ops
+    ]
     assert kinds[:2] == [("query", False), ("query", True)]
     if catalog.schema.mutation_type is not None:
         assert kinds[2] == ("mutation", True)

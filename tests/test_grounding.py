@@ -49,12 +49,22 @@ type Mutation { books(q: String!): [Book!]! }
 """
 
 SEED: dict[str, list[dict[str, Any]]] = {
-    "Author": [{"id": "a1", "name": "Ursula K. Le Guin", "bio": "Wrote Earthsea", "secretNote": "Zanzibar fines"},
-               {"id": "a2", "name": "Frank Herbert"}],
+    "Author": [
+        {"id": "a1", "name": "Ursula K. Le Guin", "bio": "Wrote Earthsea", "secretNote": "Zanzibar fines"},
+        {"id": "a2", "name": "Frank Herbert"},
+    ],
     "Vault": [{"id": "v1", "code": "Zanzibar vault"}],
-    "Book": [{"id": "b1", "title": "The Left Hand of Darkness", "status": "CHECKED_OUT", "author": "a1",
-              "vault": "v1", "condition": "DAMAGED"},
-             {"id": "b2", "title": "Dune", "status": "AVAILABLE", "genre": "SCIENCE_FICTION", "author": "a2"}],
+    "Book": [
+        {
+            "id": "b1",
+            "title": "The Left Hand of Darkness",
+            "status": "CHECKED_OUT",
+            "author": "a1",
+            "vault": "v1",
+            "condition": "DAMAGED",
+        },
+        {"id": "b2", "title": "Dune", "status": "AVAILABLE", "genre": "SCIENCE_FICTION", "author": "a2"},
+    ],
 }
 
 
@@ -68,8 +78,9 @@ def library(db_url: str, tmp_path: Path) -> Iterator[Gateway]:
     gw.close()
 
 
-def hints(gw: Gateway, request: str, roles: tuple[str, ...] = (), field: str = "books",
-          limits: GroundingLimits | None = None) -> list[Match]:
+def hints(
+    gw: Gateway, request: str, roles: tuple[str, ...] = (), field: str = "books", limits: GroundingLimits | None = None
+) -> list[Match]:
     return ground(gw.catalog, gw.engine, gw.catalog.root("query", field), request, roles, limits)
 
 
@@ -101,8 +112,9 @@ def test_a_phrase_names_the_stored_value_and_its_field(library: Gateway) -> None
 
 
 def test_matching_ignores_case_on_both_stores(library: Gateway) -> None:
-    assert [(m.model, m.field, m.value) for m in hints(library, "books by le guin")] == \
-        [("Author", "name", "Ursula K. Le Guin")]
+    assert [(m.model, m.field, m.value) for m in hints(library, "books by le guin")] == [
+        ("Author", "name", "Ursula K. Le Guin")
+    ]
     found = hints(library, "is DUNE in?")
     assert [(m.phrase, m.value, m.exact) for m in found] == [("DUNE", "Dune", True)]
 
@@ -133,8 +145,9 @@ def test_fields_and_models_the_caller_may_not_read_never_reach_the_hints(library
 
 
 def test_caps_bound_statements_and_hints(library: Gateway) -> None:
-    import_records(library.executor, {"Book": [{"id": f"x{i}", "title": f"Dune part {i}", "status": "LOST"}
-                                               for i in range(30)]})
+    import_records(
+        library.executor, {"Book": [{"id": f"x{i}", "title": f"Dune part {i}", "status": "LOST"} for i in range(30)]}
+    )
     limits = GroundingLimits(probes=2, hints=3, phrases=2, per_column=2)
     with StatementCounter(library) as counter:
         found = hints(library, "Dune Frank Herbert Earthsea darkness left hand", limits=limits)
@@ -155,8 +168,13 @@ def test_statements_and_hint_lines_do_not_grow_with_the_table(library: Gateway) 
     def grow_to(n: int) -> tuple[int, int]:
         with library.engine.begin() as conn:
             have = len(conn.execute(table.select()).all())
-            conn.execute(table.insert(), [{"id": f"bulk{i}", "title": f"Dune {i}", "status": "LOST",
-                                           CREATED_COLUMN: 1000 + i} for i in range(have, n)])
+            conn.execute(
+                table.insert(),
+                [
+                    {"id": f"bulk{i}", "title": f"Dune {i}", "status": "LOST", CREATED_COLUMN: 1000 + i}
+                    for i in range(have, n)
+                ],
+            )
         with StatementCounter(library) as counter:
             found = hints(library, request)
         return counter.selects, len(found)
@@ -172,11 +190,26 @@ def titles(gw: Gateway, request: str) -> list[str]:
 
 
 def test_the_index_follows_updates_and_deletes_from_any_writer(library: Gateway) -> None:
-    import_records(library.executor, {"Book": [{"id": "s1", "title": "Solaris", "status": "LOST"},
-                                               {"id": "s2", "title": "Solaris", "status": "LOST"}]})
+    import_records(
+        library.executor,
+        {
+            "Book": [
+                {"id": "s1", "title": "Solaris", "status": "LOST"},
+                {"id": "s2", "title": "Solaris", "status": "LOST"},
+            ]
+        },
+    )
     assert titles(library, "Dune") == ["Dune"]
-    library.executor.run(parse_plan({"steps": [{"op": "update", "model": "Book", "where": {"id": {"eq": "b2"}},
-                                                "set": {"title": "Arrakis"}}], "result": 0}))
+    library.executor.run(
+        parse_plan(
+            {
+                "steps": [
+                    {"op": "update", "model": "Book", "where": {"id": {"eq": "b2"}}, "set": {"title": "Arrakis"}}
+                ],
+                "result": 0,
+            }
+        )
+    )
     assert titles(library, "Dune") == [] and titles(library, "arrakis") == ["Arrakis"]
     book = library.tables.table("Book")
     with library.engine.begin() as conn:  # another tool writing straight to the store
@@ -287,11 +320,14 @@ def test_a_write_may_store_a_stored_value_grounding_matched(db_url: str, groundi
     server = LiveServer(make_gateway(db_url, provider=model, grounding_probes=12 if grounding else 0)).start()
     try:
         import_records(server.gateway.executor, TRACKER_SEED)
-        body = server.gql('mutation { tasks(q: "add a task \'Ship it\' described by the mobile project\'s name")'
-                          " { title description } }")
+        body = server.gql(
+            "mutation { tasks(q: \"add a task 'Ship it' described by the mobile project's name\")"
+            " { title description } }"
+        )
         if grounding:  # "mobile" matched Project.name "Mobile app", so the plan may write it
-            assert body.get("errors") is None and body["data"]["tasks"] == [{"title": "Ship it",
-                                                                             "description": "Mobile app"}]
+            assert body.get("errors") is None and body["data"]["tasks"] == [
+                {"title": "Ship it", "description": "Mobile app"}
+            ]
         else:
             assert body["errors"][0]["extensions"]["code"] == "INVENTED_VALUE"
     finally:

@@ -36,42 +36,106 @@ BAD_ANSWERS = [
     ("truncated json", "mutation", "tasks", '{"steps": [{"op": "insert", "model": "Task", "val', "PLAN_INVALID"),
     ("wrong step name", "mutation", "tasks", {"steps": [{"op": "drop", "model": "Task"}], "result": 0}, "PLAN_INVALID"),
     ("unknown model", "mutation", "tasks", {"steps": [{"op": "find", "model": "Users"}], "result": 0}, "PLAN_INVALID"),
-    ("unknown field", "mutation", "tasks", insert_plan("Task", {"title": "x", "status": "TODO", "owner": "me"}),
-     "PLAN_INVALID"),
-    ("wrong type", "mutation", "tasks", insert_plan("Task", {"title": "x", "status": "TODO", "estimate": "lots"}),
-     "PLAN_INVALID"),
-    ("unknown enum value", "mutation", "tasks", insert_plan("Task", {"title": "x", "status": "FINISHED"}),
-     "PLAN_INVALID"),
+    (
+        "unknown field",
+        "mutation",
+        "tasks",
+        insert_plan("Task", {"title": "x", "status": "TODO", "owner": "me"}),
+        "PLAN_INVALID",
+    ),
+    (
+        "wrong type",
+        "mutation",
+        "tasks",
+        insert_plan("Task", {"title": "x", "status": "TODO", "estimate": "lots"}),
+        "PLAN_INVALID",
+    ),
+    (
+        "unknown enum value",
+        "mutation",
+        "tasks",
+        insert_plan("Task", {"title": "x", "status": "FINISHED"}),
+        "PLAN_INVALID",
+    ),
     ("missing required field", "mutation", "tasks", insert_plan("Task", {"title": "x"}), "PLAN_INVALID"),
-    ("step reference forward", "mutation", "tasks",
-     insert_plan("Task", {"title": "x", "status": "TODO", "project": {"$step": 3, "field": "id"}}), "PLAN_INVALID"),
+    (
+        "step reference forward",
+        "mutation",
+        "tasks",
+        insert_plan("Task", {"title": "x", "status": "TODO", "project": {"$step": 3, "field": "id"}}),
+        "PLAN_INVALID",
+    ),
     ("write in a query", "query", "tasks", insert_plan("Task", {"title": "x", "status": "TODO"}), "POLICY_DENIED"),
-    ("delete in a query", "query", "tasks",
-     {"steps": [{"op": "delete", "model": "Task", "where": {"title": {"eq": "Fix login"}}}], "result": 0},
-     "POLICY_DENIED"),
-    ("delete with no filter", "mutation", "tasks", {"steps": [{"op": "delete", "model": "Task"}], "result": 0},
-     "POLICY_DENIED"),
-    ("update with no filter", "mutation", "tasks",
-     {"steps": [{"op": "update", "model": "Task", "set": {"status": "DONE"}}], "result": 0}, "POLICY_DENIED"),
-    ("too many rows", "mutation", "tasks",
-     {"steps": [{"op": "update", "model": "Task", "where": {"title": {"startsWith": "bulk"}},
-                 "set": {"status": "DONE"}}], "result": 0}, "POLICY_DENIED"),
-    ("too many inserts", "mutation", "tasks",
-     insert_plan("Task", *({"title": "x", "status": "TODO"} for i in range(101))), "POLICY_DENIED"),
-    ("text the request never gave", "mutation", "tasks",
-     insert_plan("Task", {"title": "Gamma", "status": "TODO"}), "INVENTED_VALUE"),
+    (
+        "delete in a query",
+        "query",
+        "tasks",
+        {"steps": [{"op": "delete", "model": "Task", "where": {"title": {"eq": "Fix login"}}}], "result": 0},
+        "POLICY_DENIED",
+    ),
+    (
+        "delete with no filter",
+        "mutation",
+        "tasks",
+        {"steps": [{"op": "delete", "model": "Task"}], "result": 0},
+        "POLICY_DENIED",
+    ),
+    (
+        "update with no filter",
+        "mutation",
+        "tasks",
+        {"steps": [{"op": "update", "model": "Task", "set": {"status": "DONE"}}], "result": 0},
+        "POLICY_DENIED",
+    ),
+    (
+        "too many rows",
+        "mutation",
+        "tasks",
+        {
+            "steps": [
+                {"op": "update", "model": "Task", "where": {"title": {"startsWith": "bulk"}}, "set": {"status": "DONE"}}
+            ],
+            "result": 0,
+        },
+        "POLICY_DENIED",
+    ),
+    (
+        "too many inserts",
+        "mutation",
+        "tasks",
+        insert_plan("Task", *({"title": "x", "status": "TODO"} for i in range(101))),
+        "POLICY_DENIED",
+    ),
+    (
+        "text the request never gave",
+        "mutation",
+        "tasks",
+        insert_plan("Task", {"title": "Gamma", "status": "TODO"}),
+        "INVENTED_VALUE",
+    ),
     ("a refusal", "mutation", "tasks", {"refuse": "no field stores how happy a task is"}, "PLAN_REFUSED"),
-    ("a mutation that only reads", "mutation", "tasks", {"steps": [{"op": "find", "model": "Task"}], "result": 0},
-     "PLAN_REFUSED"),
-    ("reference to a missing record", "mutation", "tasks",
-     insert_plan("Task", {"title": "x", "status": "TODO", "project": "no-such-project"}), "PLAN_FAILED"),
+    (
+        "a mutation that only reads",
+        "mutation",
+        "tasks",
+        {"steps": [{"op": "find", "model": "Task"}], "result": 0},
+        "PLAN_REFUSED",
+    ),
+    (
+        "reference to a missing record",
+        "mutation",
+        "tasks",
+        insert_plan("Task", {"title": "x", "status": "TODO", "project": "no-such-project"}),
+        "PLAN_FAILED",
+    ),
     ("model unavailable", "mutation", "tasks", ModelUnavailable("provider down"), "MODEL_UNAVAILABLE"),
 ]
 
 
 @pytest.mark.parametrize("case,operation,field,answer,code", BAD_ANSWERS, ids=[c[0] for c in BAD_ANSWERS])
 def test_bad_answer_gets_its_code_and_store_is_byte_for_byte_unchanged(
-        tmp_path: Path, case: str, operation: str, field: str, answer: Any, code: str) -> None:
+    tmp_path: Path, case: str, operation: str, field: str, answer: Any, code: str
+) -> None:
     db = tmp_path / "store.db"
     model = ScriptedProvider([answer] * 3)
     gw = make_gateway(f"sqlite:///{db}", provider=model)
@@ -89,8 +153,12 @@ def test_bad_answer_gets_its_code_and_store_is_byte_for_byte_unchanged(
 
 
 def test_invalid_answers_are_repaired_with_the_errors_sent_back(tmp_path: Path) -> None:
-    model = ScriptedProvider([insert_plan("Task", {"title": "x", "status": "FINISHED"}),
-                              insert_plan("Task", {"title": "x", "status": "DONE"})])
+    model = ScriptedProvider(
+        [
+            insert_plan("Task", {"title": "x", "status": "FINISHED"}),
+            insert_plan("Task", {"title": "x", "status": "DONE"}),
+        ]
+    )
     server = LiveServer(make_gateway(f"sqlite:///{tmp_path / 's.db'}", provider=model)).start()
     try:
         body = server.gql('mutation { tasks(q: "add x, finished") { title status } }')
@@ -147,8 +215,7 @@ class SlowProvider:
 
 def test_model_timeout_is_a_clear_error(tmp_path: Path) -> None:
     provider = SlowProvider(2.0, find("Task"))
-    server = LiveServer(make_gateway(f"sqlite:///{tmp_path / 's.db'}", provider=provider,
-                                     model_timeout_s=0.2)).start()
+    server = LiveServer(make_gateway(f"sqlite:///{tmp_path / 's.db'}", provider=provider, model_timeout_s=0.2)).start()
     try:
         body = server.gql('{ tasks(q: "all") { title } }')
         assert body["errors"][0]["extensions"]["code"] == "MODEL_TIMEOUT"
@@ -158,13 +225,14 @@ def test_model_timeout_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_a_burst_queues_behind_the_model_concurrency_cap(tmp_path: Path) -> None:
     provider = SlowProvider(0.2, find("Task"))
-    server = LiveServer(make_gateway(f"sqlite:///{tmp_path / 's.db'}", provider=provider,
-                                     model_concurrency=2)).start()
+    server = LiveServer(make_gateway(f"sqlite:///{tmp_path / 's.db'}", provider=provider, model_concurrency=2)).start()
 
     async def burst() -> list[httpx.Response]:
         async with httpx.AsyncClient(timeout=30) as client:
-            return await asyncio.gather(*(client.post(server.url, json={"query": f'{{ tasks(q: "all {i}") {{ id }} }}'})
-                                          for i in range(8)))
+            return await asyncio.gather(
+                *(client.post(server.url, json={"query": f'{{ tasks(q: "all {i}") {{ id }} }}'}) for i in range(8))
+            )
+
     try:
         responses = asyncio.run(burst())
         assert all(r.status_code == 200 and "errors" not in r.json() for r in responses)
@@ -175,8 +243,9 @@ def test_a_burst_queues_behind_the_model_concurrency_cap(tmp_path: Path) -> None
 
 def test_token_budget_stops_repairs(tmp_path: Path) -> None:
     model = ScriptedProvider(["x" * 16_000] * 5)  # 4,000 tokens an answer, past the budget at once
-    server = LiveServer(make_gateway(f"sqlite:///{tmp_path / 's.db'}", provider=model,
-                                     max_tokens_per_request=3_000)).start()
+    server = LiveServer(
+        make_gateway(f"sqlite:///{tmp_path / 's.db'}", provider=model, max_tokens_per_request=3_000)
+    ).start()
     try:
         body = server.gql('{ tasks(q: "all") { title } }')
         assert body["errors"][0]["extensions"]["code"] == "MODEL_BUDGET_EXCEEDED"
@@ -203,8 +272,9 @@ def test_store_down_is_a_store_error(pg_url: str) -> None:
 
 
 def test_limits_body_size_depth_and_field_count(tmp_path: Path) -> None:
-    server = LiveServer(make_gateway(f"sqlite:///{tmp_path / 's.db'}", max_body_bytes=2000, max_depth=3,
-                                     max_fields=5)).start()
+    server = LiveServer(
+        make_gateway(f"sqlite:///{tmp_path / 's.db'}", max_body_bytes=2000, max_depth=3, max_fields=5)
+    ).start()
     try:
         big = server.post("{ tasks { title } }" + " " * 3000)
         assert big.status_code == 413
@@ -234,20 +304,32 @@ def test_concurrent_mutations_are_each_all_or_nothing(db_url: str) -> None:
     for i in range(50):
         steps: list[dict[str, Any]] = [
             {"op": "insert", "model": "Project", "values": [{"name": f"P{i}"}]},
-            {"op": "insert", "model": "Task", "values": [{"title": f"T{i}", "status": "TODO",
-                                                          "project": {"$step": 0, "field": "id"}}]},
+            {
+                "op": "insert",
+                "model": "Task",
+                "values": [{"title": f"T{i}", "status": "TODO", "project": {"$step": 0, "field": "id"}}],
+            },
         ]
         if i % 5 == 0:
-            steps += [{"op": "find", "model": "Person", "where": {"name": {"eq": "nobody"}}},
-                      {"op": "insert", "model": "Tag", "values": [{"name": {"$step": 2, "field": "name"}}]}]
+            steps += [
+                {"op": "find", "model": "Person", "where": {"name": {"eq": "nobody"}}},
+                {"op": "insert", "model": "Tag", "values": [{"name": {"$step": 2, "field": "name"}}]},
+            ]
         model.route(f"batch {i};", {"steps": steps, "result": 1})
     server = LiveServer(make_gateway(db_url, provider=model)).start()
 
     async def fire() -> list[httpx.Response]:
         async with httpx.AsyncClient(timeout=60) as client:
-            return await asyncio.gather(*(
-                client.post(server.url, json={"query": f'mutation {{ tasks(q: "batch {i}; add T{i} to P{i}") {{ title }} }}'})
-                for i in range(50)))
+            return await asyncio.gather(
+                *(
+                    client.post(
+                        server.url,
+                        json={"query": f'mutation {{ tasks(q: "batch {i}; add T{i} to P{i}") {{ title }} }}'},
+                    )
+                    for i in range(50)
+                )
+            )
+
     try:
         responses = asyncio.run(fire())
         ok = {i for i, r in enumerate(responses) if r.status_code == 200 and r.json().get("data")}

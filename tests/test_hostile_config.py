@@ -15,8 +15,18 @@ from sqlalchemy import inspect
 from conftest import DEMO_SCHEMA, LiveServer, make_gateway
 from gateway import ConfigInvalid, import_records
 
-BAD_SPECS = [":admin", ",", " , ", "k1:admin,", "k1:admin,,k2:viewer", "k1", "k 1:admin", "k1:ad min",
-             "k1:admin,k1:viewer", ":"]
+BAD_SPECS = [
+    ":admin",
+    ",",
+    " , ",
+    "k1:admin,",
+    "k1:admin,,k2:viewer",
+    "k1",
+    "k 1:admin",
+    "k1:ad min",
+    "k1:admin,k1:viewer",
+    ":",
+]
 
 
 @pytest.mark.parametrize("spec", BAD_SPECS)
@@ -26,8 +36,10 @@ def test_a_malformed_key_list_is_a_start_up_error(tmp_path: Path, spec: str) -> 
     assert "k1" not in info.value.message or "k1:" not in spec  # keys are secrets: never echoed
 
 
-@pytest.mark.parametrize("content", ["{}", "[]", '{"k1": "admin"}', '{"k1": [1]}', '{"": ["admin"]}', "{not json",
-                                     '{"k1": ["admin"], "k2": null}'])
+@pytest.mark.parametrize(
+    "content",
+    ["{}", "[]", '{"k1": "admin"}', '{"k1": [1]}', '{"": ["admin"]}', "{not json", '{"k1": ["admin"], "k2": null}'],
+)
 def test_a_malformed_keys_file_is_a_start_up_error(tmp_path: Path, content: str) -> None:
     keys = tmp_path / "keys.json"
     keys.write_text(content)
@@ -42,16 +54,23 @@ def test_a_missing_keys_file_is_a_start_up_error(tmp_path: Path) -> None:
 
 def test_serve_refuses_to_start_on_keys_that_fail_open(tmp_path: Path) -> None:
     env = {**os.environ, "GATEWAY_SCHEMA": str(DEMO_SCHEMA), "GATEWAY_API_KEYS": ":admin"}
-    result = subprocess.run([sys.executable, "-m", "gateway.cli", "serve", "--db", f"sqlite:///{tmp_path / 's.db'}",
-                             "--port", "1"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "serve", "--db", f"sqlite:///{tmp_path / 's.db'}", "--port", "1"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2 and "GATEWAY_API_KEYS" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_well_formed_keys_still_work(tmp_path: Path) -> None:
     keys = tmp_path / "keys.json"
     keys.write_text(json.dumps({"k-file": ["admin"]}))
-    server = LiveServer(make_gateway(f"sqlite:///{tmp_path / 's.db'}", api_keys="k-env:viewer|editor,k-none:",
-                                     api_keys_file=str(keys))).start()
+    server = LiveServer(
+        make_gateway(f"sqlite:///{tmp_path / 's.db'}", api_keys="k-env:viewer|editor,k-none:", api_keys_file=str(keys))
+    ).start()
     try:
         for key in ("k-env", "k-none", "k-file"):
             assert server.post("{ tags { name } }", headers={"authorization": f"Bearer {key}"}).status_code == 200
@@ -76,9 +95,16 @@ def test_references_both_ways_start_on_every_store(tmp_path: Path, db_url: str) 
         fks = {fk["referred_table"] for fk in inspect(gw.engine).get_foreign_keys("Person")}
         assert fks == {"Team", "Person"}
         assert {fk["referred_table"] for fk in inspect(gw.engine).get_foreign_keys("Team")} == {"Person"}
-        import_records(gw.executor, {"Team": [{"id": "t1", "name": "Core", "lead": "p1"}],
-                                     "Person": [{"id": "p1", "name": "Ada", "team": "t1"},
-                                                {"id": "p2", "name": "Linus", "team": "t1", "mentor": "p1"}]})
+        import_records(
+            gw.executor,
+            {
+                "Team": [{"id": "t1", "name": "Core", "lead": "p1"}],
+                "Person": [
+                    {"id": "p1", "name": "Ada", "team": "t1"},
+                    {"id": "p2", "name": "Linus", "team": "t1", "mentor": "p1"},
+                ],
+            },
+        )
         server = LiveServer(gw).start()
         try:
             body = server.gql("{ teams { name lead { name team { name } } } people { name mentor { name } } }")

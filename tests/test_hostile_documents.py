@@ -75,8 +75,13 @@ def test_fields_in_unused_fragments_count_too(server: LiveServer) -> None:
 
 
 def test_the_standard_introspection_query_passes(server: LiveServer) -> None:
-    query = get_introspection_query(descriptions=True, specified_by_url=True, directive_is_repeatable=True,
-                                    schema_description=True, input_value_deprecation=True)
+    query = get_introspection_query(
+        descriptions=True,
+        specified_by_url=True,
+        directive_is_repeatable=True,
+        schema_description=True,
+        input_value_deprecation=True,
+    )
     resp = post(server, query)
     assert resp.status_code == 200 and "errors" not in resp.json()
     assert any(t["name"] == "Task" for t in resp.json()["data"]["__schema"]["types"])
@@ -91,8 +96,11 @@ def test_documents_nested_past_the_parser_are_a_coded_refusal(server: LiveServer
     deep = "{ tasks " + "{ project " * 5_000 + "{ name" + " }" * 5_002
     resp = post(server, deep)
     assert resp.status_code == 400 and code(resp) in ("QUERY_TOO_COMPLEX", "GRAPHQL_PARSE_FAILED")
-    deep_fragments = "{ tasks { ...F0 } } " + " ".join(
-        f"fragment F{i} on Task {{ ...F{i + 1} }}" for i in range(3_000)) + " fragment F3000 on Task { id }"
+    deep_fragments = (
+        "{ tasks { ...F0 } } "
+        + " ".join(f"fragment F{i} on Task {{ ...F{i + 1} }}" for i in range(3_000))
+        + " fragment F3000 on Task { id }"
+    )
     resp = post(server, deep_fragments)
     assert resp.status_code == 400 and code(resp) in ("QUERY_TOO_COMPLEX", "GRAPHQL_PARSE_FAILED")
 
@@ -117,8 +125,9 @@ def test_health_answers_while_a_hostile_document_is_being_refused(tmp_path: Path
 
     async def scenario() -> tuple[httpx.Response, int]:
         async with httpx.AsyncClient(timeout=120) as client:
-            attack = asyncio.create_task(client.post(server.url, json={"query": hostile},
-                                                     headers={"accept": GQL_RESPONSE}))
+            attack = asyncio.create_task(
+                client.post(server.url, json={"query": hostile}, headers={"accept": GQL_RESPONSE})
+            )
             answered_meanwhile = 0
             while not attack.done():
                 health = await client.get(server.url.replace("/graphql", "/healthz"))

@@ -62,14 +62,23 @@ HR_KEY = {"authorization": "Bearer hr-key"}
 
 
 def seed() -> dict[str, list[dict[str, Any]]]:
-    people = [{"id": f"p{i}", "name": f"Person {i}", "salary": 1000 + i, "nationalId": f"NID-{i:04d}",
-               "home": {"city": "Lyon", "secret": f"S{i}"}} for i in range(30)]
+    people = [
+        {
+            "id": f"p{i}",
+            "name": f"Person {i}",
+            "salary": 1000 + i,
+            "nationalId": f"NID-{i:04d}",
+            "home": {"city": "Lyon", "secret": f"S{i}"},
+        }
+        for i in range(30)
+    ]
     return {
         "Team": [{"id": "t1", "name": "Red"}, {"id": "t2", "name": "Blue"}],
         "Person": [{**p, "team": "t1"} for p in people],
         "Badge": [{"id": "b1", "code": "B-1"}],
-        "Task": [{"id": f"k{i}", "title": f"task {i}", "status": "OPEN", "owner": "p1", "estimate": i % 3}
-                 for i in range(12)],
+        "Task": [
+            {"id": f"k{i}", "title": f"task {i}", "status": "OPEN", "owner": "p1", "estimate": i % 3} for i in range(12)
+        ],
     }
 
 
@@ -85,8 +94,16 @@ def hr(db_url: str, tmp_path: Path) -> Any:
     server.stop()
 
 
-def ask(server: LiveServer, model: ScriptedProvider, op: str, field: str, q: str, plan: dict[str, Any],
-        selection: str = "id", headers: dict[str, str] = VIEWER) -> dict[str, Any]:
+def ask(
+    server: LiveServer,
+    model: ScriptedProvider,
+    op: str,
+    field: str,
+    q: str,
+    plan: dict[str, Any],
+    selection: str = "id",
+    headers: dict[str, str] = VIEWER,
+) -> dict[str, Any]:
     model.route(q, *([plan] * 3))
     return server.gql(f'{op} {{ {field}(q: "{q}") {{ {selection} }} }}', headers=headers)
 
@@ -100,10 +117,13 @@ def no_secret_in(body: dict[str, Any]) -> None:
     assert "NID-" not in text and "1001" not in text and "'S1'" not in text, text
 
 
-@pytest.mark.parametrize("query", [
-    "{ badges { id code } }",                    # @auth on the interface a model implements
-    "{ people { name home { city secret } } }",  # @auth on a field of an embedded object
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "{ badges { id code } }",  # @auth on the interface a model implements
+        "{ people { name home { city secret } } }",  # @auth on a field of an embedded object
+    ],
+)
 def test_auth_the_sdl_accepts_is_enforced_on_listings(hr: Any, query: str) -> None:
     server, _model = hr
     body = server.gql(query, headers=VIEWER)
@@ -114,29 +134,77 @@ def test_auth_the_sdl_accepts_is_enforced_on_listings(hr: Any, query: str) -> No
 
 def test_auth_on_a_result_shape_is_enforced(hr: Any) -> None:
     server, model = hr
-    plan = {"steps": [{"op": "aggregate", "model": "Person", "groupBy": ["name"],
-                       "aggregates": [{"fn": "sum", "field": "notes", "as": "total"}]}], "result": 0}
+    plan = {
+        "steps": [
+            {
+                "op": "aggregate",
+                "model": "Person",
+                "groupBy": ["name"],
+                "aggregates": [{"fn": "sum", "field": "notes", "as": "total"}],
+            }
+        ],
+        "result": 0,
+    }
     body = ask(server, model, "query", "pay", "pay per person", plan, "name total")
     assert codes(body) == ["FORBIDDEN"], body
 
 
-@pytest.mark.parametrize("plan", [
-    # copy a hidden value into a visible field
-    {"steps": [{"op": "find", "model": "Person", "where": {"name": {"eq": "Person 1"}}},
-               {"op": "update", "model": "Person", "where": {"name": {"eq": "Person 2"}},
-                "set": {"notes": {"$step": 0, "field": "nationalId"}}}], "result": 1},
-    # the whole embedded object, hidden field included
-    {"steps": [{"op": "find", "model": "Person", "where": {"name": {"eq": "Person 1"}}},
-               {"op": "update", "model": "Person", "where": {"name": {"eq": "Person 2"}},
-                "set": {"home": {"$step": 0, "field": "home"}}}], "result": 1},
-    # a computed copy
-    {"steps": [{"op": "update", "model": "Person", "where": {"name": {"eq": "Person 2"}},
-                "set": {"notes": {"fn": "toString", "args": [{"field": "salary"}]}}}], "result": 0},
-    # a hidden field as a reference id: a store error would echo it
-    {"steps": [{"op": "find", "model": "Person", "where": {"name": {"eq": "Person 1"}}},
-               {"op": "update", "model": "Person", "where": {"name": {"eq": "Person 2"}},
-                "set": {"team": {"$step": 0, "field": "nationalId"}}}], "result": 1},
-])
+@pytest.mark.parametrize(
+    "plan",
+    [
+        # copy a hidden value into a visible field
+        {
+            "steps": [
+                {"op": "find", "model": "Person", "where": {"name": {"eq": "Person 1"}}},
+                {
+                    "op": "update",
+                    "model": "Person",
+                    "where": {"name": {"eq": "Person 2"}},
+                    "set": {"notes": {"$step": 0, "field": "nationalId"}},
+                },
+            ],
+            "result": 1,
+        },
+        # the whole embedded object, hidden field included
+        {
+            "steps": [
+                {"op": "find", "model": "Person", "where": {"name": {"eq": "Person 1"}}},
+                {
+                    "op": "update",
+                    "model": "Person",
+                    "where": {"name": {"eq": "Person 2"}},
+                    "set": {"home": {"$step": 0, "field": "home"}},
+                },
+            ],
+            "result": 1,
+        },
+        # a computed copy
+        {
+            "steps": [
+                {
+                    "op": "update",
+                    "model": "Person",
+                    "where": {"name": {"eq": "Person 2"}},
+                    "set": {"notes": {"fn": "toString", "args": [{"field": "salary"}]}},
+                }
+            ],
+            "result": 0,
+        },
+        # a hidden field as a reference id: a store error would echo it
+        {
+            "steps": [
+                {"op": "find", "model": "Person", "where": {"name": {"eq": "Person 1"}}},
+                {
+                    "op": "update",
+                    "model": "Person",
+                    "where": {"name": {"eq": "Person 2"}},
+                    "set": {"team": {"$step": 0, "field": "nationalId"}},
+                },
+            ],
+            "result": 1,
+        },
+    ],
+)
 def test_step_references_and_expressions_cannot_read_hidden_fields(hr: Any, plan: dict[str, Any]) -> None:
     server, model = hr
     before = export_records(server.gateway.executor)
@@ -148,32 +216,52 @@ def test_step_references_and_expressions_cannot_read_hidden_fields(hr: Any, plan
 
 def test_a_hidden_field_cannot_be_a_presence_test_on_a_query(hr: Any) -> None:
     server, model = hr
-    plan = {"steps": [{"op": "find", "model": "Person", "where": {"nationalId": {"startsWith": "NID-000"}}}],
-            "result": 0}
+    plan = {
+        "steps": [{"op": "find", "model": "Person", "where": {"nationalId": {"startsWith": "NID-000"}}}],
+        "result": 0,
+    }
     assert codes(ask(server, model, "query", "people", "who has an id starting NID-000", plan, "name")) == ["FORBIDDEN"]
 
 
-@pytest.mark.parametrize("plan", [
-    # re-parent every person under a new team through the list reference (30 links > 10)
-    {"steps": [{"op": "find", "model": "Person"},
-               {"op": "insert", "model": "Team", "values": [{"name": "Green", "members": {"$step": 0, "field": "id"}}]}],
-     "result": 1},
-    # unlink every member of Red by setting the list to []
-    {"steps": [{"op": "update", "model": "Team", "where": {"name": {"eq": "Red"}}, "set": {"members": []}}],
-     "result": 0},
-])
+@pytest.mark.parametrize(
+    "plan",
+    [
+        # re-parent every person under a new team through the list reference (30 links > 10)
+        {
+            "steps": [
+                {"op": "find", "model": "Person"},
+                {
+                    "op": "insert",
+                    "model": "Team",
+                    "values": [{"name": "Green", "members": {"$step": 0, "field": "id"}}],
+                },
+            ],
+            "result": 1,
+        },
+        # unlink every member of Red by setting the list to []
+        {
+            "steps": [{"op": "update", "model": "Team", "where": {"name": {"eq": "Red"}}, "set": {"members": []}}],
+            "result": 0,
+        },
+    ],
+)
 def test_links_count_toward_the_row_cap(hr: Any, plan: dict[str, Any]) -> None:
     server, model = hr
     before = export_records(server.gateway.executor)
-    body = ask(server, model, "mutation", "teams", "team Green takes everyone from Red", plan, "name",
-               headers=HR_KEY)
+    body = ask(server, model, "mutation", "teams", "team Green takes everyone from Red", plan, "name", headers=HR_KEY)
     assert codes(body) == ["POLICY_DENIED"], body
     assert export_records(server.gateway.executor) == before
 
 
-@pytest.mark.parametrize("where", [
-    {"and": []}, {"id": {}}, {"title": {"isNull": False}}, {"or": [{"estimate": {"gte": 1}}, {"estimate": {"lt": 1}}]},
-])
+@pytest.mark.parametrize(
+    "where",
+    [
+        {"and": []},
+        {"id": {}},
+        {"title": {"isNull": False}},
+        {"or": [{"estimate": {"gte": 1}}, {"estimate": {"lt": 1}}]},
+    ],
+)
 def test_filters_that_match_every_row_are_bulk_writes(hr: Any, where: dict[str, Any]) -> None:
     server, model = hr
     before = export_records(server.gateway.executor)
@@ -184,24 +272,69 @@ def test_filters_that_match_every_row_are_bulk_writes(hr: Any, where: dict[str, 
     assert export_records(server.gateway.executor) == before
 
 
-@pytest.mark.parametrize("plan,needle", [
-    # a title through a reference into an enum column
-    ({"steps": [{"op": "find", "model": "Task", "where": {"title": {"eq": "task 1"}}},
-                {"op": "update", "model": "Task", "where": {"title": {"eq": "task 2"}},
-                 "set": {"status": {"$step": 0, "field": "title"}}}], "result": 1}, "steps[1].set.status"),
-    # text into an Int column
-    ({"steps": [{"op": "find", "model": "Task", "where": {"title": {"eq": "task 1"}}},
-                {"op": "update", "model": "Task", "where": {"title": {"eq": "task 2"}},
-                 "set": {"estimate": {"$step": 0, "field": "title"}}}], "result": 1}, "steps[1].set.estimate"),
-    # a Team id into a Person reference
-    ({"steps": [{"op": "find", "model": "Team", "where": {"name": {"eq": "Red"}}},
-                {"op": "update", "model": "Task", "where": {"title": {"eq": "task 2"}},
-                 "set": {"owner": {"$step": 0, "field": "id"}}}], "result": 1}, "Team id"),
-    ('{"steps": [{"op": "update", "model": "Task", "where": {"title": {"eq": "task 2"}}, '
-     '"set": {"estimate": NaN}}], "result": 0}', "NaN is not a number"),
-    ('{"steps": [{"op": "update", "model": "Task", "where": {"title": {"eq": "task 2"}}, '
-     '"set": {"estimate": 1e400}}], "result": 0}', "estimate"),
-])
+@pytest.mark.parametrize(
+    "plan,needle",
+    [
+        # a title through a reference into an enum column
+        (
+            {
+                "steps": [
+                    {"op": "find", "model": "Task", "where": {"title": {"eq": "task 1"}}},
+                    {
+                        "op": "update",
+                        "model": "Task",
+                        "where": {"title": {"eq": "task 2"}},
+                        "set": {"status": {"$step": 0, "field": "title"}},
+                    },
+                ],
+                "result": 1,
+            },
+            "steps[1].set.status",
+        ),
+        # text into an Int column
+        (
+            {
+                "steps": [
+                    {"op": "find", "model": "Task", "where": {"title": {"eq": "task 1"}}},
+                    {
+                        "op": "update",
+                        "model": "Task",
+                        "where": {"title": {"eq": "task 2"}},
+                        "set": {"estimate": {"$step": 0, "field": "title"}},
+                    },
+                ],
+                "result": 1,
+            },
+            "steps[1].set.estimate",
+        ),
+        # a Team id into a Person reference
+        (
+            {
+                "steps": [
+                    {"op": "find", "model": "Team", "where": {"name": {"eq": "Red"}}},
+                    {
+                        "op": "update",
+                        "model": "Task",
+                        "where": {"title": {"eq": "task 2"}},
+                        "set": {"owner": {"$step": 0, "field": "id"}},
+                    },
+                ],
+                "result": 1,
+            },
+            "Team id",
+        ),
+        (
+            '{"steps": [{"op": "update", "model": "Task", "where": {"title": {"eq": "task 2"}}, '
+            '"set": {"estimate": NaN}}], "result": 0}',
+            "NaN is not a number",
+        ),
+        (
+            '{"steps": [{"op": "update", "model": "Task", "where": {"title": {"eq": "task 2"}}, '
+            '"set": {"estimate": 1e400}}], "result": 0}',
+            "estimate",
+        ),
+    ],
+)
 def test_values_through_references_are_type_checked_like_literals(hr: Any, plan: Any, needle: str) -> None:
     server, model = hr
     before = export_records(server.gateway.executor)

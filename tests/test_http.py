@@ -19,9 +19,15 @@ def h(harness: Harness) -> Harness:
 
 
 def test_get_query_with_variables_and_operation_name(h: Harness) -> None:
-    resp = httpx.get(h.server.url, params={
-        "query": "query A($n: Int) { projects(limit: $n) { name } } query B { tags { name } }",
-        "variables": json.dumps({"n": 1}), "operationName": "A"}, headers={"accept": GQL_RESPONSE})
+    resp = httpx.get(
+        h.server.url,
+        params={
+            "query": "query A($n: Int) { projects(limit: $n) { name } } query B { tags { name } }",
+            "variables": json.dumps({"n": 1}),
+            "operationName": "A",
+        },
+        headers={"accept": GQL_RESPONSE},
+    )
     assert resp.status_code == 200 and resp.headers["content-type"].startswith(GQL_RESPONSE)
     assert len(resp.json()["data"]["projects"]) == 1
 
@@ -31,14 +37,17 @@ def test_mutation_over_get_is_405(h: Harness) -> None:
     assert resp.status_code == 405 and resp.headers["allow"] == "POST"
 
 
-@pytest.mark.parametrize("body,content_type,status", [
-    (b"{not json", "application/json", 400),
-    (b'{"query": 1}', "application/json", 400),
-    (b'{"variables": {}}', "application/json", 400),
-    (b'["not an object"]', "application/json", 400),
-    (b'{"query": "{ tags { name } }", "variables": "x"}', "application/json", 400),
-    (b"query=1", "application/x-www-form-urlencoded", 415),
-])
+@pytest.mark.parametrize(
+    "body,content_type,status",
+    [
+        (b"{not json", "application/json", 400),
+        (b'{"query": 1}', "application/json", 400),
+        (b'{"variables": {}}', "application/json", 400),
+        (b'["not an object"]', "application/json", 400),
+        (b'{"query": "{ tags { name } }", "variables": "x"}', "application/json", 400),
+        (b"query=1", "application/x-www-form-urlencoded", 415),
+    ],
+)
 def test_malformed_requests_get_4xx(h: Harness, body: bytes, content_type: str, status: int) -> None:
     resp = httpx.post(h.server.url, content=body, headers={"content-type": content_type, "accept": GQL_RESPONSE})
     assert resp.status_code == status
@@ -46,12 +55,17 @@ def test_malformed_requests_get_4xx(h: Harness, body: bytes, content_type: str, 
     assert (body[0] if isinstance(body, list) else body)["errors"][0]["message"]  # a batch answers per entry
 
 
-@pytest.mark.parametrize("query,needle", [
-    ("{ tasks { title ", "Syntax Error"),
-    ("{ tasks { colour } }", "Cannot query field 'colour'"),
-    ('query($x: Int!) { tasks(limit: $x) { id } }', "Variable '$x'"),
-])
-def test_bad_documents_are_400_with_graphql_response_json_and_200_with_json(h: Harness, query: str, needle: str) -> None:
+@pytest.mark.parametrize(
+    "query,needle",
+    [
+        ("{ tasks { title ", "Syntax Error"),
+        ("{ tasks { colour } }", "Cannot query field 'colour'"),
+        ("query($x: Int!) { tasks(limit: $x) { id } }", "Variable '$x'"),
+    ],
+)
+def test_bad_documents_are_400_with_graphql_response_json_and_200_with_json(
+    h: Harness, query: str, needle: str
+) -> None:
     strict = httpx.post(h.server.url, json={"query": query}, headers={"accept": GQL_RESPONSE})
     assert strict.status_code == 400 and needle in strict.text and "data" not in strict.json()
     legacy = httpx.post(h.server.url, json={"query": query}, headers={"accept": "application/json"})

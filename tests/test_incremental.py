@@ -13,8 +13,7 @@ import pytest
 from conftest import Harness, LiveServer, make_gateway, seed_tracker
 from gateway import ScriptedProvider
 
-COUNT_TASKS = {"steps": [{"op": "aggregate", "model": "Task", "aggregates": [{"fn": "count", "as": "n"}]}],
-               "result": 0}
+COUNT_TASKS = {"steps": [{"op": "aggregate", "model": "Task", "aggregates": [{"fn": "count", "as": "n"}]}], "result": 0}
 PAGE = '{ projects { name } ... @defer(label: "slow") { taskCount(q: "how many tasks are there?") } }'
 
 
@@ -86,8 +85,9 @@ def test_a_client_without_multipart_gets_the_parts_merged(gated: tuple[LiveServe
 def test_stream_sends_the_first_items_then_the_rest(gated: tuple[LiveServer, GatedModel]) -> None:
     server, _ = gated
     query = "{ tasks @stream(initialCount: 1) { title } }"
-    with httpx.stream("POST", server.url, json={"query": query}, headers={"accept": "multipart/mixed"},
-                      timeout=30) as response:
+    with httpx.stream(
+        "POST", server.url, json={"query": query}, headers={"accept": "multipart/mixed"}, timeout=30
+    ) as response:
         parts = list(multipart_parts(response.iter_lines()))
     assert parts[0]["data"] == {"tasks": [{"title": "Fix login"}]} and parts[0]["hasNext"]
     items = [i for p in parts[1:] for inc in p.get("incremental", []) for i in inc["items"]]
@@ -101,8 +101,9 @@ def test_defer_over_server_sent_events(gated: tuple[LiveServer, GatedModel]) -> 
     server, model = gated
     model.push(COUNT_TASKS)
     model.gate.set()
-    with httpx.stream("POST", server.url, json={"query": PAGE}, headers={"accept": "text/event-stream"},
-                      timeout=30) as response:
+    with httpx.stream(
+        "POST", server.url, json={"query": PAGE}, headers={"accept": "text/event-stream"}, timeout=30
+    ) as response:
         events = [line for line in response.iter_lines() if line.startswith(("event:", "data:"))]
     names = [e for e in events if e.startswith("event:")]
     assert names == ["event: next", "event: next", "event: complete"]
@@ -113,14 +114,18 @@ def test_defer_over_server_sent_events(gated: tuple[LiveServer, GatedModel]) -> 
 
 def test_a_query_without_defer_answers_plain_json_to_a_multipart_client(gated: tuple[LiveServer, GatedModel]) -> None:
     server, _ = gated
-    response = httpx.post(server.url, json={"query": "{ tags { name } }"},
-                          headers={"accept": "multipart/mixed, application/json"}, timeout=30)
+    response = httpx.post(
+        server.url,
+        json={"query": "{ tags { name } }"},
+        headers={"accept": "multipart/mixed, application/json"},
+        timeout=30,
+    )
     assert response.headers["content-type"].startswith("application/json")
     assert response.json()["data"]["tags"] == [{"name": "urgent"}, {"name": "home"}]
 
 
 def test_the_schema_declares_defer_and_stream(gated: tuple[LiveServer, GatedModel]) -> None:
     server, _ = gated
-    introspected = server.gql('{ __schema { directives { name } } }')
+    introspected = server.gql("{ __schema { directives { name } } }")
     names = {d["name"] for d in introspected["data"]["__schema"]["directives"]}
     assert {"defer", "stream"} <= names

@@ -54,16 +54,32 @@ SUITES = {
     "apollo-persisted": Suite(JS, ["apollo-persisted.test.mjs"], JS / "answers" / "apollo-persisted.json"),
     "urql-persisted": Suite(JS, ["urql-persisted.test.mjs"], JS / "answers" / "urql-persisted.json"),
     # codegen's client preset writes the manifest and typed documents; the gateway serves only those
-    "codegen-persisted": Suite(JS, ["codegen-persisted.test.mjs"], JS / "answers" / "codegen-persisted.json",
-                               prepare=[[str(BIN / "graphql-codegen"), "--config", "codegen-persisted.yml", "--silent"],
-                                        [str(BIN / "tsc"), "-p", "typed/persisted/tsconfig.json"]],
-                               serve_args=["--documents", str(PERSISTED_MANIFEST), "--trusted-documents-only"]),
+    "codegen-persisted": Suite(
+        JS,
+        ["codegen-persisted.test.mjs"],
+        JS / "answers" / "codegen-persisted.json",
+        prepare=[
+            [str(BIN / "graphql-codegen"), "--config", "codegen-persisted.yml", "--silent"],
+            [str(BIN / "tsc"), "-p", "typed/persisted/tsconfig.json"],
+        ],
+        serve_args=["--documents", str(PERSISTED_MANIFEST), "--trusted-documents-only"],
+    ),
     "graphiql": Suite(JS, ["graphiql.test.mjs"]),
     "defer": Suite(JS, ["defer.test.mjs"], JS / "answers" / "defer.json"),
-    "live": Suite(JS, ["live.test.mjs"], JS / "answers" / "live.json", schema=JS / "live.graphql",
-                  server_env={"GATEWAY_MAX_SUBSCRIPTIONS": "3"}),
-    "sdk": Suite(SDK, ["test/unit.test.mjs", "test/live.test.mjs"], SDK / "test" / "answers.json",
-                 server_env={"GATEWAY_API_KEYS": "sdk-test-key:admin"}, node_env={"GATEWAY_API_KEY": "sdk-test-key"}),
+    "live": Suite(
+        JS,
+        ["live.test.mjs"],
+        JS / "answers" / "live.json",
+        schema=JS / "live.graphql",
+        server_env={"GATEWAY_MAX_SUBSCRIPTIONS": "3"},
+    ),
+    "sdk": Suite(
+        SDK,
+        ["test/unit.test.mjs", "test/live.test.mjs"],
+        SDK / "test" / "answers.json",
+        server_env={"GATEWAY_API_KEYS": "sdk-test-key:admin"},
+        node_env={"GATEWAY_API_KEY": "sdk-test-key"},
+    ),
 }
 
 
@@ -98,8 +114,21 @@ def serve(tmp_path: Path) -> Iterator[Callable[[Suite], str]]:
         for command in suite.prepare:
             _run(command, suite.folder, timeout=300)
         db = f"sqlite:///{tmp_path / 'gateway.db'}"
-        _run([sys.executable, "-m", "gateway.cli", "import", str(JS / "seed.json"), "--db", db,
-              "--schema", str(suite.schema)], ROOT, timeout=120)
+        _run(
+            [
+                sys.executable,
+                "-m",
+                "gateway.cli",
+                "import",
+                str(JS / "seed.json"),
+                "--db",
+                db,
+                "--schema",
+                str(suite.schema),
+            ],
+            ROOT,
+            timeout=120,
+        )
         answers = suite.answers
         if answers is None:
             answers = tmp_path / "no-answers.json"
@@ -109,9 +138,28 @@ def serve(tmp_path: Path) -> Iterator[Callable[[Suite], str]]:
         logs.append(log)
         env = _clean_env(GATEWAY_PLAN_CACHE="false", **suite.server_env)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "serve", "--schema", str(suite.schema), "--db", db,
-             "--model", f"scripted:{answers}", "--host", "127.0.0.1", "--port", str(port), *suite.serve_args],
-            cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "gateway.cli",
+                "serve",
+                "--schema",
+                str(suite.schema),
+                "--db",
+                db,
+                "--model",
+                f"scripted:{answers}",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                *suite.serve_args,
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         procs.append(proc)
         deadline = time.time() + 60
         while True:
@@ -147,8 +195,14 @@ def test_node_suite(name: str, node_packages: None, serve: Callable[[Suite], str
             pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium (or set CHROMIUM_PATH)")
         node_env.setdefault("GRAPHIQL_SCREENSHOT", str(tmp_path / "graphiql.png"))
     url = serve(suite)
-    done = subprocess.run([NODE, "--test", *suite.files], cwd=suite.folder, capture_output=True, text=True,
-                          timeout=300, env=_clean_env(GATEWAY_URL=url, **node_env))
+    done = subprocess.run(
+        [NODE, "--test", *suite.files],
+        cwd=suite.folder,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=_clean_env(GATEWAY_URL=url, **node_env),
+    )
     output = done.stdout + done.stderr
     print(output)
     assert done.returncode == 0, f"node --test {' '.join(suite.files)} failed:\n{output}"

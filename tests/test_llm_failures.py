@@ -65,8 +65,9 @@ def test_429_forever_is_rate_limited(make: Make, server: FakeLLMServer) -> None:
     assert len(server.requests) == 3
 
 
-def test_repeated_500_is_unavailable_and_scrubbed(make: Make, server: FakeLLMServer,
-                                                  caplog: pytest.LogCaptureFixture) -> None:
+def test_repeated_500_is_unavailable_and_scrubbed(
+    make: Make, server: FakeLLMServer, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     server.script(error(500, f"upstream broke; you sent Authorization: Bearer {KEY} api_key={KEY}"))
     err = fail(make(server.url, max_retries=2))
@@ -92,8 +93,9 @@ def test_slow_server_times_out(make: Make, server: FakeLLMServer) -> None:
 
 
 @pytest.mark.parametrize("status", [401, 403])
-def test_bad_key_is_model_auth_not_retried_and_never_leaks(make: Make, server: FakeLLMServer, status: int,
-                                                            caplog: pytest.LogCaptureFixture) -> None:
+def test_bad_key_is_model_auth_not_retried_and_never_leaks(
+    make: Make, server: FakeLLMServer, status: int, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     server.script(error(status, f"Incorrect API key provided: {KEY}"))
     err = fail(make(server.url))

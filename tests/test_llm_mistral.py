@@ -63,5 +63,3 @@ def test_missing_key_is_model_auth_without_a_request(server: FakeLLMServer, monk
     err = fail(MistralProvider("m", server_url=server.url))
     assert isinstance(err, ModelAuth) and err.code == "MODEL_AUTH"
     assert server.requests == []
-
-

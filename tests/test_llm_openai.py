@@ -63,8 +63,10 @@ def test_request_carries_model_messages_schema_and_temperature(server: FakeLLMSe
         "model": "qwen2.5-7b-instruct",
         "temperature": 0,
         "messages": MESSAGES,
-        "response_format": {"type": "json_schema",
-                            "json_schema": {"name": "plan", "schema": PLAN_SCHEMA, "strict": True}},
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"name": "plan", "schema": PLAN_SCHEMA, "strict": True},
+        },
     }
     assert p.json_schema_supported is True
 
@@ -87,6 +89,7 @@ def test_no_key_sends_no_authorization(server: FakeLLMServer, monkeypatch: pytes
 
 
 # --- json_schema fallback ------------------------------------------------------------------
+
 
 def test_rejected_response_format_falls_back_and_is_remembered(server: FakeLLMServer) -> None:
     server.script(REJECT_SCHEMA, chat_ok("Sure! here is your plan: {steps: ["))
@@ -137,12 +140,14 @@ def test_other_400_is_not_a_fallback(server: FakeLLMServer) -> None:
 
 # --- retries and error mapping -------------------------------------------------------------
 
+
 def test_non_json_answer_is_unavailable(server: FakeLLMServer) -> None:
     server.script(Reply(200, "<html>gateway</html>"))
     assert fail(provider(server)).code == "MODEL_UNAVAILABLE"
 
 
 # --- the shared policy (gateway/llm/retry.py) ----------------------------------------------
+
 
 def test_parse_retry_after_forms() -> None:
     assert retry.parse_retry_after({"retry-after": "0"}) == 0

@@ -48,8 +48,7 @@ type Mutation {
 }
 '''
 KEYS = "root-key:admin,viewer-key:viewer"
-FIND_PINNED = {"steps": [{"op": "find", "model": "Note", "where": {"pinned": {"eq": True}}}], "result": 0,
-               "params": {}}
+FIND_PINNED = {"steps": [{"op": "find", "model": "Note", "where": {"pinned": {"eq": True}}}], "result": 0, "params": {}}
 NOTES_DOC = "query PinnedNotes($n: Int) { notes(limit: $n) { text } }"
 
 
@@ -60,8 +59,9 @@ class Served:
         self.gateway, self.model = gateway, model
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/mcp"
-        self.server = uvicorn.Server(uvicorn.Config(create_app(gateway), host="127.0.0.1", port=self.port,
-                                                    log_level="warning", lifespan="on"))
+        self.server = uvicorn.Server(
+            uvicorn.Config(create_app(gateway), host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
         deadline = time.time() + 15
@@ -79,9 +79,16 @@ def serve(tmp_path: Path, **settings: Any) -> Served:
     schema.write_text(SDL, encoding="utf-8")
     model = ScriptedProvider([])
     gateway = make_gateway(f"sqlite:///{tmp_path / 'store.db'}", schema=schema, provider=model, **settings)
-    import_records(gateway.executor, {"Note": [{"id": "n1", "text": "buy milk", "pinned": True},
-                                               {"id": "n2", "text": "call Ada", "pinned": False}],
-                                      "Secret": [{"id": "s1", "code": "1234"}]})
+    import_records(
+        gateway.executor,
+        {
+            "Note": [
+                {"id": "n1", "text": "buy milk", "pinned": True},
+                {"id": "n2", "text": "call Ada", "pinned": False},
+            ],
+            "Secret": [{"id": "s1", "code": "1234"}],
+        },
+    )
     return Served(gateway, model)
 
 
@@ -192,6 +199,7 @@ def test_trusted_documents_are_tools_and_trusted_only_offers_nothing_else(tmp_pa
     manifest.write_text(json.dumps({hashlib.sha256(NOTES_DOC.encode()).hexdigest(): NOTES_DOC}), encoding="utf-8")
     s = serve(tmp_path, documents=str(manifest), trusted_documents_only=True)
     try:
+
         async def work(session: ClientSession) -> Any:
             tools = {t.name: t for t in (await session.list_tools()).tools}
             called = await session.call_tool("document_PinnedNotes", {"n": 1})

@@ -35,8 +35,15 @@ PAGE = """query($q: String, $first: Int, $after: String) {
 
 def _tasks(n: int) -> list[dict[str, Any]]:
     """Tasks whose estimates repeat and are sometimes missing, so orderings have ties and NULLs."""
-    return [{"id": f"t{i:03d}", "title": f"task {i}", "priority": ["LOW", "MEDIUM", "HIGH"][i % 3],
-             "estimate": None if i % 4 == 0 else float(i % 3)} for i in range(n)]
+    return [
+        {
+            "id": f"t{i:03d}",
+            "title": f"task {i}",
+            "priority": ["LOW", "MEDIUM", "HIGH"][i % 3],
+            "estimate": None if i % 4 == 0 else float(i % 3),
+        }
+        for i in range(n)
+    ]
 
 
 @pytest.fixture
@@ -44,8 +51,9 @@ def served(db_url: str, tmp_path: Path) -> Iterator[tuple[LiveServer, ScriptedPr
     schema = tmp_path / "schema.graphql"
     schema.write_text(CONNECTION_SDL)
     model = ScriptedProvider([])
-    server = LiveServer(make_gateway(db_url, schema, provider=model, default_page_size=4, max_page_size=10,
-                                     plan_cache=True)).start()
+    server = LiveServer(
+        make_gateway(db_url, schema, provider=model, default_page_size=4, max_page_size=10, plan_cache=True)
+    ).start()
     import_records(server.gateway.executor, {"Task": _tasks(11)})
     yield server, model
     server.stop()
@@ -97,10 +105,15 @@ def test_a_listing_connection_pages_through_every_record_once(served: tuple[Live
 
 
 def test_a_planned_ordering_with_ties_and_nulls_pages_without_gaps_or_repeats(
-        served: tuple[LiveServer, ScriptedProvider]) -> None:
+    served: tuple[LiveServer, ScriptedProvider],
+) -> None:
     server, model = served
-    model.push({"steps": [{"op": "find", "model": "Task",
-                           "orderBy": [{"field": "estimate", "direction": "desc"}]}], "result": 0})
+    model.push(
+        {
+            "steps": [{"op": "find", "model": "Task", "orderBy": [{"field": "estimate", "direction": "desc"}]}],
+            "result": 0,
+        }
+    )
     nodes = _walk(server, "tasks, biggest estimate first", 3)
     ids = [n["id"] for n in nodes]
     assert sorted(ids) == [f"t{i:03d}" for i in range(11)]  # every task exactly once
@@ -110,7 +123,8 @@ def test_a_planned_ordering_with_ties_and_nulls_pages_without_gaps_or_repeats(
 
 
 def test_a_record_inserted_before_the_cursor_does_not_shift_the_next_page(
-        served: tuple[LiveServer, ScriptedProvider]) -> None:
+    served: tuple[LiveServer, ScriptedProvider],
+) -> None:
     server, _ = served
     first = server.gql(PAGE, {"first": 3})["data"]["taskPage"]
     assert [e["node"]["id"] for e in first["edges"]] == ["t000", "t001", "t002"]
@@ -127,8 +141,9 @@ def test_the_plans_own_limit_ends_the_pages(served: tuple[LiveServer, ScriptedPr
 
 
 @pytest.mark.parametrize("cursor", ["not a cursor", "eyJuIjogMX0"])
-def test_a_cursor_the_gateway_did_not_hand_out_is_refused(served: tuple[LiveServer, ScriptedProvider],
-                                                           cursor: str) -> None:
+def test_a_cursor_the_gateway_did_not_hand_out_is_refused(
+    served: tuple[LiveServer, ScriptedProvider], cursor: str
+) -> None:
     server, _ = served
     body = server.gql(PAGE, {"first": 2, "after": cursor})
     assert body["errors"][0]["extensions"]["code"] == "PAGE_INVALID"
@@ -157,8 +172,15 @@ def test_the_sdl_recognises_a_connection(served: tuple[LiveServer, ScriptedProvi
 def test_export_streams_a_large_table_without_holding_it(tmp_path: Path) -> None:
     gw = make_gateway(f"sqlite:///{tmp_path / 'big.db'}")
     for start in range(0, 20_000, 250):  # main caps one import step (1,000 records, a node budget)
-        import_records(gw.executor, {"Project": [{"id": f"p{i:06d}", "name": f"project {i}", "description": "x" * 200}
-                                                 for i in range(start, start + 250)]})
+        import_records(
+            gw.executor,
+            {
+                "Project": [
+                    {"id": f"p{i:06d}", "name": f"project {i}", "description": "x" * 200}
+                    for i in range(start, start + 250)
+                ]
+            },
+        )
     out = tmp_path / "export.json"
     tracemalloc.start()
     with out.open("w", encoding="utf-8") as f:

@@ -80,8 +80,9 @@ def test_apq_miss_then_register_then_hash_alone_over_post_and_get(h: Harness) ->
     digest = sha(PROJECTS)
     miss = post(h, {"extensions": apq(digest)})
     assert miss.status_code == 200  # part of the protocol, as Apollo Server answers it
-    assert miss.json()["errors"] == [{"message": "PersistedQueryNotFound",
-                                      "extensions": {"code": "PERSISTED_QUERY_NOT_FOUND"}}]
+    assert miss.json()["errors"] == [
+        {"message": "PersistedQueryNotFound", "extensions": {"code": "PERSISTED_QUERY_NOT_FOUND"}}
+    ]
     miss_get = get(h, {"extensions": apq(digest)})
     assert miss_get.headers["cache-control"] == "private, no-cache, must-revalidate"
 
@@ -105,23 +106,30 @@ def test_apq_hash_that_does_not_match_its_document_is_refused_and_not_stored(h: 
 
 
 def test_an_apq_miss_in_a_batch_answers_in_place_and_the_rest_runs(h: Harness) -> None:
-    resp = httpx.post(h.server.url, json=[{"extensions": apq(sha(TAGS))}, {"query": PROJECTS}],
-                      headers={"accept": GQL}, timeout=30)
+    resp = httpx.post(
+        h.server.url, json=[{"extensions": apq(sha(TAGS))}, {"query": PROJECTS}], headers={"accept": GQL}, timeout=30
+    )
     miss, ran = resp.json()
     assert resp.status_code == 200
     assert miss["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
     assert sorted(p["name"] for p in ran["data"]["projects"]) == ["Mobile app", "Website"]
-    mismatch, refused = httpx.post(h.server.url, json=[{"query": PROJECTS, "extensions": apq(sha(TAGS))},
-                                                       {"query": PROJECTS}], headers={"accept": GQL}).json()
+    mismatch, refused = httpx.post(
+        h.server.url,
+        json=[{"query": PROJECTS, "extensions": apq(sha(TAGS))}, {"query": PROJECTS}],
+        headers={"accept": GQL},
+    ).json()
     assert mismatch["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_HASH_MISMATCH"
     assert refused["errors"][0]["extensions"]["code"] == "BATCH_REFUSED"  # other bad input still refuses the batch
 
 
-@pytest.mark.parametrize("extension", [
-    {"persistedQuery": {"version": 2, "sha256Hash": "a" * 64}},
-    {"persistedQuery": {"version": 1, "sha256Hash": "not-a-hash"}},
-    {"persistedQuery": "abc"},
-])
+@pytest.mark.parametrize(
+    "extension",
+    [
+        {"persistedQuery": {"version": 2, "sha256Hash": "a" * 64}},
+        {"persistedQuery": {"version": 1, "sha256Hash": "not-a-hash"}},
+        {"persistedQuery": "abc"},
+    ],
+)
 def test_malformed_persisted_query_extension_is_a_coded_400(h: Harness, extension: dict[str, Any]) -> None:
     resp = post(h, {"extensions": extension})
     assert resp.status_code == 400 and code(resp) == "PERSISTED_QUERY_INVALID"
@@ -170,7 +178,9 @@ def test_redis_shares_registered_documents_between_gateways_on_different_stores(
         assert code(post(b, {"extensions": apq(sha(TAGS))})) == "PERSISTED_QUERY_NOT_FOUND"
         post(a, {"query": TAGS, "extensions": apq(sha(TAGS))})
         assert sorted(t["name"] for t in post(b, {"extensions": apq(sha(TAGS))}).json()["data"]["tags"]) == [
-            "home", "urgent"]
+            "home",
+            "urgent",
+        ]
     finally:
         a.server.stop()
         b.server.stop()
@@ -231,15 +241,18 @@ def test_trusted_documents_only_runs_the_manifest_and_refuses_everything_else(db
         h.server.stop()
 
 
-@pytest.mark.parametrize(("content", "needle"), [
-    ("{not json", "not valid JSON"),
-    ("[]", "JSON object"),
-    (json.dumps({sha(TAGS): PROJECTS}), "not the hash of its document"),
-    (json.dumps({"tags-query": TAGS}), "sha256"),
-    (json.dumps({sha("{ nothing }"): "{ nothing }"}), "does not fit the schema"),
-    (json.dumps({sha("query {"): "query {"}), "does not parse"),
-    (json.dumps({sha(TAGS): 42}), "not a GraphQL document"),
-])
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        ("{not json", "not valid JSON"),
+        ("[]", "JSON object"),
+        (json.dumps({sha(TAGS): PROJECTS}), "not the hash of its document"),
+        (json.dumps({"tags-query": TAGS}), "sha256"),
+        (json.dumps({sha("{ nothing }"): "{ nothing }"}), "does not fit the schema"),
+        (json.dumps({sha("query {"): "query {"}), "does not parse"),
+        (json.dumps({sha(TAGS): 42}), "not a GraphQL document"),
+    ],
+)
 def test_a_malformed_manifest_stops_the_gateway_at_start_up(tmp_path: Path, content: str, needle: str) -> None:
     path = tmp_path / "manifest.json"
     path.write_text(content, encoding="utf-8")
@@ -255,10 +268,31 @@ def test_serve_refuses_a_bad_manifest_with_a_clear_message(tmp_path: Path) -> No
     path = tmp_path / "manifest.json"
     path.write_text(json.dumps({sha(TAGS): PROJECTS}), encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
-    done = subprocess.run([sys.executable, "-m", "gateway.cli", "serve", "--schema", str(DEMO_SCHEMA),
-                           "--db", f"sqlite:///{tmp_path / 's.db'}", "--model", "scripted:none.json",
-                           "--documents", str(path), "--trusted-documents-only", "--port", "1"],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "serve",
+            "--schema",
+            str(DEMO_SCHEMA),
+            "--db",
+            f"sqlite:///{tmp_path / 's.db'}",
+            "--model",
+            "scripted:none.json",
+            "--documents",
+            str(path),
+            "--trusted-documents-only",
+            "--port",
+            "1",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 2, done.stderr
     assert "not the hash of its document" in done.stderr and "Traceback" not in done.stderr
 

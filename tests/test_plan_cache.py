@@ -24,13 +24,29 @@ from gateway.cli import app  # internal: the CLI run in-process
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
-URGENT = {"steps": [{"op": "find", "model": "Task", "where": {"tags": {"name": {"eq": "urgent"}}},
-                     "orderBy": [{"field": "title", "direction": "asc"}]}], "result": 0, "params": {"tag": "urgent"}}
-BY_TITLE = {"steps": [{"op": "find", "model": "Task", "where": {"title": {"contains": "login"}}}],
-            "result": 0, "params": {"text": "login"}}
-ADA = {"steps": [{"op": "find", "model": "Person", "where": {"name": {"eq": "Ada"}}}], "result": 0,
-       "params": {"name": "Ada"}}
-TAGGED = '{ tasks(q: $q) { title } }'
+URGENT = {
+    "steps": [
+        {
+            "op": "find",
+            "model": "Task",
+            "where": {"tags": {"name": {"eq": "urgent"}}},
+            "orderBy": [{"field": "title", "direction": "asc"}],
+        }
+    ],
+    "result": 0,
+    "params": {"tag": "urgent"},
+}
+BY_TITLE = {
+    "steps": [{"op": "find", "model": "Task", "where": {"title": {"contains": "login"}}}],
+    "result": 0,
+    "params": {"text": "login"},
+}
+ADA = {
+    "steps": [{"op": "find", "model": "Person", "where": {"name": {"eq": "Ada"}}}],
+    "result": 0,
+    "params": {"name": "Ada"},
+}
+TAGGED = "{ tasks(q: $q) { title } }"
 
 
 def ask(h: Harness, q: str, field: str = "tasks", selection: str = "title", op: str = "query") -> dict[str, Any]:
@@ -48,8 +64,9 @@ def source(body: dict[str, Any], field: str = "tasks") -> tuple[str, str | None]
 
 
 def start(db: str, model: ScriptedProvider, schema: str | Path = DEMO_SCHEMA, **settings: Any) -> Harness:
-    return Harness(LiveServer(make_gateway(db, schema=schema, provider=model, plan_cache=True, **settings)).start(),
-                   model)
+    return Harness(
+        LiveServer(make_gateway(db, schema=schema, provider=model, plan_cache=True, **settings)).start(), model
+    )
 
 
 @pytest.fixture
@@ -102,17 +119,33 @@ def test_requests_differing_in_a_literal_share_one_plan(cached: Harness) -> None
 
 
 def test_a_quoted_literal_may_change_its_length(cached: Harness) -> None:
-    cached.model.push({"steps": [{"op": "find", "model": "Task", "where": {"title": {"eq": "Fix login"}}}],
-                       "result": 0, "params": {"title": "Fix login"}})
+    cached.model.push(
+        {
+            "steps": [{"op": "find", "model": "Task", "where": {"title": {"eq": "Fix login"}}}],
+            "result": 0,
+            "params": {"title": "Fix login"},
+        }
+    )
     assert titles(ask(cached, "the task called 'Fix login'")) == ["Fix login"]
     assert titles(ask(cached, "the task called 'Push notifications'")) == ["Push notifications"]
     assert len(cached.model.calls) == 1
 
 
 def test_a_number_literal_binds_as_a_number(cached: Harness) -> None:
-    cached.model.push({"steps": [{"op": "find", "model": "Task", "where": {"estimate": {"gte": 3}},
-                                  "orderBy": [{"field": "title", "direction": "asc"}]}],
-                       "result": 0, "params": {"min": 3}})
+    cached.model.push(
+        {
+            "steps": [
+                {
+                    "op": "find",
+                    "model": "Task",
+                    "where": {"estimate": {"gte": 3}},
+                    "orderBy": [{"field": "title", "direction": "asc"}],
+                }
+            ],
+            "result": 0,
+            "params": {"min": 3},
+        }
+    )
     assert titles(ask(cached, "tasks of at least 3 points")) == ["Fix login", "Push notifications"]
     body = ask(cached, "tasks of at least 5 points")
     assert titles(body) == ["Push notifications"]
@@ -124,8 +157,11 @@ def test_a_number_literal_binds_as_a_number(cached: Harness) -> None:
 def test_near_misses_call_the_model(cached: Harness) -> None:
     cached.model.push(URGENT)
     ask(cached, "tasks tagged urgent")
-    both = {"steps": [{"op": "find", "model": "Task", "where": {"tags": {"name": {"in": ["urgent", "home"]}}}}],
-            "result": 0, "params": {}}
+    both = {
+        "steps": [{"op": "find", "model": "Task", "where": {"tags": {"name": {"in": ["urgent", "home"]}}}}],
+        "result": 0,
+        "params": {},
+    }
     cached.model.push(both, URGENT, URGENT)
     # two words where the template's slot had one: not guessed to be one tag
     assert source(ask(cached, "tasks tagged urgent and home")) == ("model", None)
@@ -137,22 +173,35 @@ def test_near_misses_call_the_model(cached: Harness) -> None:
 
 
 def test_a_bound_value_that_fails_validation_calls_the_model(cached: Harness) -> None:
-    done = {"steps": [{"op": "find", "model": "Task", "where": {"status": {"eq": "DONE"}}}], "result": 0,
-            "params": {"status": "DONE"}}
+    done = {
+        "steps": [{"op": "find", "model": "Task", "where": {"status": {"eq": "DONE"}}}],
+        "result": 0,
+        "params": {"status": "DONE"},
+    }
     cached.model.push(done)
     assert titles(ask(cached, "tasks with status DONE")) == ["Write docs"]
     todo = ask(cached, "tasks with status TODO")
     assert titles(todo) == ["Fix login"] and source(todo) == ("cache", "template")
-    cached.model.push({"steps": [{"op": "find", "model": "Task", "where": {"status": {"ne": "DONE"}}}],
-                       "result": 0, "params": {}})
+    cached.model.push(
+        {"steps": [{"op": "find", "model": "Task", "where": {"status": {"ne": "DONE"}}}], "result": 0, "params": {}}
+    )
     # BLOCKED is not a Status: the template matches the text but the bound plan is refused
     body = ask(cached, "tasks with status BLOCKED")
     assert source(body) == ("model", None) and len(cached.model.calls) == 2
 
 
 def test_literals_the_planner_did_not_list_stay_fixed(cached: Harness) -> None:
-    plan = {"steps": [{"op": "find", "model": "Task", "where": {"and": [
-        {"tags": {"name": {"eq": "urgent"}}}, {"estimate": {"gt": 4}}]}}], "result": 0, "params": {"tag": "urgent"}}
+    plan = {
+        "steps": [
+            {
+                "op": "find",
+                "model": "Task",
+                "where": {"and": [{"tags": {"name": {"eq": "urgent"}}}, {"estimate": {"gt": 4}}]},
+            }
+        ],
+        "result": 0,
+        "params": {"tag": "urgent"},
+    }
     cached.model.push(plan)
     assert titles(ask(cached, "tasks tagged urgent bigger than 4")) == ["Push notifications"]
     assert source(ask(cached, "tasks tagged home bigger than 4")) == ("cache", "template")
@@ -161,11 +210,18 @@ def test_literals_the_planner_did_not_list_stay_fixed(cached: Harness) -> None:
 
 
 def test_a_plan_that_failed_is_not_cached(cached: Harness) -> None:
-    failing = {"steps": [
-        {"op": "find", "model": "Project", "where": {"name": {"eq": "Nope"}}},
-        {"op": "insert", "model": "Task", "values": [{"title": "x", "status": "TODO",
-                                                      "project": {"$step": 0, "field": "id"}}]}],
-        "result": 1, "params": {}}
+    failing = {
+        "steps": [
+            {"op": "find", "model": "Project", "where": {"name": {"eq": "Nope"}}},
+            {
+                "op": "insert",
+                "model": "Task",
+                "values": [{"title": "x", "status": "TODO", "project": {"$step": 0, "field": "id"}}],
+            },
+        ],
+        "result": 1,
+        "params": {},
+    }
     cached.model.push(failing, failing)
     for _ in range(2):
         body = ask(cached, "add x to project Nope", op="mutation")
@@ -176,8 +232,11 @@ def test_a_plan_that_failed_is_not_cached(cached: Harness) -> None:
 
 def test_a_plan_that_used_todays_date_is_reused_only_today(cached: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     today = dt.date.today()
-    plan = {"steps": [{"op": "find", "model": "Task", "where": {"dueDate": {"eq": today.isoformat()}}}],
-            "result": 0, "params": {}}
+    plan = {
+        "steps": [{"op": "find", "model": "Task", "where": {"dueDate": {"eq": today.isoformat()}}}],
+        "result": 0,
+        "params": {},
+    }
     cached.model.push(plan, plan)
     ask(cached, "tasks due today")
     assert source(ask(cached, "tasks due today")) == ("cache", "exact")
@@ -194,19 +253,33 @@ def test_a_plan_that_used_todays_date_is_reused_only_today(cached: Harness, monk
 
 def test_connector_call_plans_are_cached_and_bound_too(tmp_path: Path) -> None:
     schema = tmp_path / "schema.graphql"
-    schema.write_text("type Signup { email: String! plan: String signedUpAt: String! country: String }\n"
-                      "type Note { id: ID! text: String! }\n"
-                      "type Query { signups(q: String): [Signup!] notes(q: String): [Note!]! }\n", encoding="utf-8")
-    model = ScriptedProvider([{"steps": [{"op": "call", "connector": "async.signups",
-                                          "args": {"since": "2026-11-01", "limit": 2}}],
-                               "result": 0, "params": {"since": "2026-11-01"}}])
-    h = start(f"sqlite:///{tmp_path / 's.db'}", model, schema=schema,
-              connectors=str(Path(__file__).parent / "connector_fixtures.py"))
+    schema.write_text(
+        "type Signup { email: String! plan: String signedUpAt: String! country: String }\n"
+        "type Note { id: ID! text: String! }\n"
+        "type Query { signups(q: String): [Signup!] notes(q: String): [Note!]! }\n",
+        encoding="utf-8",
+    )
+    model = ScriptedProvider(
+        [
+            {
+                "steps": [{"op": "call", "connector": "async.signups", "args": {"since": "2026-11-01", "limit": 2}}],
+                "result": 0,
+                "params": {"since": "2026-11-01"},
+            }
+        ]
+    )
+    h = start(
+        f"sqlite:///{tmp_path / 's.db'}",
+        model,
+        schema=schema,
+        connectors=str(Path(__file__).parent / "connector_fixtures.py"),
+    )
     try:
         for since, kind in (("2026-11-01", None), ("2026-11-01", "exact"), ("2026-10-05", "template")):
             body = ask(h, f"signups since {since}", field="signups", selection="email signedUpAt")
-            assert body["data"]["signups"] == [{"email": f"user{i}@example.com", "signedUpAt": since}
-                                               for i in range(2)], body
+            assert body["data"]["signups"] == [
+                {"email": f"user{i}@example.com", "signedUpAt": since} for i in range(2)
+            ], body
             assert source(body, "signups") == (("model", None) if kind is None else ("cache", kind))
         assert len(model.calls) == 1
     finally:
@@ -249,8 +322,10 @@ def test_a_schema_change_drops_exactly_the_plans_it_affects(db_url: str, tmp_pat
         h.server.stop()
 
     task_changed = tmp_path / "task.graphql"
-    task_changed.write_text(person_changed.read_text(encoding="utf-8").replace(
-        "  dueDate: String\n", "  dueDate: String\n  url: String\n"), encoding="utf-8")
+    task_changed.write_text(
+        person_changed.read_text(encoding="utf-8").replace("  dueDate: String\n", "  dueDate: String\n  url: String\n"),
+        encoding="utf-8",
+    )
     h = start(db_url, ScriptedProvider([BY_TITLE]), schema=task_changed)
     try:
         assert source(ask(h, "tasks about login")) == ("model", None)
@@ -263,7 +338,9 @@ def test_a_schema_change_drops_exactly_the_plans_it_affects(db_url: str, tmp_pat
 # -- Redis ----------------------------------------------------------------------------------
 def test_redis_shares_plans_between_gateways(db_url: str, tmp_path: Path, redis_prefix: str) -> None:
     a = start(db_url, ScriptedProvider([URGENT]), redis_url=REDIS_URL, redis_prefix=redis_prefix)
-    b = start(f"sqlite:///{tmp_path / 'other.db'}", ScriptedProvider([]), redis_url=REDIS_URL, redis_prefix=redis_prefix)
+    b = start(
+        f"sqlite:///{tmp_path / 'other.db'}", ScriptedProvider([]), redis_url=REDIS_URL, redis_prefix=redis_prefix
+    )
     try:
         seed_tracker(a)
         seed_tracker(b)
@@ -313,8 +390,9 @@ def test_gateway_plans_list_show_clear(db_url: str, monkeypatch: pytest.MonkeyPa
     entry = json.loads(shown.output)
     assert entry["kind"] == "template" and entry["field"] == "query.tasks"
     assert entry["plan"]["steps"][0]["where"] == {"tags": {"name": {"eq": "urgent"}}}
-    assert entry["slots"] == {"tag": {"param": "tag", "path": ["steps", 0, "where", "tags", "name", "eq"],
-                                      "type": "text", "words": 1}}
+    assert entry["slots"] == {
+        "tag": {"param": "tag", "path": ["steps", 0, "where", "tags", "name", "eq"], "type": "text", "words": 1}
+    }
     assert entry["reading"] == "found Tasks where tags.name is urgent, ordered by title"
     assert runner.invoke(app, ["plans", "show", "nope", *where]).exit_code == 1
 
@@ -350,8 +428,11 @@ def test_index_and_unique_directives_create_indexes(db_url: str) -> None:
         insp = inspect(gw.engine)
 
         def indexed(table: str) -> dict[str, bool]:
-            return {ix["column_names"][0]: bool(ix["unique"]) for ix in insp.get_indexes(table)
-                    if len(ix["column_names"]) == 1}
+            return {
+                ix["column_names"][0]: bool(ix["unique"])
+                for ix in insp.get_indexes(table)
+                if len(ix["column_names"]) == 1
+            }
 
         task, person, project, tag = (indexed(t) for t in ("Task", "Person", "Project", "Tag"))
         assert task["title"] is False  # @index

@@ -17,10 +17,23 @@ from typer.testing import CliRunner
 from gateway.cli import app  # internal: reaches inside on purpose
 from gateway import ScriptedProvider
 
-DONE_COUNT = {"steps": [{"op": "aggregate", "model": "Task", "where": {"status": {"eq": "DONE"}},
-                         "aggregates": [{"fn": "count", "as": "count"}]}], "result": 0, "params": {}}
-ARCHIVE = {"steps": [{"op": "update", "model": "Project", "where": {"name": {"eq": "Website"}},
-                      "set": {"archived": True}}], "result": 0, "params": {}}
+DONE_COUNT = {
+    "steps": [
+        {
+            "op": "aggregate",
+            "model": "Task",
+            "where": {"status": {"eq": "DONE"}},
+            "aggregates": [{"fn": "count", "as": "count"}],
+        }
+    ],
+    "result": 0,
+    "params": {},
+}
+ARCHIVE = {
+    "steps": [{"op": "update", "model": "Project", "where": {"name": {"eq": "Website"}}, "set": {"archived": True}}],
+    "result": 0,
+    "params": {},
+}
 
 
 @pytest.fixture
@@ -49,8 +62,18 @@ def test_a_rejected_plan_is_never_served_again(h: Harness) -> None:
         assert body["errors"][0]["extensions"]["code"] == "PLAN_REJECTED", body
         assert body["data"] is None
     # a different plan for the same request runs and is cached; the rejection stays on record
-    other = {"steps": [{"op": "find", "model": "Task", "where": {"priority": {"eq": "HIGH"}},
-                        "orderBy": [{"field": "title", "direction": "asc"}]}], "result": 0, "params": {}}
+    other = {
+        "steps": [
+            {
+                "op": "find",
+                "model": "Task",
+                "where": {"priority": {"eq": "HIGH"}},
+                "orderBy": [{"field": "title", "direction": "asc"}],
+            }
+        ],
+        "result": 0,
+        "params": {},
+    }
     h.model.push(other)
     assert titles(ask(h, "tasks tagged urgent")) == ["Fix login", "Push notifications"]
     assert source(ask(h, "tasks tagged urgent")) == ("cache", "exact")
@@ -59,8 +82,11 @@ def test_a_rejected_plan_is_never_served_again(h: Harness) -> None:
 
 
 def test_a_rejected_write_changes_nothing(h: Harness) -> None:
-    add = {"steps": [{"op": "insert", "model": "Task", "values": [{"title": "Call mom", "status": "TODO"}]}],
-           "result": 0, "params": {}}
+    add = {
+        "steps": [{"op": "insert", "model": "Task", "values": [{"title": "Call mom", "status": "TODO"}]}],
+        "result": 0,
+        "params": {},
+    }
     h.model.push(add)
     assert titles(ask(h, "add a task: Call mom", op="mutation")) == ["Call mom"]
     h.gateway.plan_cache.mark_wrong(entry_for(h, "add a task: Call mom"))
@@ -110,9 +136,13 @@ def test_gateway_plans_review_commands(db_url: str) -> None:
     listed = runner.invoke(app, ["plans", "list", *where]).output
     ids = {line.split("  ")[-1].strip(): line.split()[0] for line in listed.splitlines() if "plan(s)" not in line}
     assert set(ids) == {"tasks tagged urgent", "tasks tagged {tag}", "archive Website", "archive {name}"}
-    for command, word, text in (("approve", "approved", "tasks tagged {tag}"), ("pin", "pinned", "tasks tagged {tag}"),
-                                ("wrong", "marked wrong", "archive {name}"), ("reject", "rejected", "archive Website"),
-                                ("evict", "evicted", "tasks tagged {tag}")):
+    for command, word, text in (
+        ("approve", "approved", "tasks tagged {tag}"),
+        ("pin", "pinned", "tasks tagged {tag}"),
+        ("wrong", "marked wrong", "archive {name}"),
+        ("reject", "rejected", "archive Website"),
+        ("evict", "evicted", "tasks tagged {tag}"),
+    ):
         result = runner.invoke(app, ["plans", command, ids[text], *where])
         assert result.exit_code == 0 and result.output.startswith(word), result.output
         if command == "pin":
@@ -127,10 +157,16 @@ def test_gateway_plans_review_commands(db_url: str) -> None:
 
 def test_similar_plans_are_offered_as_examples(h: Harness) -> None:
     by_tag = URGENT
-    by_status = {"steps": [{"op": "find", "model": "Task", "where": {"status": {"eq": "DONE"}}}], "result": 0,
-                 "params": {"status": "DONE"}}
-    by_title = {"steps": [{"op": "find", "model": "Task", "where": {"title": {"contains": "login"}}}], "result": 0,
-                "params": {"text": "login"}}
+    by_status = {
+        "steps": [{"op": "find", "model": "Task", "where": {"status": {"eq": "DONE"}}}],
+        "result": 0,
+        "params": {"status": "DONE"},
+    }
+    by_title = {
+        "steps": [{"op": "find", "model": "Task", "where": {"title": {"contains": "login"}}}],
+        "result": 0,
+        "params": {"text": "login"},
+    }
     h.model.push(by_tag, by_status, by_title, by_tag)
     for q in ("tasks tagged urgent", "tasks with status DONE", "tasks about login", "show tasks tagged urgent"):
         ask(h, q)
@@ -170,11 +206,23 @@ def test_a_selection_that_does_not_change_the_plan_reuses_it(h: Harness) -> None
     assert source(body) == ("cache", "exact")
     assert body["data"]["tasks"][0] == {"title": "Fix login", "status": "TODO", "project": {"name": "Website"}}
     # an aggregate shape: the selection says what to group and count, so it is part of the key
-    by_status = {"steps": [{"op": "aggregate", "model": "Task", "groupBy": ["status"],
-                            "aggregates": [{"fn": "count", "as": "count"}], "orderBy": [{"field": "status"}]}],
-                 "result": 0, "params": {}}
-    by_priority = {**by_status, "steps": [{**by_status["steps"][0], "groupBy": ["priority"],
-                                           "orderBy": [{"field": "priority"}]}]}
+    by_status = {
+        "steps": [
+            {
+                "op": "aggregate",
+                "model": "Task",
+                "groupBy": ["status"],
+                "aggregates": [{"fn": "count", "as": "count"}],
+                "orderBy": [{"field": "status"}],
+            }
+        ],
+        "result": 0,
+        "params": {},
+    }
+    by_priority = {
+        **by_status,
+        "steps": [{**by_status["steps"][0], "groupBy": ["priority"], "orderBy": [{"field": "priority"}]}],
+    }
     h.model.push(by_status, by_priority)
     first = ask(h, "count tasks", field="taskStats", selection="status count")
     assert {r["status"]: r["count"] for r in first["data"]["taskStats"]} == {"TODO": 1, "IN_PROGRESS": 1, "DONE": 1}

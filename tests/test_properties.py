@@ -24,17 +24,39 @@ settings.register_profile("explore", max_examples=2000)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 MODELS = ["Task", "Project", "Person", "Tag", "Ghost"]
-FIELDS = ["id", "title", "name", "status", "priority", "estimate", "project", "tags", "tasks", "assignee",
-          "bogus", "archived"]
+FIELDS = [
+    "id",
+    "title",
+    "name",
+    "status",
+    "priority",
+    "estimate",
+    "project",
+    "tags",
+    "tasks",
+    "assignee",
+    "bogus",
+    "archived",
+]
 OPS = ["find", "insert", "update", "delete", "aggregate", "drop"]
 FILTER_OPS = ["eq", "ne", "lt", "lte", "gt", "gte", "in", "contains", "startsWith", "isNull", "like"]
 
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 2**33), st.floats(allow_nan=False, allow_infinity=False),
-                    st.sampled_from(["TODO", "DONE", "HIGH", "Website", "t1", "p1", ""]), st.text(max_size=5))
-values = st.recursive(scalars, lambda inner: st.one_of(
-    st.lists(inner, max_size=3),
-    st.fixed_dictionaries({"$step": st.integers(-1, 3), "field": st.sampled_from(FIELDS)}),
-), max_leaves=4)
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 2**33),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from(["TODO", "DONE", "HIGH", "Website", "t1", "p1", ""]),
+    st.text(max_size=5),
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.fixed_dictionaries({"$step": st.integers(-1, 3), "field": st.sampled_from(FIELDS)}),
+    ),
+    max_leaves=4,
+)
 conditions = st.dictionaries(st.sampled_from(FILTER_OPS), values, min_size=1, max_size=2)
 wheres = st.recursive(
     st.dictionaries(st.sampled_from(FIELDS), conditions, max_size=2),
@@ -42,18 +64,33 @@ wheres = st.recursive(
         st.fixed_dictionaries({"and": st.lists(inner, max_size=2)}),
         st.fixed_dictionaries({"not": inner}),
         st.dictionaries(st.sampled_from(["project", "tags", "assignee"]), inner, min_size=1, max_size=1),
-    ), max_leaves=4)
+    ),
+    max_leaves=4,
+)
 records = st.dictionaries(st.sampled_from(FIELDS), values, max_size=4)
 steps = st.fixed_dictionaries(
     {"op": st.sampled_from(OPS), "model": st.sampled_from(MODELS)},
-    optional={"where": wheres, "values": st.lists(records, max_size=2), "set": records,
-              "limit": st.integers(-1, 5),
-              "aggregates": st.lists(st.fixed_dictionaries({"fn": st.sampled_from(["count", "sum", "avg", "max"]),
-                                                            "field": st.sampled_from(FIELDS + [None]),
-                                                            "as": st.sampled_from(["n", "total"])}), max_size=2),
-              "groupBy": st.lists(st.sampled_from(FIELDS), max_size=1)})
-plans = st.fixed_dictionaries({"steps": st.lists(steps, min_size=0, max_size=3)},
-                              optional={"result": st.integers(-1, 3), "params": st.just({})})
+    optional={
+        "where": wheres,
+        "values": st.lists(records, max_size=2),
+        "set": records,
+        "limit": st.integers(-1, 5),
+        "aggregates": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "fn": st.sampled_from(["count", "sum", "avg", "max"]),
+                    "field": st.sampled_from(FIELDS + [None]),
+                    "as": st.sampled_from(["n", "total"]),
+                }
+            ),
+            max_size=2,
+        ),
+        "groupBy": st.lists(st.sampled_from(FIELDS), max_size=1),
+    },
+)
+plans = st.fixed_dictionaries(
+    {"steps": st.lists(steps, min_size=0, max_size=3)}, optional={"result": st.integers(-1, 3), "params": st.just({})}
+)
 
 
 @pytest.fixture(scope="module")
@@ -101,20 +138,47 @@ def test_validation_errors_name_the_problem() -> None:
 
     catalog = load_sdl(DEMO_SCHEMA)
     with pytest.raises(PlanInvalid) as e:
-        validate_plan(catalog, parse_plan({"steps": [{"op": "find", "model": "Task",
-                                                      "where": {"colour": {"eq": "red"}}}]}))
+        validate_plan(
+            catalog, parse_plan({"steps": [{"op": "find", "model": "Task", "where": {"colour": {"eq": "red"}}}]})
+        )
     assert "Task has no field 'colour'" in e.value.message
 
 
-graphql_tokens = st.sampled_from(["{", "}", "(", ")", "query", "mutation", "tasks", "title", "q:", '"x"', "$v",
-                                  "...", "fragment", "on", "Task", "@skip", "1", ":", "__schema", "[", "]", "!"])
+graphql_tokens = st.sampled_from(
+    [
+        "{",
+        "}",
+        "(",
+        ")",
+        "query",
+        "mutation",
+        "tasks",
+        "title",
+        "q:",
+        '"x"',
+        "$v",
+        "...",
+        "fragment",
+        "on",
+        "Task",
+        "@skip",
+        "1",
+        ":",
+        "__schema",
+        "[",
+        "]",
+        "!",
+    ]
+)
 documents = st.one_of(st.text(max_size=60), st.lists(graphql_tokens, max_size=25).map(" ".join))
 
 
 @settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(doc=documents, variables=st.one_of(st.none(), st.dictionaries(st.text(max_size=3), scalars, max_size=2),
-                                          st.text(max_size=5)),
-       as_get=st.booleans())
+@given(
+    doc=documents,
+    variables=st.one_of(st.none(), st.dictionaries(st.text(max_size=3), scalars, max_size=2), st.text(max_size=5)),
+    as_get=st.booleans(),
+)
 def test_random_documents_never_crash_the_server(live, doc: str, variables: Any, as_get: bool) -> None:
     server, _, _ = live
     if as_get:
@@ -123,8 +187,11 @@ def test_random_documents_never_crash_the_server(live, doc: str, variables: Any,
             params["variables"] = json.dumps(variables)
         resp = httpx.get(server.url, params=params, headers={"accept": "application/graphql-response+json"})
     else:
-        resp = httpx.post(server.url, json={"query": doc, "variables": variables},
-                          headers={"accept": "application/graphql-response+json"})
+        resp = httpx.post(
+            server.url,
+            json={"query": doc, "variables": variables},
+            headers={"accept": "application/graphql-response+json"},
+        )
     assert resp.status_code in (200, 400, 405), resp.text
     body = resp.json()
     assert "errors" in body or "data" in body

@@ -43,17 +43,27 @@ def write(tmp_path: Path, sdl: str, name: str = "schema.graphql") -> Path:
     return p
 
 
-@pytest.mark.parametrize("sdl,line,reason", [
-    ("type Query { a(q: String): Int }\nunion U = Query", 2, "unions are not supported"),
-    ("type Query {\n  things: [String]\n}", 2, "needs the natural-language argument `q: String`"),
-    ("type Query { a(q: String): Int }\ntype Subscription {\n  b: Int\n}", 3, "subscription field b needs the natural-language argument"),
-    ("type T { id: ID! m: [[String]] }\ntype Query { t(q: String): T }", 1, "lists of lists"),
-    ("type Query {\n  a(q: Int): Int\n}", 2, "q: String"),
-    ("type Query { a(q: String): Int\n", 2, "Expected Name"),
-    ("type T { id: ID! x: Nope }\ntype Query { t(q: String): T }", None, "Nope"),
-    ("type P { id: ID! a: C b: C }\ntype C { id: ID! p: P ps: [P!]! }\ntype Query {\n  c(q: String): C }", 2,
-     "ambiguous"),
-])
+@pytest.mark.parametrize(
+    "sdl,line,reason",
+    [
+        ("type Query { a(q: String): Int }\nunion U = Query", 2, "unions are not supported"),
+        ("type Query {\n  things: [String]\n}", 2, "needs the natural-language argument `q: String`"),
+        (
+            "type Query { a(q: String): Int }\ntype Subscription {\n  b: Int\n}",
+            3,
+            "subscription field b needs the natural-language argument",
+        ),
+        ("type T { id: ID! m: [[String]] }\ntype Query { t(q: String): T }", 1, "lists of lists"),
+        ("type Query {\n  a(q: Int): Int\n}", 2, "q: String"),
+        ("type Query { a(q: String): Int\n", 2, "Expected Name"),
+        ("type T { id: ID! x: Nope }\ntype Query { t(q: String): T }", None, "Nope"),
+        (
+            "type P { id: ID! a: C b: C }\ntype C { id: ID! p: P ps: [P!]! }\ntype Query {\n  c(q: String): C }",
+            2,
+            "ambiguous",
+        ),
+    ],
+)
 def test_unsupported_sdl_is_refused_with_line_and_reason(sdl: str, line: int | None, reason: str) -> None:
     with pytest.raises(SchemaError) as e:
         build_catalog(sdl)
@@ -78,31 +88,80 @@ def test_models_relations_and_tables_are_derived(tmp_path: Path) -> None:
 def test_scalars_lists_custom_scalars_interfaces_and_inputs_round_trip(db_url: str, tmp_path: Path) -> None:
     model = ScriptedProvider([])
     gw = make_gateway(db_url, schema=write(tmp_path, LIBRARY), provider=model)
-    import_records(gw.executor, {
-        "Author": [{"id": "a1", "name": "Stanisław Lem", "country": "Poland"},
-                   {"id": "a2", "name": "Ursula K. Le Guin", "country": "USA"}],
-        "Book": [{"id": "b1", "title": "Solaris", "year": 1961, "rating": 4.5, "inPrint": True, "genre": "SCIFI",
-                  "keywords": ["ocean", "contact"], "published": "1961-01-01T00:00:00Z", "author": "a1"},
-                 {"id": "b2", "title": "The Dispossessed", "year": 1974, "genre": "SCIFI", "keywords": ["anarchy"],
-                  "author": "a2"}],
-    })
+    import_records(
+        gw.executor,
+        {
+            "Author": [
+                {"id": "a1", "name": "Stanisław Lem", "country": "Poland"},
+                {"id": "a2", "name": "Ursula K. Le Guin", "country": "USA"},
+            ],
+            "Book": [
+                {
+                    "id": "b1",
+                    "title": "Solaris",
+                    "year": 1961,
+                    "rating": 4.5,
+                    "inPrint": True,
+                    "genre": "SCIFI",
+                    "keywords": ["ocean", "contact"],
+                    "published": "1961-01-01T00:00:00Z",
+                    "author": "a1",
+                },
+                {
+                    "id": "b2",
+                    "title": "The Dispossessed",
+                    "year": 1974,
+                    "genre": "SCIFI",
+                    "keywords": ["anarchy"],
+                    "author": "a2",
+                },
+            ],
+        },
+    )
     server = LiveServer(gw).start()
     try:
-        model.route("ocean", {"steps": [{"op": "find", "model": "Book", "where": {"and": [
-            {"keywords": {"contains": "ocean"}}, {"author": {"country": {"eq": "Poland"}}}]}}], "result": 0})
-        body = server.gql('query($f: BookFilter) { books(q: "polish books about the ocean", filter: $f) '
-                          '{ title year rating inPrint genre keywords published author { name } } }',
-                          {"f": {"genre": "SCIFI"}})
-        assert body["data"]["books"] == [{"title": "Solaris", "year": 1961, "rating": 4.5, "inPrint": True,
-                                          "genre": "SCIFI", "keywords": ["ocean", "contact"],
-                                          "published": "1961-01-01T00:00:00Z", "author": {"name": "Stanisław Lem"}}]
+        model.route(
+            "ocean",
+            {
+                "steps": [
+                    {
+                        "op": "find",
+                        "model": "Book",
+                        "where": {
+                            "and": [{"keywords": {"contains": "ocean"}}, {"author": {"country": {"eq": "Poland"}}}]
+                        },
+                    }
+                ],
+                "result": 0,
+            },
+        )
+        body = server.gql(
+            'query($f: BookFilter) { books(q: "polish books about the ocean", filter: $f) '
+            "{ title year rating inPrint genre keywords published author { name } } }",
+            {"f": {"genre": "SCIFI"}},
+        )
+        assert body["data"]["books"] == [
+            {
+                "title": "Solaris",
+                "year": 1961,
+                "rating": 4.5,
+                "inPrint": True,
+                "genre": "SCIFI",
+                "keywords": ["ocean", "contact"],
+                "published": "1961-01-01T00:00:00Z",
+                "author": {"name": "Stanisław Lem"},
+            }
+        ]
         hints = model.calls[0]["messages"][-1]["content"]
         assert '"filter": {"genre": "SCIFI"}' in hints
-        model.route("nodes", {"steps": [{"op": "find", "model": "Author", "where": {"name": {"startsWith": "urs"}}}],
-                              "result": 0})
+        model.route(
+            "nodes",
+            {"steps": [{"op": "find", "model": "Author", "where": {"name": {"startsWith": "urs"}}}], "result": 0},
+        )
         nodes = server.gql('{ nodes(q: "nodes") { id __typename ... on Author { name books { title } } } }')
-        assert nodes["data"]["nodes"] == [{"id": "a2", "__typename": "Author", "name": "Ursula K. Le Guin",
-                                           "books": [{"title": "The Dispossessed"}]}]
+        assert nodes["data"]["nodes"] == [
+            {"id": "a2", "__typename": "Author", "name": "Ursula K. Le Guin", "books": [{"title": "The Dispossessed"}]}
+        ]
     finally:
         server.stop()
 
@@ -111,26 +170,40 @@ def test_additive_migration_keeps_data_and_adds_columns(db_url: str, tmp_path: P
     gw = make_gateway(db_url, schema=write(tmp_path, LIBRARY))
     import_records(gw.executor, {"Author": [{"id": "a1", "name": "Lem"}]})
     gw.close()
-    grown = LIBRARY.replace("country: String", "country: String\n  born: Int @index") + \
-        "\ntype Publisher { id: ID! name: String! }\n"
+    grown = (
+        LIBRARY.replace("country: String", "country: String\n  born: Int @index")
+        + "\ntype Publisher { id: ID! name: String! }\n"
+    )
     gw2 = make_gateway(db_url, schema=write(tmp_path, grown, "v2.graphql"))
     assert "add column Author.born" in gw2.migrations and "create table Publisher" in gw2.migrations
     assert export_records(gw2.executor)["Author"] == [{"id": "a1", "name": "Lem"}]
     gw2.close()
 
 
-@pytest.mark.parametrize("change,reason", [
-    (lambda s: s.replace("  country: String\n", "").replace("country: String ", ""), "column Author.country"),
-    (lambda s: s.replace("year: Int", "year: String"), "changes type"),
-    (lambda s: s.replace("country: String", "country: String\n  code: String!"), "new required field Author.code"),
-    (lambda s: s.replace("type Author implements Node { id: ID! name: String! country: String books: [Book!]! }",
-                         "type Writer implements Node { id: ID! name: String! books: [Book!]! }")
-     .replace("author: Author", "author: Writer"), "table Author"),
-])
+@pytest.mark.parametrize(
+    "change,reason",
+    [
+        (lambda s: s.replace("  country: String\n", "").replace("country: String ", ""), "column Author.country"),
+        (lambda s: s.replace("year: Int", "year: String"), "changes type"),
+        (lambda s: s.replace("country: String", "country: String\n  code: String!"), "new required field Author.code"),
+        (
+            lambda s: s.replace(
+                "type Author implements Node { id: ID! name: String! country: String books: [Book!]! }",
+                "type Writer implements Node { id: ID! name: String! books: [Book!]! }",
+            ).replace("author: Author", "author: Writer"),
+            "table Author",
+        ),
+    ],
+)
 def test_destructive_migration_is_refused_and_data_is_kept(db_url: str, tmp_path: Path, change, reason: str) -> None:
     gw = make_gateway(db_url, schema=write(tmp_path, LIBRARY))
-    import_records(gw.executor, {"Author": [{"id": "a1", "name": "Lem", "country": "Poland"}],
-                                 "Book": [{"id": "b1", "title": "Solaris", "year": 1961, "author": "a1"}]})
+    import_records(
+        gw.executor,
+        {
+            "Author": [{"id": "a1", "name": "Lem", "country": "Poland"}],
+            "Book": [{"id": "b1", "title": "Solaris", "year": 1961, "author": "a1"}],
+        },
+    )
     before = export_records(gw.executor)
     gw.close()
     changed = change(LIBRARY)
@@ -202,12 +275,20 @@ def test_worked_examples_in_the_prompt_are_valid_plans_for_their_field(sdl: str)
 
 def test_unique_on_a_field_with_duplicate_values_is_refused(db_url: str, tmp_path: Path) -> None:
     gw = make_gateway(db_url, schema=write(tmp_path, LIBRARY))
-    import_records(gw.executor, {"Author": [{"id": "a1", "name": "Lem", "country": "Poland"},
-                                            {"id": "a2", "name": "Tokarczuk", "country": "Poland"}]})
+    import_records(
+        gw.executor,
+        {
+            "Author": [
+                {"id": "a1", "name": "Lem", "country": "Poland"},
+                {"id": "a2", "name": "Tokarczuk", "country": "Poland"},
+            ]
+        },
+    )
     gw.close()
     with pytest.raises(MigrationRefused) as e:
-        make_gateway(db_url, schema=write(tmp_path, LIBRARY.replace("country: String", "country: String @unique"),
-                                          "v2.graphql"))
+        make_gateway(
+            db_url, schema=write(tmp_path, LIBRARY.replace("country: String", "country: String @unique"), "v2.graphql")
+        )
     assert "Author.country cannot become @unique" in e.value.message
     unique_names = LIBRARY.replace("name: String! country", "name: String! @unique country")
     assert unique_names != LIBRARY

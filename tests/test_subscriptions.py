@@ -17,16 +17,23 @@ from conftest import DEMO_SCHEMA, TRACKER_SEED, LiveServer, make_gateway
 from gateway import ScriptedProvider, import_records
 from gateway.notify import Notifier  # internal: the one-flag watch is what bounds a slow consumer
 
-LIVE_SDL = DEMO_SCHEMA.read_text() + """
+LIVE_SDL = (
+    DEMO_SCHEMA.read_text()
+    + """
 type Subscription {
   tasks(q: String, limit: Int): [Task!]!
   taskCount(q: String): Int!
 }
 """
-OPEN_TASKS = {"steps": [{"op": "find", "model": "Task", "where": {"status": {"ne": "DONE"}},
-                         "orderBy": [{"field": "title"}]}], "result": 0}
-ADD_TASK = {"steps": [{"op": "insert", "model": "Task", "values": [{"title": "Call Bob", "status": "TODO"}]}],
-            "result": 0}
+)
+OPEN_TASKS = {
+    "steps": [{"op": "find", "model": "Task", "where": {"status": {"ne": "DONE"}}, "orderBy": [{"field": "title"}]}],
+    "result": 0,
+}
+ADD_TASK = {
+    "steps": [{"op": "insert", "model": "Task", "values": [{"title": "Call Bob", "status": "TODO"}]}],
+    "result": 0,
+}
 SUBSCRIBE = 'subscription { tasks(q: "open tasks") { title project { name } } }'
 
 
@@ -54,8 +61,9 @@ class EventStream:
         self.ready = threading.Condition()
         self.loop = asyncio.new_event_loop()
         self.task: asyncio.Task[None] | None = None
-        self.thread = threading.Thread(target=self.loop.run_until_complete,
-                                       args=(self._read(url, query, headers or {}),), daemon=True)
+        self.thread = threading.Thread(
+            target=self.loop.run_until_complete, args=(self._read(url, query, headers or {}),), daemon=True
+        )
         self.thread.start()
 
     async def _read(self, url: str, query: str, headers: dict[str, str]) -> None:
@@ -63,8 +71,9 @@ class EventStream:
         name = None
         try:
             async with httpx.AsyncClient(timeout=30) as client:
-                async with client.stream("POST", url, json={"query": query},
-                                         headers={"accept": "text/event-stream", **headers}) as response:
+                async with client.stream(
+                    "POST", url, json={"query": query}, headers={"accept": "text/event-stream", **headers}
+                ) as response:
                     async for line in response.aiter_lines():
                         if line.startswith("event: "):
                             name = line[7:]
@@ -124,8 +133,10 @@ def test_sse_sends_the_result_then_again_after_a_write(live: tuple[LiveServer, S
 def test_a_write_to_a_table_the_plan_does_not_read_sends_nothing(live: tuple[LiveServer, ScriptedProvider]) -> None:
     server, model = live
     tags_only = {"steps": [{"op": "insert", "model": "Tag", "values": [{"name": "later"}]}], "result": 0}
-    count = {"steps": [{"op": "aggregate", "model": "Project", "aggregates": [{"fn": "count", "as": "n"}]}],
-             "result": 0}
+    count = {
+        "steps": [{"op": "aggregate", "model": "Project", "aggregates": [{"fn": "count", "as": "n"}]}],
+        "result": 0,
+    }
     model.push(count, tags_only, ADD_TASK)
     stream = EventStream(server.url, 'subscription { taskCount(q: "how many projects") }')
     try:
@@ -194,8 +205,9 @@ def test_an_invalid_subscription_reports_errors_on_the_stream(live: tuple[LiveSe
 
 async def _ws_session(url: str, query: str, write: Any, headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """graphql-transport-ws by hand: init, subscribe, two results, complete."""
-    async with websockets.connect(url.replace("http", "ws"), subprotocols=["graphql-transport-ws"],
-                                  additional_headers=headers or {}) as ws:
+    async with websockets.connect(
+        url.replace("http", "ws"), subprotocols=["graphql-transport-ws"], additional_headers=headers or {}
+    ) as ws:
         await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
         assert json.loads(await ws.recv()) == {"type": "connection_ack"}
         await ws.send(json.dumps({"type": "ping"}))
@@ -211,8 +223,9 @@ async def _ws_session(url: str, query: str, write: Any, headers: dict[str, str] 
 def test_websocket_sends_the_result_then_again_after_a_write(live: tuple[LiveServer, ScriptedProvider]) -> None:
     server, model = live
     model.push(OPEN_TASKS, ADD_TASK)
-    got = asyncio.run(_ws_session(server.url, SUBSCRIBE,
-                                  lambda: server.gql('mutation { tasks(q: "add a task: call Bob") { id } }')))
+    got = asyncio.run(
+        _ws_session(server.url, SUBSCRIBE, lambda: server.gql('mutation { tasks(q: "add a task: call Bob") { id } }'))
+    )
     assert [m["type"] for m in got] == ["next", "next"] and got[0]["id"] == "1"
     assert titles(got[1]["payload"]) == ["Call Bob", "Fix login", "Push notifications"]
     wait_until(lambda: server.gateway.subscription_slots.held() == 0 and server.gateway.notifier.watching == 0)
@@ -234,8 +247,11 @@ def test_websocket_protocol_errors_close_with_the_protocol_codes(live: tuple[Liv
             await ws.send(json.dumps({"type": "connection_init"}))
             await ws.recv()
             for _ in range(2):
-                await ws.send(json.dumps({"id": "a", "type": "subscribe",
-                                          "payload": {"query": "subscription { tasks { title } }"}}))
+                await ws.send(
+                    json.dumps(
+                        {"id": "a", "type": "subscribe", "payload": {"query": "subscription { tasks { title } }"}}
+                    )
+                )
             with pytest.raises(websockets.ConnectionClosed) as closed:
                 while True:
                     await ws.recv()
@@ -275,8 +291,9 @@ def test_a_write_on_another_gateway_reaches_the_subscription(channel: str, pg_ur
     if channel == "redis":
         settings["redis_url"] = "redis://127.0.0.1:6379/0"
     reader, reader_model = live_server(pg_url, tmp_path, **settings)
-    writer = LiveServer(make_gateway(pg_url, tmp_path / "live.graphql", provider=ScriptedProvider([ADD_TASK]),
-                                     **settings)).start()
+    writer = LiveServer(
+        make_gateway(pg_url, tmp_path / "live.graphql", provider=ScriptedProvider([ADD_TASK]), **settings)
+    ).start()
     reader_model.push(OPEN_TASKS)
     stream = EventStream(reader.url, SUBSCRIBE)
     try:

@@ -14,11 +14,13 @@ from gateway import ScriptedProvider
 
 def test_traces_record_calls_and_export_only_plans_that_ran(tmp_path: Path) -> None:
     traces = tmp_path / "traces.jsonl"
-    model = ScriptedProvider([
-        insert_plan("Task", {"title": "x", "status": "WRONG"}),           # invalid, then repaired
-        insert_plan("Task", {"title": "Water plants", "status": "TODO"}),
-        insert_plan("Task", {"title": "y", "status": "TODO", "project": "missing"}),  # valid, fails to run
-    ])
+    model = ScriptedProvider(
+        [
+            insert_plan("Task", {"title": "x", "status": "WRONG"}),  # invalid, then repaired
+            insert_plan("Task", {"title": "Water plants", "status": "TODO"}),
+            insert_plan("Task", {"title": "y", "status": "TODO", "project": "missing"}),  # valid, fails to run
+        ]
+    )
     server = LiveServer(make_gateway(f"sqlite:///{tmp_path / 's.db'}", provider=model, traces=str(traces))).start()
     try:
         assert server.gql('mutation { tasks(q: "add water plants") { title } }')["data"]
@@ -35,8 +37,13 @@ def test_traces_record_calls_and_export_only_plans_that_ran(tmp_path: Path) -> N
 
     out = tmp_path / "finetune.jsonl"
     env = {**os.environ, "GATEWAY_TRACES": str(traces)}
-    result = subprocess.run([sys.executable, "-m", "gateway.cli", "traces", "export", "--output", str(out)],
-                            env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "traces", "export", "--output", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     examples = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(examples) == 1

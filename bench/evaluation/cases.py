@@ -105,6 +105,7 @@ def make_suite(name: str, schema: Path, cases: list[Case]) -> Suite:
         while case_id in seen:
             case_id, n = f"{name}/{slug}-{n}", n + 1
         seen.add(case_id)
-        named.append(Case(case.category, case.operation, case.field, case.request, case.expect,
-                          case.selection, name, case_id))
+        named.append(
+            Case(case.category, case.operation, case.field, case.request, case.expect, case.selection, name, case_id)
+        )
     return Suite(name, schema, load_seed(HERE / "seeds" / f"{name}.json"), named)

@@ -173,8 +173,9 @@ class Writes(Expectation):
 
 
 # Codes that say the model or the store could not be reached in time: not a refusal.
-UNANSWERED = frozenset({"MODEL_TIMEOUT", "MODEL_UNAVAILABLE", "MODEL_RATE_LIMITED", "MODEL_AUTH",
-                        "MODEL_BUDGET_EXCEEDED", "STORE_ERROR"})
+UNANSWERED = frozenset(
+    {"MODEL_TIMEOUT", "MODEL_UNAVAILABLE", "MODEL_RATE_LIMITED", "MODEL_AUTH", "MODEL_BUDGET_EXCEEDED", "STORE_ERROR"}
+)
 
 
 @dataclass

@@ -97,13 +97,25 @@ async def run_case(case: Case, store: SuiteStore, provider: Provider, model: str
     expected = case.expect.expected_state(seed)
     trace = ((body.get("extensions") or {}).get("fields") or {}).get(case.field, {})
     return {
-        "id": case.id, "suite": case.suite, "category": case.category, "operation": case.operation,
-        "field": case.field, "request": case.request, "passed": why is None, "why": why,
-        "codes": outcome.codes, "messages": [m[:300] for m in outcome.messages[:2]],
-        "seconds": round(seconds, 3), "unchanged": outcome.unchanged, "changes": shape.changes(seed, after),
+        "id": case.id,
+        "suite": case.suite,
+        "category": case.category,
+        "operation": case.operation,
+        "field": case.field,
+        "request": case.request,
+        "passed": why is None,
+        "why": why,
+        "codes": outcome.codes,
+        "messages": [m[:300] for m in outcome.messages[:2]],
+        "seconds": round(seconds, 3),
+        "unchanged": outcome.unchanged,
+        "changes": shape.changes(seed, after),
         "invented": shape.invented_strings(seed, after, case.request, expected),
-        "model": trace.get("model"), "source": trace.get("source"), "attempts": trace.get("attempts"),
-        "tokens": trace.get("tokens"), "reading": trace.get("reading") or trace.get("summary"),
+        "model": trace.get("model"),
+        "source": trace.get("source"),
+        "attempts": trace.get("attempts"),
+        "tokens": trace.get("tokens"),
+        "reading": trace.get("reading") or trace.get("summary"),
         "plan": trace.get("plan"),
     }
 
@@ -118,9 +130,13 @@ def run_order(cases: Iterable[Case]) -> list[Case]:
     return sorted(cases, key=lambda c: first[(c.suite, c.operation, c.field)])
 
 
-async def evaluate(suites: list[Suite], cases: list[Case], model: str,
-                   progress: Callable[[int, int, dict[str, Any]], None] | None = None,
-                   timeout_s: float | None = None) -> list[dict[str, Any]]:
+async def evaluate(
+    suites: list[Suite],
+    cases: list[Case],
+    model: str,
+    progress: Callable[[int, int, dict[str, Any]], None] | None = None,
+    timeout_s: float | None = None,
+) -> list[dict[str, Any]]:
     """Run ``cases`` (of ``suites``) with one provider for the whole run; results in run order.
     ``timeout_s`` replaces the gateway's model timeout (a busy machine should not score)."""
     provider = get_provider(model)
@@ -167,8 +183,17 @@ def breakdown(results: list[dict[str, Any]], key: str) -> list[list[Any]]:
     for group in [g for g in order if any(r[key] == g for r in results)] + ["all"]:
         rs = [r for r in results if group in ("all", r[key])]
         secs = [r["seconds"] for r in rs]
-        rows.append([group, len(rs), sum(r["passed"] for r in rs), f"{sum(r['passed'] for r in rs) / len(rs):.0%}",
-                     sum(1 for r in rs if r["invented"]), f"{_p50(secs):.2f}", f"{sum(secs) / len(secs):.2f}"])
+        rows.append(
+            [
+                group,
+                len(rs),
+                sum(r["passed"] for r in rs),
+                f"{sum(r['passed'] for r in rs) / len(rs):.0%}",
+                sum(1 for r in rs if r["invented"]),
+                f"{_p50(secs):.2f}",
+                f"{sum(secs) / len(secs):.2f}",
+            ]
+        )
     return rows
 
 

@@ -57,8 +57,11 @@ class StoreShape:
                 rel = f.relation
                 if f.kind != "refs" or rel is None or rel.kind != "join" or rel.own_column == "left_id":
                     continue
-                owner = next(o for o in self.catalog.models[rel.target].fields.values()
-                             if o.relation is not None and o.relation.table == rel.table and o is not f)
+                owner = next(
+                    o
+                    for o in self.catalog.models[rel.target].fields.values()
+                    if o.relation is not None and o.relation.table == rel.table and o is not f
+                )
                 targets = {r["id"]: r for r in out.get(rel.target, [])}
                 for record in out.get(name, []):
                     for other in record.pop(f.name, None) or []:
@@ -103,8 +106,11 @@ class StoreShape:
             old = {r["id"]: r for r in b[name]}
             new_rows = [r for r in a[name] if r.get("id") == NEW or r["id"] not in old]
             kept = {r["id"]: r for r in a[name] if r.get("id") in old}
-            counts = {"added": len(new_rows), "removed": len(set(old) - set(kept)),
-                      "modified": sum(1 for k, r in kept.items() if r != old[k])}
+            counts = {
+                "added": len(new_rows),
+                "removed": len(set(old) - set(kept)),
+                "modified": sum(1 for k, r in kept.items() if r != old[k]),
+            }
             if any(counts.values()):
                 out[name] = counts
         return out

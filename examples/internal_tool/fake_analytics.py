@@ -23,8 +23,7 @@ class Handler(BaseHTTPRequestHandler):
             self.send_error(404)
             return
         params = {k: v[0] for k, v in parse_qs(url.query).items()}
-        rows = [s for s in SIGNUPS
-                if params.get("since", "") <= s["signedUpAt"] <= params.get("until", "9999")]
+        rows = [s for s in SIGNUPS if params.get("since", "") <= s["signedUpAt"] <= params.get("until", "9999")]
         body = json.dumps({"results": rows}).encode()
         self.send_response(200)
         self.send_header("content-type", "application/json")

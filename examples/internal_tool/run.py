@@ -20,7 +20,16 @@ import fake_analytics  # noqa: E402
 if __name__ == "__main__":
     api = fake_analytics.start(0)
     env = {**os.environ, "ANALYTICS_URL": f"http://127.0.0.1:{api.server_address[1]}"}
-    cmd = [sys.executable, "-m", "gateway.cli", "serve", "--schema", str(HERE / "schema.graphql"),
-           "--db", f"sqlite:///{HERE / 'tool.db'}", *sys.argv[1:]]
+    cmd = [
+        sys.executable,
+        "-m",
+        "gateway.cli",
+        "serve",
+        "--schema",
+        str(HERE / "schema.graphql"),
+        "--db",
+        f"sqlite:///{HERE / 'tool.db'}",
+        *sys.argv[1:],
+    ]
     env["GATEWAY_CONNECTORS"] = str(HERE / "connectors.py")
     sys.exit(subprocess.call(cmd, env=env))

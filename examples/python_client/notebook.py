@@ -20,8 +20,7 @@ def main() -> None:
     args = parser.parse_args()
     with GatewayClient(args.url, args.api_key) as client:
         # In [1]: add a task, in plain words
-        added = client.ask("tasks", "add a task 'Call the plumber', high priority", "id title priority",
-                           mutation=True)
+        added = client.ask("tasks", "add a task 'Call the plumber', high priority", "id title priority", mutation=True)
         print("added:", json.dumps(added.data), "| plan ops:", [s["op"] for s in added.plan["steps"]])
         # In [2]: ask a question and look at how it was answered
         found = client.ask("tasks", "high priority tasks", "title status")

@@ -72,10 +72,16 @@ def plan_dependencies(catalog: Catalog, plan: dict[str, Any]) -> list[str]:
             c = catalog.connectors.get(connector)
             if c is not None:
                 models.add(c.returns)
-    enums = {f.type_name for m in models if m in catalog.models
-             for f in catalog.models[m].fields.values() if f.type_name in catalog.enums}
-    enums |= {t.strip("[]!") for m in models for t in catalog.shapes.get(m, {}).values()
-              if t.strip("[]!") in catalog.enums}
+    enums = {
+        f.type_name
+        for m in models
+        if m in catalog.models
+        for f in catalog.models[m].fields.values()
+        if f.type_name in catalog.enums
+    }
+    enums |= {
+        t.strip("[]!") for m in models for t in catalog.shapes.get(m, {}).values() if t.strip("[]!") in catalog.enums
+    }
     return sorted(models | enums | connectors)
 
 
@@ -92,8 +98,11 @@ def fingerprint(catalog: Catalog, field_key: str, deps: list[str]) -> str:
     for n in sorted(names):
         if n.startswith("connector:"):
             c = catalog.connectors.get(n.split(":", 1)[1])
-            parts.append(json.dumps([n, c.args_schema(), c.returns, c.side_effects], sort_keys=True, default=str)
-                         if c is not None else f"missing {n}")
+            parts.append(
+                json.dumps([n, c.args_schema(), c.returns, c.side_effects], sort_keys=True, default=str)
+                if c is not None
+                else f"missing {n}"
+            )
             continue
         t = catalog.schema.type_map.get(n)
         parts.append(print_type(t) if t is not None else f"missing {n}")

@@ -76,8 +76,9 @@ def _manifest(path: Path) -> dict[str, str]:
     return data
 
 
-async def _plan_documents(gateway: Any, cache: PlanCache, manifest: dict[str, str], add: Any,
-                          notes: list[str], failures: list[str]) -> None:
+async def _plan_documents(
+    gateway: Any, cache: PlanCache, manifest: dict[str, str], add: Any, notes: list[str], failures: list[str]
+) -> None:
     catalog = gateway.catalog
     for doc_id, text in sorted(manifest.items()):
         try:
@@ -119,8 +120,9 @@ async def _plan_documents(gateway: Any, cache: PlanCache, manifest: dict[str, st
                     add(entry)
 
 
-async def _entry(gateway: Any, cache: PlanCache, root: Any, request: str, selection: str,
-                 hints: dict[str, Any]) -> CacheEntry:
+async def _entry(
+    gateway: Any, cache: PlanCache, root: Any, request: str, selection: str, hints: dict[str, Any]
+) -> CacheEntry:
     """An exact entry for one request: the cached plan if one answers it, else the model's, checked by policy."""
     hit = cache.lookup(root, request, selection, hints)
     if hit is not None:

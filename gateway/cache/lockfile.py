@@ -42,8 +42,10 @@ def render(entries: list[CacheEntry], catalog: Catalog) -> str:
         item["status"] = e.status
         item["params"] = e.plan.get("params", {})
         if e.kind == "template":
-            item["slots"] = {n: {"param": s.param, "type": s.type, "words": s.words, "path": s.path}
-                             for n, s in sorted(e.slots.items())}
+            item["slots"] = {
+                n: {"param": s.param, "type": s.type, "words": s.words, "path": s.path}
+                for n, s in sorted(e.slots.items())
+            }
         item["plan"] = e.plan
         plans.append(item)
     doc = {"version": VERSION, "sdl": sdl_fingerprint(catalog), "plans": plans}
@@ -60,20 +62,25 @@ def load(path: str | Path, catalog: Catalog) -> list[CacheEntry]:
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise LockFileInvalid(f"{where} is not valid JSON: {e}") from e
     if not isinstance(doc, dict) or doc.get("version") != VERSION or not isinstance(doc.get("plans"), list):
-        raise LockFileInvalid(f"{where} is not a plans lock file of version {VERSION} "
-                              "(an object with version, sdl and plans)")
+        raise LockFileInvalid(
+            f"{where} is not a plans lock file of version {VERSION} (an object with version, sdl and plans)"
+        )
     ours = sdl_fingerprint(catalog)
     if doc.get("sdl") != ours:
-        raise LockFileInvalid(f"{where} was made for another SDL (fingerprint {doc.get('sdl')!r}, this SDL is "
-                              f"{ours!r}); run `gateway plans freeze` again and review the changes")
+        raise LockFileInvalid(
+            f"{where} was made for another SDL (fingerprint {doc.get('sdl')!r}, this SDL is "
+            f"{ours!r}); run `gateway plans freeze` again and review the changes"
+        )
     entries = []
     for i, item in enumerate(doc["plans"]):
         try:
             entries.append(_entry(item, catalog))
         except (GatewayError, ValidationError, ValueError, KeyError, TypeError) as e:
             reason = e.message if isinstance(e, GatewayError) else str(e).splitlines()[0]
-            raise LockFileInvalid(f"{where}: plan {i + 1} ({item.get('field') if isinstance(item, dict) else '?'}, "
-                                  f"{item.get('request') if isinstance(item, dict) else '?'!r}): {reason}") from e
+            raise LockFileInvalid(
+                f"{where}: plan {i + 1} ({item.get('field') if isinstance(item, dict) else '?'}, "
+                f"{item.get('request') if isinstance(item, dict) else '?'!r}): {reason}"
+            ) from e
     return entries
 
 
@@ -91,17 +98,32 @@ def _entry(item: Any, catalog: Catalog) -> CacheEntry:
     plan = validate_plan(catalog, Plan.model_validate(item["plan"]), root).dump()
     scope = scope_of(root, selection, hints)
     deps = plan_dependencies(catalog, plan)
-    base = {"field": field_key, "scope": scope, "request": request, "plan": plan, "selection": selection,
-            "hints": hints, "deps": deps, "fingerprint": fingerprint(catalog, field_key, deps),
-            "status": str(item.get("status", "approved")),
-            "writes": any(isinstance(s, dict) and s.get("op") in ("insert", "update", "delete") for s in plan["steps"])}
+    base = {
+        "field": field_key,
+        "scope": scope,
+        "request": request,
+        "plan": plan,
+        "selection": selection,
+        "hints": hints,
+        "deps": deps,
+        "fingerprint": fingerprint(catalog, field_key, deps),
+        "status": str(item.get("status", "approved")),
+        "writes": any(isinstance(s, dict) and s.get("op") in ("insert", "update", "delete") for s in plan["steps"]),
+    }
     if kind == "exact":
         text = normalise(request)
         return CacheEntry.parse({**base, "id": exact_id(scope, text), "kind": "exact", "text": text})
     slots = {n: Slot.parse(s) for n, s in (item.get("slots") or {}).items()}
     text = item["template"]
-    entry = CacheEntry.parse({**base, "id": template_id(scope, text, None), "kind": "template", "text": text,
-                              "slots": {n: vars(s) for n, s in slots.items()}})
+    entry = CacheEntry.parse(
+        {
+            **base,
+            "id": template_id(scope, text, None),
+            "kind": "template",
+            "text": text,
+            "slots": {n: vars(s) for n, s in slots.items()},
+        }
+    )
     if bind(entry, normalise(request)) != plan:
         raise ValueError("the template does not give back its own plan for its request")
     return entry

@@ -18,8 +18,9 @@ class MemoryBackend:
         return [e for e in self._entries.values() if e.kind == "template" and e.scope == scope]
 
     def entries(self, field: str | None = None, limit: int | None = None) -> list[CacheEntry]:
-        found = sorted((e for e in self._entries.values() if field is None or e.field == field),
-                       key=lambda e: -e.created)
+        found = sorted(
+            (e for e in self._entries.values() if field is None or e.field == field), key=lambda e: -e.created
+        )
         return found[:limit] if limit is not None else found
 
     def put(self, entry: CacheEntry) -> None:

@@ -54,8 +54,9 @@ class CacheHit:
 class PlanCache:
     """Entries in a primary backend (store or memory) and an optional shared one (Redis)."""
 
-    def __init__(self, catalog: Catalog, store: Backend, shared: Backend | None = None,
-                 read_only: bool = False) -> None:
+    def __init__(
+        self, catalog: Catalog, store: Backend, shared: Backend | None = None, read_only: bool = False
+    ) -> None:
         self.catalog = catalog
         self.store = store
         self.shared = shared
@@ -64,8 +65,9 @@ class PlanCache:
         self._memo: dict[str, tuple[float, CacheEntry]] = {}
 
     @classmethod
-    def open(cls, engine: Engine, catalog: Catalog, redis_url: str | None = None,
-             redis_prefix: str | None = None) -> PlanCache:
+    def open(
+        cls, engine: Engine, catalog: Catalog, redis_url: str | None = None, redis_prefix: str | None = None
+    ) -> PlanCache:
         """The cache of a store, shared through Redis when a URL is given."""
         shared: Backend | None = None
         if redis_url:
@@ -80,8 +82,9 @@ class PlanCache:
         return cls(catalog, MemoryBackend(entries), read_only=True)
 
     # -- the service's hooks ----------------------------------------------------------------
-    def lookup(self, root: RootField, request: str, selection: str, hints: dict[str, Any],
-               caller: str | None = None) -> CacheHit | None:
+    def lookup(
+        self, root: RootField, request: str, selection: str, hints: dict[str, Any], caller: str | None = None
+    ) -> CacheHit | None:
         """An exact or template plan for this request, bound and valid; None calls the model."""
         try:
             return self._lookup(root, request, selection, hints, caller)
@@ -89,8 +92,9 @@ class PlanCache:
             log.warning("plan cache lookup failed, asking the model: %s", e)
             return None
 
-    def _lookup(self, root: RootField, request: str, selection: str, hints: dict[str, Any],
-                caller: str | None) -> CacheHit | None:
+    def _lookup(
+        self, root: RootField, request: str, selection: str, hints: dict[str, Any], caller: str | None
+    ) -> CacheHit | None:
         text = normalise(request)
         scope = scope_of(root, selection, hints)
         eid = exact_id(scope, text)
@@ -125,18 +129,27 @@ class PlanCache:
             if entry.kind == "exact":
                 if entry.text != text:
                     return None
-                return CacheHit(validate_plan(self.catalog, Plan.model_validate(entry.plan), root), "exact",
-                                entry.id, entry.status)
+                return CacheHit(
+                    validate_plan(self.catalog, Plan.model_validate(entry.plan), root), "exact", entry.id, entry.status
+                )
             bound = bind(entry, text)
             if bound is None:
                 return None
-            return CacheHit(validate_plan(self.catalog, Plan.model_validate(bound), root), "template",
-                            entry.id, entry.status)
+            return CacheHit(
+                validate_plan(self.catalog, Plan.model_validate(bound), root), "template", entry.id, entry.status
+            )
         except (GatewayError, ValidationError, ValueError):  # an entry this version cannot use: plan afresh
             return None
 
-    def remember(self, root: RootField, request: str, selection: str, hints: dict[str, Any], plan: Plan,
-                 caller: str | None = None) -> None:
+    def remember(
+        self,
+        root: RootField,
+        request: str,
+        selection: str,
+        hints: dict[str, Any],
+        plan: Plan,
+        caller: str | None = None,
+    ) -> None:
         """Store a plan that ran well: as exact, and as a template when the rules allow.
 
         The request already succeeded, so a store failure here is logged, never raised.
@@ -149,8 +162,15 @@ class PlanCache:
         except SQLAlchemyError as e:
             log.warning("plan cache: could not store the plan for %s: %s", root.key, e)
 
-    def entries_for(self, root: RootField, request: str, selection: str, hints: dict[str, Any], plan: Plan,
-                    caller: str | None = None) -> builtins.list[CacheEntry]:
+    def entries_for(
+        self,
+        root: RootField,
+        request: str,
+        selection: str,
+        hints: dict[str, Any],
+        plan: Plan,
+        caller: str | None = None,
+    ) -> builtins.list[CacheEntry]:
         """The exact entry, and the template entry when one can be made, for a request and its plan."""
         text = normalise(request)
         scope = scope_of(root, selection, hints)
@@ -158,10 +178,22 @@ class PlanCache:
         deps = plan_dependencies(self.catalog, data)
         dated = any(d not in text for d in DATE.findall(json.dumps(data)))
         base = CacheEntry(
-            id=exact_id(scope, text), kind="exact", field=root.key, scope=scope, text=text, request=request,
-            plan=data, selection=relevant_selection(root, selection), hints=hints, deps=deps,
-            fingerprint=self._fingerprint(root.key, deps), created=time.time(),
-            day=dt.date.today().isoformat() if dated else None, owner=caller, writes=plan.writes)
+            id=exact_id(scope, text),
+            kind="exact",
+            field=root.key,
+            scope=scope,
+            text=text,
+            request=request,
+            plan=data,
+            selection=relevant_selection(root, selection),
+            hints=hints,
+            deps=deps,
+            fingerprint=self._fingerprint(root.key, deps),
+            created=time.time(),
+            day=dt.date.today().isoformat() if dated else None,
+            owner=caller,
+            writes=plan.writes,
+        )
         out = [base]
         made = make_template(text, data)
         if made is not None:
@@ -184,8 +216,15 @@ class PlanCache:
         if entry.kind == "exact":
             self._memo_put(entry.id, entry)
 
-    def rejected(self, root: RootField, request: str, selection: str, hints: dict[str, Any], plan: Plan,
-                 caller: str | None = None) -> bool:
+    def rejected(
+        self,
+        root: RootField,
+        request: str,
+        selection: str,
+        hints: dict[str, Any],
+        plan: Plan,
+        caller: str | None = None,
+    ) -> bool:
         """Whether a developer rejected (or marked wrong) this very plan for this request or its template."""
         try:
             for entry in self.entries_for(root, request, selection, hints, plan, caller):
@@ -196,8 +235,9 @@ class PlanCache:
             log.warning("plan cache: could not check rejected plans: %s", e)
         return False
 
-    def similar_examples(self, root: RootField, request: str, k: int = 3,
-                         caller: str | None = None) -> builtins.list[tuple[str, Plan]]:
+    def similar_examples(
+        self, root: RootField, request: str, k: int = 3, caller: str | None = None
+    ) -> builtins.list[tuple[str, Plan]]:
         """Up to ``k`` stored (request, plan) pairs of this field most like ``request``.
 
         Only plans that ran well or that a developer approved, current for this SDL, never a
@@ -209,8 +249,14 @@ class PlanCache:
         except SQLAlchemyError as e:
             log.warning("plan cache: no examples: %s", e)
             return []
-        usable = [e for e in found if e.kind == "exact" and e.servable and self.is_current(e)
-                  and (not e.writes or e.status == "approved" or e.owner == caller)]
+        usable = [
+            e
+            for e in found
+            if e.kind == "exact"
+            and e.servable
+            and self.is_current(e)
+            and (not e.writes or e.status == "approved" or e.owner == caller)
+        ]
         ranked = similar.rank(request, [(e.request, e) for e in usable], k=max(len(usable), 1))
         ranked.sort(key=lambda s: -(s[0] * (1.5 if s[2].status == "approved" else 1.0)))
         out: builtins.list[tuple[str, Plan]] = []
@@ -235,8 +281,10 @@ class PlanCache:
         for backend in self._backends():
             for e in backend.entries():
                 found.setdefault(e.id, e)
-        return sorted((e for e in found.values() if field is None or field_matches(e.field, field)),
-                      key=lambda e: (e.created, e.id))
+        return sorted(
+            (e for e in found.values() if field is None or field_matches(e.field, field)),
+            key=lambda e: (e.created, e.id),
+        )
 
     def show(self, entry_id: str) -> CacheEntry:
         """One entry by id or unique id prefix; UnknownPlan otherwise."""
@@ -245,8 +293,9 @@ class PlanCache:
             return entry
         matches = [e for e in self.list() if e.id.startswith(entry_id)] if entry_id else []
         if len(matches) != 1:
-            raise UnknownPlan(f"no single cached plan with id {entry_id!r}"
-                              + (f" ({len(matches)} match)" if matches else ""))
+            raise UnknownPlan(
+                f"no single cached plan with id {entry_id!r}" + (f" ({len(matches)} match)" if matches else "")
+            )
         return matches[0]
 
     def approve(self, entry_id: str) -> CacheEntry:

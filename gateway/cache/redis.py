@@ -26,8 +26,13 @@ class RedisBackend:
 
     def __init__(self, url: str, prefix: str = DEFAULT_PREFIX) -> None:
         self.prefix = prefix
-        self._client = redis_lib.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0,
-                                                decode_responses=True, client_name=f"gateway-plans:{prefix}")
+        self._client = redis_lib.Redis.from_url(
+            url,
+            socket_timeout=1.0,
+            socket_connect_timeout=1.0,
+            decode_responses=True,
+            client_name=f"gateway-plans:{prefix}",
+        )
         self._down_until = 0.0
 
     def _guard(self, op: Callable[[Any], T], default: T) -> T:

@@ -17,7 +17,8 @@ log = logging.getLogger(__name__)
 TABLE_NAME = f"{INTERNAL_PREFIX}plans"
 _metadata = MetaData()
 PLANS = Table(
-    TABLE_NAME, _metadata,
+    TABLE_NAME,
+    _metadata,
     Column("id", Text(), primary_key=True),
     Column("kind", Text(), nullable=False),
     Column("field", Text(), nullable=False),
@@ -57,8 +58,14 @@ class StoreBackend:
             return list(_parse(conn.execute(stmt).scalars()))
 
     def put(self, entry: CacheEntry) -> None:
-        row = {"id": entry.id, "kind": entry.kind, "field": entry.field, "scope": entry.scope,
-               "entry": entry.to_json(), "created_at": entry.created}
+        row = {
+            "id": entry.id,
+            "kind": entry.kind,
+            "field": entry.field,
+            "scope": entry.scope,
+            "entry": entry.to_json(),
+            "created_at": entry.created,
+        }
         try:
             with self._write() as conn:
                 conn.execute(delete(PLANS).where(PLANS.c.id == entry.id))

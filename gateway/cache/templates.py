@@ -31,8 +31,26 @@ from .entry import CacheEntry, PathItem, Slot, _set
 #: step keys whose contents are values a request can name
 VALUE_ROOTS = ("where", "values", "set", "args")
 #: keys under which nothing is a request's literal (sizes, names, structure)
-NOT_VALUES = frozenset({"limit", "offset", "isNull", "orderBy", "groupBy", "aggregates", "op", "model",
-                        "connector", "direction", "as", "result", "step", "$step", "field", "fn"})
+NOT_VALUES = frozenset(
+    {
+        "limit",
+        "offset",
+        "isNull",
+        "orderBy",
+        "groupBy",
+        "aggregates",
+        "op",
+        "model",
+        "connector",
+        "direction",
+        "as",
+        "result",
+        "step",
+        "$step",
+        "field",
+        "fn",
+    }
+)
 #: an object with one of these keys is an expression, a computed comparison or a reference, not a literal
 EXPRESSION_KEYS = frozenset({"fn", "field", "$step", "$param", "if", "compare"})
 QUOTES = {'"': '"', "'": "'", "“": "”", "‘": "’", "`": "`"}
@@ -145,7 +163,7 @@ def make_template(text: str, plan: dict[str, Any]) -> tuple[str, dict[str, Slot]
         if name in slots:
             return None
         a, b = found[0]
-        before, after = text[a - 1:a], text[b:b + 1]
+        before, after = text[a - 1 : a], text[b : b + 1]
         quoted = a > 0 and before in QUOTES and QUOTES[before] == after
         slots[name] = Slot(param=param, path=where[0], type=slot_type(value, quoted), words=len(lit.split(" ")))
         spans.append((a, b, name))

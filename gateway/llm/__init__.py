@@ -36,19 +36,35 @@ def get_provider(spec: str | None = None, settings: Settings | None = None) -> P
     if kind == "embedded":
         from .embedded import EmbeddedProvider
 
-        return EmbeddedProvider(arg or None, n_ctx=settings.embedded_n_ctx, max_tokens=settings.embedded_max_tokens,
-                                n_threads=settings.embedded_threads, draft_tokens=settings.embedded_draft_tokens,
-                                prefix_cache_mb=settings.embedded_prefix_cache_mb, cache_dir=settings.cache_dir)
+        return EmbeddedProvider(
+            arg or None,
+            n_ctx=settings.embedded_n_ctx,
+            max_tokens=settings.embedded_max_tokens,
+            n_threads=settings.embedded_threads,
+            draft_tokens=settings.embedded_draft_tokens,
+            prefix_cache_mb=settings.embedded_prefix_cache_mb,
+            cache_dir=settings.cache_dir,
+        )
     if kind == "mistral":
         from .mistral import MistralProvider
 
-        return MistralProvider(arg or "mistral-large-latest", api_key=settings.mistral_api_key,
-                               server_url=settings.mistral_server_url, timeout_s=settings.model_timeout_s)
+        return MistralProvider(
+            arg or "mistral-large-latest",
+            api_key=settings.mistral_api_key,
+            server_url=settings.mistral_server_url,
+            timeout_s=settings.model_timeout_s,
+        )
     if kind == "openai":
         from .openai_compat import OpenAICompatProvider
 
-        return OpenAICompatProvider(arg, base_url=settings.openai_base_url, api_key=settings.openai_api_key,
-                                    timeout_s=settings.model_timeout_s,
-                                    json_schema_supported=settings.openai_json_schema)
-    raise ModelUnavailable(f"unknown model {spec!r}: use embedded, embedded:qwen2.5-coder-0.5b, "
-                           "embedded:/path.gguf, mistral:<model>, openai:<model> or scripted:<file>")
+        return OpenAICompatProvider(
+            arg,
+            base_url=settings.openai_base_url,
+            api_key=settings.openai_api_key,
+            timeout_s=settings.model_timeout_s,
+            json_schema_supported=settings.openai_json_schema,
+        )
+    raise ModelUnavailable(
+        f"unknown model {spec!r}: use embedded, embedded:qwen2.5-coder-0.5b, "
+        "embedded:/path.gguf, mistral:<model>, openai:<model> or scripted:<file>"
+    )

@@ -57,8 +57,7 @@ class PrefixStates:
         """The longest saved prefix of ``tokens``."""
         best: tuple[int, ...] | None = None
         for key in self._states:
-            if len(key) <= len(tokens) and (best is None or len(key) > len(best)) \
-                    and tuple(tokens[:len(key)]) == key:
+            if len(key) <= len(tokens) and (best is None or len(key) > len(best)) and tuple(tokens[: len(key)]) == key:
                 best = key
         return best
 
@@ -87,12 +86,12 @@ def lookup_draft(context: np.ndarray, n_draft: int, ngram: int = DRAFT_NGRAM) ->
     (longest n first), up to ``n_draft``; empty when nothing matches."""
     size = len(context)
     for n in range(min(ngram, size - 1), 0, -1):
-        tail = context[size - n:]
-        windows = np.lib.stride_tricks.sliding_window_view(context[:size - 1], n)
+        tail = context[size - n :]
+        windows = np.lib.stride_tricks.sliding_window_view(context[: size - 1], n)
         hits = np.nonzero(np.all(windows == tail, axis=1))[0]
         if len(hits):
             start = int(hits[-1]) + n
-            return [int(t) for t in context[start:min(start + n_draft, size)]]
+            return [int(t) for t in context[start : min(start + n_draft, size)]]
     return []
 
 
@@ -113,7 +112,8 @@ class GrammarDecoder:
         self._ids = np.arange(self.n_vocab, dtype=np.intc)
         self._all = (llama_cpp.llama_token_data * self.n_vocab)()
         self._all_np = np.ctypeslib.as_array(self._all).view(
-            np.dtype([("id", np.intc), ("logit", np.single), ("p", np.single)], align=True))
+            np.dtype([("id", np.intc), ("logit", np.single), ("p", np.single)], align=True)
+        )
         self._batch = llama_cpp.llama_batch_init(max(llama.n_batch, 64), 0, 1)
 
     def close(self) -> None:
@@ -133,7 +133,7 @@ class GrammarDecoder:
         or for every token when ``all_logits``."""
         llama, b = self.llama, self._batch
         for i in range(0, len(tokens), llama.n_batch):
-            chunk = tokens[i:i + llama.n_batch]
+            chunk = tokens[i : i + llama.n_batch]
             n_past = llama.n_tokens
             b.n_tokens = len(chunk)
             for j, t in enumerate(chunk):
@@ -146,7 +146,7 @@ class GrammarDecoder:
             rc = self.lib.llama_decode(llama._ctx.ctx, b)
             if rc != 0:
                 raise RuntimeError(f"llama_decode returned {rc}")
-            llama.input_ids[n_past:n_past + len(chunk)] = chunk
+            llama.input_ids[n_past : n_past + len(chunk)] = chunk
             llama.n_tokens = n_past + len(chunk)
 
     def _logits(self, i: int) -> np.ndarray:
@@ -167,21 +167,21 @@ class GrammarDecoder:
         if self.lib.llama_state_seq_set_data(self.llama._ctx.ctx, buf, len(state), 0) == 0:
             self._keep(0)
             return False
-        self.llama.input_ids[:len(key)] = key
+        self.llama.input_ids[: len(key)] = key
         self.llama.n_tokens = len(key)
         return True
 
     def _prefill(self, prompt: list[int], prefix_len: int, stats: DecodeStats) -> None:
         """Make the KV cache hold ``prompt``, reusing what it holds, or a saved prefix."""
         llama = self.llama
-        have = llama.input_ids[:llama.n_tokens]
+        have = llama.input_ids[: llama.n_tokens]
         common = 0
         for a, b in zip(have, prompt, strict=False):
             if a != b:
                 break
             common += 1
         common = min(common, len(prompt) - 1)  # the last token is evaluated for its logits
-        saved = self.prefixes.best(prompt[:len(prompt) - 1]) if len(self.prefixes) else None
+        saved = self.prefixes.best(prompt[: len(prompt) - 1]) if len(self.prefixes) else None
         if saved is not None and len(saved) > common and self._restore_state(saved):
             common = len(saved)
             stats.restored_tokens = common
@@ -216,18 +216,26 @@ class GrammarDecoder:
         self._all_np["p"] = 0.0
         arr = self.lib.llama_token_data_array(data=self._all, size=self.n_vocab, selected=-1, sorted=False)
         self.lib.llama_sampler_apply(grammar, ctypes.byref(arr))
-        best = int(np.argmax(self._all_np["logit"][:arr.size]))
+        best = int(np.argmax(self._all_np["logit"][: arr.size]))
         return int(self._all_np["id"][best])
 
-    def generate(self, prompt: list[int], prefix_len: int, grammar_text: str | None, grammar_root: str,
-                 max_tokens: int, n_draft: int) -> tuple[list[int], DecodeStats]:
+    def generate(
+        self,
+        prompt: list[int],
+        prefix_len: int,
+        grammar_text: str | None,
+        grammar_root: str,
+        max_tokens: int,
+        n_draft: int,
+    ) -> tuple[list[int], DecodeStats]:
         """Greedy completion of ``prompt`` under the grammar (None: free, for the bench), with
         drafts of up to ``n_draft`` tokens."""
         stats = DecodeStats(prompt_tokens=len(prompt))
         grammar = None
         if grammar_text is not None:
-            grammar = self.lib.llama_sampler_init_grammar(self.vocab, grammar_text.encode("utf-8"),
-                                                          grammar_root.encode("utf-8"))
+            grammar = self.lib.llama_sampler_init_grammar(
+                self.vocab, grammar_text.encode("utf-8"), grammar_root.encode("utf-8")
+            )
             if not grammar:
                 raise ValueError("llama.cpp rejected the grammar")
         try:
@@ -243,8 +251,7 @@ class GrammarDecoder:
                     break
                 draft: list[int] = []
                 if n_draft > 0:
-                    context = np.concatenate([np.asarray(prompt, dtype=np.intc),
-                                              np.asarray(out, dtype=np.intc)])
+                    context = np.concatenate([np.asarray(prompt, dtype=np.intc), np.asarray(out, dtype=np.intc)])
                     draft = lookup_draft(context, min(n_draft, max_tokens - len(out)))
                 batch = [nxt, *draft]
                 n_past = self.llama.n_tokens
@@ -253,8 +260,12 @@ class GrammarDecoder:
                 stats.drafted += len(draft)
                 for i in range(len(batch)):
                     tok = self._pick(grammar, self._logits(i if draft else -1), stats)
-                    if i + 1 < len(batch) and tok == batch[i + 1] \
-                            and not self.lib.llama_vocab_is_eog(self.vocab, tok) and len(out) < max_tokens:
+                    if (
+                        i + 1 < len(batch)
+                        and tok == batch[i + 1]
+                        and not self.lib.llama_vocab_is_eog(self.vocab, tok)
+                        and len(out) < max_tokens
+                    ):
                         self._accept(grammar, tok)
                         out.append(tok)
                         stats.accepted += 1

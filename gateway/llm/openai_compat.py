@@ -46,9 +46,15 @@ def with_schema_instruction(messages: list[Message], json_schema: dict[str, Any]
 class OpenAICompatProvider:
     """``openai:<model>`` against ``{base_url}/chat/completions``."""
 
-    def __init__(self, model: str, base_url: str | None = None, api_key: str | None = None,
-                 timeout_s: float = Settings.model_timeout_s, max_retries: int = 3,
-                 json_schema_supported: bool | None = None) -> None:
+    def __init__(
+        self,
+        model: str,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeout_s: float = Settings.model_timeout_s,
+        max_retries: int = 3,
+        json_schema_supported: bool | None = None,
+    ) -> None:
         self.model = model
         self.name = f"openai:{model}"
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
@@ -81,11 +87,13 @@ class OpenAICompatProvider:
         try:
             data = res.json()
         except ValueError:
-            raise ModelUnavailable("openai-compatible server answered with non-JSON",
-                                   provider="openai", model=self.model) from None
+            raise ModelUnavailable(
+                "openai-compatible server answered with non-JSON", provider="openai", model=self.model
+            ) from None
         if not isinstance(data, dict):
-            raise ModelUnavailable("openai-compatible server answered with an unexpected body",
-                                   provider="openai", model=self.model)
+            raise ModelUnavailable(
+                "openai-compatible server answered with an unexpected body", provider="openai", model=self.model
+            )
         return data
 
     async def complete(self, messages: list[Message], json_schema: dict[str, Any]) -> Completion:
@@ -107,19 +115,28 @@ class OpenAICompatProvider:
                 return await self._post(client, self._body(messages, json_schema, False))
 
         start = time.perf_counter()
-        data = await call_with_retries(attempt, provider="openai", model=self.model, timeout_s=self.timeout_s,
-                                       max_retries=self.max_retries, secrets=[self._api_key])
+        data = await call_with_retries(
+            attempt,
+            provider="openai",
+            model=self.model,
+            timeout_s=self.timeout_s,
+            max_retries=self.max_retries,
+            secrets=[self._api_key],
+        )
         latency = elapsed_ms(start)
         try:
             content = data["choices"][0]["message"].get("content") or ""
         except (KeyError, IndexError, TypeError, AttributeError):
-            raise ModelUnavailable("openai-compatible server returned no choices",
-                                   provider="openai", model=self.model) from None
+            raise ModelUnavailable(
+                "openai-compatible server returned no choices", provider="openai", model=self.model
+            ) from None
         usage = data.get("usage") or {}
         return Completion(
             text=content if isinstance(content, str) else json.dumps(content),
-            usage=Usage(model=self.model,
-                        prompt_tokens=int(usage.get("prompt_tokens") or 0),
-                        completion_tokens=int(usage.get("completion_tokens") or 0),
-                        latency_ms=latency),
+            usage=Usage(
+                model=self.model,
+                prompt_tokens=int(usage.get("prompt_tokens") or 0),
+                completion_tokens=int(usage.get("completion_tokens") or 0),
+                latency_ms=latency,
+            ),
         )

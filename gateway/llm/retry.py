@@ -114,8 +114,13 @@ def classify(exc: BaseException) -> Failure | None:
     names = _class_names(exc)
     if isinstance(exc, TimeoutError) or "TimeoutException" in names:
         return Failure("timeout", detail=type(exc).__name__)
-    if isinstance(exc, OSError) or names & {"TransportError", "NetworkError", "RequestError",
-                                            "NoResponseError", "RemoteProtocolError"}:
+    if isinstance(exc, OSError) or names & {
+        "TransportError",
+        "NetworkError",
+        "RequestError",
+        "NoResponseError",
+        "RemoteProtocolError",
+    }:
         return Failure("connection", detail=f"{type(exc).__name__}: {exc}")
     return None
 
@@ -127,8 +132,9 @@ def backoff_delay(attempt: int, retry_after: float | None) -> float:
     return min(BASE_DELAY_S * 2**attempt * (1 + random.random() * 0.25), MAX_WAIT_S)
 
 
-def to_model_error(failure: Failure, *, provider: str, model: str, attempts: int,
-                   timeout_s: float, secrets: Iterable[str | None]) -> ModelError:
+def to_model_error(
+    failure: Failure, *, provider: str, model: str, attempts: int, timeout_s: float, secrets: Iterable[str | None]
+) -> ModelError:
     """The gateway error a client sees for a failure; every string in it is scrubbed."""
     secrets = list(secrets)
     detail = scrub(" ".join(failure.detail.split())[:DETAIL_CHARS], secrets)
@@ -146,8 +152,7 @@ def to_model_error(failure: Failure, *, provider: str, model: str, attempts: int
     if status == 429:
         return ModelRateLimited(f"{provider} rate limit still hit after {attempts} attempt(s){suffix}", **ext)
     if status >= 500 or status == 404:
-        return ModelUnavailable(f"{provider} failed with HTTP {status} after {attempts} attempt(s){suffix}",
-                                **ext)
+        return ModelUnavailable(f"{provider} failed with HTTP {status} after {attempts} attempt(s){suffix}", **ext)
     return ModelError(f"{provider} refused the request (HTTP {status}){suffix}", **ext)
 
 
@@ -181,14 +186,22 @@ async def call_with_retries(
                 unknown = exc
         if failure is None:
             detail = scrub(f"{type(unknown).__name__}: {unknown}", secrets)[:DETAIL_CHARS]
-            raise ModelUnavailable(f"{provider} call failed: {detail}", provider=provider, model=model,
-                                   attempts=tries)
+            raise ModelUnavailable(f"{provider} call failed: {detail}", provider=provider, model=model, attempts=tries)
         if not failure.retryable or tries > max_retries:
-            raise to_model_error(failure, provider=provider, model=model, attempts=tries,
-                                 timeout_s=timeout_s, secrets=secrets)
+            raise to_model_error(
+                failure, provider=provider, model=model, attempts=tries, timeout_s=timeout_s, secrets=secrets
+            )
         delay = backoff_delay(tries - 1, failure.retry_after)
-        log.warning("%s %s: %s %s, retry %d/%d in %.2fs", provider, model, failure.kind,
-                    failure.status or "", tries, max_retries, delay)
+        log.warning(
+            "%s %s: %s %s, retry %d/%d in %.2fs",
+            provider,
+            model,
+            failure.kind,
+            failure.status or "",
+            tries,
+            max_retries,
+            delay,
+        )
         await asyncio.sleep(delay)
 
 

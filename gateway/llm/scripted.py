@@ -16,8 +16,7 @@ from .base import Completion, Message, Usage
 class ScriptedProvider:
     """Replays answers; an answer that is an exception instance is raised instead."""
 
-    def __init__(self, answers: list[Any], name: str = "scripted",
-                 routes: dict[str, list[Any]] | None = None) -> None:
+    def __init__(self, answers: list[Any], name: str = "scripted", routes: dict[str, list[Any]] | None = None) -> None:
         self.answers = list(answers)
         self.name = name
         self.routes = {k: list(v) for k, v in (routes or {}).items()}

@@ -38,14 +38,38 @@ CREATED = "$created"  # every model's creation order, orderable without being de
 
 # name -> (minimum args, maximum args or None); types are checked in validation.
 FUNCTIONS: dict[str, tuple[int, int | None]] = {
-    "concat": (1, None), "lower": (1, 1), "upper": (1, 1), "trim": (1, 1), "replace": (3, 3),
-    "substring": (2, 3), "length": (1, 1), "lpad": (2, 3), "rpad": (2, 3), "toString": (1, 1),
-    "add": (2, None), "sub": (2, 2), "mul": (2, None), "div": (2, 2), "mod": (2, 2), "neg": (1, 1),
-    "abs": (1, 1), "round": (1, 1),
-    "now": (0, 0), "today": (0, 0), "year": (1, 1), "month": (1, 1), "day": (1, 1), "addDays": (2, 2),
-    "size": (1, 1), "has": (2, 2),
+    "concat": (1, None),
+    "lower": (1, 1),
+    "upper": (1, 1),
+    "trim": (1, 1),
+    "replace": (3, 3),
+    "substring": (2, 3),
+    "length": (1, 1),
+    "lpad": (2, 3),
+    "rpad": (2, 3),
+    "toString": (1, 1),
+    "add": (2, None),
+    "sub": (2, 2),
+    "mul": (2, None),
+    "div": (2, 2),
+    "mod": (2, 2),
+    "neg": (1, 1),
+    "abs": (1, 1),
+    "round": (1, 1),
+    "now": (0, 0),
+    "today": (0, 0),
+    "year": (1, 1),
+    "month": (1, 1),
+    "day": (1, 1),
+    "addDays": (2, 2),
+    "size": (1, 1),
+    "has": (2, 2),
     "coalesce": (2, None),
-    "count": (1, 1), "sum": (1, 1), "avg": (1, 1), "min": (1, 1), "max": (1, 1),
+    "count": (1, 1),
+    "sum": (1, 1),
+    "avg": (1, 1),
+    "min": (1, 1),
+    "max": (1, 1),
 }
 RELATION_AGGREGATES = ("count", "sum", "avg", "min", "max")
 MAX_DEPTH = 24
@@ -315,8 +339,12 @@ class Parser:
             raise _bad(path, 'compare takes {"left": E, "op": "gt", "right": E}')
         if raw["op"] not in COMPARE_OPS:
             raise _bad(f"{path}.op", f"unknown comparison {raw['op']!r} (one of {', '.join(COMPARE_OPS)})")
-        return Compare(path, self.expr(raw["left"], f"{path}.left", depth + 1), raw["op"],
-                       self.expr(raw["right"], f"{path}.right", depth + 1))
+        return Compare(
+            path,
+            self.expr(raw["left"], f"{path}.left", depth + 1),
+            raw["op"],
+            self.expr(raw["right"], f"{path}.right", depth + 1),
+        )
 
     def order(self, raw: Any, path: str, depth: int = 0) -> tuple[OrderItem, ...]:
         if not isinstance(raw, list):
@@ -352,16 +380,21 @@ class Parser:
         if "$step" in raw:
             step, name = raw.get("$step"), raw.get("field", "id")
             if set(raw) - {"$step", "field"}:
-                raise _bad(path, f"a step reference takes only $step and field, not {sorted(set(raw) - {'$step', 'field'})}")
+                raise _bad(
+                    path, f"a step reference takes only $step and field, not {sorted(set(raw) - {'$step', 'field'})}"
+                )
             if not isinstance(step, int) or isinstance(step, bool) or not isinstance(name, str):
                 raise _bad(path, 'a step reference is {"$step": <step index>, "field": <name>}')
             return StepRef(path, step, name)
         if "if" in raw:
             if set(raw) != {"if", "then", "else"}:
                 raise _bad(path, 'a conditional is {"if": FILTER, "then": E, "else": E}')
-            return Conditional(path, self.filter(raw["if"], f"{path}.if", depth + 1),
-                               self.expr(raw["then"], f"{path}.then", depth + 1),
-                               self.expr(raw["else"], f"{path}.else", depth + 1))
+            return Conditional(
+                path,
+                self.filter(raw["if"], f"{path}.if", depth + 1),
+                self.expr(raw["then"], f"{path}.then", depth + 1),
+                self.expr(raw["else"], f"{path}.else", depth + 1),
+            )
         if "fn" in raw:
             return self.call(raw, path, depth)
         if set(raw) == {"field"} and isinstance(raw["field"], str) and raw["field"]:
@@ -378,15 +411,20 @@ class Parser:
         if fn == "respectively":
             if set(raw) - {"fn", "values", "orderBy"} or not isinstance(raw.get("values"), list) or not raw["values"]:
                 raise _bad(path, 'respectively is {"fn": "respectively", "values": [...], "orderBy": [...]}')
-            return Respectively(path, tuple(self.expr(v, f"{path}.values[{i}]", depth + 1)
-                                            for i, v in enumerate(raw["values"])),
-                                self.order(raw.get("orderBy", []), f"{path}.orderBy", depth + 1))
+            return Respectively(
+                path,
+                tuple(self.expr(v, f"{path}.values[{i}]", depth + 1) for i, v in enumerate(raw["values"])),
+                self.order(raw.get("orderBy", []), f"{path}.orderBy", depth + 1),
+            )
         if fn == "byKey":
             cases = raw.get("map")
             if set(raw) != {"fn", "key", "map"} or not isinstance(cases, dict) or not cases:
                 raise _bad(path, 'byKey is {"fn": "byKey", "key": E, "map": {"key": value}}')
-            return ByKey(path, self.expr(raw["key"], f"{path}.key", depth + 1),
-                         tuple((str(k), self.expr(v, f"{path}.map.{k}", depth + 1)) for k, v in cases.items()))
+            return ByKey(
+                path,
+                self.expr(raw["key"], f"{path}.key", depth + 1),
+                tuple((str(k), self.expr(v, f"{path}.map.{k}", depth + 1)) for k, v in cases.items()),
+            )
         if fn not in FUNCTIONS:
             known = ", ".join([*FUNCTIONS, "rowNumber", "respectively", "byKey"])
             raise _bad(f"{path}.fn", f"unknown function {fn!r} (allowed: {known})")

@@ -185,8 +185,9 @@ def _parse_tree(steps: list[Any], max_nodes: int | None = MAX_NODES) -> list[Ste
         if getattr(s, "orderBy", None):
             t.order = parser.order([o.model_dump(exclude_none=True) for o in s.orderBy], f"{path}.orderBy")
         if isinstance(s, Insert):
-            t.rows = [{k: parser.expr(v, f"{path}.values[{j}].{k}") for k, v in row.items()}
-                      for j, row in enumerate(s.values)]
+            t.rows = [
+                {k: parser.expr(v, f"{path}.values[{j}].{k}") for k, v in row.items()} for j, row in enumerate(s.values)
+            ]
         elif isinstance(s, Update):
             t.set = {k: parser.expr(v, f"{path}.set.{k}") for k, v in s.set.items()}
         elif isinstance(s, Call):
@@ -216,11 +217,14 @@ def parse_plan(answer: str | dict[str, Any]) -> Plan:
         try:
             data = json.loads(text, parse_constant=_reject_constant)
         except json.JSONDecodeError as e:
-            raise PlanInvalid(f"the model's answer is not JSON: {e.msg} at char {e.pos}",
-                              errors=[f"not JSON: {e.msg} at char {e.pos}"]) from e
+            raise PlanInvalid(
+                f"the model's answer is not JSON: {e.msg} at char {e.pos}",
+                errors=[f"not JSON: {e.msg} at char {e.pos}"],
+            ) from e
         except (ValueError, RecursionError) as e:
-            raise PlanInvalid(f"the model's answer is not a usable plan: {str(e)[:200]}",
-                              errors=[f"not usable: {str(e)[:200]}"]) from e
+            raise PlanInvalid(
+                f"the model's answer is not a usable plan: {str(e)[:200]}", errors=[f"not usable: {str(e)[:200]}"]
+            ) from e
     else:
         data = answer
     _check_json(data)
@@ -228,8 +232,7 @@ def parse_plan(answer: str | dict[str, Any]) -> Plan:
         plan = Plan.model_validate(data)
     except ValidationError as e:
         errors = [f"{'.'.join(str(p) for p in err['loc']) or 'plan'}: {err['msg']}" for err in e.errors()]
-        raise PlanInvalid("the model's answer is not a valid plan: " + "; ".join(errors[:5]),
-                          errors=errors) from e
+        raise PlanInvalid("the model's answer is not a valid plan: " + "; ".join(errors[:5]), errors=errors) from e
     except RecursionError as e:
         raise PlanInvalid("the model's answer is nested too deeply", errors=["plan: nested too deeply"]) from e
     plan.tree  # parse filters, values and orderings now, so shape errors surface before validation
@@ -246,8 +249,10 @@ def _check_json(data: Any) -> None:
     while stack:
         value, depth = stack.pop()
         if depth > MAX_PLAN_DEPTH:
-            raise PlanInvalid(f"the plan is nested deeper than {MAX_PLAN_DEPTH} levels",
-                              errors=[f"nested deeper than {MAX_PLAN_DEPTH} levels"])
+            raise PlanInvalid(
+                f"the plan is nested deeper than {MAX_PLAN_DEPTH} levels",
+                errors=[f"nested deeper than {MAX_PLAN_DEPTH} levels"],
+            )
         if isinstance(value, dict):
             stack.extend((k, depth) for k in value)
             stack.extend((v, depth + 1) for v in value.values())
@@ -257,12 +262,15 @@ def _check_json(data: Any) -> None:
             try:
                 value.encode("utf-8")
             except UnicodeEncodeError as e:
-                raise PlanInvalid("the plan holds text that is not valid Unicode (an unpaired surrogate)",
-                                  errors=["text with an unpaired surrogate"]) from e
+                raise PlanInvalid(
+                    "the plan holds text that is not valid Unicode (an unpaired surrogate)",
+                    errors=["text with an unpaired surrogate"],
+                ) from e
         elif isinstance(value, float) and not math.isfinite(value):
-            raise PlanInvalid("the plan holds NaN or Infinity, which are not JSON numbers",
-                              errors=["NaN or Infinity is not a JSON number"])
-
+            raise PlanInvalid(
+                "the plan holds NaN or Infinity, which are not JSON numbers",
+                errors=["NaN or Infinity is not a JSON number"],
+            )
 
 
 def is_finite_number(value: Any) -> bool:

@@ -26,8 +26,10 @@ def missing_driver(url: str, module: str | None) -> StoreError:
     """One line that names the extra (or package) to install, instead of SQLAlchemy's traceback."""
     scheme = make_url(url).drivername
     if scheme.startswith("postgresql"):
-        return StoreError(f"a {scheme}:// store needs the PostgreSQL driver ({module} is not installed): "
-                          "pip install 'llm-graphql-gateway[postgres]' and use a postgresql+psycopg:// URL")
+        return StoreError(
+            f"a {scheme}:// store needs the PostgreSQL driver ({module} is not installed): "
+            "pip install 'llm-graphql-gateway[postgres]' and use a postgresql+psycopg:// URL"
+        )
     return StoreError(f"a {scheme}:// store needs the Python package {module}, which is not installed")
 
 

@@ -55,8 +55,15 @@ def build_tables(catalog: Catalog, metadata: MetaData | None = None) -> StoreTab
                 fk = ForeignKey(f"{f.type_name}.id", ondelete="SET NULL" if f.nullable else "RESTRICT")
                 columns.append(Column(f.name, Text(), fk, nullable=True, index=True))
             else:
-                columns.append(Column(f.name, column_type(f), nullable=True, index=(f.index or f.unique) or None,
-                                      unique=f.unique or None))
+                columns.append(
+                    Column(
+                        f.name,
+                        column_type(f),
+                        nullable=True,
+                        index=(f.index or f.unique) or None,
+                        unique=f.unique or None,
+                    )
+                )
         columns.append(Column(CREATED_COLUMN, BigInteger(), Identity(), index=True))
         models[model.name] = Table(model.name, metadata, *columns)
     for model in catalog.models.values():
@@ -70,7 +77,6 @@ def build_tables(catalog: Catalog, metadata: MetaData | None = None) -> StoreTab
                 rel.table,
                 metadata,
                 Column("left_id", Text(), ForeignKey(f"{left}.id", ondelete="CASCADE"), primary_key=True),
-                Column("right_id", Text(), ForeignKey(f"{right}.id", ondelete="CASCADE"), primary_key=True,
-                       index=True),
+                Column("right_id", Text(), ForeignKey(f"{right}.id", ondelete="CASCADE"), primary_key=True, index=True),
             )
     return StoreTables(metadata, models, joins)

@@ -25,15 +25,17 @@ log = logging.getLogger(__name__)
 
 TABLE = "_gateway_values"
 STATE = "_gateway_values_columns"
-WORDS = 16    # word suffixes indexed per value
-CHARS = 300   # characters of a value indexed (and kept for hints)
+WORDS = 16  # word suffixes indexed per value
+CHARS = 300  # characters of a value indexed (and kept for hints)
 TOP = chr(0x10FFFF)  # sorts after any character, bytewise in SQLite and under PostgreSQL's "C" collation
 
 
 def indexed_columns(catalog: Catalog) -> dict[str, list[str]]:
     """The ``String`` columns of each model: what grounding may look up."""
-    out = {m.name: [f.name for f in m.fields.values() if f.kind == "scalar" and f.type_name == "String"]
-           for m in catalog.models.values()}
+    out = {
+        m.name: [f.name for f in m.fields.values() if f.kind == "scalar" and f.type_name == "String"]
+        for m in catalog.models.values()
+    }
     return {m: cols for m, cols in out.items() if cols}
 
 
@@ -89,8 +91,10 @@ def probe(conn: Connection, model: str, field: str, phrases: list[str], per_phra
     for i, phrase in enumerate(phrases):
         low = " ".join("".join(c.lower() if c.isascii() or not ascii_only else c for c in phrase).split())
         params[f"lo{i}"], params[f"hi{i}"] = low, low + TOP
-        parts.append(f'SELECT * FROM (SELECT value FROM "{TABLE}" WHERE model = :m AND field = :f '
-                     f"AND suffix >= :lo{i} AND suffix < :hi{i} ORDER BY suffix LIMIT :k) AS p{i}")
+        parts.append(
+            f'SELECT * FROM (SELECT value FROM "{TABLE}" WHERE model = :m AND field = :f '
+            f"AND suffix >= :lo{i} AND suffix < :hi{i} ORDER BY suffix LIMIT :k) AS p{i}"
+        )
     if not parts:
         return []
     seen: dict[str, None] = {}
@@ -102,11 +106,19 @@ def probe(conn: Connection, model: str, field: str, phrases: list[str], per_phra
 # -- DDL ------------------------------------------------------------------------------------
 def _create_tables(conn: Connection, sqlite: bool) -> None:
     collate = "" if sqlite else ' COLLATE "C"'
-    conn.execute(text(f'CREATE TABLE IF NOT EXISTS "{TABLE}" (model TEXT NOT NULL, field TEXT NOT NULL, '
-                      f"suffix TEXT{collate} NOT NULL, value TEXT{collate} NOT NULL, n INTEGER NOT NULL, "
-                      "PRIMARY KEY (model, field, suffix, value))"))
-    conn.execute(text(f'CREATE TABLE IF NOT EXISTS "{STATE}" (model TEXT NOT NULL, field TEXT NOT NULL, '
-                      "PRIMARY KEY (model, field))"))
+    conn.execute(
+        text(
+            f'CREATE TABLE IF NOT EXISTS "{TABLE}" (model TEXT NOT NULL, field TEXT NOT NULL, '
+            f"suffix TEXT{collate} NOT NULL, value TEXT{collate} NOT NULL, n INTEGER NOT NULL, "
+            "PRIMARY KEY (model, field, suffix, value))"
+        )
+    )
+    conn.execute(
+        text(
+            f'CREATE TABLE IF NOT EXISTS "{STATE}" (model TEXT NOT NULL, field TEXT NOT NULL, '
+            "PRIMARY KEY (model, field))"
+        )
+    )
     if not sqlite:
         conn.execute(text(_PG_FUNCTIONS))
 
@@ -125,11 +137,15 @@ def _fill(conn: Connection, model: str, field: str, sqlite: bool) -> None:
     """Index the values already stored in one column (once, when the column is new to the index)."""
     if sqlite:
         suffix, source, where = _sqlite_suffix_parts(f't."{field}"')
-        conn.execute(text(f'INSERT INTO "{TABLE}"(model, field, suffix, value, n) '
-                          f'SELECT :m, :f, {suffix}, substr(t."{field}", 1, {CHARS}), count(*) '
-                          f'FROM "{model}" AS t, {source} WHERE t."{field}" IS NOT NULL AND {where} GROUP BY 3, 4 '
-                          "ON CONFLICT (model, field, suffix, value) DO UPDATE SET n = n + excluded.n"),
-                     {"m": model, "f": field})
+        conn.execute(
+            text(
+                f'INSERT INTO "{TABLE}"(model, field, suffix, value, n) '
+                f'SELECT :m, :f, {suffix}, substr(t."{field}", 1, {CHARS}), count(*) '
+                f'FROM "{model}" AS t, {source} WHERE t."{field}" IS NOT NULL AND {where} GROUP BY 3, 4 '
+                "ON CONFLICT (model, field, suffix, value) DO UPDATE SET n = n + excluded.n"
+            ),
+            {"m": model, "f": field},
+        )
     else:
         conn.execute(text(_pg_add(model, field, f'"{model}" AS r')))
 
@@ -142,8 +158,7 @@ def _sqlite_suffix_parts(expr: str) -> tuple[str, str, str]:
     """
     clean = f"replace(replace(replace(substr({expr}, 1, {CHARS}), char(10), ' '), char(13), ' '), char(9), ' ')"
     words = f"'[' || replace(json_quote(lower({clean})), ' ', '\",\"') || ']'"
-    suffix = (f"(SELECT group_concat(b.value, ' ') FROM json_each({words}) AS b "
-              "WHERE b.key >= a.key AND b.value <> '')")
+    suffix = f"(SELECT group_concat(b.value, ' ') FROM json_each({words}) AS b WHERE b.key >= a.key AND b.value <> '')"
     return suffix, f"json_each({words}) AS a", f"a.value <> '' AND a.key < {WORDS}"
 
 
@@ -154,63 +169,93 @@ def _sqlite_suffixes(expr: str) -> str:
 
 def _sqlite_add(model: str, field: str, guard: str = "") -> str:
     v = f'NEW."{field}"'
-    return (f'INSERT INTO "{TABLE}"(model, field, suffix, value, n) '
-            f"SELECT '{model}', '{field}', s.suffix, substr({v}, 1, {CHARS}), 1 FROM ({_sqlite_suffixes(v)}) AS s "
-            f"WHERE {v} IS NOT NULL{guard} ON CONFLICT (model, field, suffix, value) DO UPDATE SET n = n + 1;")
+    return (
+        f'INSERT INTO "{TABLE}"(model, field, suffix, value, n) '
+        f"SELECT '{model}', '{field}', s.suffix, substr({v}, 1, {CHARS}), 1 FROM ({_sqlite_suffixes(v)}) AS s "
+        f"WHERE {v} IS NOT NULL{guard} ON CONFLICT (model, field, suffix, value) DO UPDATE SET n = n + 1;"
+    )
 
 
 def _sqlite_drop(model: str, field: str, guard: str = "") -> str:
     v = f'OLD."{field}"'
-    where = (f"model = '{model}' AND field = '{field}' AND value = substr({v}, 1, {CHARS}) "
-             f"AND suffix IN ({_sqlite_suffixes(v)}){guard}")
-    return (f'UPDATE "{TABLE}" SET n = n - 1 WHERE {where}; '
-            f'DELETE FROM "{TABLE}" WHERE {where} AND n <= 0;')
+    where = (
+        f"model = '{model}' AND field = '{field}' AND value = substr({v}, 1, {CHARS}) "
+        f"AND suffix IN ({_sqlite_suffixes(v)}){guard}"
+    )
+    return f'UPDATE "{TABLE}" SET n = n - 1 WHERE {where}; DELETE FROM "{TABLE}" WHERE {where} AND n <= 0;'
 
 
 def _create_triggers(conn: Connection, model: str, fields: list[str], sqlite: bool) -> None:
     if sqlite:
         add = " ".join(_sqlite_add(model, f) for f in fields)
         drop = " ".join(_sqlite_drop(model, f) for f in fields)
-        changed = " ".join(_sqlite_drop(model, f, f' AND OLD."{f}" IS NOT NEW."{f}"')
-                           + " " + _sqlite_add(model, f, f' AND OLD."{f}" IS NOT NEW."{f}"') for f in fields)
+        changed = " ".join(
+            _sqlite_drop(model, f, f' AND OLD."{f}" IS NOT NEW."{f}"')
+            + " "
+            + _sqlite_add(model, f, f' AND OLD."{f}" IS NOT NEW."{f}"')
+            for f in fields
+        )
         conn.execute(text(f'CREATE TRIGGER "{TABLE}_{model}_ins" AFTER INSERT ON "{model}" BEGIN {add} END'))
         conn.execute(text(f'CREATE TRIGGER "{TABLE}_{model}_del" AFTER DELETE ON "{model}" BEGIN {drop} END'))
         of = ", ".join(f'"{f}"' for f in fields)  # an update of other columns costs nothing
-        conn.execute(text(f'CREATE TRIGGER "{TABLE}_{model}_upd" AFTER UPDATE OF {of} ON "{model}" '
-                          f"BEGIN {changed} END"))
+        conn.execute(
+            text(f'CREATE TRIGGER "{TABLE}_{model}_upd" AFTER UPDATE OF {of} ON "{model}" BEGIN {changed} END')
+        )
         return
     # PostgreSQL: statement-level triggers see every row a statement changed as one table,
     # so a bulk insert updates the index in one set-based statement per column.
     old_changed = "old_rows AS r JOIN new_rows AS x ON x.id = r.id"  # r: the row before the update
     new_changed = "new_rows AS r JOIN old_rows AS x ON x.id = r.id"  # r: the row after it
     for op, event, tables, sql in (
-            ("ins", "INSERT", "NEW TABLE AS new_rows", [_pg_add(model, f, "new_rows AS r") for f in fields]),
-            ("del", "DELETE", "OLD TABLE AS old_rows", [_pg_drop(model, f, "old_rows AS r") for f in fields]),
-            ("upd", "UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows",
-             [_pg_drop(model, f, old_changed, f' AND r."{f}" IS DISTINCT FROM x."{f}"') + " "
-              + _pg_add(model, f, new_changed, f' AND r."{f}" IS DISTINCT FROM x."{f}"') for f in fields])):
+        ("ins", "INSERT", "NEW TABLE AS new_rows", [_pg_add(model, f, "new_rows AS r") for f in fields]),
+        ("del", "DELETE", "OLD TABLE AS old_rows", [_pg_drop(model, f, "old_rows AS r") for f in fields]),
+        (
+            "upd",
+            "UPDATE",
+            "OLD TABLE AS old_rows NEW TABLE AS new_rows",
+            [
+                _pg_drop(model, f, old_changed, f' AND r."{f}" IS DISTINCT FROM x."{f}"')
+                + " "
+                + _pg_add(model, f, new_changed, f' AND r."{f}" IS DISTINCT FROM x."{f}"')
+                for f in fields
+            ],
+        ),
+    ):
         name = f"{TABLE}_{model}_{op}"
-        conn.execute(text(f'CREATE FUNCTION "{name}"() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER '
-                          "SET search_path FROM CURRENT AS $$ BEGIN "
-                          + " ".join(sql) + " RETURN NULL; END $$"))
-        conn.execute(text(f'CREATE TRIGGER "{name}" AFTER {event} ON "{model}" REFERENCING {tables} '
-                          f'FOR EACH STATEMENT EXECUTE FUNCTION "{name}"()'))
+        conn.execute(
+            text(
+                f'CREATE FUNCTION "{name}"() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER '
+                "SET search_path FROM CURRENT AS $$ BEGIN " + " ".join(sql) + " RETURN NULL; END $$"
+            )
+        )
+        conn.execute(
+            text(
+                f'CREATE TRIGGER "{name}" AFTER {event} ON "{model}" REFERENCING {tables} '
+                f'FOR EACH STATEMENT EXECUTE FUNCTION "{name}"()'
+            )
+        )
 
 
 def _pg_add(model: str, field: str, rows: str, guard: str = "") -> str:
-    return (f'INSERT INTO "{TABLE}"(model, field, suffix, value, n) '
-            f"SELECT '{model}', '{field}', s, left(r.\"{field}\", {CHARS}), count(*) "
-            f'FROM {rows}, LATERAL "{TABLE}_suffixes"(r."{field}") AS s WHERE r."{field}" IS NOT NULL{guard} '
-            f'GROUP BY 3, 4 ON CONFLICT (model, field, suffix, value) DO UPDATE SET n = "{TABLE}".n + excluded.n;')
+    return (
+        f'INSERT INTO "{TABLE}"(model, field, suffix, value, n) '
+        f"SELECT '{model}', '{field}', s, left(r.\"{field}\", {CHARS}), count(*) "
+        f'FROM {rows}, LATERAL "{TABLE}_suffixes"(r."{field}") AS s WHERE r."{field}" IS NOT NULL{guard} '
+        f'GROUP BY 3, 4 ON CONFLICT (model, field, suffix, value) DO UPDATE SET n = "{TABLE}".n + excluded.n;'
+    )
 
 
 def _pg_drop(model: str, field: str, rows: str, guard: str = "") -> str:
-    gone = (f'SELECT s, left(r."{field}", {CHARS}) AS v, count(*) AS k FROM {rows}, '
-            f'LATERAL "{TABLE}_suffixes"(r."{field}") AS s WHERE r."{field}" IS NOT NULL{guard} GROUP BY 1, 2')
-    return (f'UPDATE "{TABLE}" AS t SET n = t.n - d.k FROM ({gone}) AS d '
-            f"WHERE t.model = '{model}' AND t.field = '{field}' AND t.suffix = d.s AND t.value = d.v; "
-            f"DELETE FROM \"{TABLE}\" WHERE model = '{model}' AND field = '{field}' AND n <= 0 "
-            f"AND (suffix, value) IN (SELECT s, v FROM ({gone}) AS d);")
+    gone = (
+        f'SELECT s, left(r."{field}", {CHARS}) AS v, count(*) AS k FROM {rows}, '
+        f'LATERAL "{TABLE}_suffixes"(r."{field}") AS s WHERE r."{field}" IS NOT NULL{guard} GROUP BY 1, 2'
+    )
+    return (
+        f'UPDATE "{TABLE}" AS t SET n = t.n - d.k FROM ({gone}) AS d '
+        f"WHERE t.model = '{model}' AND t.field = '{field}' AND t.suffix = d.s AND t.value = d.v; "
+        f"DELETE FROM \"{TABLE}\" WHERE model = '{model}' AND field = '{field}' AND n <= 0 "
+        f"AND (suffix, value) IN (SELECT s, v FROM ({gone}) AS d);"
+    )
 
 
 _PG_FUNCTIONS = f"""
