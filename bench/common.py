@@ -9,8 +9,9 @@ import platform
 import random
 import statistics
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -117,7 +118,7 @@ def write_result(name: str, data: dict[str, Any]) -> Path:
     path = RESULTS / f"{name}.json"
     payload = {
         "benchmark": name,
-        "ran_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "ran_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine(),
         **data,
     }

@@ -20,16 +20,16 @@ import argparse
 import random
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from common import median, pg_available, pg_database, pg_drop, table, write_result
 from sqlalchemy import event
 
-from gateway import Settings
+from gateway import Gateway, Settings
 from gateway.grounding import GroundingLimits, format_hints, ground  # internal: reaches inside on purpose
 from gateway.prompt import build_messages  # internal: reaches inside on purpose
-from gateway import Gateway
 from gateway.store.tables import CREATED_COLUMN  # internal: reaches inside on purpose
 
 SCHEMA = """

@@ -7,7 +7,7 @@ serves it with ``uvicorn --factory --workers N`` (``HANDWRITTEN_DB`` names the s
 from __future__ import annotations
 
 import os
-from typing import Any, Optional
+from typing import Any
 
 import strawberry
 from sqlalchemy import MetaData, Table, create_engine, func, select
@@ -21,15 +21,13 @@ class Task:
     id: strawberry.ID
     title: str
     status: str
-    priority: Optional[str]
+    priority: str | None
 
 
 @strawberry.type
 class Query:
     @strawberry.field
-    def tasks(
-        self, tag: Optional[str] = None, project: Optional[str] = None, priority: Optional[str] = None
-    ) -> list[Task]:
+    def tasks(self, tag: str | None = None, project: str | None = None, priority: str | None = None) -> list[Task]:
         task, tags, projects, task_tags = DB["Task"], DB["Tag"], DB["Project"], DB["Tag_tasks__Task_tags"]
         stmt = select(task.c.id, task.c.title, task.c.status, task.c.priority).order_by(task.c.id)
         if tag is not None:  # the join table's left_id is the Tag, right_id the Task
@@ -46,7 +44,7 @@ class Query:
             return [Task(id=r.id, title=r.title, status=r.status, priority=r.priority) for r in conn.execute(stmt)]
 
     @strawberry.field
-    def task_count(self, status: Optional[str] = None) -> int:
+    def task_count(self, status: str | None = None) -> int:
         stmt = select(func.count()).select_from(DB["Task"])
         if status is not None:
             stmt = stmt.where(DB["Task"].c.status == status)

@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
 from common import DEMO_SCHEMA, REDIS_URL, ROOT, median, percentile, table, tracker_seed, write_result
 
 SELECTION = "id title status priority"

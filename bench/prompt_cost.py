@@ -23,8 +23,9 @@ import asyncio
 import json
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 from common import DEMO_SCHEMA, table, tracker_seed, write_result

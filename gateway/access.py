@@ -11,15 +11,15 @@ from __future__ import annotations
 import hmac
 import json
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .errors import ConfigInvalid, Forbidden
 from .plan import Call, Filter, Plan, StepTree
 from .plan.nodes import FieldRef, FieldTest, Node, Related, StepRef
 from .plan.visitor import ScopedVisitor
 from .sdl import Catalog, Model, RootField
-
 
 ROLE_NAME = re.compile(r"[A-Za-z0-9_.\-]+")
 
@@ -32,7 +32,7 @@ class ApiKeys:
         self._keys = keys
 
     @classmethod
-    def load(cls, spec: str | None, path: str | None) -> "ApiKeys | None":
+    def load(cls, spec: str | None, path: str | None) -> ApiKeys | None:
         """Parse the env spec and/or keys file; None only when neither is set (open access)."""
         if not spec and not path:
             return None

@@ -6,7 +6,7 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -33,7 +33,7 @@ ModelOpt = typer.Option(
 )
 
 
-def _settings(schema: Optional[str], db: Optional[str], model: Optional[str] = None, **extra: Any) -> Settings:
+def _settings(schema: str | None, db: str | None, model: str | None = None, **extra: Any) -> Settings:
     return Settings.from_env(schema=schema, db=db, model=model, **extra)
 
 
@@ -45,9 +45,9 @@ def _safe_url(url: str) -> str:
 
 
 def _gateway(settings: Settings) -> Any:
-    from .service import Gateway
-
     from sqlalchemy.exc import SQLAlchemyError
+
+    from .service import Gateway
 
     try:
         return Gateway(settings)
@@ -63,28 +63,28 @@ def _gateway(settings: Settings) -> Any:
 
 @app.command()
 def serve(
-    schema: Optional[str] = SchemaOpt,
-    db: Optional[str] = DbOpt,
-    model: Optional[str] = ModelOpt,
-    host: Optional[str] = typer.Option(None, help="bind address (env GATEWAY_HOST)"),
-    port: Optional[int] = typer.Option(None, help="port (env GATEWAY_PORT)"),
-    connectors: Optional[str] = ConnectorsOpt,
+    schema: str | None = SchemaOpt,
+    db: str | None = DbOpt,
+    model: str | None = ModelOpt,
+    host: str | None = typer.Option(None, help="bind address (env GATEWAY_HOST)"),
+    port: int | None = typer.Option(None, help="port (env GATEWAY_PORT)"),
+    connectors: str | None = ConnectorsOpt,
     workers: int = typer.Option(1, help="uvicorn worker processes (share the store, and Redis when set)"),
-    frozen: Optional[str] = typer.Option(
+    frozen: str | None = typer.Option(
         None,
         "--frozen",
         help="a plans lock file (`gateway plans freeze`): serve only its plans, load no model (env GATEWAY_FROZEN)",
     ),
-    documents: Optional[str] = typer.Option(
+    documents: str | None = typer.Option(
         None,
         "--documents",
         help="persisted-documents manifest (JSON hash -> "
         "document, as codegen's client preset writes it; env GATEWAY_DOCUMENTS)",
     ),
-    trusted_documents_only: Optional[bool] = typer.Option(
+    trusted_documents_only: bool | None = typer.Option(
         None, "--trusted-documents-only", help="run only the manifest's documents (env GATEWAY_TRUSTED_DOCUMENTS_ONLY)"
     ),
-    admin_local: Optional[bool] = typer.Option(
+    admin_local: bool | None = typer.Option(
         None,
         "--admin-local",
         help="open the admin API (/admin/graphql) "
@@ -161,7 +161,7 @@ def _warm_model(gw: Any) -> None:
 
 
 @app.command()
-def check(schema: Optional[str] = SchemaOpt) -> None:
+def check(schema: str | None = SchemaOpt) -> None:
     """Check the SDL and print the models and tables it derives."""
     from .sdl import load_sdl
     from .store import build_tables
@@ -181,11 +181,11 @@ def ask(
     request: str = typer.Argument(..., help="the request in plain words"),
     field: str = typer.Option(..., "--field", help="root field to ask, e.g. tasks"),
     mutation: bool = typer.Option(False, "--mutation", help="ask the Mutation field of that name"),
-    select: Optional[str] = typer.Option(None, "--select", help="selection, default: the type's scalar fields"),
-    schema: Optional[str] = SchemaOpt,
-    db: Optional[str] = DbOpt,
-    model: Optional[str] = ModelOpt,
-    connectors: Optional[str] = ConnectorsOpt,
+    select: str | None = typer.Option(None, "--select", help="selection, default: the type's scalar fields"),
+    schema: str | None = SchemaOpt,
+    db: str | None = DbOpt,
+    model: str | None = ModelOpt,
+    connectors: str | None = ConnectorsOpt,
 ) -> None:
     """Run one request against the configured store and model; print the JSON result."""
     gw = _gateway(_settings(schema, db, model, connectors=connectors))
@@ -215,8 +215,8 @@ def _default_selection(catalog: Any, type_name: str) -> str:
 @app.command("import")
 def import_(
     path: Path = typer.Argument(..., exists=True, dir_okay=False, help="seed JSON file"),
-    schema: Optional[str] = SchemaOpt,
-    db: Optional[str] = DbOpt,
+    schema: str | None = SchemaOpt,
+    db: str | None = DbOpt,
 ) -> None:
     """Load seed records in one transaction, checked against the SDL: all or nothing."""
     from .seed import import_records
@@ -236,9 +236,9 @@ def import_(
 
 @app.command()
 def export(
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="write to FILE instead of stdout"),
-    schema: Optional[str] = SchemaOpt,
-    db: Optional[str] = DbOpt,
+    output: Path | None = typer.Option(None, "--output", "-o", help="write to FILE instead of stdout"),
+    schema: str | None = SchemaOpt,
+    db: str | None = DbOpt,
 ) -> None:
     """Print every record in the seed format (the format `gateway import` reads)."""
     from .seed import write_export
@@ -260,7 +260,7 @@ app.add_typer(plans_app, name="plans")
 PlanIdArg = typer.Argument(..., help="plan id (or a unique prefix) from `gateway plans list`")
 
 
-def _plan_cache(schema: Optional[str], db: Optional[str]) -> Any:
+def _plan_cache(schema: str | None, db: str | None) -> Any:
     """The plan cache of the configured store (and Redis, when GATEWAY_REDIS_URL is set)."""
     from .cache import PlanCache
 
@@ -272,9 +272,9 @@ def _plan_cache(schema: Optional[str], db: Optional[str]) -> Any:
 
 @plans_app.command("list")
 def plans_list(
-    field: Optional[str] = typer.Option(None, "--field", help="only this root field (tasks or query.tasks)"),
-    schema: Optional[str] = SchemaOpt,
-    db: Optional[str] = DbOpt,
+    field: str | None = typer.Option(None, "--field", help="only this root field (tasks or query.tasks)"),
+    schema: str | None = SchemaOpt,
+    db: str | None = DbOpt,
 ) -> None:
     """One line per cached plan: id, kind, field, review status, whether it fits the SDL, request text."""
     cache = _plan_cache(schema, db)
@@ -287,7 +287,7 @@ def plans_list(
 
 
 @plans_app.command("show")
-def plans_show(plan_id: str = PlanIdArg, schema: Optional[str] = SchemaOpt, db: Optional[str] = DbOpt) -> None:
+def plans_show(plan_id: str = PlanIdArg, schema: str | None = SchemaOpt, db: str | None = DbOpt) -> None:
     """Print one cached plan as JSON, with its plain-English reading."""
     from dataclasses import asdict
 
@@ -299,7 +299,7 @@ def plans_show(plan_id: str = PlanIdArg, schema: Optional[str] = SchemaOpt, db: 
     )
 
 
-def _lifecycle(schema: Optional[str], db: Optional[str], action: str, plan_id: str) -> Any:
+def _lifecycle(schema: str | None, db: str | None, action: str, plan_id: str) -> Any:
     """Run one lifecycle operation of the plan cache; an unknown id exits 1 with a message."""
     cache = _plan_cache(schema, db)
     try:
@@ -310,35 +310,35 @@ def _lifecycle(schema: Optional[str], db: Optional[str], action: str, plan_id: s
 
 
 @plans_app.command("approve")
-def plans_approve(plan_id: str = PlanIdArg, schema: Optional[str] = SchemaOpt, db: Optional[str] = DbOpt) -> None:
+def plans_approve(plan_id: str = PlanIdArg, schema: str | None = SchemaOpt, db: str | None = DbOpt) -> None:
     """Vouch for a plan: it is served to every caller and preferred as a worked example."""
     e = _lifecycle(schema, db, "approve", plan_id)
     typer.echo(f"approved {e.id[:12]}  {e.text}")
 
 
 @plans_app.command("reject")
-def plans_reject(plan_id: str = PlanIdArg, schema: Optional[str] = SchemaOpt, db: Optional[str] = DbOpt) -> None:
+def plans_reject(plan_id: str = PlanIdArg, schema: str | None = SchemaOpt, db: str | None = DbOpt) -> None:
     """Never serve this plan again for its request or template, nor use it as an example."""
     e = _lifecycle(schema, db, "reject", plan_id)
     typer.echo(f"rejected {e.id[:12]}  {e.text}")
 
 
 @plans_app.command("wrong")
-def plans_wrong(plan_id: str = PlanIdArg, schema: Optional[str] = SchemaOpt, db: Optional[str] = DbOpt) -> None:
+def plans_wrong(plan_id: str = PlanIdArg, schema: str | None = SchemaOpt, db: str | None = DbOpt) -> None:
     """Mark a plan as a wrong answer: like reject, recorded as wrong."""
     e = _lifecycle(schema, db, "mark_wrong", plan_id)
     typer.echo(f"marked wrong {e.id[:12]}  {e.text}")
 
 
 @plans_app.command("pin")
-def plans_pin(plan_id: str = PlanIdArg, schema: Optional[str] = SchemaOpt, db: Optional[str] = DbOpt) -> None:
+def plans_pin(plan_id: str = PlanIdArg, schema: str | None = SchemaOpt, db: str | None = DbOpt) -> None:
     """Approve a plan and keep it through `plans clear` and schema changes."""
     e = _lifecycle(schema, db, "pin", plan_id)
     typer.echo(f"pinned {e.id[:12]}  {e.text}")
 
 
 @plans_app.command("evict")
-def plans_evict(plan_id: str = PlanIdArg, schema: Optional[str] = SchemaOpt, db: Optional[str] = DbOpt) -> None:
+def plans_evict(plan_id: str = PlanIdArg, schema: str | None = SchemaOpt, db: str | None = DbOpt) -> None:
     """Drop a plan; the next such request plans afresh."""
     e = _lifecycle(schema, db, "evict", plan_id)
     typer.echo(f"evicted {e.id[:12]}  {e.text}")
@@ -346,9 +346,9 @@ def plans_evict(plan_id: str = PlanIdArg, schema: Optional[str] = SchemaOpt, db:
 
 @plans_app.command("clear")
 def plans_clear(
-    field: Optional[str] = typer.Option(None, "--field", help="only this root field (tasks or query.tasks)"),
-    schema: Optional[str] = SchemaOpt,
-    db: Optional[str] = DbOpt,
+    field: str | None = typer.Option(None, "--field", help="only this root field (tasks or query.tasks)"),
+    schema: str | None = SchemaOpt,
+    db: str | None = DbOpt,
 ) -> None:
     """Delete cached plans (all, or one field's) from the store and Redis; pinned and rejected ones stay."""
     typer.echo(f"cleared {_plan_cache(schema, db).clear(field)} plan(s)")
@@ -357,7 +357,7 @@ def plans_clear(
 @plans_app.command("freeze")
 def plans_freeze(
     output: Path = typer.Option(..., "--output", "-o", help="the lock file to write, e.g. plans.lock.json"),
-    documents: Optional[Path] = typer.Option(
+    documents: Path | None = typer.Option(
         None,
         "--documents",
         exists=True,
@@ -365,10 +365,10 @@ def plans_freeze(
         help="a persisted-documents manifest (JSON object hash -> document): plan each literal q it holds",
     ),
     approved_only: bool = typer.Option(False, "--approved-only", help="only plans a developer approved or pinned"),
-    schema: Optional[str] = SchemaOpt,
-    db: Optional[str] = DbOpt,
-    model: Optional[str] = ModelOpt,
-    connectors: Optional[str] = ConnectorsOpt,
+    schema: str | None = SchemaOpt,
+    db: str | None = DbOpt,
+    model: str | None = ModelOpt,
+    connectors: str | None = ConnectorsOpt,
 ) -> None:
     """Write the plans this deployment uses to a reviewable lock file for `gateway serve --frozen`."""
     from .cache.freeze import FreezeError, freeze
@@ -395,8 +395,8 @@ app.add_typer(traces_app, name="traces")
 
 @traces_app.command("export")
 def traces_export(
-    input: Optional[Path] = typer.Option(None, "--input", "-i", help="traces file (default GATEWAY_TRACES)"),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="write JSONL here instead of stdout"),
+    input: Path | None = typer.Option(None, "--input", "-i", help="traces file (default GATEWAY_TRACES)"),
+    output: Path | None = typer.Option(None, "--output", "-o", help="write JSONL here instead of stdout"),
 ) -> None:
     """Write valid, successful plans in Mistral's fine-tuning chat format (JSONL)."""
     from .traces import export_finetune

@@ -75,7 +75,7 @@ class GatewayClient:
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> "GatewayClient":
+    def __enter__(self) -> GatewayClient:
         return self
 
     def __exit__(self, *exc: object) -> None:

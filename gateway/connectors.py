@@ -19,16 +19,17 @@ import importlib.util
 import inspect
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from .errors import ConnectorError, ConnectorResultInvalid, ConnectorTimeout, GatewayError, SchemaError
-from .sdl import Catalog, Model
 from .plan.nodes import AllOf, AnyOf, FieldTest, ListLiteral, Literal, Not
 from .plan.visitor import Visitor
+from .sdl import Catalog, Model
 from .validation import scalar_problem
 
 

@@ -14,15 +14,15 @@ import asyncio
 import functools
 import json
 import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from inspect import isawaitable
-from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import graphql.validation
 from graphql import (
     DocumentNode,
-    ExecutionResult,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -93,7 +93,7 @@ class RequestScope:
     """
 
     budget: TokenBudget | None = None
-    plans: dict[Any, "asyncio.Future[Any]"] = field(default_factory=dict)
+    plans: dict[Any, asyncio.Future[Any]] = field(default_factory=dict)
 
     async def once(self, key: Any, make: Callable[[], Awaitable[T]]) -> tuple[T, bool]:
         """Run ``make`` once per key; later callers await the same result. Returns (result, shared)."""
@@ -108,7 +108,7 @@ class RequestScope:
 class RequestContext:
     """Per-operation state the resolvers see: the caller, the traces for ``extensions``, the scope."""
 
-    gateway: "Gateway"
+    gateway: Gateway
     roles: frozenset[str] = frozenset()
     timezone: str | None = None
     traces: dict[str, Any] = field(default_factory=dict)
@@ -128,7 +128,7 @@ class Result:
     executed: bool = True
 
     @classmethod
-    def refused(cls, error: GatewayError) -> "Result":
+    def refused(cls, error: GatewayError) -> Result:
         return cls(errors=[error.formatted()], executed=False)
 
     @property
@@ -157,7 +157,7 @@ class GraphQLRequest:
     operation_name: str | None = None
 
     @classmethod
-    def from_params(cls, params: Any) -> "GraphQLRequest | Result":
+    def from_params(cls, params: Any) -> GraphQLRequest | Result:
         """Read ``{"query", "variables", "operationName", "extensions"}``; a refusal when malformed."""
         if not isinstance(params, dict):
             return Result.refused(RequestError("a GraphQL request is a JSON object with a query"))
@@ -197,7 +197,7 @@ class _Prepared:
 class Execution:
     """Parses, limits, validates and executes GraphQL requests against the gateway's schema."""
 
-    def __init__(self, gateway: "Gateway") -> None:
+    def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
         s = gateway.settings
         rules = list(specified_rules)
@@ -300,20 +300,20 @@ class Execution:
             yield Result(result.data, [_field_error(e) for e in result.errors or ()])
 
     # -- before anything runs -------------------------------------------------------------
-    async def _prepare(self, request: GraphQLRequest, read_only: bool, streaming: bool = False) -> "_Prepared | Result":
+    async def _prepare(self, request: GraphQLRequest, read_only: bool, streaming: bool = False) -> _Prepared | Result:
         if len(request.document) <= INLINE_DOCUMENT_CHARS:
             return self._prepare_now(request, read_only, streaming)
         return await asyncio.get_running_loop().run_in_executor(
             self._pool, self._prepare_now, request, read_only, streaming
         )
 
-    def _prepare_now(self, request: GraphQLRequest, read_only: bool, streaming: bool = False) -> "_Prepared | Result":
+    def _prepare_now(self, request: GraphQLRequest, read_only: bool, streaming: bool = False) -> _Prepared | Result:
         try:
             return self._checked(request, read_only, streaming)
         except RecursionError:
             return Result.refused(QueryTooComplex("the request is nested too deeply"))
 
-    def _check_document(self, text: str, operation_name: str | None) -> "_Checked | Result":
+    def _check_document(self, text: str, operation_name: str | None) -> _Checked | Result:
         """Parse, limits and validation of one document: the same answer every time for the same text."""
         s = self.gateway.settings
         try:
@@ -336,7 +336,7 @@ class Execution:
         deferred = ("defer" in text or "stream" in text) and uses_incremental(document)
         return _Checked(document, operation, len(_model_fields(document, operation)), deferred)
 
-    def _checked(self, request: GraphQLRequest, read_only: bool, streaming: bool = False) -> "_Prepared | Result":
+    def _checked(self, request: GraphQLRequest, read_only: bool, streaming: bool = False) -> _Prepared | Result:
         check = self._checked_cached if len(request.document) <= INLINE_DOCUMENT_CHARS else self._check_document
         checked = check(request.document, request.operation_name)
         if isinstance(checked, Result):

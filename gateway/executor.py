@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
@@ -132,7 +133,7 @@ class PlanRun:
         self.allow_bulk = allow_bulk
         self.touched = 0
         self.outputs: list[list[Record]] = []
-        now = dt.datetime.now(ZoneInfo(timezone) if timezone else dt.timezone.utc)
+        now = dt.datetime.now(ZoneInfo(timezone) if timezone else dt.UTC)
         self.ctx = Context(self.step_values, now=now.isoformat(timespec="seconds"), today=now.date().isoformat())
         self.sql = SqlCompiler(executor.catalog, executor.tables, executor.sqlite, self.ctx)
 

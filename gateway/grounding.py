@@ -16,8 +16,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError

@@ -11,8 +11,9 @@ parts ``incremental: [{id, data | items, subPath}]`` and ``completed: [{id}]``, 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
 from inspect import isawaitable
-from typing import Any, AsyncIterator, Callable
+from typing import Any
 
 from graphql import (
     DocumentNode,

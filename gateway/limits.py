@@ -43,7 +43,7 @@ class Cost:
     introspection: int = 0
     introspection_depth: int = 0
 
-    def plus(self, other: "Cost", times: int = 1) -> "Cost":
+    def plus(self, other: Cost, times: int = 1) -> Cost:
         return Cost(
             self.fields + other.fields * times,
             max(self.depth, other.depth),
@@ -51,7 +51,7 @@ class Cost:
             max(self.introspection_depth, other.introspection_depth),
         )
 
-    def deeper(self) -> "Cost":
+    def deeper(self) -> Cost:
         """The cost seen from one level up: every depth grows by one."""
         return Cost(
             self.fields,

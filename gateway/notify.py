@@ -13,8 +13,9 @@ import json
 import logging
 import threading
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 log = logging.getLogger(__name__)
 CHANNEL = "gateway_changes"
@@ -38,7 +39,7 @@ class Watch:
 class Notifier:
     """Delivers "these models changed" to the watches of this process and, when set up, to others."""
 
-    def __init__(self, backend: "Backend | None" = None) -> None:
+    def __init__(self, backend: Backend | None = None) -> None:
         self.backend = backend
         self.origin = uuid.uuid4().hex
         self._watches: set[Watch] = set()

@@ -18,7 +18,7 @@ from typing import Any
 
 from graphql import FieldNode
 
-from .errors import GatewayError, PageInvalid
+from .errors import PageInvalid
 from .plan import Filter, Find, Order, Plan
 from .selection import Fragments, fields_by_name
 

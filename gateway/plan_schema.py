@@ -153,13 +153,11 @@ def _cond_name(f: ModelField) -> str:
 
 def _condition(catalog: Catalog, type_name: str, text: bool) -> dict[str, Any]:
     value = _value(catalog, type_name)
-    props: dict[str, Any] = {op: value for op in ("eq", "ne")}
-    if (
-        type_name in ("Int", "Float", "String", "ID")
-        or type_name not in NUMBER_TYPES
-        and type_name not in catalog.enums
+    props: dict[str, Any] = dict.fromkeys(("eq", "ne"), value)
+    if type_name in ("Int", "Float", "String", "ID") or (
+        type_name not in NUMBER_TYPES and type_name not in catalog.enums
     ):
-        props.update({op: value for op in ("lt", "lte", "gt", "gte")})
+        props.update(dict.fromkeys(("lt", "lte", "gt", "gte"), value))
     props["in"] = {"type": "array", "items": value}
     if text:
         props.update(contains={"type": "string"}, startsWith={"type": "string"})
@@ -200,7 +198,7 @@ def _record(catalog: Catalog, model: Model, inserting: bool) -> dict[str, Any]:
     props: dict[str, Any] = {}
     required: list[str] = []
     for f in model.fields.values():
-        if f.name == "id" and not inserting or f.auto_time in ("created", "updated"):
+        if (f.name == "id" and not inserting) or f.auto_time in ("created", "updated"):
             continue
         if f.kind in ("scalar", "enum"):
             props[f.name] = _value(catalog, f.type_name) if inserting else _row_value(catalog, f.type_name, model)

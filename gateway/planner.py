@@ -7,12 +7,13 @@ error that carries every attempt, so a client (and a developer) can see what wen
 from __future__ import annotations
 
 import asyncio
-import re
 import json
+import re
 import time
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from .config import Settings
 from .errors import InventedValue, ModelBudgetExceeded, ModelError, ModelTimeout, PlanInvalid
@@ -20,8 +21,8 @@ from .limits import TokenBudget
 from .llm.base import Provider, Usage
 from .plan import Plan, parse_plan
 from .plan.nodes import FieldTest, Literal, walk
-from .policy import invented_strings
 from .plan_schema import plan_json_schema
+from .policy import invented_strings
 from .prompt import build_messages, prompt_version
 from .sdl import Catalog, RootField
 from .traces import TraceLog
@@ -86,7 +87,7 @@ class Planner:
                     completion = await asyncio.wait_for(
                         self.provider.complete(messages, schema), self.settings.model_timeout_s
                     )
-            except asyncio.TimeoutError as e:
+            except TimeoutError as e:
                 raise ModelTimeout(
                     f"the model did not answer within {self.settings.model_timeout_s:g} s", attempts=attempts
                 ) from e

@@ -11,7 +11,7 @@ validated plan, no prompt injection can talk its way past them.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Iterable
+from collections.abc import Iterable
 
 from .errors import PlanRefused, PolicyDenied
 from .plan import Call, Delete, Insert, Plan, Update, is_trivially_true

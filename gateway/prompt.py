@@ -11,9 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from functools import lru_cache
+from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from graphql import print_type
 
@@ -24,7 +25,7 @@ from .sdl import Catalog, Model, RootField
 PROMPTS_DIR = Path(__file__).resolve().parent / "prompts"
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_template(name: str) -> tuple[str, str]:
     """Return (version, body) of ``prompts/<name>.md``; the first line is ``version: N``."""
     text = (PROMPTS_DIR / f"{name}.md").read_text(encoding="utf-8")

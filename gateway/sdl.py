@@ -29,8 +29,8 @@ from graphql import (
     validate_schema,
 )
 from graphql.language import DirectiveDefinitionNode, DirectiveNode, Node, Source
-from graphql.validation.validate import validate_sdl  # locates each SDL error (assert_valid_sdl drops them)
 from graphql.utilities import value_from_ast_untyped
+from graphql.validation.validate import validate_sdl  # locates each SDL error (assert_valid_sdl drops them)
 
 from .errors import SchemaError
 from .incremental import enable as enable_incremental
@@ -407,7 +407,7 @@ def _defaults(f: ModelField, node: Any, type_name: str) -> None:
     stamps = [name for name in ("createdAt", "updatedAt") if _directive(node, name) is not None]
     if (d is not None or stamps) and (f.kind not in ("scalar", "enum") or f.name == "id"):
         raise _fail(node, f"{type_name}.{f.name}: @default, @createdAt and @updatedAt apply to scalar and enum fields")
-    if stamps and f.type_name in ("Int", "Float", "Boolean", "ID") or len(stamps) > 1:
+    if (stamps and f.type_name in ("Int", "Float", "Boolean", "ID")) or len(stamps) > 1:
         raise _fail(node, f"{type_name}.{f.name}: @{stamps[0]} needs one text field (String, DateTime...)")
     if stamps:
         f.auto_time = "created" if stamps[0] == "createdAt" else "updated"

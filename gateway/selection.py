@@ -8,7 +8,8 @@ every parent record, never one query per row.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from graphql import FieldNode, FragmentDefinitionNode, FragmentSpreadNode, InlineFragmentNode, SelectionSetNode
 from sqlalchemy import Connection, select
@@ -64,9 +65,8 @@ class Prefetcher:
     def load(self, records: list[Record], field_nodes: list[FieldNode], fragments: Fragments) -> None:
         if not records or not any(r.get("__typename") in self.catalog.models for r in records):
             return
-        with self.executor.engine.connect() as conn:
-            with conn.begin():
-                self.load_in(conn, records, field_nodes, fragments)
+        with self.executor.engine.connect() as conn, conn.begin():
+            self.load_in(conn, records, field_nodes, fragments)
 
     def load_in(
         self, conn: Connection, records: list[Record], field_nodes: list[FieldNode], fragments: Fragments

@@ -16,16 +16,16 @@ import json
 import re
 import time
 import zoneinfo
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
-from typing import Any, AsyncIterator, Mapping
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
-from starlette.websockets import WebSocket
 from starlette.staticfiles import StaticFiles
+from starlette.websockets import WebSocket
 
 from . import transports
 from .access import presented_key

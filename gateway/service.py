@@ -18,8 +18,8 @@ from graphql import GraphQLInterfaceType, GraphQLResolveInfo, GraphQLSchema, def
 
 from . import pagination, subscriptions
 from .access import Access, ApiKeys
-from .config import Settings
 from .cache import PlanCache
+from .config import Settings
 from .connectors import load_connectors
 from .describe import describe
 from .errors import GatewayError, PlanInvalid, PlanNotFrozen, PlanRejected
@@ -194,7 +194,7 @@ class Gateway:
 
     async def prepare_field(
         self, root: RootField, args: dict[str, Any], info: GraphQLResolveInfo, ctx: RequestContext, key: str
-    ) -> "Prepared":
+    ) -> Prepared:
         """Plan a root field (model, cache or listing) and check it; nothing runs on the store yet."""
         started = time.perf_counter()
         args = dict(args)
@@ -239,7 +239,7 @@ class Gateway:
             ctx.caller,
         )
 
-    async def run_prepared(self, p: "Prepared") -> Any:
+    async def run_prepared(self, p: Prepared) -> Any:
         """Run a prepared plan in one transaction, load the nested selection, shape the result."""
         try:
             records = await asyncio.to_thread(self._run, p.root, p.paged, p.field_nodes, p.fragments, p.timezone)

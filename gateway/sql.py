@@ -10,8 +10,9 @@ bound as parameters, so every row of a step sees the same instant.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,

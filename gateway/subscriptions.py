@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import threading
-from inspect import isawaitable
 from collections import Counter
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
+from inspect import isawaitable
+from typing import TYPE_CHECKING, Any
 
-from graphql import FieldNode, GraphQLError, GraphQLResolveInfo
+from graphql import FieldNode, GraphQLResolveInfo
 
 from .errors import GatewayError, TooManySubscriptions
 from .notify import Notifier, Watch
@@ -60,14 +61,14 @@ class Slots:
 class LiveQuery:
     """The source stream of one subscription: the first result, then one re-run per change."""
 
-    def __init__(self, gateway: "Gateway", prepared: "Prepared", watch: Watch, release: Callable[[], None]) -> None:
+    def __init__(self, gateway: Gateway, prepared: Prepared, watch: Watch, release: Callable[[], None]) -> None:
         self.gateway = gateway
         self.prepared = prepared
         self.watch = watch
         self._release: Callable[[], None] | None = release
         self._first = True
 
-    def __aiter__(self) -> "LiveQuery":
+    def __aiter__(self) -> LiveQuery:
         return self
 
     async def __anext__(self) -> Any:
@@ -96,9 +97,9 @@ def event_value(event: Any, _info: GraphQLResolveInfo[Any], **_args: Any) -> Any
     return event
 
 
-async def subscribe_field(gateway: "Gateway", _source: Any, info: GraphQLResolveInfo[Any], **args: Any) -> LiveQuery:
+async def subscribe_field(gateway: Gateway, _source: Any, info: GraphQLResolveInfo[Any], **args: Any) -> LiveQuery:
     """The ``subscribe`` resolver of every Subscription root field: plan once, watch what it reads."""
-    ctx: "RequestContext" = info.context
+    ctx: RequestContext = info.context
     root = gateway.catalog.root("subscription", info.field_name)
     key = str(info.path.key)
     slots: Slots = gateway.subscription_slots
@@ -182,7 +183,7 @@ def _selection_models(
 
 # -- the results of one subscription operation ------------------------------------------
 async def live_results(
-    schema: Any, document: Any, variables: dict[str, Any], operation_name: str | None, ctx: "RequestContext"
+    schema: Any, document: Any, variables: dict[str, Any], operation_name: str | None, ctx: RequestContext
 ) -> AsyncIterator[Any]:
     """graphql-core's ``subscribe`` over the live queries, a result equal to the last one dropped;
     what the subscription holds is released however the iteration ends."""

@@ -21,10 +21,10 @@ class ValueType:
     model: str | None = None  # for ids: the model they identify
     is_list: bool = False
 
-    def item(self) -> "ValueType":
+    def item(self) -> ValueType:
         return ValueType(self.name, self.model)
 
-    def as_list(self) -> "ValueType":
+    def as_list(self) -> ValueType:
         return ValueType(self.name, self.model, True)
 
     def __str__(self) -> str:
@@ -50,7 +50,7 @@ def field_type(f: ModelField, model_name: str | None = None) -> ValueType:
 
 def is_text(catalog: Catalog, t: ValueType) -> bool:
     """Text-like single values: strings, ids, enums and custom scalars (all stored as text)."""
-    return not t.is_list and t.name not in NUMERIC + ("Boolean", "Json", "Null") or t.name == "Any"
+    return (not t.is_list and t.name not in NUMERIC + ("Boolean", "Json", "Null")) or t.name == "Any"
 
 
 def is_numeric(t: ValueType) -> bool:

@@ -18,9 +18,7 @@ from typing import Any
 
 import pytest
 
-from gateway import Settings
-from gateway import export_records, import_records
-from gateway import Gateway
+from gateway import Gateway, Settings, export_records, import_records
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"

@@ -9,17 +9,17 @@ timed). The last tests check the hints reach the model's prompt through the real
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
-from conftest import TRACKER_SEED, Harness, insert_plan, make_gateway
 from sqlalchemy import event, text
 
+from conftest import TRACKER_SEED, Harness, insert_plan, make_gateway
+from gateway import Gateway, import_records
 from gateway.grounding import GroundingLimits, Match, format_hints, ground  # internal: reaches inside on purpose
 from gateway.plan import parse_plan  # internal: the plan language itself is under test
-from gateway import import_records
-from gateway import Gateway
 from gateway.store.tables import CREATED_COLUMN  # internal: reaches inside on purpose
 
 LIBRARY = """
@@ -97,7 +97,7 @@ class StatementCounter:
             self.selects += 1
             self.statements.append((statement, parameters))
 
-    def __enter__(self) -> "StatementCounter":
+    def __enter__(self) -> StatementCounter:
         event.listen(self.engine, "before_cursor_execute", self._count)
         return self
 
@@ -295,7 +295,6 @@ def test_the_model_is_told_what_matched(harness: Harness) -> None:
 
 def test_the_prompt_says_none_when_grounding_is_off(db_url: str) -> None:
     from conftest import LiveServer
-
     from gateway import ScriptedProvider
 
     model = ScriptedProvider([{"steps": [{"op": "find", "model": "Tag"}], "result": 0, "params": {}}])
@@ -311,9 +310,8 @@ def test_the_prompt_says_none_when_grounding_is_off(db_url: str) -> None:
 
 @pytest.mark.parametrize("grounding", [True, False])
 def test_a_write_may_store_a_stored_value_grounding_matched(db_url: str, grounding: bool) -> None:
-    from gateway import ScriptedProvider
-
     from conftest import LiveServer
+    from gateway import ScriptedProvider
 
     plan = insert_plan("Task", {"title": "Ship it", "status": "TODO", "description": "Mobile app"})
     model = ScriptedProvider([plan] * 3)  # the same answer to every repair

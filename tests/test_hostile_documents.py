@@ -7,8 +7,8 @@ check ran for minutes on these documents), not timing assertions.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest

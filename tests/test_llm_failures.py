@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -17,7 +18,7 @@ from gateway.llm.mistral import MistralProvider  # internal: the provider under 
 from gateway.llm.openai_compat import OpenAICompatProvider  # internal: the provider under test
 
 try:
-    from tests.fake_llm_server import FakeLLMServer, Reply, assert_no_key, chat_ok, error, fail, fast_backoff, run  # noqa: F401 - fast_backoff is an autouse fixture
+    from tests.fake_llm_server import FakeLLMServer, Reply, assert_no_key, chat_ok, error, fail, fast_backoff, run
 except ImportError:  # tests/ is not a package: pytest put it on sys.path itself
     from fake_llm_server import FakeLLMServer, Reply, assert_no_key, chat_ok, error, fail, fast_backoff, run  # noqa: F401
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -11,7 +12,7 @@ from gateway.llm import get_provider  # internal: the provider modules are what 
 from gateway.llm.mistral import MistralProvider  # internal: the provider under test
 
 try:
-    from tests.fake_llm_server import MESSAGES, PLAN_SCHEMA, FakeLLMServer, chat_ok, fail, fast_backoff, run  # noqa: F401 - fast_backoff is an autouse fixture
+    from tests.fake_llm_server import MESSAGES, PLAN_SCHEMA, FakeLLMServer, chat_ok, fail, fast_backoff, run
 except ImportError:  # tests/ is not a package: pytest put it on sys.path itself
     from fake_llm_server import MESSAGES, PLAN_SCHEMA, FakeLLMServer, chat_ok, fail, fast_backoff, run  # noqa: F401 - fast_backoff is an autouse fixture
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import email.utils
 import json
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -13,7 +14,7 @@ from gateway.llm import get_provider, retry  # internal: the provider modules ar
 from gateway.llm.openai_compat import OpenAICompatProvider  # internal: the provider under test
 
 try:
-    from tests.fake_llm_server import (  # noqa: F401 - fast_backoff is an autouse fixture
+    from tests.fake_llm_server import (
         MESSAGES,
         PLAN_SCHEMA,
         FakeLLMServer,

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import DEMO_SCHEMA, TRACKER_SEED, Harness, LiveServer, make_gateway, seed_tracker
 from sqlalchemy import inspect
 from typer.testing import CliRunner
 
+from conftest import DEMO_SCHEMA, TRACKER_SEED, Harness, LiveServer, make_gateway, seed_tracker
 from gateway import ScriptedProvider, import_records
 from gateway.cli import app  # internal: the CLI run in-process
 

@@ -6,8 +6,9 @@ import asyncio
 import json
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -70,18 +71,20 @@ class EventStream:
         self.task = asyncio.current_task()
         name = None
         try:
-            async with httpx.AsyncClient(timeout=30) as client:
-                async with client.stream(
+            async with (
+                httpx.AsyncClient(timeout=30) as client,
+                client.stream(
                     "POST", url, json={"query": query}, headers={"accept": "text/event-stream", **headers}
-                ) as response:
-                    async for line in response.aiter_lines():
-                        if line.startswith("event: "):
-                            name = line[7:]
-                        elif line.startswith("data: ") and name:
-                            data = line[6:].strip()
-                            with self.ready:
-                                self.events.append((name, json.loads(data) if data else None))
-                                self.ready.notify_all()
+                ) as response,
+            ):
+                async for line in response.aiter_lines():
+                    if line.startswith("event: "):
+                        name = line[7:]
+                    elif line.startswith("data: ") and name:
+                        data = line[6:].strip()
+                        with self.ready:
+                            self.events.append((name, json.loads(data) if data else None))
+                            self.ready.notify_all()
         except (asyncio.CancelledError, httpx.HTTPError):
             pass
 

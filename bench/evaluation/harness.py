@@ -16,11 +16,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from gateway import Settings
-from gateway import Provider
+from gateway import Gateway, Provider, Settings, export_records, import_records
 from gateway.llm import get_provider  # internal: reaches inside on purpose
-from gateway import export_records, import_records
-from gateway import Gateway
 
 from .cases import CATEGORIES, Case, Suite
 from .expect import UNANSWERED, Outcome

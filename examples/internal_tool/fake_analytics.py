@@ -17,7 +17,7 @@ SIGNUPS = [
 
 
 class Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         url = urlparse(self.path)
         if url.path != "/signups":
             self.send_error(404)

@@ -23,7 +23,7 @@ class ScriptedProvider:
         self.calls: list[dict[str, Any]] = []
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "ScriptedProvider":
+    def from_file(cls, path: str | Path) -> ScriptedProvider:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         if not isinstance(data, list):
             raise ValueError(f"{path}: a scripted model file holds a JSON list of answers")

@@ -27,8 +27,9 @@ Filters::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
-from typing import Any, Iterator
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
+from typing import Any
 
 from ..errors import PlanInvalid
 
@@ -82,7 +83,7 @@ class Node:
 
     path: str
 
-    def children(self) -> Iterator["Node"]:
+    def children(self) -> Iterator[Node]:
         return iter(())
 
     def content(self) -> tuple[Any, ...]:
@@ -112,7 +113,7 @@ class Literal(Node):
 
 @dataclass(frozen=True)
 class ListLiteral(Node):
-    items: tuple["Expr", ...]
+    items: tuple[Expr, ...]
 
     def children(self) -> Iterator[Node]:
         return iter(self.items)
@@ -138,7 +139,7 @@ class StepRef(Node):
 @dataclass(frozen=True)
 class FnCall(Node):
     fn: str
-    args: tuple["Expr", ...]
+    args: tuple[Expr, ...]
 
     def children(self) -> Iterator[Node]:
         return iter(self.args)
@@ -146,7 +147,7 @@ class FnCall(Node):
 
 @dataclass(frozen=True)
 class OrderItem(Node):
-    expr: "Expr"
+    expr: Expr
     descending: bool = False
 
     def children(self) -> Iterator[Node]:
@@ -168,7 +169,7 @@ class RowNumber(Node):
 class Respectively(Node):
     """The first value for the first row under ``order``, the second for the second..."""
 
-    values: tuple["Expr", ...]
+    values: tuple[Expr, ...]
     order: tuple[OrderItem, ...]
 
     def children(self) -> Iterator[Node]:
@@ -180,8 +181,8 @@ class Respectively(Node):
 class ByKey(Node):
     """The value whose key equals the row's ``key``; rows whose key is not listed keep theirs."""
 
-    key: "Expr"
-    cases: tuple[tuple[str, "Expr"], ...]
+    key: Expr
+    cases: tuple[tuple[str, Expr], ...]
 
     def children(self) -> Iterator[Node]:
         yield self.key
@@ -191,9 +192,9 @@ class ByKey(Node):
 
 @dataclass(frozen=True)
 class Conditional(Node):
-    test: "Filter"
-    then: "Expr"
-    otherwise: "Expr"
+    test: Filter
+    then: Expr
+    otherwise: Expr
 
     def children(self) -> Iterator[Node]:
         yield self.test
@@ -207,7 +208,7 @@ Expr = Literal | ListLiteral | FieldRef | StepRef | FnCall | RowNumber | Respect
 # -- filters ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class AllOf(Node):
-    items: tuple["Filter", ...]
+    items: tuple[Filter, ...]
 
     def children(self) -> Iterator[Node]:
         return iter(self.items)
@@ -215,7 +216,7 @@ class AllOf(Node):
 
 @dataclass(frozen=True)
 class AnyOf(Node):
-    items: tuple["Filter", ...]
+    items: tuple[Filter, ...]
 
     def children(self) -> Iterator[Node]:
         return iter(self.items)
@@ -223,7 +224,7 @@ class AnyOf(Node):
 
 @dataclass(frozen=True)
 class Not(Node):
-    item: "Filter"
+    item: Filter
 
     def children(self) -> Iterator[Node]:
         yield self.item
@@ -246,7 +247,7 @@ class Related(Node):
     """A filter on the records a reference points at ("has some" for a list reference)."""
 
     field: str
-    where: "Filter"
+    where: Filter
 
     def children(self) -> Iterator[Node]:
         yield self.where

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
@@ -112,7 +112,7 @@ class Filter(_Strict):
     limit: int | None = Field(default=None, ge=0, le=MAX_LIMIT)
 
 
-Step = Annotated[Union[Find, Insert, Update, Delete, Aggregate, Call, Filter], Field(discriminator="op")]
+Step = Annotated[Find | Insert | Update | Delete | Aggregate | Call | Filter, Field(discriminator="op")]
 
 
 @dataclass
@@ -143,7 +143,7 @@ class Plan(_Strict):
     _tree: list[StepTree] | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
-    def _steps_or_refusal(self) -> "Plan":
+    def _steps_or_refusal(self) -> Plan:
         if self.refuse is None and not self.steps:
             raise ValueError("a plan has at least one step, or refuses with a reason")
         if self.refuse is not None and not self.refuse.strip():
@@ -165,7 +165,7 @@ class Plan(_Strict):
             self._tree = _parse_tree(self.steps)
         return self._tree
 
-    def parse_unbounded(self) -> "Plan":
+    def parse_unbounded(self) -> Plan:
         """Parse without the node cap a model's answer gets: seed imports hold many records."""
         self._tree = _parse_tree(self.steps, max_nodes=None)
         return self
