@@ -96,15 +96,15 @@ def summary() -> None:
         )
     )
     print()
-    headers = ["category"] + names
+    headers = ["category", *names]
     rows = []
-    for cat in list(CATEGORIES) + ["all"]:
+    for cat in [*CATEGORIES, "all"]:
         cells = []
         for r in runs:
             cs = [c for c in r["cases"] if cat in ("all", c["category"])]
             cells.append(f"{sum(c['passed'] for c in cs)}/{len(cs)}" if cs else "")
         if any(cells):
-            rows.append([cat] + cells)
+            rows.append([cat, *cells])
     print(table(headers, rows))
 
 

@@ -190,7 +190,7 @@ def _where(model: Model, computed: bool = True) -> dict[str, Any]:
 
 def _value_ref(f: ModelField) -> dict[str, Any]:
     return {
-        "anyOf": [{"type": "string"} if f.type_name not in NUMBER_TYPES else NUMBER_TYPES[f.type_name], _ref("StepRef")]
+        "anyOf": [NUMBER_TYPES.get(f.type_name, {"type": "string"}), _ref("StepRef")]
     }
 
 

@@ -134,7 +134,7 @@ def read_models(catalog: Catalog, plan: Plan, field_nodes: list[FieldNode], frag
             _where_models(catalog, catalog.models[step.model], step.where, found)
         if isinstance(step, (Find, Aggregate, Insert, Update, Delete)):
             found.add(step.model)
-    for name in {r for r in found}:
+    for name in set(found):
         _selection_models(catalog, catalog.models[name], [n.selection_set for n in field_nodes], fragments, found)
     return found
 

@@ -10,6 +10,7 @@ goes away.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -140,10 +141,8 @@ class EventStreamResponse(StreamingResponse):
         async with anyio.create_task_group() as group:
 
             async def stream() -> None:
-                try:
+                with contextlib.suppress(OSError):
                     await self.stream_response(send)
-                except OSError:
-                    pass
                 group.cancel_scope.cancel()
 
             group.start_soon(stream)

@@ -50,11 +50,11 @@ def field_type(f: ModelField, model_name: str | None = None) -> ValueType:
 
 def is_text(catalog: Catalog, t: ValueType) -> bool:
     """Text-like single values: strings, ids, enums and custom scalars (all stored as text)."""
-    return (not t.is_list and t.name not in NUMERIC + ("Boolean", "Json", "Null")) or t.name == "Any"
+    return (not t.is_list and t.name not in (*NUMERIC, "Boolean", "Json", "Null")) or t.name == "Any"
 
 
 def is_numeric(t: ValueType) -> bool:
-    return not t.is_list and t.name in NUMERIC + ("Any",)
+    return not t.is_list and t.name in (*NUMERIC, "Any")
 
 
 def fits(catalog: Catalog, target: ValueType, actual: ValueType) -> bool:

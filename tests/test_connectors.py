@@ -87,7 +87,7 @@ def test_example_tool_answers_from_the_analytics_api(tmp_path: Path, analytics: 
 
 
 @pytest.mark.parametrize(
-    "plan,code",
+    ("plan", "code"),
     [
         ({"steps": [{"op": "call", "connector": "bad.raises", "args": {"since": "2026-11-01"}}]}, "CONNECTOR_ERROR"),
         ({"steps": [{"op": "call", "connector": "bad.hangs", "args": {"since": "2026-11-01"}}]}, "CONNECTOR_TIMEOUT"),

@@ -9,7 +9,7 @@ from gateway.plan import Plan  # internal: the plan language itself is under tes
 
 
 @pytest.mark.parametrize(
-    "plan, reading",
+    ("plan", "reading"),
     [
         (
             {

@@ -272,7 +272,7 @@ READS = [
 ]
 
 
-@pytest.mark.parametrize("request_text,where,expected", READS, ids=[r[0] for r in READS])
+@pytest.mark.parametrize(("request_text", "where", "expected"), READS, ids=[r[0] for r in READS])
 def test_reads_over_computed_values(
     db_url: str, tmp_path: Path, request_text: str, where: dict[str, Any], expected: list[str]
 ) -> None:
@@ -381,7 +381,7 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("case,step,code,needle", BAD, ids=[b[0] for b in BAD])
+@pytest.mark.parametrize(("case", "step", "code", "needle"), BAD, ids=[b[0] for b in BAD])
 def test_bad_expressions_are_coded_errors_that_change_nothing(
     db_url: str, tmp_path: Path, case: str, step: dict[str, Any], code: str, needle: str
 ) -> None:

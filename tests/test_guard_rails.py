@@ -132,7 +132,7 @@ BAD_ANSWERS = [
 ]
 
 
-@pytest.mark.parametrize("case,operation,field,answer,code", BAD_ANSWERS, ids=[c[0] for c in BAD_ANSWERS])
+@pytest.mark.parametrize(("case", "operation", "field", "answer", "code"), BAD_ANSWERS, ids=[c[0] for c in BAD_ANSWERS])
 def test_bad_answer_gets_its_code_and_store_is_byte_for_byte_unchanged(
     tmp_path: Path, case: str, operation: str, field: str, answer: Any, code: str
 ) -> None:

@@ -273,7 +273,7 @@ def test_filters_that_match_every_row_are_bulk_writes(hr: Any, where: dict[str, 
 
 
 @pytest.mark.parametrize(
-    "plan,needle",
+    ("plan", "needle"),
     [
         # a title through a reference into an enum column
         (

@@ -94,7 +94,7 @@ def test_long_number_literals_in_the_document_are_validation_errors(h: Harness, 
     assert resp.status_code == 400 and codes(resp.json())[0] == "GRAPHQL_VALIDATION_FAILED"
 
 
-@pytest.mark.parametrize("value,code", [(2**31, "BAD_USER_INPUT"), (-1, "PLAN_INVALID")])
+@pytest.mark.parametrize(("value", "code"), [(2**31, "BAD_USER_INPUT"), (-1, "PLAN_INVALID")])
 def test_out_of_range_limits_are_coded(h: Harness, value: int, code: str) -> None:
     resp = h.server.post("query($n: Int) { tasks(limit: $n) { id } }", {"n": value})
     assert resp.status_code < 500 and codes(resp.json()) == [code]

@@ -38,7 +38,7 @@ def test_mutation_over_get_is_405(h: Harness) -> None:
 
 
 @pytest.mark.parametrize(
-    "body,content_type,status",
+    ("body", "content_type", "status"),
     [
         (b"{not json", "application/json", 400),
         (b'{"query": 1}', "application/json", 400),
@@ -56,7 +56,7 @@ def test_malformed_requests_get_4xx(h: Harness, body: bytes, content_type: str, 
 
 
 @pytest.mark.parametrize(
-    "query,needle",
+    ("query", "needle"),
     [
         ("{ tasks { title ", "Syntax Error"),
         ("{ tasks { colour } }", "Cannot query field 'colour'"),

@@ -68,7 +68,7 @@ def test_a_template_binds_its_slot_and_keeps_the_rest() -> None:
 
 
 @pytest.mark.parametrize(
-    "text, plan",
+    ("text", "plan"),
     [
         # a literal only in limit/offset
         ("the first 3 tasks", find({}, {"n": 3}, limit=3)),
@@ -122,7 +122,7 @@ def test_no_template_when_a_rule_fails(text: str, plan: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize(
-    "value, taught, good, bad",
+    ("value", "taught", "good", "bad"),
     [
         (
             3,

@@ -80,7 +80,7 @@ steps = st.fixed_dictionaries(
             st.fixed_dictionaries(
                 {
                     "fn": st.sampled_from(["count", "sum", "avg", "max"]),
-                    "field": st.sampled_from(FIELDS + [None]),
+                    "field": st.sampled_from([*FIELDS, None]),
                     "as": st.sampled_from(["n", "total"]),
                 }
             ),

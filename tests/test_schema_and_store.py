@@ -44,7 +44,7 @@ def write(tmp_path: Path, sdl: str, name: str = "schema.graphql") -> Path:
 
 
 @pytest.mark.parametrize(
-    "sdl,line,reason",
+    ("sdl", "line", "reason"),
     [
         ("type Query { a(q: String): Int }\nunion U = Query", 2, "unions are not supported"),
         ("type Query {\n  things: [String]\n}", 2, "needs the natural-language argument `q: String`"),
@@ -181,7 +181,7 @@ def test_additive_migration_keeps_data_and_adds_columns(db_url: str, tmp_path: P
 
 
 @pytest.mark.parametrize(
-    "change,reason",
+    ("change", "reason"),
     [
         (lambda s: s.replace("  country: String\n", "").replace("country: String ", ""), "column Author.country"),
         (lambda s: s.replace("year: Int", "year: String"), "changes type"),

@@ -146,7 +146,7 @@ class Groups(Expectation):
             return why
         if not isinstance(outcome.result, list):
             return f"not a list: {str(outcome.result)[:120]}"
-        got = sorted((tuple(r.get(k) for k in self.keys) + (r.get(self.count),) for r in outcome.result), key=repr)
+        got = sorted(((*(r.get(k) for k in self.keys), r.get(self.count)) for r in outcome.result), key=repr)
         want = sorted(self.fn(seed), key=repr)
         return None if got == want else f"groups {got} != expected {want}"
 
