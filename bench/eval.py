@@ -91,7 +91,7 @@ def summary() -> None:
                     r["headline"]["invented_string_writes"],
                     r["headline"]["p50_s"],
                 ]
-                for name, r in zip(names, runs)
+                for name, r in zip(names, runs, strict=True)
             ],
         )
     )

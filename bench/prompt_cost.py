@@ -59,12 +59,12 @@ Database (JSON, every record):
 
 def tokenizer() -> tuple[str, Callable[[str], int]]:
     """Mistral's Tekken tokenizer from the file inside mistral-common (offline)."""
-    from pathlib import Path as P
+    from pathlib import Path
 
     import mistral_common
     from mistral_common.tokens.tokenizers.tekken import Tekkenizer
 
-    path = P(mistral_common.__file__).parent / "data" / "tekken_240911.json"
+    path = Path(mistral_common.__file__).parent / "data" / "tekken_240911.json"
     tk = Tekkenizer.from_file(str(path))
     return f"mistral-common {mistral_common.__version__} Tekken ({path.name})", lambda text: len(
         tk.encode(text, bos=False, eos=False)

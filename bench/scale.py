@@ -139,10 +139,12 @@ def bulk_insert(gw: Gateway, data: list[tuple[Any, ...]]) -> float:
             cur.execute('ANALYZE "Item"')
         else:
             pg = raw.driver_connection
-            with pg.cursor() as cur:
-                with cur.copy('COPY "Item" (id, sku, category, value, kind, _gateway_created) FROM STDIN') as copy:
-                    for r in data:
-                        copy.write_row(r)
+            with (
+                pg.cursor() as cur,
+                cur.copy('COPY "Item" (id, sku, category, value, kind, _gateway_created) FROM STDIN') as copy,
+            ):
+                for r in data:
+                    copy.write_row(r)
             pg.commit()
             pg.autocommit = True
             pg.execute('VACUUM ANALYZE "Item"')

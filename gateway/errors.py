@@ -131,7 +131,7 @@ class Unauthenticated(RequestError):
 
     code = "UNAUTHENTICATED"
     status = 401
-    response_headers = {"WWW-Authenticate": "Bearer"}
+    response_headers: ClassVar[dict[str, str]] = {"WWW-Authenticate": "Bearer"}
 
 
 class MutationNotAllowed(RequestError):
@@ -139,7 +139,7 @@ class MutationNotAllowed(RequestError):
 
     code = "MUTATION_NOT_ALLOWED"
     status = 405
-    response_headers = {"Allow": "POST"}
+    response_headers: ClassVar[dict[str, str]] = {"Allow": "POST"}
 
 
 class NotAcceptable(RequestError):
@@ -176,7 +176,7 @@ class PersistedQueryNotFound(RequestError):
 
     code = "PERSISTED_QUERY_NOT_FOUND"
     status = 200  # part of the protocol, as Apollo Server answers it: the clients then send the document
-    response_headers = {"Cache-Control": "private, no-cache, must-revalidate"}
+    response_headers: ClassVar[dict[str, str]] = {"Cache-Control": "private, no-cache, must-revalidate"}
 
     def __init__(self, message: str = "PersistedQueryNotFound", headers: dict[str, str] | None = None) -> None:
         super().__init__(message, headers)  # Apollo's and urql's links match this exact message

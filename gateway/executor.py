@@ -215,7 +215,7 @@ class PlanRun:
         rows: list[dict[str, Any]] = []
         links: list[tuple[str, ModelField, list[str]]] = []
         created = self.x.next_created(model.name, len(t.rows))
-        for values, seq in zip(t.rows, created):
+        for values, seq in zip(t.rows, created, strict=True):
             row = self.with_defaults(model, {k: v for k, v in values.items() if model.fields[k].kind != "refs"})
             row["id"] = str(row.get("id") or new_id())
             if seq is not None:

@@ -89,10 +89,10 @@ async def parts(
     yield with_traces(first)
     async for subsequent in result.subsequent_results:
         payload: dict[str, Any] = dict(subsequent.formatted)
-        for entry, formatted in zip(subsequent.incremental or (), payload.get("incremental", ())):
+        for entry, formatted in zip(subsequent.incremental or (), payload.get("incremental", ()), strict=True):
             if entry.errors:
                 formatted["errors"] = [format_error(e) for e in entry.errors]
-        for entry, formatted in zip(subsequent.completed or (), payload.get("completed", ())):
+        for entry, formatted in zip(subsequent.completed or (), payload.get("completed", ()), strict=True):
             if entry.errors:
                 formatted["errors"] = [format_error(e) for e in entry.errors]
         yield with_traces(payload)

@@ -9,6 +9,7 @@ burst of writes costs a slow consumer one re-run, and nothing grows while it lag
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import threading
@@ -30,10 +31,8 @@ class Watch:
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def wake(self) -> None:
-        try:
+        with contextlib.suppress(RuntimeError):  # its event loop has closed: the server is shutting down
             self.loop.call_soon_threadsafe(self.changed.set)
-        except RuntimeError:  # its event loop has closed: the server is shutting down
-            pass
 
 
 class Notifier:
@@ -77,7 +76,7 @@ class Notifier:
         if self.backend is not None:
             try:
                 self.backend.send(json.dumps({"origin": self.origin, "models": sorted(touched)}))
-            except Exception as e:  # a notification lost must not fail the write that committed
+            except Exception as e:  # noqa: BLE001 - a notification lost must not fail the write that committed
                 log.warning("change notification not sent: %s", e)
 
     def deliver(self, models: set[str]) -> None:
@@ -127,7 +126,7 @@ class _Listener(Backend):
         while not self._stop.is_set():
             try:
                 self._receive(callback)
-            except Exception as e:  # the channel dropped: wait a moment, then listen again
+            except Exception as e:  # noqa: BLE001 - the channel dropped: wait a moment, then listen again
                 log.warning("change notifications interrupted: %s", e)
                 self._stop.wait(1.0)
 

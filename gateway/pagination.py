@@ -159,7 +159,7 @@ def _past(keys: tuple[Order, ...], values: list[Any], nulls_last: bool) -> dict[
     """
     alternatives: list[dict[str, Any]] = []
     equal: list[dict[str, Any]] = []
-    for order, value in zip(keys, values):
+    for order, value in zip(keys, values, strict=True):
         after = _after(order, value, nulls_last)
         if after is not None:
             alternatives.append({"and": [*equal, after]} if equal else after)

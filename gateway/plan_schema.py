@@ -189,9 +189,7 @@ def _where(model: Model, computed: bool = True) -> dict[str, Any]:
 
 
 def _value_ref(f: ModelField) -> dict[str, Any]:
-    return {
-        "anyOf": [NUMBER_TYPES.get(f.type_name, {"type": "string"}), _ref("StepRef")]
-    }
+    return {"anyOf": [NUMBER_TYPES.get(f.type_name, {"type": "string"}), _ref("StepRef")]}
 
 
 def _record(catalog: Catalog, model: Model, inserting: bool) -> dict[str, Any]:

@@ -79,7 +79,7 @@ class Planner:
         seen: set[str] = set()
         last_error: PlanInvalid | None = None
         known = list(grounded_values)
-        for attempt in range(self.settings.repairs + 1):
+        for _attempt in range(self.settings.repairs + 1):
             started = time.perf_counter()
             try:
                 budget.check(sum(len(m["content"]) for m in messages))

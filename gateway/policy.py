@@ -63,7 +63,7 @@ class Policy:
             )
         if root.allow_bulk:
             return
-        for i, (step, t) in enumerate(zip(plan.steps, plan.tree)):
+        for i, (step, t) in enumerate(zip(plan.steps, plan.tree, strict=True)):
             if isinstance(step, (Update, Delete)) and is_trivially_true(t.where):
                 raise PolicyDenied(
                     f"step {i} would {step.op} every {step.model}; an {step.op} needs a filter "
@@ -96,7 +96,7 @@ def invented_strings(catalog: Catalog, plan: Plan, request: str, known: Iterable
     said = _normal(request)
     allowed = {_normal(k) for k in known}
     problems: list[str] = []
-    for step, t in zip(plan.steps, plan.tree):
+    for step, t in zip(plan.steps, plan.tree, strict=True):
         if not isinstance(step, (Insert, Update)):
             continue
         model = catalog.models.get(step.model)

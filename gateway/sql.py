@@ -16,8 +16,10 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Date,
     Float,
     Integer,
+    Numeric,
     Text,
     and_,
     case,
@@ -309,13 +311,7 @@ def _lpad(c: SqlCompiler, args: list[Any], node: FnCall, left: bool) -> Any:
 def _add_days(c: SqlCompiler, args: list[Any], node: FnCall) -> Any:
     if c.sqlite:
         return func.date(args[0], cast(args[1], Text()) + literal(" days"))
-    return func.to_char(cast(cast(args[0], Text()), _Date()) + type_coerce(args[1], Integer()), "YYYY-MM-DD")
-
-
-def _Date() -> Any:
-    from sqlalchemy import Date
-
-    return Date()
+    return func.to_char(cast(cast(args[0], Text()), Date()) + type_coerce(args[1], Integer()), "YYYY-MM-DD")
 
 
 def _div(c: SqlCompiler, args: list[Any], node: FnCall) -> Any:
@@ -329,13 +325,7 @@ def _size(c: SqlCompiler, args: list[Any], node: FnCall) -> Any:
 
 
 def _round(c: SqlCompiler, args: list[Any], node: FnCall) -> Any:
-    return cast(func.round(cast(args[0], Float()) if c.sqlite else cast(args[0], _Numeric())), Integer())
-
-
-def _Numeric() -> Any:
-    from sqlalchemy import Numeric
-
-    return Numeric()
+    return cast(func.round(cast(args[0], Float()) if c.sqlite else cast(args[0], Numeric())), Integer())
 
 
 def _part(start: int, length: int) -> Callable[[SqlCompiler, list[Any], FnCall], Any]:

@@ -161,6 +161,7 @@ class GraphQLWebSocket:
         self.caller: Caller | None = None
         self.operations: dict[str, asyncio.Task[None]] = {}
         self.init_seen = False
+        self.closing: asyncio.Future[None] | None = None  # held so the close on init timeout is not collected mid-way
 
     async def serve(self) -> None:
         if WS_PROTOCOL not in self.ws.scope.get("subprotocols", []):
@@ -187,7 +188,7 @@ class GraphQLWebSocket:
 
     def _init_timed_out(self) -> None:
         if self.caller is None:
-            asyncio.ensure_future(self._close(4408, "Connection initialisation timeout"))
+            self.closing = asyncio.ensure_future(self._close(4408, "Connection initialisation timeout"))
 
     async def _handle(self, message: Any, timer: asyncio.TimerHandle) -> bool:
         """Act on one client message; False once the connection is closed."""

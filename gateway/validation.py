@@ -449,7 +449,7 @@ class Checker(ScopedVisitor):
                 known = ", ".join(self.catalog.connectors) or "none are registered"
                 self.error(f"{path}.connector", f"unknown connector {step.connector!r} ({known})")
                 return None
-            for name, node in t.args.items():
+            for node in t.args.values():
                 if not isinstance(node, (Literal, ListLiteral, StepRef)):
                     self.error(node, "connector arguments are values or step references")
                 elif isinstance(node, StepRef):

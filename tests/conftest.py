@@ -29,7 +29,7 @@ def _pg_reachable() -> bool:
 
         with psycopg.connect(PG_ADMIN_URL, connect_timeout=2):
             return True
-    except Exception:
+    except Exception:  # noqa: BLE001 - whatever stops a connection (no driver, no server) means no PostgreSQL here
         return False
 
 

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import inspect
 
 from conftest import LiveServer, make_gateway
-from gateway import MigrationRefused, SchemaError, ScriptedProvider, export_records, import_records
+from gateway import ImportInvalid, MigrationRefused, SchemaError, ScriptedProvider, export_records, import_records
 from gateway.sdl import build_catalog  # internal: a unit of the SDL stage
 
 LIBRARY = """
@@ -224,12 +224,12 @@ def test_import_is_all_or_nothing_and_export_round_trips_between_stores(tmp_path
     data = export_records(sqlite.executor)
     pg = make_gateway(pg_url)
     bad = {**data, "Task": data["Task"] + [{"id": "t9", "title": "Bad", "status": "NOPE"}]}
-    with pytest.raises(Exception) as e:
+    with pytest.raises(ImportInvalid) as e:
         import_records(pg.executor, bad)
     assert "NOPE" in str(e.value)
     assert all(rows == [] for rows in export_records(pg.executor).values())
     dangling = {**data, "Task": data["Task"] + [{"id": "t9", "title": "Lost", "status": "TODO", "project": "p404"}]}
-    with pytest.raises(Exception):
+    with pytest.raises(ImportInvalid):
         import_records(pg.executor, dangling)
     assert all(rows == [] for rows in export_records(pg.executor).values())
     import_records(pg.executor, data)

@@ -18,7 +18,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from ..errors import PlanInvalid
-from .nodes import MAX_NODES, Expr, Filter, OrderItem, Parser
+from .nodes import MAX_NODES, Expr, OrderItem, Parser
+from .nodes import Filter as FilterNode
 
 AGGREGATE_FUNCTIONS = ("count", "sum", "avg", "min", "max")
 WRITE_OPS = ("insert", "update", "delete")
@@ -127,7 +128,7 @@ class StepTree:
     """One step's filters, values and orderings as typed nodes."""
 
     step: Any
-    where: Filter | None = None
+    where: FilterNode | None = None
     order: tuple[OrderItem, ...] = ()
     rows: list[dict[str, Expr]] = field(default_factory=list)
     set: dict[str, Expr] = field(default_factory=dict)
@@ -235,7 +236,7 @@ def parse_plan(answer: str | dict[str, Any]) -> Plan:
         raise PlanInvalid("the model's answer is not a valid plan: " + "; ".join(errors[:5]), errors=errors) from e
     except RecursionError as e:
         raise PlanInvalid("the model's answer is nested too deeply", errors=["plan: nested too deeply"]) from e
-    plan.tree  # parse filters, values and orderings now, so shape errors surface before validation
+    _ = plan.tree  # parse filters, values and orderings now, so shape errors surface before validation
     return plan
 
 
