@@ -85,10 +85,11 @@ class ApiKeys:
 
 
 def presented_key(headers: Any) -> str | None:
-    auth = headers.get("authorization", "")
+    auth: str = headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
         return auth[7:].strip()
-    return headers.get("x-api-key")
+    key: str | None = headers.get("x-api-key")
+    return key
 
 
 def allowed(roles: Iterable[str], required: tuple[str, ...] | None) -> bool:

@@ -401,7 +401,8 @@ def traces_export(
     """Write valid, successful plans in Mistral's fine-tuning chat format (JSONL)."""
     from .traces import export_finetune
 
-    source = input or (Path(Settings.from_env().traces) if Settings.from_env().traces else None)
+    traces = Settings.from_env().traces
+    source = input or (Path(traces) if traces else None)
     if source is None or not source.exists():
         err.print("[red]error:[/red] no traces file; pass --input or set GATEWAY_TRACES", highlight=False)
         raise typer.Exit(1)

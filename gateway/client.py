@@ -57,7 +57,8 @@ class GatewayClient:
         resp = self._http.post(self.url, json={"query": query, "variables": variables or {}})
         if resp.status_code >= 400 and not resp.headers.get("content-type", "").startswith("application/"):
             resp.raise_for_status()
-        return resp.json()
+        body: dict[str, Any] = resp.json()
+        return body
 
     def ask(self, field_name: str, q: str | None, selection: str = "", mutation: bool = False) -> Answer:
         """Ask one root field; raises GatewayQueryError when the field failed."""

@@ -27,7 +27,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from .errors import ConnectorError, ConnectorResultInvalid, ConnectorTimeout, GatewayError, SchemaError
-from .plan.nodes import AllOf, AnyOf, FieldTest, ListLiteral, Literal, Not
+from .plan.nodes import AllOf, AnyOf, Expr, FieldTest, ListLiteral, Literal, Not
 from .plan.visitor import Visitor
 from .sdl import Catalog, Model
 from .validation import scalar_problem
@@ -119,8 +119,8 @@ def _import(module_path: str) -> Any:
     return importlib.import_module(module_path)
 
 
-def invoke(c: Connector, args: dict[str, Any]) -> list[dict[str, Any]]:
-    """Call the connector with validated arguments, within its timeout."""
+def invoke(c: Connector, args: dict[str, Any]) -> Any:
+    """Call the connector with validated arguments, within its timeout (its answer unchecked: see check_result)."""
     parsed = c.args_model.model_validate(args)
     kwargs = {k: getattr(parsed, k) for k in parsed.model_fields_set | _required(c)}
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
@@ -166,7 +166,7 @@ def check_result(c: Connector, shape: Model, catalog: Catalog, result: Any) -> l
         if not isinstance(item, dict):
             problems.append(f"[{i}]: {item!r} is not a record")
             continue
-        record = {"__typename": shape.name}
+        record: dict[str, Any] = {"__typename": shape.name}
         for f in shape.fields.values():
             value = item.get(f.name)
             if value is None:
@@ -209,11 +209,17 @@ class RecordMatcher(Visitor):
         value = (
             arg.value
             if isinstance(arg, Literal)
-            else [i.value for i in arg.items]
+            else [_plain(i) for i in arg.items]
             if isinstance(arg, ListLiteral)
             else None
         )
         return _op(record.get(node.field), node.op, value)
+
+
+def _plain(node: Expr) -> Any:
+    """A list item's value: a filter over connector records compares with plain values only (validation)."""
+    assert isinstance(node, Literal)
+    return node.value
 
 
 def matches(record: dict[str, Any], where: Any) -> bool:
@@ -224,9 +230,9 @@ def _op(value: Any, op: str, arg: Any) -> bool:
     if op == "isNull":
         return (value is None) == bool(arg)
     if op == "eq":
-        return value == arg
+        return bool(value == arg)
     if op == "ne":
-        return value != arg
+        return bool(value != arg)
     if op == "in":
         return value in (arg or [])
     if value is None:
@@ -238,7 +244,7 @@ def _op(value: Any, op: str, arg: Any) -> bool:
     if op == "startsWith":
         return str(value).lower().startswith(str(arg).lower())
     try:
-        return {"lt": value < arg, "lte": value <= arg, "gt": value > arg, "gte": value >= arg}[op]
+        return bool({"lt": value < arg, "lte": value <= arg, "gt": value > arg, "gte": value >= arg}[op])
     except TypeError:
         return False
 

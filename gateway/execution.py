@@ -387,7 +387,7 @@ def _graphql_errors(errors: list[GraphQLError], kind: type[GatewayError]) -> Res
     """graphql-core's errors found before running, each given the code of ``kind`` unless it has one."""
     formatted = []
     for e in errors:
-        f = e.formatted
+        f: dict[str, Any] = dict(e.formatted)
         f["extensions"] = {"code": kind.code, **(f.get("extensions") or {})}
         formatted.append(f)
     return Result(errors=formatted, executed=False)
@@ -397,9 +397,9 @@ def _field_error(e: GraphQLError) -> dict[str, Any]:
     """A field error as the client sees it; an unexpected exception is logged, not shown."""
     original = e.original_error
     if original is None or isinstance(original, (GatewayError, GraphQLError)):
-        return e.formatted
+        return dict(e.formatted)
     log.error("unexpected error in %s", e.path, exc_info=original)
-    f = e.formatted
+    f: dict[str, Any] = dict(e.formatted)
     f["message"] = "internal error while resolving this field (logged on the server)"
     f["extensions"] = {"code": InternalError.code}
     return f

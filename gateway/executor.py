@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, delete, func, insert, select, update
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from . import connectors
@@ -25,11 +25,18 @@ from .errors import GatewayError, PlanFailed, PolicyDenied, StoreError
 from .plan import Aggregate, Call, Delete, Filter, Find, Insert, Plan, StepTree, Update, is_trivially_true
 from .plan.nodes import Expr, ListLiteral, Literal, Respectively, RowNumber, StepRef, walk
 from .sdl import Catalog, Model, ModelField
-from .sql import CREATED_COLUMN, Context, SqlCompiler
+from .sql import Context, SqlCompiler
 from .store import StoreTables, is_sqlite
+from .store.tables import CREATED_COLUMN
 
 Record = dict[str, Any]
-AGGREGATES = {"count": func.count, "sum": func.sum, "avg": func.avg, "min": func.min, "max": func.max}
+AGGREGATES: dict[str, Callable[..., ColumnElement[Any]]] = {
+    "count": func.count,
+    "sum": func.sum,
+    "avg": func.avg,
+    "min": func.min,
+    "max": func.max,
+}
 INTERNAL_COLUMNS = (CREATED_COLUMN,)
 
 

@@ -125,7 +125,7 @@ def written_fields(document: DocumentNode, stop_after: int) -> int:
         ss = stack.pop()
         for sel in ss.selections if ss else ():
             count += isinstance(sel, FieldNode)
-            if not isinstance(sel, FragmentSpreadNode):
+            if isinstance(sel, (FieldNode, InlineFragmentNode)):  # a fragment spread has no selection of its own
                 stack.append(sel.selection_set)
     return count
 

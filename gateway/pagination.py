@@ -131,7 +131,7 @@ def connection(records: list[Record], page: Page) -> dict[str, Any]:
         if page.offset_paged:
             payload["s"] = "p"
         elif page.keys:
-            payload |= {"s": _signature(r.get("__typename", ""), page.keys), "v": [r.get(o.field) for o in page.keys]}
+            payload |= {"s": _signature(r.get("__typename", ""), page.keys), "v": [r.get(_field(o)) for o in page.keys]}
         edges.append({"node": r, "cursor": _encode(payload)})
     return {
         "edges": edges,
@@ -163,18 +163,26 @@ def _past(keys: tuple[Order, ...], values: list[Any], nulls_last: bool) -> dict[
         after = _after(order, value, nulls_last)
         if after is not None:
             alternatives.append({"and": [*equal, after]} if equal else after)
-        equal.append({order.field: {"isNull": True}} if value is None else {order.field: {"eq": value}})
+        field = _field(order)
+        equal.append({field: {"isNull": True}} if value is None else {field: {"eq": value}})
     return alternatives[0] if len(alternatives) == 1 else {"or": alternatives}
 
 
 def _after(order: Order, value: Any, nulls_last: bool) -> dict[str, Any] | None:
     """The condition for a value strictly past ``value`` in this key's direction, or None for none."""
+    field = _field(order)
     ascending = order.direction == "asc"
     nulls_after = nulls_last if ascending else not nulls_last  # where NULLs come in this direction
     if value is None:
-        return None if nulls_after else {order.field: {"isNull": False}}
-    beyond = {order.field: {"gt" if ascending else "lt": value}}
-    return {"or": [beyond, {order.field: {"isNull": True}}]} if nulls_after else beyond
+        return None if nulls_after else {field: {"isNull": False}}
+    beyond = {field: {"gt" if ascending else "lt": value}}
+    return {"or": [beyond, {field: {"isNull": True}}]} if nulls_after else beyond
+
+
+def _field(order: Order) -> str:
+    """A keyset key's field: keys are plain field orderings (expression orderings page by position)."""
+    assert order.field is not None
+    return order.field
 
 
 def _signature(model: str, keys: tuple[Order, ...]) -> str:

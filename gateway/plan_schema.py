@@ -235,7 +235,10 @@ def _order(model: Model) -> dict[str, Any]:
 
 def _steps(catalog: Catalog, model: Model, ops: tuple[str, ...]) -> list[dict[str, Any]]:
     name = model.name
-    head = lambda op: {"op": {"const": op}, "model": {"const": name}}  # noqa: E731
+
+    def head(op: str) -> dict[str, Any]:
+        return {"op": {"const": op}, "model": {"const": name}}
+
     where = _ref(f"Where_{name}")
     order = _order(model)
     numeric = {"type": "integer", "minimum": 0}

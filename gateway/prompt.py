@@ -87,7 +87,8 @@ def _subject(catalog: Catalog, root: RootField) -> Model | None:
     if root.models:
         return catalog.models[root.models[0]]
     named = [m for m in catalog.models.values() if m.name.lower() in root.name.lower()]
-    return (named or list(catalog.models.values()) or [None])[0]
+    candidates = named or list(catalog.models.values())
+    return candidates[0] if candidates else None
 
 
 def _count(

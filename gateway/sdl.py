@@ -212,14 +212,15 @@ def _from_graphql_error(e: GraphQLError, source_name: str) -> SchemaError:
 
 
 def _directive(ast_node: Any, name: str) -> DirectiveNode | None:
-    for d in getattr(ast_node, "directives", None) or ():
+    directives: tuple[DirectiveNode, ...] = getattr(ast_node, "directives", None) or ()
+    for d in directives:
         if d.name.value == name:
             return d
     return None
 
 
 def _directive_args(d: DirectiveNode) -> dict[str, Any]:
-    return {a.name.value: value_from_ast_untyped(a.value) for a in d.arguments}
+    return {a.name.value: value_from_ast_untyped(a.value) for a in d.arguments or ()}
 
 
 def _roles(ast_node: Any) -> tuple[str, ...] | None:
@@ -325,14 +326,14 @@ def _derive(sdl: str, schema: GraphQLSchema, source_name: str = "schema.graphql"
     for model in models.values():
         _resolve_relations(model, models, schema)
     root_fields: dict[str, RootField] = {}
-    for op, t in (
+    for op, root in (
         ("query", schema.query_type),
         ("mutation", schema.mutation_type),
         ("subscription", schema.subscription_type),
     ):
-        if t is None:
+        if root is None:
             continue
-        for name, f in t.fields.items():
+        for name, f in root.fields.items():
             rf = _root_field(op, name, f, models, schema)
             root_fields[rf.key] = rf
     version = hashlib.sha256(print_schema(schema).encode()).hexdigest()[:16]
@@ -429,7 +430,9 @@ def _resolve_relations(model: Model, models: dict[str, Model], schema: GraphQLSc
         if f.kind != "refs":
             continue
         target = models[f.type_name]
-        node = schema.type_map[model.name].fields[f.name].ast_node
+        gql_type = schema.type_map[model.name]
+        assert isinstance(gql_type, GraphQLObjectType)  # every model is an object type (build_catalog)
+        node = gql_type.fields[f.name].ast_node
         back_refs = [g for g in target.fields.values() if g.kind == "ref" and g.type_name == model.name]
         if len(back_refs) == 1:
             f.relation = Relation("reverse", target.name, via=back_refs[0].name)

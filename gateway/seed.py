@@ -32,7 +32,7 @@ def import_records(executor: Executor, data: Any) -> dict[str, int]:
     unknown = [m for m in data if m not in catalog.models]
     if unknown:
         raise ImportInvalid(f"unknown models {unknown} (models: {', '.join(catalog.models)})")
-    steps = []
+    steps: list[Insert] = []
     for name, records in data.items():
         if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
             raise ImportInvalid(f"{name}: a list of records is expected")
@@ -41,7 +41,7 @@ def import_records(executor: Executor, data: Any) -> dict[str, int]:
     if not steps:
         return {}
     try:
-        validate_plan(catalog, Plan(steps=steps).parse_unbounded())
+        validate_plan(catalog, Plan(steps=list(steps)).parse_unbounded())
     except PlanInvalid as e:
         errors = [err.replace("steps[", "records[", 1) for err in e.extensions.get("errors", [])]
         raise ImportInvalid(
@@ -120,7 +120,7 @@ def _rows(executor: Executor, conn: Connection, model_name: str) -> Iterator[dic
     lists = {}
     for f in model.fields.values():
         rel = f.relation
-        if rel is None or rel.kind != "join" or rel.own_column != "left_id":
+        if rel is None or rel.kind != "join" or rel.table is None or rel.own_column != "left_id":
             continue
         j = executor.tables.joins[rel.table]
         collect = func.json_group_array if is_sqlite(executor.engine) else func.json_agg

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, select
 
 from .executor import Executor, Record
 from .sdl import Catalog, ModelField
-from .sql import CREATED_COLUMN
+from .store.tables import CREATED_COLUMN
 
 Fragments = dict[str, FragmentDefinitionNode]
 
@@ -106,12 +106,15 @@ class Prefetcher:
             return list(found.values())
         parent_ids = [p["id"] for p in parents]
         if rel.kind == "reverse":
+            assert rel.via is not None  # a reverse relation names its field (sdl)
             stmt = (
                 select(target, target.c[rel.via].label("__owner"))
                 .where(target.c[rel.via].in_(parent_ids))
                 .order_by(target.c[CREATED_COLUMN], target.c.id)
             )
         else:
+            # a join relation names its table and both columns (sdl)
+            assert rel.table is not None and rel.own_column is not None and rel.other_column is not None
             j = tables.joins[rel.table]
             stmt = (
                 select(target, j.c[rel.own_column].label("__owner"))

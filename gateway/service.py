@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from graphql import GraphQLInterfaceType, GraphQLResolveInfo, GraphQLSchema, default_field_resolver
+from graphql import GraphQLInterfaceType, GraphQLObjectType, GraphQLResolveInfo, GraphQLSchema, default_field_resolver
 
 from . import pagination, subscriptions
 from .access import Access, ApiKeys
@@ -148,6 +148,7 @@ class Gateway:
                 t.resolve_type = lambda value, _info, _type: value.get("__typename")
         for model in [*self.catalog.models.values(), *self.catalog.shape_models.values()]:
             gql_type = schema.type_map[model.name]
+            assert isinstance(gql_type, GraphQLObjectType)  # every model is an object type (build_catalog)
             for f in model.fields.values():
                 target = self.catalog.models.get(f.type_name) or self.catalog.shape_models.get(f.type_name)
                 if (
@@ -165,7 +166,7 @@ class Gateway:
         records, embedded objects), whichever path produced the value.
         """
 
-        def resolve(source: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
+        def resolve(source: Any, info: GraphQLResolveInfo[Any], **args: Any) -> Any:
             try:
                 self.access.check_model(model, info.context.roles)
                 self.access.check_field(model, field_name, info.context.roles)
@@ -175,7 +176,7 @@ class Gateway:
 
         return resolve
 
-    async def _resolver(self, _source: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
+    async def _resolver(self, _source: Any, info: GraphQLResolveInfo[Any], **args: Any) -> Any:
         ctx: RequestContext = info.context
         root = self.catalog.root(info.operation.operation.value, info.field_name)
         key = str(info.path.key)
@@ -187,13 +188,13 @@ class Gateway:
 
     # -- the one resolver -----------------------------------------------------------------
     async def resolve_field(
-        self, root: RootField, args: dict[str, Any], info: GraphQLResolveInfo, ctx: RequestContext, key: str
+        self, root: RootField, args: dict[str, Any], info: GraphQLResolveInfo[Any], ctx: RequestContext, key: str
     ) -> Any:
         prepared = await self.prepare_field(root, args, info, ctx, key)
         return await self.run_prepared(prepared)
 
     async def prepare_field(
-        self, root: RootField, args: dict[str, Any], info: GraphQLResolveInfo, ctx: RequestContext, key: str
+        self, root: RootField, args: dict[str, Any], info: GraphQLResolveInfo[Any], ctx: RequestContext, key: str
     ) -> Prepared:
         """Plan a root field (model, cache or listing) and check it; nothing runs on the store yet."""
         started = time.perf_counter()
@@ -249,7 +250,12 @@ class Gateway:
         self._trace_outcome(p.trace, "ok")
         if p.paged.writes:
             await asyncio.to_thread(self.notifier.publish, subscriptions.written_models(self.catalog, p.paged))
-        if p.trace.get("source") == "model" and self.plan_cache is not None and not p.remembered:
+        if (
+            p.trace.get("source") == "model"
+            and p.request is not None  # a model's plan always answers a request
+            and self.plan_cache is not None
+            and not p.remembered
+        ):
             p.remembered = True
             await asyncio.to_thread(self.plan_cache.remember, p.root, p.request, p.selection, p.hints, p.plan, p.caller)
         p.trace["totalMs"] = round((time.perf_counter() - p.started) * 1000, 2)

@@ -99,7 +99,8 @@ class SqlCompiler(Visitor):
         return or_(false(), *(self.visit(i, model) for i in node.items))
 
     def visit_Not(self, node: Not, model: Model) -> ColumnElement[bool]:
-        return not_(self.visit(node.item, model))
+        item: ColumnElement[bool] = self.visit(node.item, model)
+        return not_(item)
 
     def visit_Related(self, node: Related, model: Model) -> ColumnElement[bool]:
         f = model.fields[node.field]
@@ -163,12 +164,18 @@ class SqlCompiler(Visitor):
         return self.comparison(left, node.op, right)
 
     @staticmethod
-    def comparison(left: Any, op: str, right: Any, literal_null: bool = False) -> ColumnElement[bool]:
+    def comparison(left: ColumnElement[Any], op: str, right: Any, literal_null: bool = False) -> ColumnElement[bool]:
         if op == "eq":
             return left.is_(None) if literal_null else left == right
         if op == "ne":
             return left.is_not(None) if literal_null else or_(left != right, left.is_(None))
-        return {"lt": left < right, "lte": left <= right, "gt": left > right, "gte": left >= right}[op]
+        ordered: dict[str, ColumnElement[bool]] = {
+            "lt": left < right,
+            "lte": left <= right,
+            "gt": left > right,
+            "gte": left >= right,
+        }
+        return ordered[op]
 
     def operand(self, node: Expr, model: Model, f: ModelField) -> Any:
         """A value compared with field ``f``: literals and step values as Python, others as SQL."""
@@ -275,7 +282,13 @@ class SqlCompiler(Visitor):
         if node.fn == "count":
             return select(func.count()).select_from(source).where(link).scalar_subquery()
         value = target.c[ref.names[1]]
-        agg = {"sum": func.sum, "avg": func.avg, "min": func.min, "max": func.max}[node.fn]
+        aggs: dict[str, Callable[..., ColumnElement[Any]]] = {
+            "sum": func.sum,
+            "avg": func.avg,
+            "min": func.min,
+            "max": func.max,
+        }
+        agg = aggs[node.fn]
         measured = agg(cast(value, Float)) if node.fn == "avg" else agg(value)
         return select(measured).select_from(source).where(link).scalar_subquery()
 
@@ -333,7 +346,7 @@ def _part(start: int, length: int) -> Callable[[SqlCompiler, list[Any], FnCall],
 
 
 def _concat(c: SqlCompiler, args: list[Any], node: FnCall) -> Any:
-    out = cast(args[0], Text())
+    out: ColumnElement[Any] = cast(args[0], Text())
     for a in args[1:]:
         out = out.op("||")(cast(a, Text()))
     return out

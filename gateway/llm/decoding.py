@@ -107,7 +107,9 @@ class GrammarDecoder:
         self.vocab = llama._model.vocab
         self.n_vocab = llama.n_vocab()
         self.prefixes = PrefixStates(prefix_cache_bytes)
-        self._one = (llama_cpp.llama_token_data * 1)()
+        # Any: llama-cpp-python types the struct's fields as ctypes classes (id: c_int32), but ctypes
+        # reads and writes them as plain Python numbers
+        self._one: Any = (llama_cpp.llama_token_data * 1)()
         self._one_arr = llama_cpp.llama_token_data_array(data=self._one, size=1, selected=-1, sorted=False)
         self._ids = np.arange(self.n_vocab, dtype=np.intc)
         self._all = (llama_cpp.llama_token_data * self.n_vocab)()

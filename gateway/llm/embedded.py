@@ -79,7 +79,7 @@ class _LoadedModel:
         key = json.dumps(schema, sort_keys=True, separators=(",", ":"))
         grammar = self.grammars.get(key)
         if grammar is None:
-            from llama_cpp import LlamaGrammar
+            from llama_cpp.llama_grammar import LlamaGrammar
 
             try:
                 grammar = LlamaGrammar.from_json_schema(json.dumps(grammar_safe_schema(schema)), verbose=False)
@@ -128,7 +128,10 @@ class _LoadedModel:
 
     def _render(self, messages: list[Message], generation: bool) -> list[int]:
         result = self._formatter[generation](messages=messages)
-        return self.llama.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
+        tokens: list[int] = self.llama.tokenize(
+            result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True
+        )
+        return tokens
 
 
 def _chat_formatter(llama: Any, add_generation_prompt: bool) -> Any:
@@ -181,7 +184,7 @@ def grammar_safe_schema(schema: dict[str, Any]) -> dict[str, Any]:
             return [walk(v) for v in node]
         return node
 
-    out = walk(schema)
+    out: dict[str, Any] = walk(schema)
     out[section] = {rename[f"#/{section}/{k}"].rsplit("/", 1)[1]: walk(v) for k, v in schema[section].items()}
     return out
 

@@ -129,7 +129,7 @@ def backoff_delay(attempt: int, retry_after: float | None) -> float:
     """Honour the server's Retry-After when given, else exponential backoff with jitter; capped."""
     if retry_after is not None:
         return min(retry_after, MAX_WAIT_S)
-    return min(BASE_DELAY_S * 2**attempt * (1 + random.random() * 0.25), MAX_WAIT_S)
+    return min(BASE_DELAY_S * 2.0**attempt * (1 + random.random() * 0.25), MAX_WAIT_S)
 
 
 def to_model_error(

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, Engine, Float, Integer, Table, func, inspect, select, text
-from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable
+from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable, ForeignKeyConstraint
+from sqlalchemy.sql.expression import Executable
 from sqlalchemy.types import TypeEngine
 
 from ..errors import MigrationRefused
@@ -18,7 +19,7 @@ from ..sdl import Catalog
 from .tables import CREATED_COLUMN, INTERNAL_PREFIX, StoreTables
 
 
-def _family(t: TypeEngine) -> str:
+def _family(t: TypeEngine[Any]) -> str:
     if isinstance(t, JSON):
         return "json"
     if isinstance(t, Boolean):
@@ -42,7 +43,7 @@ def _has_duplicates(conn: Any, table: Table, columns: list[Any]) -> bool:
     return conn.execute(stmt).first() is not None
 
 
-def _creation_order(engine: Engine, table: str) -> list[tuple[str, object]]:
+def _creation_order(engine: Engine, table: str) -> list[tuple[str, Executable]]:
     """Give a table made before creation order was kept its column, rows numbered as stored."""
     label = f"add column {table}.{CREATED_COLUMN}"
     if engine.dialect.name == "sqlite":
@@ -61,12 +62,12 @@ def migrate(engine: Engine, catalog: Catalog, tables: StoreTables) -> list[str]:
     existing = set(insp.get_table_names())
     wanted: dict[str, Table] = {**tables.models, **tables.joins}
     refusals: list[str] = []
-    actions: list[tuple[str, object]] = []
+    actions: list[tuple[str, Executable]] = []
     # Tables may reference each other both ways (Person.team <-> Team.lead). SQLite checks
     # foreign keys only when rows are written, so they stay inline; elsewhere every new table is
     # created bare and its foreign keys are added once all tables exist.
     inline_keys = engine.dialect.name == "sqlite"
-    later: list[tuple[str, object]] = []
+    later: list[tuple[str, Executable]] = []
     with engine.connect() as conn:
         for name in sorted(existing - set(wanted)):
             if name.startswith(INTERNAL_PREFIX):
@@ -75,7 +76,7 @@ def migrate(engine: Engine, catalog: Catalog, tables: StoreTables) -> list[str]:
             refusals.append(f"table {name} ({rows} rows) is no longer in the schema; dropping it would lose data")
         for name, table in wanted.items():
             if name not in existing:
-                keys = None if inline_keys else []
+                keys: list[ForeignKeyConstraint] | None = None if inline_keys else []
                 actions.append((f"create table {name}", CreateTable(table, include_foreign_key_constraints=keys)))
                 actions.extend((f"create index {ix.name}", CreateIndex(ix)) for ix in table.indexes)
                 if not inline_keys:
@@ -88,30 +89,30 @@ def migrate(engine: Engine, catalog: Catalog, tables: StoreTables) -> list[str]:
             for col in current:
                 if col not in table.c:
                     refusals.append(f"column {name}.{col} is no longer in the schema; dropping it would lose data")
-            for col in table.c:
-                if col.name in current:
-                    old, new = _family(current[col.name]["type"]), _family(col.type)
+            for column in table.c:
+                if column.name in current:
+                    old, new = _family(current[column.name]["type"]), _family(column.type)
                     if old != new:
                         refusals.append(
-                            f"column {name}.{col.name} changes type from {old} to {new}; "
+                            f"column {name}.{column.name} changes type from {old} to {new}; "
                             "retyping stored data is refused"
                         )
                     continue
-                field = catalog.models[name].fields.get(col.name) if name in catalog.models else None
+                field = catalog.models[name].fields.get(column.name) if name in catalog.models else None
                 if field is not None and not field.nullable and field.kind != "scalars":
                     rows = conn.execute(select(func.count()).select_from(table)).scalar()
                     if rows:
                         refusals.append(
-                            f"new required field {name}.{col.name} cannot be added to {rows} "
+                            f"new required field {name}.{column.name} cannot be added to {rows} "
                             "existing rows; make it nullable first"
                         )
                         continue
-                if col.name == CREATED_COLUMN:
+                if column.name == CREATED_COLUMN:
                     actions.extend(_creation_order(engine, name))
                     continue
-                ddl = col.type.compile(dialect=engine.dialect)
+                ddl = column.type.compile(dialect=engine.dialect)
                 actions.append(
-                    (f"add column {name}.{col.name}", text(f'ALTER TABLE "{name}" ADD COLUMN "{col.name}" {ddl}'))
+                    (f"add column {name}.{column.name}", text(f'ALTER TABLE "{name}" ADD COLUMN "{column.name}" {ddl}'))
                 )
             have_indexes = {ix["name"] for ix in insp.get_indexes(name)}
             for ix in table.indexes:
@@ -129,6 +130,6 @@ def migrate(engine: Engine, catalog: Catalog, tables: StoreTables) -> list[str]:
         )
     if actions:
         with engine.begin() as conn:
-            for _, ddl in actions:
-                conn.execute(ddl)  # type: ignore[arg-type]
+            for _, action in actions:
+                conn.execute(action)
     return [label for label, _ in actions]

@@ -9,6 +9,7 @@ write, so columns other than ``id`` are nullable and adding enum values is not a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Boolean, Column, Float, ForeignKey, Identity, Integer, MetaData, Table, Text
 from sqlalchemy.types import TypeEngine
@@ -19,7 +20,7 @@ INTERNAL_PREFIX = "_gateway_"
 CREATED_COLUMN = "_gateway_created"  # creation order: every model keeps it, nothing to declare
 
 
-def column_type(f: ModelField) -> TypeEngine:
+def column_type(f: ModelField) -> TypeEngine[Any]:
     if f.kind in ("scalars", "json"):
         return JSON()
     if f.type_name == "Int":
@@ -47,7 +48,7 @@ def build_tables(catalog: Catalog, metadata: MetaData | None = None) -> StoreTab
     models: dict[str, Table] = {}
     joins: dict[str, Table] = {}
     for model in catalog.models.values():
-        columns = []
+        columns: list[Column[Any]] = []
         for f in model.columns:
             if f.name == "id":
                 columns.append(Column("id", Text(), primary_key=True))
@@ -69,7 +70,7 @@ def build_tables(catalog: Catalog, metadata: MetaData | None = None) -> StoreTab
     for model in catalog.models.values():
         for f in model.fields.values():
             rel = f.relation
-            if rel is None or rel.kind != "join" or rel.table in joins:
+            if rel is None or rel.kind != "join" or rel.table is None or rel.table in joins:
                 continue
             own_model, other_model = model.name, rel.target
             left, right = (own_model, other_model) if rel.own_column == "left_id" else (other_model, own_model)
