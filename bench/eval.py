@@ -34,7 +34,7 @@ from evaluation.harness import (
 )
 from evaluation.suites import SUITES
 
-from gateway.config import Settings
+from gateway import Settings
 
 
 def select(args: argparse.Namespace) -> list[Case]:

@@ -44,11 +44,11 @@ def free_port() -> int:
 
 def prepare(folder: Path) -> tuple[str, Path, Path]:
     """A seeded store whose plan cache holds the requests' plans, its lock file, a scripted model file."""
-    from gateway.config import Settings
-    from gateway.plan import Plan
-    from gateway.seed import import_records
-    from gateway.service import Gateway
-    from gateway.validation import validate_plan
+    from gateway import Settings
+    from gateway.plan import Plan  # internal: the plan language itself is under test
+    from gateway import import_records
+    from gateway import Gateway
+    from gateway.validation import validate_plan  # internal: checks plans directly
 
     db = f"sqlite:///{folder / 'store.db'}"
     gw = Gateway(Settings(schema=str(DEMO_SCHEMA), db=db))

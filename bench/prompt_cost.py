@@ -27,14 +27,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 import httpx
-
 from common import DEMO_SCHEMA, table, tracker_seed, write_result
-from gateway.config import Settings
-from gateway.llm.base import Message
-from gateway.llm.scripted import ScriptedProvider
-from gateway.seed import export_records, import_records
-from gateway.server import create_app
-from gateway.service import Gateway
+
+from gateway import Gateway, Message, ScriptedProvider, Settings, create_app, export_records, import_records
 
 REQUEST = "tasks tagged urgent"
 SELECTION = "id title status priority"

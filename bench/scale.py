@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from common import median, pg_available, pg_database, pg_drop, table, write_result
-from gateway.config import Settings
-from gateway.plan import Plan
-from gateway.service import Gateway
-from gateway.validation import validate_plan
+
+from gateway import Gateway, Settings
+from gateway.plan import Plan  # internal: a unit of the plan stage
+from gateway.validation import validate_plan  # internal: a unit of the validation stage
 
 SDL = """
 enum Kind { A B C D }

@@ -4,27 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from .config import Settings
+from .config import Settings, handed_to_workers
 from .errors import GatewayError
 from .llm import default_model_spec
 
 app = typer.Typer(help="A GraphQL gateway whose one resolver is a language model.", no_args_is_help=True,
                   add_completion=False)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # soft_wrap: an error stays one line, a path unbroken
 
 SchemaOpt = typer.Option(None, "--schema", help="SDL file (env GATEWAY_SCHEMA, default ./schema.graphql)")
 DbOpt = typer.Option(None, "--db", help="SQLAlchemy URL (env GATEWAY_DB, default sqlite:///gateway.db)")
 ConnectorsOpt = typer.Option(None, "--connectors", help="module path or .py file declaring connectors "
                                                          "(env GATEWAY_CONNECTORS)")
-ModelOpt = typer.Option(None, "--model", help="embedded | embedded:PATH.gguf | mistral:NAME | openai:NAME | scripted:FILE")
+ModelOpt = typer.Option(None, "--model", help="embedded | embedded:qwen2.5-coder-0.5b | embedded:PATH.gguf | mistral:NAME | openai:NAME | scripted:FILE")
 
 
 def _settings(schema: Optional[str], db: Optional[str], model: Optional[str] = None, **extra: Any) -> Settings:
@@ -46,7 +46,7 @@ def _gateway(settings: Settings) -> Any:
     try:
         return Gateway(settings)
     except GatewayError as e:
-        err.print(f"[red]error:[/red] {e.message}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(e.message)}", highlight=False)
         raise typer.Exit(2) from e
     except SQLAlchemyError as e:
         where = _safe_url(settings.db)
@@ -66,12 +66,26 @@ def serve(
     workers: int = typer.Option(1, help="uvicorn worker processes (share the store, and Redis when set)"),
     frozen: Optional[str] = typer.Option(None, "--frozen", help="a plans lock file (`gateway plans freeze`): "
                                                                  "serve only its plans, load no model (env GATEWAY_FROZEN)"),
+    documents: Optional[str] = typer.Option(None, "--documents", help="persisted-documents manifest (JSON hash -> "
+                                            "document, as codegen's client preset writes it; env GATEWAY_DOCUMENTS)"),
+    trusted_documents_only: Optional[bool] = typer.Option(None, "--trusted-documents-only", help="run only the "
+                                                          "manifest's documents (env GATEWAY_TRUSTED_DOCUMENTS_ONLY)"),
+    admin_local: Optional[bool] = typer.Option(None, "--admin-local", help="open the admin API (/admin/graphql) "
+                                               "to loopback callers when no API keys are set (env GATEWAY_ADMIN_LOCAL)"),
 ) -> None:
     """Serve the SDL on http://HOST:PORT/graphql (GraphiQL in a browser)."""
     import uvicorn
 
-    settings = _settings(schema, db, model, host=host, port=port, connectors=connectors, frozen=frozen)
+    settings = _settings(schema, db, model, host=host, port=port, connectors=connectors, frozen=frozen,
+                         documents=documents, trusted_documents_only=trusted_documents_only, admin_local=admin_local)
     gw = _gateway(settings)
+    from .server import create_app
+
+    try:
+        asgi = create_app(gw)  # checks the manifest before anything listens
+    except GatewayError as e:
+        err.print(f"[red]error:[/red] {e.message}", highlight=False)
+        raise typer.Exit(2) from e
     planning = (f"frozen plans from {settings.frozen}, no model" if settings.frozen
                 else f"model {settings.model or default_model_spec()}")
     err.print(f"serving {settings.schema} on http://{settings.host}:{settings.port}/graphql "
@@ -79,20 +93,15 @@ def serve(
     for line in gw.migrations:
         err.print(f"  migrated: {line}", highlight=False)
     if workers > 1:
-        # Each worker process builds its own gateway from the same settings, passed by environment.
+        # Each worker process builds its own gateway from these same settings, handed over whole.
         gw.close()
-        for name in ("schema", "db", "model", "connectors", "frozen"):
-            value = getattr(settings, name)
-            if value is not None:
-                os.environ[f"GATEWAY_{name.upper()}"] = str(value)
-        uvicorn.run("gateway.server:app_from_env", factory=True, workers=workers, host=settings.host,
-                    port=settings.port, log_level="info")
+        with handed_to_workers(settings):
+            uvicorn.run("gateway.server:app_from_env", factory=True, workers=workers, host=settings.host,
+                        port=settings.port, log_level="info")
         return
     if not settings.frozen:
         _warm_model(gw)
-    from .server import create_app
-
-    uvicorn.run(create_app(gw), host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(asgi, host=settings.host, port=settings.port, log_level="info")
 
 
 def _warm_model(gw: Any) -> None:
@@ -104,7 +113,7 @@ def _warm_model(gw: Any) -> None:
             err.print(f"loading {provider.name} ...", highlight=False)
             load()
     except GatewayError as e:
-        err.print(f"[yellow]model not ready:[/yellow] {e.message}\n"
+        err.print(f"[yellow]model not ready:[/yellow] {escape(e.message)}\n"
                   "  fields called without q still list records; requests in q will fail until a model is set.",
                   highlight=False)
 
@@ -118,7 +127,7 @@ def check(schema: Optional[str] = SchemaOpt) -> None:
     try:
         catalog = load_sdl(schema or Settings.from_env().schema)
     except GatewayError as e:
-        err.print(f"[red]error:[/red] {e.message}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(e.message)}", highlight=False)
         raise typer.Exit(1) from e
     typer.echo(catalog.describe())
     tables = build_tables(catalog)
@@ -178,7 +187,7 @@ def import_(
         err.print(f"[red]error:[/red] {path} is not valid JSON: {e}", highlight=False)
         raise typer.Exit(1) from e
     except GatewayError as e:
-        err.print(f"[red]error:[/red] {e.message}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(e.message)}", highlight=False)
         raise typer.Exit(1) from e
     typer.echo("imported " + ", ".join(f"{n} {m}" for m, n in counts.items()) if counts else "nothing to import")
 
@@ -190,14 +199,16 @@ def export(
     db: Optional[str] = DbOpt,
 ) -> None:
     """Print every record in the seed format (the format `gateway import` reads)."""
-    from .seed import export_records
+    from .seed import write_export
 
     gw = _gateway(_settings(schema, db))
-    text = json.dumps(export_records(gw.executor), indent=2, default=str)
     if output:
-        output.write_text(text + "\n", encoding="utf-8")
+        with output.open("w", encoding="utf-8") as f:
+            write_export(gw.executor, f)
+            f.write("\n")
     else:
-        sys.stdout.write(text + "\n")
+        write_export(gw.executor, sys.stdout)
+        sys.stdout.write("\n")
 
 
 plans_app = typer.Typer(help="Review cached plans: list, show, approve, reject, pin, evict, clear, freeze.",

@@ -1,6 +1,6 @@
 """A small Python client: ask a root field in plain words, read the plan and timings back.
 
-    from gateway.client import GatewayClient
+    from gateway import GatewayClient
     client = GatewayClient("http://127.0.0.1:8000/graphql", api_key=None)
     answer = client.ask("tasks", "open tasks tagged urgent", "title status project { name }")
     answer.data, answer.plan, answer.timings
@@ -28,6 +28,8 @@ class GatewayQueryError(Exception):
 
 @dataclass
 class Answer:
+    """One field's data, with the trace the gateway reported for it (``plan``, ``timings``)."""
+
     data: Any
     trace: dict[str, Any] = field(default_factory=dict)
 
@@ -41,6 +43,8 @@ class Answer:
 
 
 class GatewayClient:
+    """A gateway over HTTP: ``ask`` one root field in plain words, or ``execute`` any GraphQL document."""
+
     def __init__(self, url: str, api_key: str | None = None, timeout: float = 120.0) -> None:
         headers = {"accept": "application/graphql-response+json, application/json"}
         if api_key:

@@ -1,26 +1,50 @@
-"""Settings from flags and environment variables, with safe defaults.
+"""Settings from flags and environment variables, with safe defaults: the one module that reads the environment.
 
-Every setting has an environment name (``GATEWAY_*``); command-line flags override them.
+Every setting has an environment name (``GATEWAY_<NAME>``, or the provider's own such as
+``MISTRAL_API_KEY``); command-line flags override them. The rest of the gateway receives a
+:class:`Settings` and never looks at ``os.environ``. Worker processes (``serve --workers``)
+get the parent's settings whole, as JSON in one variable (:func:`handed_to_workers`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import json
 import os
+import types
+import typing
+from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+WORKER_SETTINGS_ENV = "GATEWAY_WORKER_SETTINGS"
+_TRUE = ("1", "true", "yes", "on")
 
-def _env(name: str, default: Any, cast: type = str) -> Any:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    if cast is bool:
-        return raw.strip().lower() in ("1", "true", "yes", "on")
-    return cast(raw)
+
+def _secret(env: str) -> Any:
+    """A setting read from a provider's own variable, kept out of ``repr``."""
+    return field(default=None, repr=False, metadata={"env": env})
+
+
+def _named(env: str) -> Any:
+    """A setting read from a variable that is not ``GATEWAY_<NAME>``."""
+    return field(default=None, metadata={"env": env})
+
+
+def _cast(raw: str, annotation: Any) -> Any:
+    """``raw`` as the setting's type: ``int``, ``float``, ``bool``, ``str`` or one of those or None."""
+    if isinstance(annotation, types.UnionType):
+        annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
+    if annotation is bool:
+        return raw.strip().lower() in _TRUE
+    return annotation(raw)
 
 
 @dataclass
 class Settings:
+    """Every setting of a gateway; ``Settings.from_env()`` reads them, ``Settings(...)`` gives them directly."""
+
     schema: str = "schema.graphql"
     db: str = "sqlite:///gateway.db"
     model: str | None = None
@@ -31,8 +55,15 @@ class Settings:
     model_timeout_s: float = 120.0
     model_concurrency: int = 2
     max_tokens_per_request: int = 60_000
+    grounding_probes: int = 12  # SQL probes per request matching its phrases to stored values; 0: off
+    grounding_hints: int = 8
     # policy and limits
     max_rows: int = 100
+    default_page_size: int = 100
+    max_page_size: int = 1000
+    # live subscriptions
+    max_subscriptions: int = 10
+    notify: str = "auto"
     max_body_bytes: int = 1_000_000
     max_depth: int = 10
     max_fields: int = 200
@@ -53,17 +84,66 @@ class Settings:
     plan_examples: int = 3  # stored plans like the request offered to the model as worked examples
     traces: str | None = None
     connectors: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    redis_prefix: str = "gateway:plans:"
+    # the model providers (each receives these instead of reading the environment)
+    cache_dir: str | None = None  # where the embedded model file is joined; None: the user cache folder
+    embedded_threads: int | None = None  # None: cores - 1
+    embedded_max_tokens: int = 768
+    embedded_n_ctx: int = 8192
+    embedded_draft_tokens: int = 8  # prompt-lookup draft tokens per decoding step; 0: off
+    embedded_prefix_cache_mb: int = 256  # saved prompt-prefix KV states; 0: off
+    mistral_api_key: str | None = _secret("MISTRAL_API_KEY")
+    mistral_server_url: str | None = _named("MISTRAL_SERVER_URL")
+    openai_base_url: str | None = _named("OPENAI_BASE_URL")
+    openai_api_key: str | None = _secret("OPENAI_API_KEY")
+    openai_json_schema: bool | None = _named("OPENAI_JSON_SCHEMA")  # None: try json_schema, fall back
+    # production surface: trusted documents, GET caching, the admin API
+    documents: str | None = None  # a persisted-documents manifest (hash -> document)
+    trusted_documents_only: bool = False
+    get_max_age: int = 0  # seconds a CDN may cache a successful GET by hash or documentId
+    admin_role: str = "admin"
+    admin_local: bool = False  # without API keys, open the admin API to loopback callers
 
     @classmethod
-    def from_env(cls, **overrides: Any) -> "Settings":
-        """Read ``GATEWAY_<NAME>`` for each setting, then apply non-None overrides."""
+    def from_env(cls, **overrides: Any) -> Settings:
+        """Read each setting's variable, then apply non-None overrides.
+
+        In a worker process started by ``serve --workers``, the parent's settings come whole
+        from :data:`WORKER_SETTINGS_ENV` instead.
+        """
+        handed = os.environ.get(WORKER_SETTINGS_ENV)
+        if handed:
+            return dataclasses.replace(cls.from_json(handed), **{k: v for k, v in overrides.items() if v is not None})
+        hints = typing.get_type_hints(cls)
         values: dict[str, Any] = {}
         for f in fields(cls):
-            if f.name == "extra":
-                continue
-            default = f.default
-            cast = type(default) if default is not None else str
-            values[f.name] = _env(f"GATEWAY_{f.name.upper()}", default, cast)
+            raw = os.environ.get(f.metadata.get("env", f"GATEWAY_{f.name.upper()}"))
+            if raw is not None and raw.strip() != "":
+                values[f.name] = _cast(raw, hints[f.name])
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Settings:
+        return cls(**json.loads(text))
+
+
+@contextlib.contextmanager
+def handed_to_workers(settings: Settings) -> Iterator[None]:
+    """Within the block, processes started from this one (uvicorn's workers) build these settings.
+
+    A spawned worker inherits the environment and nothing else, so the settings travel as
+    JSON in one variable, removed again when the block ends.
+    """
+    previous = os.environ.get(WORKER_SETTINGS_ENV)
+    os.environ[WORKER_SETTINGS_ENV] = settings.to_json()
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(WORKER_SETTINGS_ENV, None)
+        else:
+            os.environ[WORKER_SETTINGS_ENV] = previous

@@ -25,27 +25,11 @@ from typing import Any, Callable
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
-from .errors import GatewayError, SchemaError
+from .errors import ConnectorError, ConnectorResultInvalid, ConnectorTimeout, GatewayError, SchemaError
 from .sdl import Catalog, Model
 from .plan.nodes import AllOf, AnyOf, FieldTest, ListLiteral, Literal, Not
 from .plan.visitor import Visitor
 from .validation import scalar_problem
-
-
-class ConnectorError(GatewayError):
-    """The connector raised; nothing was written."""
-
-    code = "CONNECTOR_ERROR"
-
-
-class ConnectorTimeout(ConnectorError):
-    code = "CONNECTOR_TIMEOUT"
-
-
-class ConnectorResultInvalid(ConnectorError):
-    """The connector returned data outside its declared type."""
-
-    code = "CONNECTOR_RESULT_INVALID"
 
 
 @dataclass

@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from .config import Settings
 from .errors import InventedValue, ModelBudgetExceeded, ModelError, ModelTimeout, PlanInvalid
 from .limits import TokenBudget
 from .llm.base import Provider, Usage
@@ -28,14 +29,6 @@ from .validation import validate_plan
 
 
 @dataclass
-class PlannerSettings:
-    repairs: int = 2
-    timeout_s: float = 120.0
-    max_tokens_per_request: int = 60_000
-    concurrency: int = 4
-
-
-@dataclass
 class Planned:
     plan: Plan
     model: str
@@ -45,13 +38,13 @@ class Planned:
 
 
 class Planner:
-    def __init__(self, catalog: Catalog, provider: Provider, settings: PlannerSettings | None = None,
+    def __init__(self, catalog: Catalog, provider: Provider, settings: Settings | None = None,
                  traces: TraceLog | None = None) -> None:
         self.catalog = catalog
         self.provider = provider
-        self.settings = settings or PlannerSettings()
+        self.settings = settings or Settings()
         self.traces = traces
-        self._slots = asyncio.Semaphore(self.settings.concurrency)
+        self._slots = asyncio.Semaphore(self.settings.model_concurrency)
         self._schemas: dict[str, dict[str, Any]] = {}
 
     def schema_for(self, root: RootField) -> dict[str, Any]:
@@ -61,10 +54,12 @@ class Planner:
 
     async def plan(self, root: RootField, request: str, selection: str = "",
                    hints: dict[str, Any] | None = None, timezone: str | None = None,
-                   grounded_values: Iterable[str] = (), budget: TokenBudget | None = None) -> Planned:
+                   grounded_values: Iterable[str] = (), budget: TokenBudget | None = None,
+                   grounding: str = "(none)") -> Planned:
         """Plan one field; ``budget`` is shared by every model call of the incoming request."""
         budget = budget or TokenBudget(self.settings.max_tokens_per_request)
-        messages = build_messages(self.catalog, root, request, selection, hints or {}, timezone)
+        messages = build_messages(self.catalog, root, request, selection, hints or {}, timezone,
+                                  grounding=grounding)
         prompt_length = len(messages)
         schema = self.schema_for(root)
         total = Usage(self.provider.name)
@@ -79,9 +74,9 @@ class Planner:
                 budget.check(sum(len(m["content"]) for m in messages))
                 async with self._slots:
                     completion = await asyncio.wait_for(self.provider.complete(messages, schema),
-                                                        self.settings.timeout_s)
+                                                        self.settings.model_timeout_s)
             except asyncio.TimeoutError as e:
-                raise ModelTimeout(f"the model did not answer within {self.settings.timeout_s:g} s",
+                raise ModelTimeout(f"the model did not answer within {self.settings.model_timeout_s:g} s",
                                    attempts=attempts) from e
             except ModelError as e:
                 e.extensions.setdefault("attempts", attempts)

@@ -1,7 +1,7 @@
 """Load the SDL contract, refuse what cannot be served, and derive the stored models.
 
-Object types with an ``id: ID!`` field are *models* (tables); every field of ``Query`` and
-``Mutation`` is a *root field* served by the one generic resolver.
+Object types with an ``id: ID!`` field are *models* (tables); every field of ``Query``,
+``Mutation`` and ``Subscription`` is a *root field* served by the one generic resolver.
 """
 
 from __future__ import annotations
@@ -28,10 +28,12 @@ from graphql import (
     print_schema,
     validate_schema,
 )
-from graphql.language import DirectiveNode, Node
+from graphql.language import DirectiveDefinitionNode, DirectiveNode, Node, Source
+from graphql.validation.validate import validate_sdl  # locates each SDL error (assert_valid_sdl drops them)
 from graphql.utilities import value_from_ast_untyped
 
 from .errors import SchemaError
+from .incremental import enable as enable_incremental
 
 # Directives the gateway understands; users may use them without declaring them.
 GATEWAY_DIRECTIVES = """
@@ -104,9 +106,18 @@ class Model:
         return [f for f in self.fields.values() if f.stored_as_column]
 
 
+@dataclass(frozen=True)
+class Connection:
+    """A Relay connection type (``edges { node cursor }``, ``pageInfo``) over a stored model."""
+
+    type_name: str
+    edge_type: str
+    node: str
+
+
 @dataclass
 class RootField:
-    operation: Literal["query", "mutation"]
+    operation: Literal["query", "mutation", "subscription"]
     name: str
     type_name: str
     returns_list: bool
@@ -118,6 +129,9 @@ class RootField:
     allow_bulk: bool
     auth_roles: tuple[str, ...] | None
     line: int | None = None
+    # set when the field returns a Relay connection: ``type_name`` is then the node model and
+    # ``returns_list`` is true, so planning sees a list of nodes
+    connection: Connection | None = None
 
     @property
     def key(self) -> str:
@@ -179,10 +193,21 @@ def _line(node: Node | None) -> int | None:
     return node.loc.start_token.line
 
 
-def _fail(node: Node | None, reason: str) -> SchemaError:
-    line = _line(node)
-    where = f"line {line}: " if line else ""
-    return SchemaError(f"schema.graphql {where}{reason}", line=line)
+def _fail(node: Node | None, reason: str, source_name: str = "the schema") -> SchemaError:
+    """A refusal naming the file, line and column of ``node`` (the file alone when there is no node)."""
+    if node is None or node.loc is None:
+        return SchemaError(f"{source_name}: {reason}", file=source_name)
+    name, token = node.loc.source.name, node.loc.start_token
+    return SchemaError(f"{name} line {token.line}: {reason}", file=name, line=token.line, column=token.column)
+
+
+def _from_graphql_error(e: GraphQLError, source_name: str) -> SchemaError:
+    """graphql-core's own SDL errors, located the same way as ours."""
+    if e.source is None or not e.locations:
+        return _fail(None, e.message, source_name)
+    where = e.locations[0]
+    return SchemaError(f"{e.source.name} line {where.line}: {e.message}", file=e.source.name, line=where.line,
+                       column=where.column)
 
 
 def _directive(ast_node: Any, name: str) -> DirectiveNode | None:
@@ -217,36 +242,42 @@ def _unwrap(type_: Any, node: Node | None) -> tuple[Any, bool, bool]:
 
 
 def load_sdl(path: str | Path) -> Catalog:
-    """Read and check an SDL file; raise :class:`SchemaError` naming the line on failure."""
+    """Read and check an SDL file; raise :class:`SchemaError` naming the file and line on failure."""
     p = Path(path)
     if not p.exists():
         raise SchemaError(f"schema file not found: {p} (pass --schema or set GATEWAY_SCHEMA)")
-    return build_catalog(p.read_text(encoding="utf-8"))
+    return build_catalog(p.read_text(encoding="utf-8"), source_name=str(path))
 
 
-def build_catalog(sdl: str) -> Catalog:
-    """Parse SDL text into a :class:`Catalog`, refusing unsupported constructs."""
+def build_catalog(sdl: str, source_name: str = "schema.graphql") -> Catalog:
+    """Parse SDL text into a :class:`Catalog`, refusing unsupported constructs.
+
+    ``source_name`` is the file the text came from: every refusal names it with the line.
+    """
     try:
-        user_doc = parse(sdl)
+        user_doc = parse(Source(sdl, source_name))
     except GraphQLError as e:
-        line = e.locations[0].line if e.locations else None
-        raise SchemaError(f"schema.graphql line {line}: {e.message}", line=line) from e
-    declared = {d.name.value for d in user_doc.definitions if d.kind == "directive_definition"}
-    prelude = [d for d in parse(GATEWAY_DIRECTIVES).definitions if d.name.value not in declared]
+        raise _from_graphql_error(e, source_name) from e
+    declared = {d.name.value for d in user_doc.definitions if isinstance(d, DirectiveDefinitionNode)}
+    prelude = [d for d in parse(Source(GATEWAY_DIRECTIVES, "gateway directives")).definitions
+               if isinstance(d, DirectiveDefinitionNode) and d.name.value not in declared]
+    document = DocumentNode(definitions=(*prelude, *user_doc.definitions))
+    sdl_errors = validate_sdl(document)
+    if sdl_errors:
+        raise _from_graphql_error(sdl_errors[0], source_name)
     try:
-        schema = build_ast_schema(DocumentNode(definitions=(*prelude, *user_doc.definitions)))
-    except (GraphQLError, TypeError) as e:
-        locs = getattr(e, "locations", None)
-        line = locs[0].line if locs else None
-        raise SchemaError(f"schema.graphql line {line}: {e}", line=line) from e
-    errors = _validate_schema(schema)
+        schema = build_ast_schema(document, assume_valid_sdl=True)
+    except (GraphQLError, TypeError) as e:  # not expected after validate_sdl; still name the file
+        raise _fail(None, str(e), source_name) from e
+    errors = _validate_schema(schema, source_name)
     if errors:
         raise errors[0]
-    return _derive(sdl, schema)
+    enable_incremental(schema)  # @defer and @stream, declared before anything hashes the schema
+    return _derive(sdl, schema, source_name)
 
 
-def _validate_schema(schema: GraphQLSchema) -> list[SchemaError]:
-    return [_fail(e.nodes[0] if e.nodes else None, e.message) for e in validate_schema(schema)]
+def _validate_schema(schema: GraphQLSchema, source_name: str) -> list[SchemaError]:
+    return [_fail(e.nodes[0] if e.nodes else None, e.message, source_name) for e in validate_schema(schema)]
 
 
 def _is_model(t: Any) -> bool:
@@ -260,16 +291,15 @@ def _is_model(t: Any) -> bool:
     )
 
 
-def _derive(sdl: str, schema: GraphQLSchema) -> Catalog:
-    if schema.subscription_type is not None:
-        raise _fail(schema.subscription_type.ast_node, "subscriptions are not supported")
+def _derive(sdl: str, schema: GraphQLSchema, source_name: str = "schema.graphql") -> Catalog:
     if schema.query_type is None:
-        raise SchemaError("schema.graphql declares no Query type")
+        raise _fail(None, "declares no Query type", source_name)
     models: dict[str, Model] = {}
     enums: dict[str, list[str]] = {}
     shapes: dict[str, dict[str, str]] = {}
     shape_models: dict[str, Model] = {}
-    roots = {schema.query_type.name, getattr(schema.mutation_type, "name", None)}
+    roots = {schema.query_type.name, getattr(schema.mutation_type, "name", None),
+             getattr(schema.subscription_type, "name", None)}
     for t in schema.type_map.values():
         if t.name.startswith("__"):
             continue
@@ -288,7 +318,8 @@ def _derive(sdl: str, schema: GraphQLSchema) -> Catalog:
     for model in models.values():
         _resolve_relations(model, models, schema)
     root_fields: dict[str, RootField] = {}
-    for op, t in (("query", schema.query_type), ("mutation", schema.mutation_type)):
+    for op, t in (("query", schema.query_type), ("mutation", schema.mutation_type),
+                  ("subscription", schema.subscription_type)):
         if t is None:
             continue
         for name, f in t.fields.items():
@@ -430,20 +461,44 @@ def _root_field(op: str, name: str, f: Any, models: dict[str, Model], schema: Gr
         found = (named.name,)
     else:
         found = ()
+    connection = _connection(named, models)
+    if connection is not None:
+        found, is_list = (connection.node,), True
     max_rows = _directive(node, "maxRows")
     return RootField(
         operation=op,  # type: ignore[arg-type]
         name=name,
-        type_name=named.name,
+        type_name=connection.node if connection else named.name,
         returns_list=is_list,
         nullable=nullable,
         models=found,
         arguments={a: str(arg.type) for a, arg in f.args.items()},
-        readonly=op == "query" or _directive(node, "readonly") is not None,
+        readonly=op != "mutation" or _directive(node, "readonly") is not None,
         max_rows=int(_directive_args(max_rows)["n"]) if max_rows else None,
         allow_bulk=_directive(node, "allowBulk") is not None,
         auth_roles=_roles(node),
         line=_line(node),
+        connection=connection,
     )
+
+
+def _connection(named: Any, models: dict[str, Model]) -> Connection | None:
+    """A Relay connection: ``edges: [Edge]`` whose ``node`` is a model and a ``pageInfo`` field."""
+    if not isinstance(named, GraphQLObjectType) or named.name in models:
+        return None
+    edges, page_info = named.fields.get("edges"), named.fields.get("pageInfo")
+    if edges is None or page_info is None:
+        return None
+    edge = get_named_type(edges.type)
+    listed = edges.type.of_type if isinstance(edges.type, GraphQLNonNull) else edges.type
+    if not isinstance(listed, GraphQLList) or not isinstance(edge, GraphQLObjectType):
+        return None
+    node = edge.fields.get("node")
+    info = get_named_type(page_info.type)
+    if node is None or "cursor" not in edge.fields or get_named_type(node.type).name not in models:
+        return None
+    if not isinstance(info, GraphQLObjectType) or "hasNextPage" not in info.fields:
+        return None
+    return Connection(named.name, edge.name, get_named_type(node.type).name)
 
 

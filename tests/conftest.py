@@ -15,10 +15,7 @@ import httpx
 import pytest
 import uvicorn
 
-from gateway.config import Settings
-from gateway.llm.scripted import ScriptedProvider
-from gateway.server import create_app
-from gateway.service import Gateway
+from gateway import Gateway, ScriptedProvider, Settings, create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_SCHEMA = ROOT / "schema.graphql"
@@ -99,7 +96,8 @@ class LiveServer:
         if variables is not None:
             body["variables"] = variables
         headers = {"accept": "application/graphql-response+json", **kw.pop("headers", {})}
-        return httpx.post(self.url, json=body, headers=headers, timeout=30, **kw)
+        kw.setdefault("timeout", 30)
+        return httpx.post(self.url, json=body, headers=headers, **kw)
 
     def gql(self, query: str, variables: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
         return self.post(query, variables, **kw).json()
@@ -151,6 +149,6 @@ TRACKER_SEED: dict[str, list[dict[str, Any]]] = {
 
 def seed_tracker(h: Harness) -> None:
     """A small task tracker: two projects, two people, two tags, three tasks."""
-    from gateway.seed import import_records
+    from gateway import import_records
 
     import_records(h.gateway.executor, TRACKER_SEED)

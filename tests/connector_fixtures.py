@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from gateway.connectors import connector
+from gateway import connector
 
 
 @connector("bad.raises", returns="Signup")

@@ -10,8 +10,7 @@ import httpx
 import pytest
 
 from conftest import LiveServer, make_gateway
-from gateway.llm.scripted import ScriptedProvider
-from gateway.seed import import_records
+from gateway import ScriptedProvider, import_records
 
 SDL = """
 type Team { id: ID! name: String! members: [Employee!] }

@@ -9,7 +9,7 @@ from typing import Iterator
 import pytest
 
 from conftest import ROOT, LiveServer, make_gateway
-from gateway.llm.scripted import ScriptedProvider
+from gateway import ScriptedProvider
 
 EXAMPLE = ROOT / "examples" / "internal_tool"
 sys.path.insert(0, str(EXAMPLE))

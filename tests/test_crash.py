@@ -15,7 +15,7 @@ import httpx
 from sqlalchemy import text
 
 from conftest import ROOT, free_port, make_gateway
-from gateway.seed import export_records
+from gateway import export_records
 
 PAIRS = 400
 

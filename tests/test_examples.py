@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from conftest import ROOT, LiveServer, insert_plan, make_gateway
-from gateway.llm.scripted import ScriptedProvider
+from gateway import ScriptedProvider
 
 
 def test_python_notebook_client(tmp_path: Path) -> None:

@@ -18,8 +18,8 @@ from sqlalchemy import inspect
 from test_plan_cache import URGENT, ask, source, start, titles
 from typer.testing import CliRunner
 
-from gateway.cli import app
-from gateway.llm.scripted import ScriptedProvider
+from gateway.cli import app  # internal: reaches inside on purpose
+from gateway import ScriptedProvider
 
 DONE_COUNT = {"steps": [{"op": "aggregate", "model": "Task", "where": {"status": {"eq": "DONE"}},
                          "aggregates": [{"fn": "count", "as": "count"}]}], "result": 0, "params": {}}
@@ -134,7 +134,7 @@ def test_freeze_plans_the_literal_requests_of_a_documents_manifest(tmp_path: Pat
     # planned, never run: the mutation changed nothing
     gw = make_gateway(db, frozen=str(lock))
     try:
-        from gateway.seed import export_records
+        from gateway import export_records
 
         assert {t["title"]: t["status"] for t in export_records(gw.executor)["Task"]}["Fix login"] == "TODO"
     finally:
@@ -196,7 +196,7 @@ def test_a_bad_lock_file_stops_start_up_with_a_clear_message(tmp_path: Path) -> 
 
 
 def test_a_frozen_gateway_has_no_planner(tmp_path: Path) -> None:
-    from gateway.errors import PlanNotFrozen
+    from gateway import PlanNotFrozen
 
     db = f"sqlite:///{tmp_path / 'store.db'}"
     lock = tmp_path / "empty.lock.json"

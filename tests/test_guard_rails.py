@@ -10,11 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import LiveServer, TRACKER_SEED, insert_plan, make_gateway
-from gateway.errors import ModelUnavailable
-from gateway.llm.base import Completion, Usage
-from gateway.llm.scripted import ScriptedProvider
-from gateway.seed import export_records, import_records
+from conftest import TRACKER_SEED, LiveServer, insert_plan, make_gateway
+from gateway import Completion, ModelUnavailable, ScriptedProvider, Usage, export_records, import_records
 
 
 def store_fingerprint(db_path: Path) -> str:

@@ -13,8 +13,7 @@ import pytest
 from sqlalchemy import inspect
 
 from conftest import DEMO_SCHEMA, LiveServer, make_gateway
-from gateway.errors import ConfigInvalid
-from gateway.seed import import_records
+from gateway import ConfigInvalid, import_records
 
 BAD_SPECS = [":admin", ",", " , ", "k1:admin,", "k1:admin,,k2:viewer", "k1", "k 1:admin", "k1:ad min",
              "k1:admin,k1:viewer", ":"]

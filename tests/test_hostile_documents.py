@@ -15,7 +15,7 @@ import pytest
 from graphql import get_introspection_query
 
 from conftest import LiveServer, make_gateway
-from gateway.llm.scripted import ScriptedProvider
+from gateway import ScriptedProvider
 
 GQL_RESPONSE = "application/graphql-response+json"
 

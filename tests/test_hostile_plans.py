@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 
 from conftest import LiveServer, make_gateway
-from gateway.llm.scripted import ScriptedProvider
-from gateway.seed import export_records, import_records
+from gateway import ScriptedProvider, export_records, import_records
 
 HR = """
 enum Status { OPEN DONE }

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from conftest import Harness, LiveServer, insert_plan, make_gateway, seed_tracker
-from gateway.seed import export_records
+from gateway import export_records
 
 GQL_RESPONSE = "application/graphql-response+json"
 LONG = "9" * 5_000

@@ -12,16 +12,14 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from gateway.errors import ModelAuth, ModelRateLimited, ModelTimeout, ModelUnavailable
-from gateway.llm.mistral import MistralProvider
-from gateway.llm.openai_compat import OpenAICompatProvider
+from gateway import ModelAuth, ModelRateLimited, ModelTimeout, ModelUnavailable
+from gateway.llm.mistral import MistralProvider  # internal: the provider under test
+from gateway.llm.openai_compat import OpenAICompatProvider  # internal: the provider under test
 
 try:
-    from tests.fake_llm_server import (  # noqa: F401 - fast_backoff is an autouse fixture
-        FakeLLMServer, Reply, assert_no_key, chat_ok, error, fail, fast_backoff, run)
+    from tests.fake_llm_server import FakeLLMServer, Reply, assert_no_key, chat_ok, error, fail, fast_backoff, run  # noqa: F401 - fast_backoff is an autouse fixture
 except ImportError:  # tests/ is not a package: pytest put it on sys.path itself
-    from fake_llm_server import (  # noqa: F401
-        FakeLLMServer, Reply, assert_no_key, chat_ok, error, fail, fast_backoff, run)
+    from fake_llm_server import FakeLLMServer, Reply, assert_no_key, chat_ok, error, fail, fast_backoff, run  # noqa: F401
 
 KEY = "sk-SECRET-5555-provider-key"
 Make = Callable[..., Any]

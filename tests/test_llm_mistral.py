@@ -6,16 +6,14 @@ from typing import Any, Iterator
 
 import pytest
 
-from gateway.errors import ModelAuth
-from gateway.llm import get_provider
-from gateway.llm.mistral import MistralProvider
+from gateway import ModelAuth
+from gateway.llm import get_provider  # internal: the provider modules are what this covers
+from gateway.llm.mistral import MistralProvider  # internal: the provider under test
 
 try:
-    from tests.fake_llm_server import (  # noqa: F401 - fast_backoff is an autouse fixture
-        MESSAGES, PLAN_SCHEMA, FakeLLMServer, chat_ok, fail, fast_backoff, run)
+    from tests.fake_llm_server import MESSAGES, PLAN_SCHEMA, FakeLLMServer, chat_ok, fail, fast_backoff, run  # noqa: F401 - fast_backoff is an autouse fixture
 except ImportError:  # tests/ is not a package: pytest put it on sys.path itself
-    from fake_llm_server import (  # noqa: F401 - fast_backoff is an autouse fixture
-        MESSAGES, PLAN_SCHEMA, FakeLLMServer, chat_ok, fail, fast_backoff, run)
+    from fake_llm_server import MESSAGES, PLAN_SCHEMA, FakeLLMServer, chat_ok, fail, fast_backoff, run  # noqa: F401 - fast_backoff is an autouse fixture
 
 KEY = "sk-mistral-SECRET-1234567890"
 

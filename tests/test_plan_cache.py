@@ -19,9 +19,8 @@ from conftest import DEMO_SCHEMA, TRACKER_SEED, Harness, LiveServer, make_gatewa
 from sqlalchemy import inspect
 from typer.testing import CliRunner
 
-from gateway.cli import app
-from gateway.llm.scripted import ScriptedProvider
-from gateway.seed import import_records
+from gateway import ScriptedProvider, import_records
+from gateway.cli import app  # internal: the CLI run in-process
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -72,7 +71,6 @@ def redis_prefix(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     except redis.RedisError:
         pytest.skip(f"Redis not reachable at {REDIS_URL}")
     prefix = f"gwtest:{uuid.uuid4().hex[:10]}:"
-    monkeypatch.setenv("GATEWAY_REDIS_PREFIX", prefix)
     yield prefix
     for key in client.scan_iter(f"{prefix}*"):
         client.delete(key)
@@ -364,7 +362,7 @@ def test_index_and_unique_directives_create_indexes(db_url: str) -> None:
         assert "project" in task and "assignee" in task
         assert "_gateway_plans" not in insp.get_table_names()  # plan cache off: no table
         import_records(gw.executor, {"Tag": TRACKER_SEED["Tag"]})
-        from gateway.errors import GatewayError
+        from gateway import GatewayError
 
         with pytest.raises(GatewayError):
             import_records(gw.executor, {"Tag": [{"id": "g9", "name": "urgent"}]})

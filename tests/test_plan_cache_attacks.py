@@ -16,8 +16,8 @@ import pytest
 from conftest import Harness, seed_tracker
 from test_plan_cache import REDIS_URL, ask, redis_prefix, source, start, titles  # noqa: F401 - fixture
 
-from gateway.llm.scripted import ScriptedProvider
-from gateway.seed import import_records
+from gateway import ScriptedProvider
+from gateway import import_records
 
 DELETE_ONE = {"steps": [{"op": "find", "model": "Task", "where": {"estimate": {"eq": 1}}, "limit": 1},
                         {"op": "delete", "model": "Task", "where": {"id": {"in": {"$step": 0, "field": "id"}}}}],

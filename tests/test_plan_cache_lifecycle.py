@@ -14,8 +14,8 @@ from conftest import DEMO_SCHEMA, Harness, seed_tracker
 from test_plan_cache import URGENT, ask, source, start, titles
 from typer.testing import CliRunner
 
-from gateway.cli import app
-from gateway.llm.scripted import ScriptedProvider
+from gateway.cli import app  # internal: reaches inside on purpose
+from gateway import ScriptedProvider
 
 DONE_COUNT = {"steps": [{"op": "aggregate", "model": "Task", "where": {"status": {"eq": "DONE"}},
                          "aggregates": [{"fn": "count", "as": "count"}]}], "result": 0, "params": {}}
@@ -91,7 +91,7 @@ def test_evict_drops_a_plan_and_pin_keeps_one_through_clear(h: Harness) -> None:
 
 
 def test_unknown_ids_are_a_coded_error(h: Harness) -> None:
-    from gateway.errors import UnknownPlan
+    from gateway import UnknownPlan
 
     for action in ("show", "approve", "reject", "pin", "evict", "mark_wrong"):
         with pytest.raises(UnknownPlan) as e:

@@ -8,10 +8,8 @@ import pytest
 from sqlalchemy import inspect
 
 from conftest import LiveServer, make_gateway
-from gateway.errors import MigrationRefused, SchemaError
-from gateway.llm.scripted import ScriptedProvider
-from gateway.sdl import build_catalog
-from gateway.seed import export_records, import_records
+from gateway import MigrationRefused, SchemaError, ScriptedProvider, export_records, import_records
+from gateway.sdl import build_catalog  # internal: a unit of the SDL stage
 
 LIBRARY = """
 scalar DateTime
@@ -48,7 +46,7 @@ def write(tmp_path: Path, sdl: str, name: str = "schema.graphql") -> Path:
 @pytest.mark.parametrize("sdl,line,reason", [
     ("type Query { a(q: String): Int }\nunion U = Query", 2, "unions are not supported"),
     ("type Query {\n  things: [String]\n}", 2, "needs the natural-language argument `q: String`"),
-    ("type Query { a(q: String): Int }\ntype Subscription { b(q: String): Int }", 2, "subscriptions"),
+    ("type Query { a(q: String): Int }\ntype Subscription {\n  b: Int\n}", 3, "subscription field b needs the natural-language argument"),
     ("type T { id: ID! m: [[String]] }\ntype Query { t(q: String): T }", 1, "lists of lists"),
     ("type Query {\n  a(q: Int): Int\n}", 2, "q: String"),
     ("type Query { a(q: String): Int\n", 2, "Expected Name"),
@@ -182,10 +180,10 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout_and_foreign_keys(tmp_path: 
 
 @pytest.mark.parametrize("sdl", [LIBRARY, (Path(__file__).resolve().parent.parent / "schema.graphql").read_text()])
 def test_worked_examples_in_the_prompt_are_valid_plans_for_their_field(sdl: str) -> None:
-    from gateway.plan import parse_plan
-    from gateway.policy import invented_strings
-    from gateway.prompt import build_messages, example_plans
-    from gateway.validation import validate_plan
+    from gateway.plan import parse_plan  # internal: a unit of the plan stage
+    from gateway.policy import invented_strings  # internal: a unit of the policy stage
+    from gateway.prompt import build_messages, example_plans  # internal: a unit of the prompt stage
+    from gateway.validation import validate_plan  # internal: a unit of the validation stage
 
     catalog = build_catalog(sdl)
     for root in catalog.root_fields.values():

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from conftest import LiveServer, insert_plan, make_gateway
-from gateway.llm.scripted import ScriptedProvider
+from gateway import ScriptedProvider
 
 
 def test_traces_record_calls_and_export_only_plans_that_ran(tmp_path: Path) -> None:

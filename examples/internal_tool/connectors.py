@@ -6,7 +6,7 @@ import os
 
 import httpx
 
-from gateway.connectors import connector
+from gateway import connector
 
 ANALYTICS_URL = os.environ.get("ANALYTICS_URL", "http://127.0.0.1:8123")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from gateway.client import GatewayClient, GatewayQueryError
+from gateway import GatewayClient, GatewayQueryError
 
 
 def main() -> None:

@@ -14,6 +14,8 @@ Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content":
 
 @dataclass
 class Usage:
+    """What one answer cost: the model that gave it, its tokens and its latency."""
+
     model: str
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -25,6 +27,8 @@ class Usage:
 
 @dataclass
 class Completion:
+    """A provider's answer: its text (JSON that should fit the schema) and its usage."""
+
     text: str
     usage: Usage
 

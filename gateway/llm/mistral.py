@@ -6,10 +6,10 @@ The SDK's own retries are switched off: :mod:`gateway.llm.retry` retries, honour
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
+from ..config import Settings
 from ..errors import ModelAuth, ModelUnavailable
 from .base import Completion, Message, Usage
 from .retry import call_with_retries, elapsed_ms
@@ -18,8 +18,8 @@ try:  # mistralai >= 2 (the installed 3.x): the client lives in ``mistralai.clie
     from mistralai.client import Mistral
     from mistralai.client.utils import BackoffStrategy, RetryConfig
 except ImportError:  # pragma: no cover - mistralai 1.x
-    from mistralai import Mistral  # type: ignore[no-redef]
-    from mistralai.utils import BackoffStrategy, RetryConfig  # type: ignore[no-redef]
+    from mistralai import Mistral  # type: ignore[no-redef,attr-defined,unused-ignore]
+    from mistralai.utils import BackoffStrategy, RetryConfig  # type: ignore[no-redef,import-untyped,unused-ignore]
 
 NO_SDK_RETRIES = RetryConfig("none", BackoffStrategy(1, 1, 1, 1), False)
 
@@ -47,11 +47,11 @@ class MistralProvider:
     """``mistral:<model>``: Mistral's chat API with ``response_format`` json_schema, strict."""
 
     def __init__(self, model: str, api_key: str | None = None, server_url: str | None = None,
-                 timeout_s: float = 60, max_retries: int = 3) -> None:
+                 timeout_s: float = Settings.model_timeout_s, max_retries: int = 3) -> None:
         self.model = model
         self.name = f"mistral:{model}"
-        self._api_key = api_key or os.environ.get("MISTRAL_API_KEY") or None
-        self._server_url = server_url or os.environ.get("MISTRAL_SERVER_URL") or None
+        self._api_key = api_key or None
+        self._server_url = server_url or None
         self.timeout_s = timeout_s
         self.max_retries = max_retries
 

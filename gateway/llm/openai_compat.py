@@ -8,31 +8,22 @@ the system message instead (remembered for later calls); validation stays the ca
 from __future__ import annotations
 
 import json
-import os
 import time
 from typing import Any
 
 import httpx
 
+from ..config import Settings
 from ..errors import ModelUnavailable
 from .base import Completion, Message, Usage
 from .retry import HTTPStatusError, call_with_retries, elapsed_ms
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
-_FALSY = {"0", "false", "no", "off"}
 
 SCHEMA_INSTRUCTION = (
     "Answer with a single JSON object and nothing else: no prose, no code fences. "
     "It must satisfy this JSON Schema:\n{schema}"
 )
-
-
-def _env_json_schema_supported() -> bool | None:
-    """``OPENAI_JSON_SCHEMA=0`` says the server cannot do json_schema; unset means try it."""
-    raw = os.environ.get("OPENAI_JSON_SCHEMA")
-    if raw is None or raw.strip() == "":
-        return None
-    return raw.strip().lower() not in _FALSY
 
 
 def _rejects_response_format(err: HTTPStatusError) -> bool:
@@ -56,15 +47,14 @@ class OpenAICompatProvider:
     """``openai:<model>`` against ``{base_url}/chat/completions``."""
 
     def __init__(self, model: str, base_url: str | None = None, api_key: str | None = None,
-                 timeout_s: float = 60, max_retries: int = 3, json_schema_supported: bool | None = None) -> None:
+                 timeout_s: float = Settings.model_timeout_s, max_retries: int = 3,
+                 json_schema_supported: bool | None = None) -> None:
         self.model = model
         self.name = f"openai:{model}"
-        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
-        self._api_key = api_key or os.environ.get("OPENAI_API_KEY") or None  # local servers need none
+        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        self._api_key = api_key or None  # local servers need none
         self.timeout_s = timeout_s
         self.max_retries = max_retries
-        if json_schema_supported is None:
-            json_schema_supported = _env_json_schema_supported()
         # None = not known yet (try it); False = fall back to the schema-in-prompt request.
         self.json_schema_supported = json_schema_supported
 

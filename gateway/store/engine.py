@@ -9,7 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
+
+from ..errors import StoreError
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -19,9 +22,21 @@ def is_sqlite(engine_or_url: Any) -> bool:
     return str(url).startswith("sqlite")
 
 
+def missing_driver(url: str, module: str | None) -> StoreError:
+    """One line that names the extra (or package) to install, instead of SQLAlchemy's traceback."""
+    scheme = make_url(url).drivername
+    if scheme.startswith("postgresql"):
+        return StoreError(f"a {scheme}:// store needs the PostgreSQL driver ({module} is not installed): "
+                          "pip install 'llm-graphql-gateway[postgres]' and use a postgresql+psycopg:// URL")
+    return StoreError(f"a {scheme}:// store needs the Python package {module}, which is not installed")
+
+
 def create_store_engine(url: str) -> Engine:
     if not is_sqlite(url):
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        try:
+            return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        except ModuleNotFoundError as e:
+            raise missing_driver(url, e.name) from e
     memory = url in ("sqlite://", "sqlite:///:memory:")
     engine = create_engine(
         url,

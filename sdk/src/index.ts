@@ -7,6 +7,8 @@
  * No dependency beyond the global `fetch`.
  */
 
+import type { Plan } from './plan.js';
+
 export interface ClientOptions {
   /** The gateway's GraphQL endpoint, e.g. `http://127.0.0.1:8000/graphql`. */
   url: string;
@@ -34,18 +36,11 @@ export interface GraphQLErrorEntry {
   extensions?: { code?: string; [key: string]: unknown };
 }
 
-/** One step of a plan: find, insert, update, delete or aggregate. */
-export interface PlanStep {
-  op: 'find' | 'insert' | 'update' | 'delete' | 'aggregate';
-  model: string;
-  [key: string]: unknown;
-}
+// The plan's types are generated from the gateway's JSON Schema of a plan (npm run gen-types).
+export type * from './plan.js';
 
-export interface Plan {
-  steps: PlanStep[];
-  result?: number;
-  params?: Record<string, unknown>;
-}
+/** One step of a plan: find, insert, update, delete, aggregate, call (a connector) or filter. */
+export type PlanStep = NonNullable<Plan['steps']>[number];
 
 /** What the gateway reports for one root field in `extensions.fields`. */
 export interface FieldTrace {
