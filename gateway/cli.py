@@ -64,14 +64,18 @@ def serve(
     port: Optional[int] = typer.Option(None, help="port (env GATEWAY_PORT)"),
     connectors: Optional[str] = ConnectorsOpt,
     workers: int = typer.Option(1, help="uvicorn worker processes (share the store, and Redis when set)"),
+    frozen: Optional[str] = typer.Option(None, "--frozen", help="a plans lock file (`gateway plans freeze`): "
+                                                                 "serve only its plans, load no model (env GATEWAY_FROZEN)"),
 ) -> None:
     """Serve the SDL on http://HOST:PORT/graphql (GraphiQL in a browser)."""
     import uvicorn
 
-    settings = _settings(schema, db, model, host=host, port=port, connectors=connectors)
+    settings = _settings(schema, db, model, host=host, port=port, connectors=connectors, frozen=frozen)
     gw = _gateway(settings)
+    planning = (f"frozen plans from {settings.frozen}, no model" if settings.frozen
+                else f"model {settings.model or default_model_spec(settings)}")
     err.print(f"serving {settings.schema} on http://{settings.host}:{settings.port}/graphql "
-              f"(store {_safe_url(settings.db)}, model {settings.model or default_model_spec(settings)})", highlight=False)
+              f"(store {_safe_url(settings.db)}, {planning})", highlight=False)
     for line in gw.migrations:
         err.print(f"  migrated: {line}", highlight=False)
     if workers > 1:
@@ -81,7 +85,8 @@ def serve(
             uvicorn.run("gateway.server:app_from_env", factory=True, workers=workers, host=settings.host,
                         port=settings.port, log_level="info")
         return
-    _warm_model(gw)
+    if not settings.frozen:
+        _warm_model(gw)
     from .server import create_app
 
     uvicorn.run(create_app(gw), host=settings.host, port=settings.port, log_level="info")
@@ -192,8 +197,10 @@ def export(
         sys.stdout.write(text + "\n")
 
 
-plans_app = typer.Typer(help="List, show and clear cached plans.", no_args_is_help=True)
+plans_app = typer.Typer(help="Review cached plans: list, show, approve, reject, pin, evict, clear, freeze.",
+                        no_args_is_help=True)
 app.add_typer(plans_app, name="plans")
+PlanIdArg = typer.Argument(..., help="plan id (or a unique prefix) from `gateway plans list`")
 
 
 def _plan_cache(schema: Optional[str], db: Optional[str]) -> Any:
@@ -201,8 +208,9 @@ def _plan_cache(schema: Optional[str], db: Optional[str]) -> Any:
     from .cache import PlanCache
 
     settings = _settings(schema, db)
+    settings.frozen = None  # review the live cache, never a lock file's copy
     gw = _gateway(settings)
-    return gw.plan_cache or PlanCache(gw.engine, gw.catalog, redis_url=settings.redis_url)
+    return gw.plan_cache or PlanCache.open(gw.engine, gw.catalog, settings.redis_url, settings.redis_prefix)
 
 
 @plans_app.command("list")
@@ -211,27 +219,71 @@ def plans_list(
     schema: Optional[str] = SchemaOpt,
     db: Optional[str] = DbOpt,
 ) -> None:
-    """One line per cached plan: id, kind, field, whether it fits the current SDL, request text."""
+    """One line per cached plan: id, kind, field, review status, whether it fits the SDL, request text."""
     cache = _plan_cache(schema, db)
-    entries = cache.entries(field)
+    entries = cache.list(field)
     for e in entries:
         state = "current" if cache.is_current(e) else "stale"
-        typer.echo(f"{e['id'][:12]}  {e['kind']:<8}  {e['field']:<20}  {state:<7}  {e['text']}")
+        status = e.status + ("+pinned" if e.pinned else "")
+        typer.echo(f"{e.id[:12]}  {e.kind:<8}  {e.field:<20}  {status:<15}  {state:<7}  {e.text}")
     typer.echo(f"{len(entries)} plan(s)")
 
 
 @plans_app.command("show")
-def plans_show(
-    plan_id: str = typer.Argument(..., help="plan id (or a unique prefix) from `gateway plans list`"),
-    schema: Optional[str] = SchemaOpt,
-    db: Optional[str] = DbOpt,
-) -> None:
-    """Print one cached plan as JSON."""
-    entry = _plan_cache(schema, db).get(plan_id)
-    if entry is None:
-        err.print(f"[red]error:[/red] no single plan with id {plan_id!r}", highlight=False)
-        raise typer.Exit(1)
-    typer.echo(json.dumps(entry, indent=2, default=str))
+def plans_show(plan_id: str = PlanIdArg, schema: Optional[str] = SchemaOpt, db: Optional[str] = DbOpt) -> None:
+    """Print one cached plan as JSON, with its plain-English reading."""
+    from dataclasses import asdict
+
+    from .describe import describe
+
+    entry = _lifecycle(schema, db, "show", plan_id)
+    typer.echo(json.dumps({**asdict(entry), "reading": describe(entry.plan)}, indent=2, default=str,
+                          ensure_ascii=False))
+
+
+def _lifecycle(schema: Optional[str], db: Optional[str], action: str, plan_id: str) -> Any:
+    """Run one lifecycle operation of the plan cache; an unknown id exits 1 with a message."""
+    cache = _plan_cache(schema, db)
+    try:
+        return getattr(cache, action)(plan_id)
+    except GatewayError as e:
+        err.print(f"[red]error:[/red] {e.message}", highlight=False)
+        raise typer.Exit(1) from e
+
+
+@plans_app.command("approve")
+def plans_approve(plan_id: str = PlanIdArg, schema: Optional[str] = SchemaOpt, db: Optional[str] = DbOpt) -> None:
+    """Vouch for a plan: it is served to every caller and preferred as a worked example."""
+    e = _lifecycle(schema, db, "approve", plan_id)
+    typer.echo(f"approved {e.id[:12]}  {e.text}")
+
+
+@plans_app.command("reject")
+def plans_reject(plan_id: str = PlanIdArg, schema: Optional[str] = SchemaOpt, db: Optional[str] = DbOpt) -> None:
+    """Never serve this plan again for its request or template, nor use it as an example."""
+    e = _lifecycle(schema, db, "reject", plan_id)
+    typer.echo(f"rejected {e.id[:12]}  {e.text}")
+
+
+@plans_app.command("wrong")
+def plans_wrong(plan_id: str = PlanIdArg, schema: Optional[str] = SchemaOpt, db: Optional[str] = DbOpt) -> None:
+    """Mark a plan as a wrong answer: like reject, recorded as wrong."""
+    e = _lifecycle(schema, db, "mark_wrong", plan_id)
+    typer.echo(f"marked wrong {e.id[:12]}  {e.text}")
+
+
+@plans_app.command("pin")
+def plans_pin(plan_id: str = PlanIdArg, schema: Optional[str] = SchemaOpt, db: Optional[str] = DbOpt) -> None:
+    """Approve a plan and keep it through `plans clear` and schema changes."""
+    e = _lifecycle(schema, db, "pin", plan_id)
+    typer.echo(f"pinned {e.id[:12]}  {e.text}")
+
+
+@plans_app.command("evict")
+def plans_evict(plan_id: str = PlanIdArg, schema: Optional[str] = SchemaOpt, db: Optional[str] = DbOpt) -> None:
+    """Drop a plan; the next such request plans afresh."""
+    e = _lifecycle(schema, db, "evict", plan_id)
+    typer.echo(f"evicted {e.id[:12]}  {e.text}")
 
 
 @plans_app.command("clear")
@@ -240,8 +292,39 @@ def plans_clear(
     schema: Optional[str] = SchemaOpt,
     db: Optional[str] = DbOpt,
 ) -> None:
-    """Delete cached plans (all, or one field's) from the store and Redis."""
+    """Delete cached plans (all, or one field's) from the store and Redis; pinned and rejected ones stay."""
     typer.echo(f"cleared {_plan_cache(schema, db).clear(field)} plan(s)")
+
+
+@plans_app.command("freeze")
+def plans_freeze(
+    output: Path = typer.Option(..., "--output", "-o", help="the lock file to write, e.g. plans.lock.json"),
+    documents: Optional[Path] = typer.Option(None, "--documents", exists=True, dir_okay=False,
+                                             help="a persisted-documents manifest (JSON object hash -> document): "
+                                                  "plan each literal q it holds"),
+    approved_only: bool = typer.Option(False, "--approved-only", help="only plans a developer approved or pinned"),
+    schema: Optional[str] = SchemaOpt,
+    db: Optional[str] = DbOpt,
+    model: Optional[str] = ModelOpt,
+    connectors: Optional[str] = ConnectorsOpt,
+) -> None:
+    """Write the plans this deployment uses to a reviewable lock file for `gateway serve --frozen`."""
+    from .cache.freeze import FreezeError, freeze
+
+    settings = _settings(schema, db, model, connectors=connectors)
+    settings.frozen = None  # freeze from the live cache and model
+    gw = _gateway(settings)
+    try:
+        text, notes = freeze(gw, documents, approved_only)
+    except FreezeError as e:
+        err.print(f"[red]error:[/red] {e}", highlight=False)
+        raise typer.Exit(1) from e
+    finally:
+        gw.close()
+    output.write_text(text, encoding="utf-8")
+    for note in notes:
+        err.print(f"  {note}", highlight=False)
+    typer.echo(f"wrote {output} ({len(json.loads(text)['plans'])} plan(s))")
 
 
 traces_app = typer.Typer(help="Model-call traces (GATEWAY_TRACES) for distillation.", no_args_is_help=True)

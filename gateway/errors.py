@@ -33,6 +33,10 @@ Hierarchy (code in brackets)::
     │   ├── ModelAuth               [MODEL_AUTH]
     │   ├── ModelRateLimited        [MODEL_RATE_LIMITED]
     │   └── ModelBudgetExceeded     [MODEL_BUDGET_EXCEEDED]
+    ├── UnknownPlan                 [PLAN_NOT_FOUND]          plan review: no cached plan has this id
+    ├── PlanRejected                [PLAN_REJECTED]           the model's plan was rejected by a developer
+    ├── PlanNotFrozen               [PLAN_NOT_FROZEN]         a frozen gateway has no reviewed plan for this
+    ├── LockFileInvalid             [LOCK_FILE_INVALID]       start-up: a plans lock file cannot be used
     └── ConnectorError              [CONNECTOR_ERROR]         a connector raised
         ├── ConnectorTimeout        [CONNECTOR_TIMEOUT]
         └── ConnectorResultInvalid  [CONNECTOR_RESULT_INVALID]
@@ -271,6 +275,30 @@ class ModelBudgetExceeded(ModelError):
     """Repairs used up ``GATEWAY_MAX_TOKENS_PER_REQUEST``."""
 
     code = "MODEL_BUDGET_EXCEEDED"
+
+
+class UnknownPlan(GatewayError):
+    """No single cached plan has this id (or id prefix)."""
+
+    code = "PLAN_NOT_FOUND"
+
+
+class PlanRejected(GatewayError):
+    """The model answered with a plan a developer rejected (or marked wrong) for this request."""
+
+    code = "PLAN_REJECTED"
+
+
+class PlanNotFrozen(GatewayError):
+    """A frozen gateway (``serve --frozen``) has no reviewed plan for this request and calls no model."""
+
+    code = "PLAN_NOT_FROZEN"
+
+
+class LockFileInvalid(GatewayError):
+    """A plans lock file is malformed or was made for another SDL; raised at start-up."""
+
+    code = "LOCK_FILE_INVALID"
 
 
 class ConnectorError(GatewayError):

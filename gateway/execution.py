@@ -71,6 +71,12 @@ class Caller:
 
     roles: frozenset[str] = frozenset()
     timezone: str | None = None
+    id: str = ""  # "key:<digest of the API key>", or "addr:<client address>" where keys are off
+
+    @property
+    def key_id(self) -> str | None:
+        """The API key's digest: whose requests taught which write templates (None without keys)."""
+        return self.id if self.id.startswith("key:") else None
 
 
 @dataclass
@@ -102,6 +108,7 @@ class RequestContext:
     timezone: str | None = None
     traces: dict[str, Any] = field(default_factory=dict)
     scope: RequestScope = field(default_factory=RequestScope)
+    caller: str | None = None  # the API key's digest (Caller.key_id)
 
 
 @dataclass
@@ -261,7 +268,7 @@ class Execution:
 
     # -- running --------------------------------------------------------------------------
     async def _run(self, p: _Prepared, caller: Caller, scope: RequestScope) -> Result:
-        ctx = RequestContext(self.gateway, caller.roles, caller.timezone, scope=scope)
+        ctx = RequestContext(self.gateway, caller.roles, caller.timezone, scope=scope, caller=caller.key_id)
         name = p.operation.name.value if p.operation.name else None
         result = execute(self.gateway.schema, p.document, variable_values=p.variables, operation_name=name,
                          context_value=ctx)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import json
 import re
 import zoneinfo
@@ -143,15 +144,19 @@ class GraphQLHTTP:
     def caller(self, request: Request) -> Caller:
         """The caller's roles from their API key (401 without a valid one) and their time zone."""
         roles: frozenset[str] = frozenset()
+        key = presented_key(request.headers)
         if self.gateway.api_keys is not None:
-            found = self.gateway.api_keys.roles_for(presented_key(request.headers))
+            found = self.gateway.api_keys.roles_for(key)
             if found is None:
                 raise Unauthenticated("a valid API key is required (Authorization: Bearer <key>)")
             roles = found
         timezone = request.headers.get("x-timezone")
         if timezone is not None and not valid_timezone(timezone.strip()):
             raise RequestError("X-Timezone must be an IANA time zone name such as Europe/Paris or UTC")
-        return Caller(roles, timezone.strip() if timezone else None)
+        # who is asking: a digest of the API key, or the client address where keys are off
+        who = ("key:" + hashlib.sha256(key.encode()).hexdigest()[:16] if key and self.gateway.api_keys is not None
+               else "addr:" + (request.client.host if request.client else ""))
+        return Caller(roles, timezone.strip() if timezone else None, who)
 
     @staticmethod
     def _wants_graphiql(request: Request) -> bool:

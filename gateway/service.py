@@ -16,8 +16,10 @@ from graphql import GraphQLInterfaceType, GraphQLResolveInfo, GraphQLSchema, def
 
 from .access import Access, ApiKeys
 from .config import Settings
+from .cache import PlanCache
 from .connectors import load_connectors
-from .errors import GatewayError, PlanInvalid
+from .describe import describe
+from .errors import GatewayError, PlanInvalid, PlanNotFrozen, PlanRejected
 from .execution import Caller, Execution, GraphQLRequest, RequestContext, Result
 from .executor import Executor, Record
 from .llm import Provider, get_provider
@@ -71,20 +73,23 @@ class Gateway:
     @property
     def planner(self) -> Planner:
         """The planner, created on first use so a gateway without a model can still list."""
+        if self.settings.frozen:
+            raise PlanNotFrozen("this gateway serves frozen plans only and has no model")
         if self._planner is None:
             provider = self._provider or get_provider(self.settings.model, self.settings)
             self._planner = Planner(self.catalog, provider, self.settings,
                                     traces=TraceLog(self.settings.traces) if self.settings.traces else None)
         return self._planner
 
-    def _make_plan_cache(self) -> Any:
-        """The plan cache (store table, plus Redis when configured), or None when switched off."""
+    def _make_plan_cache(self) -> PlanCache | None:
+        """The frozen plans of a lock file; else the plan cache (store, plus Redis), or None when off."""
+        if self.settings.frozen:
+            from .cache.lockfile import load
+
+            return PlanCache.frozen(load(self.settings.frozen, self.catalog), self.catalog)
         if not self.settings.plan_cache:
             return None
-        from .cache import PlanCache
-
-        return PlanCache(self.engine, self.catalog, redis_url=self.settings.redis_url,
-                         redis_prefix=self.settings.redis_prefix)
+        return PlanCache.open(self.engine, self.catalog, self.settings.redis_url, self.settings.redis_prefix)
 
     # -- schema ---------------------------------------------------------------------------
     def _executable_schema(self) -> GraphQLSchema:
@@ -149,6 +154,7 @@ class Gateway:
             selection = describe_selection(list(info.field_nodes), info.fragments)
             plan = await self._plan(root, request, selection, hints, ctx, trace)
         trace["plan"] = plan.dump()
+        trace["reading"] = describe(plan)
         try:
             self.policy.check(root, plan)
             self.access.check_plan(plan, ctx.roles)
@@ -159,13 +165,13 @@ class Gateway:
             raise
         self._trace_outcome(trace, "ok")
         if trace.get("source") == "model" and self.plan_cache is not None:
-            await asyncio.to_thread(self.plan_cache.remember, root, request, selection, hints, plan)
+            await asyncio.to_thread(self.plan_cache.remember, root, request, selection, hints, plan, ctx.caller)
         trace["totalMs"] = round((time.perf_counter() - started) * 1000, 2)
         return self.shape(root, plan, records, hints.get("limit"))
 
     async def _plan(self, root: RootField, request: str, selection: str, hints: dict[str, Any],
                     ctx: RequestContext, trace: dict[str, Any]) -> Plan:
-        """A cached plan when one fits this request, else a fresh one from the model.
+        """A cached (or frozen) plan when one fits this request, else a fresh one from the model.
 
         Identical model requests within one incoming request are planned once (``shared``).
         """
@@ -176,11 +182,19 @@ class Gateway:
 
     async def _plan_once(self, root: RootField, request: str, selection: str, hints: dict[str, Any],
                          ctx: RequestContext) -> tuple[Plan, dict[str, Any]]:
-        if self.plan_cache is not None:
-            hit = await asyncio.to_thread(self.plan_cache.lookup, root, request, selection, hints)
+        cache = self.plan_cache
+        if cache is not None:
+            hit = await asyncio.to_thread(cache.lookup, root, request, selection, hints, ctx.caller)
             if hit is not None:
-                return validate_plan(self.catalog, hit.plan, root), {"source": "cache", "cache": hit.kind, "model": None}
+                return validate_plan(self.catalog, hit.plan, root), {
+                    "source": "frozen" if cache.read_only else "cache", "cache": hit.kind, "model": None}
+            if cache.read_only:
+                raise PlanNotFrozen(f"no frozen plan answers this request to {root.key}; add it with "
+                                    "`gateway plans freeze` and review the lock file")
         planned = await self.planner.plan(root, request, selection, hints, ctx.timezone, budget=ctx.scope.budget)
+        if cache is not None and await asyncio.to_thread(cache.rejected, root, request, selection, hints,
+                                                         planned.plan, ctx.caller):
+            raise PlanRejected("the model answered with a plan a developer rejected for this request")
         return planned.plan, {**self._model_trace(planned), "source": "model"}
 
     def _trace_outcome(self, trace: dict[str, Any], outcome: str) -> None:
@@ -232,4 +246,6 @@ class Gateway:
 
     def close(self) -> None:
         self.execution.close()
+        if self.plan_cache is not None:
+            self.plan_cache.close()
         self.engine.dispose()
