@@ -121,7 +121,7 @@ class Unauthenticated(RequestError):
 
     code = "UNAUTHENTICATED"
     status = 401
-    response_headers = {"WWW-Authenticate": "Bearer"}
+    response_headers: ClassVar[dict[str, str]] = {"WWW-Authenticate": "Bearer"}
 
 
 class MutationNotAllowed(RequestError):
@@ -129,7 +129,7 @@ class MutationNotAllowed(RequestError):
 
     code = "MUTATION_NOT_ALLOWED"
     status = 405
-    response_headers = {"Allow": "POST"}
+    response_headers: ClassVar[dict[str, str]] = {"Allow": "POST"}
 
 
 class NotAcceptable(RequestError):
