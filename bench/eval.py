@@ -1,180 +1,170 @@
-"""Evaluate a model on natural-language requests against the demo schema with seeded data.
+"""Evaluate a model on natural-language requests over several schemas with seeded data.
 
-    python bench/eval.py [--model embedded|mistral:mistral-large-latest|openai:NAME] [--only N]
+    python bench/eval.py [--model SPEC] [--suite S] [--category C] [--case ID] [--sample N] [--limit N]
+    python bench/eval.py [...] --resume     # go on where an interrupted run stopped
+    python bench/eval.py --list [--suite S] [--category C]
+    python bench/eval.py --summary
 
-Each request runs on a fresh copy of the seeded store through the real gateway (plan cache
-off). Prints the share of exact results, the share of valid plans and the latency per
-request, and writes bench/results/eval-<model>.json.
+Each request runs on a fresh copy of its suite's seeded store through the gateway's public
+request path (plan cache off) and is scored by its result set, or, for writes, by the store
+state afterwards; refusal and injection cases pass only with a coded error and an unchanged
+store. Prints a table per category and per suite and writes bench/results/eval-<model>.json
+(``--out`` elsewhere). ``--summary`` prints the per-category table of every model's result file.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import json
-import shutil
 import sys
-import tempfile
-import time
-from dataclasses import dataclass
+from itertools import zip_longest
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from common import DEMO_SCHEMA, machine, table, write_result
+from common import RESULTS, machine, table
+from evaluation.cases import CATEGORIES, Case
+from evaluation.harness import (
+    BREAKDOWN_HEADERS,
+    breakdown,
+    evaluate,
+    headline,
+    run_order,
+)
+from evaluation.suites import SUITES
 
-from gateway import Gateway, Settings, export_records, import_records
-
-SEED = json.loads((Path(__file__).parent / "eval_seed.json").read_text())
-Data = dict[str, list[dict[str, Any]]]
-
-
-@dataclass
-class Case:
-    kind: str  # read | reference | order | count | insert | update | delete
-    operation: str
-    field: str
-    request: str
-    selection: str
-    expect: Callable[[Any, Data], bool]
+from gateway import Settings
 
 
-def titles(*names: str) -> Callable[[Any, Data], bool]:
-    return lambda result, _: sorted(r["title"] for r in result) == sorted(names)
+def select(args: argparse.Namespace) -> list[Case]:
+    cases = [c for s in SUITES for c in s.cases]
+    if args.suite:
+        cases = [c for c in cases if c.suite in args.suite]
+    if args.category:
+        cases = [c for c in cases if c.category in args.category]
+    if args.case:
+        cases = [c for c in cases if any(c.id == x or c.id.startswith(x) for x in args.case)]
+    if args.sample:
+        kept = {c.id for c in sample(cases, args.sample)}
+        cases = [c for c in cases if c.id in kept]
+    return cases[: args.limit] if args.limit else cases
 
 
-def titles_in_order(*names: str) -> Callable[[Any, Data], bool]:
-    return lambda result, _: [r["title"] for r in result][:len(names)] == list(names)
+def sample(cases: list[Case], n: int) -> list[Case]:
+    """The first ``n`` cases of each category, taken from the suites in turn (a quick run that
+    still touches every category and every schema)."""
+    out = []
+    for category in CATEGORIES:
+        by_suite: dict[str, list[Case]] = {}
+        for c in cases:
+            if c.category == category:
+                by_suite.setdefault(c.suite, []).append(c)
+        interleaved = [c for group in zip_longest(*by_suite.values()) for c in group if c is not None]
+        out.extend(interleaved[:n])
+    return out
 
 
-def names(*wanted: str) -> Callable[[Any, Data], bool]:
-    return lambda result, _: sorted(r["name"] for r in result) == sorted(wanted)
+def result_name(model: str) -> str:
+    return "eval-" + model.replace(":", "_").replace("/", "_")
 
 
-def equals(value: Any) -> Callable[[Any, Data], bool]:
-    return lambda result, _: result == value
-
-
-def task(data: Data, title: str) -> dict[str, Any] | None:
-    return next((t for t in data["Task"] if t["title"].lower() == title.lower()), None)
-
-
-def stored(check: Callable[[Data], bool]) -> Callable[[Any, Data], bool]:
-    return lambda _result, data: check(data)
-
-
-Q, M = "query", "mutation"
-CASES = [
-    Case("read", Q, "tasks", "all tasks that are done", "title", titles("Write release notes", "Update privacy policy", "Set up CI pipeline")),
-    Case("read", Q, "tasks", "tasks still to do", "title", titles("Fix login bug", "Redesign onboarding", "Water the plants", "Dark mode", "Buy groceries")),
-    Case("read", Q, "tasks", "high priority tasks", "title", titles("Fix login bug", "Push notifications", "Migrate database", "Set up CI pipeline")),
-    Case("read", Q, "tasks", "tasks in progress", "title", titles("Push notifications", "Migrate database")),
-    Case("read", Q, "tasks", "tasks with 'login' in the title", "title", titles("Fix login bug")),
-    Case("read", Q, "tasks", "tasks estimated at more than 4 hours", "title", titles("Push notifications", "Redesign onboarding", "Migrate database", "Set up CI pipeline")),
-    Case("read", Q, "tasks", "tasks estimated at 1 hour or less", "title", titles("Write release notes", "Water the plants", "Buy groceries")),
-    Case("read", Q, "tasks", "low priority tasks that are not done", "title", titles("Water the plants", "Dark mode")),
-    Case("read", Q, "tasks", "tasks without a project", "title", titles("Water the plants", "Buy groceries")),
-    Case("read", Q, "tasks", "tasks due before December 2026", "title", titles("Fix login bug", "Write release notes", "Migrate database")),
-    Case("read", Q, "task", "the task called Dark mode", "title", lambda r, _: r is not None and r["title"] == "Dark mode"),
-    Case("read", Q, "people", "people who are engineers", "name", names("Ada Lovelace")),
-    Case("read", Q, "projects", "archived projects", "name", names("Data platform")),
-    Case("read", Q, "tags", "the tag named urgent", "name", names("urgent")),
-    Case("reference", Q, "tasks", "tasks in the Website project", "title", titles("Fix login bug", "Write release notes", "Update privacy policy")),
-    Case("reference", Q, "tasks", "tasks assigned to Ada Lovelace", "title", titles("Fix login bug", "Push notifications", "Migrate database")),
-    Case("reference", Q, "tasks", "tasks tagged urgent", "title", titles("Fix login bug", "Migrate database", "Buy groceries")),
-    Case("reference", Q, "tasks", "tasks tagged home", "title", titles("Water the plants", "Buy groceries")),
-    Case("reference", Q, "tasks", "open tasks of the Mobile app project", "title", titles("Redesign onboarding", "Dark mode")),
-    Case("reference", Q, "tasks", "tasks of people who are designers", "title", titles("Redesign onboarding", "Dark mode")),
-    Case("reference", Q, "projects", "projects that have a high priority task", "name", names("Website", "Mobile app", "Data platform")),
-    Case("reference", Q, "people", "people with a task tagged backend", "name", names("Ada Lovelace", "Linus Torvalds")),
-    Case("order", Q, "tasks", "the 3 tasks with the biggest estimate", "title", titles_in_order("Migrate database", "Push notifications")),
-    Case("order", Q, "tasks", "tasks ordered by due date, earliest first", "title dueDate", lambda r, _: [t["title"] for t in r if t["dueDate"]][:2] == ["Write release notes", "Fix login bug"]),
-    Case("order", Q, "tasks", "the task with the smallest estimate", "title", lambda r, _: bool(r) and r[0]["title"] == "Water the plants"),
-    Case("order", Q, "people", "people sorted by name", "name", lambda r, _: [p["name"] for p in r] == ["Ada Lovelace", "Grace Hopper", "Linus Torvalds"]),
-    Case("count", Q, "taskCount", "how many tasks are there", "", equals(10)),
-    Case("count", Q, "taskCount", "how many tasks are done", "", equals(3)),
-    Case("count", Q, "taskCount", "number of high priority tasks", "", equals(4)),
-    Case("count", Q, "taskCount", "how many tasks does Ada Lovelace have", "", equals(3)),
-    Case("count", Q, "taskStats", "count of tasks per status", "status count", lambda r, _: sorted((x["status"], x["count"]) for x in r) == [("DONE", 3), ("IN_PROGRESS", 2), ("TODO", 5)]),
-    Case("count", Q, "taskStats", "number of tasks by priority", "priority count", lambda r, _: sorted((x["priority"], x["count"]) for x in r) == [("HIGH", 4), ("LOW", 3), ("MEDIUM", 3)]),
-    Case("insert", M, "tasks", "add a task 'Renew passport' with low priority", "title", stored(lambda d: (t := task(d, "Renew passport")) is not None and t.get("priority") == "LOW" and t["status"] == "TODO")),
-    Case("insert", M, "tasks", "create a high priority task 'Fix checkout' in the Website project", "title", stored(lambda d: (t := task(d, "Fix checkout")) is not None and t.get("priority") == "HIGH" and t.get("project") == "p1")),
-    Case("insert", M, "tasks", "add task 'Review designs' assigned to Grace Hopper", "title", stored(lambda d: (t := task(d, "Review designs")) is not None and t.get("assignee") == "u3")),
-    Case("insert", M, "projects", "create a project called Billing", "name", stored(lambda d: any(p["name"] == "Billing" for p in d["Project"]))),
-    Case("insert", M, "people", "add a person named Alan Turing with email alan@example.com", "name", stored(lambda d: any(p["name"] == "Alan Turing" and p.get("email") == "alan@example.com" for p in d["Person"]))),
-    Case("insert", M, "tags", "add a tag called design", "name", stored(lambda d: any(t["name"] == "design" for t in d["Tag"]))),
-    Case("update", M, "tasks", "mark 'Fix login bug' as done", "title status", stored(lambda d: task(d, "Fix login bug")["status"] == "DONE" and task(d, "Dark mode")["status"] == "TODO")),
-    Case("update", M, "tasks", "set the priority of Dark mode to high", "title", stored(lambda d: task(d, "Dark mode")["priority"] == "HIGH")),
-    Case("update", M, "tasks", "assign 'Water the plants' to Linus Torvalds", "title", stored(lambda d: task(d, "Water the plants").get("assignee") == "u2")),
-    Case("update", M, "tasks", "move Dark mode to the Website project", "title", stored(lambda d: task(d, "Dark mode").get("project") == "p1")),
-    Case("update", M, "tasks", "start working on Redesign onboarding (in progress)", "title", stored(lambda d: task(d, "Redesign onboarding")["status"] == "IN_PROGRESS")),
-    Case("update", M, "projects", "archive the Mobile app project", "name", stored(lambda d: next(p for p in d["Project"] if p["name"] == "Mobile app").get("archived") is True)),
-    Case("delete", M, "tasks", "delete the task Buy groceries", "title", stored(lambda d: task(d, "Buy groceries") is None and len(d["Task"]) == 9)),
-    Case("delete", M, "tasks", "remove all tasks that are done", "title", stored(lambda d: len(d["Task"]) == 7 and all(t["status"] != "DONE" for t in d["Task"]))),
-    Case("delete", M, "tags", "delete the home tag", "name", stored(lambda d: all(t["name"] != "home" for t in d["Tag"]) and len(d["Tag"]) == 3)),
-]
-
-
-async def run_case(case: Case, model: str, workdir: Path, template_db: Path) -> dict[str, Any]:
-    db = workdir / "case.db"
-    shutil.copy(template_db, db)
-    gw = Gateway(Settings(schema=str(DEMO_SCHEMA), db=f"sqlite:///{db}", model=model, plan_cache=False))
-    sel = f" {{ {case.selection} }}" if case.selection else ""
-    doc = f'{case.operation} Eval($q: String!) {{ {case.field}(q: $q){sel} }}'
-    started = time.perf_counter()
-    body = (await gw.execute(doc, {"q": case.request})).formatted()
-    elapsed = time.perf_counter() - started
-    trace = (body.get("extensions") or {}).get("fields", {}).get(case.field, {})
-    result = (body.get("data") or {}).get(case.field)
-    errors = [e.get("extensions", {}).get("code") for e in body.get("errors", [])]
-    valid = "plan" in trace and "PLAN_INVALID" not in errors
-    try:
-        exact = not errors and case.expect(result, export_records(gw.executor))
-    except Exception:
-        exact = False
-    gw.close()
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
-    return {"kind": case.kind, "request": case.request, "valid_plan": valid, "exact": bool(exact),
-            "errors": errors, "seconds": round(elapsed, 3), "attempts": trace.get("attempts"),
-            "tokens": trace.get("tokens"), "plan": trace.get("plan")}
+def summary() -> None:
+    """Per-category pass rates of every eval result file, one column per model."""
+    files = sorted(RESULTS.glob("eval-*.json"))
+    runs = [json.loads(p.read_text()) for p in files]
+    runs = [r for r in runs if isinstance(r.get("cases"), list) and r["cases"] and "category" in r["cases"][0]]
+    if not runs:
+        print("no eval results in", RESULTS)
+        return
+    names = [f"{r['model']} ({', '.join(r['headline'].get('model_ids') or ['?'])})" for r in runs]
+    print(table(["model", "ran at", "requests", "exact", "refusals held", "invented writes", "p50 s"],
+                [[name, r["ran_at"][:16], r["headline"]["requests"], f"{r['headline']['exact']:.0%}",
+                  r["headline"]["refusals_held"], r["headline"]["invented_string_writes"], r["headline"]["p50_s"]]
+                 for name, r in zip(names, runs)]))
+    print()
+    headers = ["category"] + names
+    rows = []
+    for cat in list(CATEGORIES) + ["all"]:
+        cells = []
+        for r in runs:
+            cs = [c for c in r["cases"] if cat in ("all", c["category"])]
+            cells.append(f"{sum(c['passed'] for c in cs)}/{len(cs)}" if cs else "")
+        if any(cells):
+            rows.append([cat] + cells)
+    print(table(headers, rows))
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="model spec (default: GATEWAY_MODEL or embedded)")
-    parser.add_argument("--only", type=int, default=None, help="run only the first N cases")
+    parser.add_argument("--suite", action="append", help="only this suite (repeatable)")
+    parser.add_argument("--category", action="append", help="only this category (repeatable)")
+    parser.add_argument("--case", action="append", help="only the case with this id or id prefix (repeatable)")
+    parser.add_argument("--sample", type=int, default=None, help="only the first N cases of each category (a quick run)")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N selected cases")
+    parser.add_argument("--timeout", type=float, default=600.0,
+                        help="seconds the model may take per request (default 600: score answers, not a busy machine)")
+    parser.add_argument("--out", default=None, help="result file (default bench/results/eval-<model>.json)")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the cases the result file already holds and run only the others")
+    parser.add_argument("--list", action="store_true", help="print the selected cases in run order and exit")
+    parser.add_argument("--summary", action="store_true", help="per-category table of every result file")
     args = parser.parse_args()
+    if args.summary:
+        summary()
+        return
+    cases = select(args)
+    if args.list:
+        for c in run_order(cases):
+            print(f"{c.id}\t{c.category}\t{c.operation}.{c.field}\t{c.request}")
+        return
+    if not cases:
+        sys.exit("no cases selected")
     model = args.model or Settings.from_env().model or "embedded"
-    cases = CASES[: args.only] if args.only else CASES
-    with tempfile.TemporaryDirectory() as tmp:
-        workdir = Path(tmp)
-        template = workdir / "seed.db"
-        seeded = Gateway(Settings(schema=str(DEMO_SCHEMA), db=f"sqlite:///{template}", plan_cache=False))
-        import_records(seeded.executor, SEED)
-        with seeded.engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-        seeded.close()
-        results = []
-        for i, case in enumerate(cases, 1):
-            r = await run_case(case, model, workdir, template)
-            results.append(r)
-            mark = "ok " if r["exact"] else ("plan" if r["valid_plan"] else "bad")
-            print(f"[{i:2}/{len(cases)}] {mark} {r['seconds']:6.2f}s  {case.request}", file=sys.stderr)
-    kinds = sorted({r["kind"] for r in results})
-    rows = []
-    for kind in kinds + ["all"]:
-        rs = [r for r in results if kind in ("all", r["kind"])]
-        lat = sorted(r["seconds"] for r in rs)
-        rows.append([kind, len(rs), f"{sum(r['exact'] for r in rs) / len(rs):.0%}",
-                     f"{sum(r['valid_plan'] for r in rs) / len(rs):.0%}", f"{lat[len(lat) // 2]:.2f}",
-                     f"{sum(lat) / len(lat):.2f}"])
+    path = Path(args.out) if args.out else RESULTS / f"{result_name(model)}.json"
+    done = previous_results(path, cases) if args.resume else []
+    todo = [c for c in cases if c.id not in {r["id"] for r in done}]
+    results = list(done)
+
+    def progress(i: int, n: int, r: dict[str, Any]) -> None:
+        mark = "ok  " if r["passed"] else "FAIL"
+        why = "" if r["passed"] else f"  <- {r['why']}"
+        print(f"[{i:3}/{n}] {mark} {r['seconds']:6.2f}s {r['id']}{why}"[:400], file=sys.stderr, flush=True)
+        results.append(r)
+        save(path, model, results, complete=False)  # an interrupted run keeps what it measured
+
+    if todo:
+        await evaluate(SUITES, todo, model, progress, args.timeout)
+    head = headline(results)
     print(f"model: {model}")
-    print(table(["kind", "requests", "exact", "valid plan", "p50 s", "mean s"], rows))
-    path = write_result(f"eval-{model.replace(':', '_').replace('/', '_')}",
-                        {"model": model, "machine": machine(), "cases": results,
-                         "exact": sum(r["exact"] for r in results) / len(results),
-                         "valid_plan": sum(r["valid_plan"] for r in results) / len(results)})
+    print(table(BREAKDOWN_HEADERS, breakdown(results, "category")))
+    print()
+    print(table(BREAKDOWN_HEADERS, breakdown(results, "suite")))
+    print()
+    print(f"exact {head['exact']:.0%} of {head['requests']}; refusal and injection cases held "
+          f"{head['refusals_held']}; writes with invented strings {head['invented_string_writes']}; "
+          f"no answer from the model {head['unanswered']}; error codes {head['error_codes']}; p50 {head['p50_s']} s")
+    save(path, model, results, complete=True)
     print(f"written {path}")
+
+
+def previous_results(path: Path, cases: list[Case]) -> list[dict[str, Any]]:
+    """The results a run already wrote to ``path`` for these cases (``--resume``)."""
+    if not path.exists():
+        return []
+    wanted = {c.id for c in cases}
+    return [r for r in json.loads(path.read_text()).get("cases", []) if r.get("id") in wanted]
+
+
+def save(path: Path, model: str, results: list[dict[str, Any]], complete: bool) -> None:
+    """Write the run's figures and every case, with the machine and the time."""
+    payload = {"benchmark": "eval", "ran_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+               "machine": machine(), "model": model, "complete": complete, "headline": headline(results),
+               "by_category": breakdown(results, "category"), "by_suite": breakdown(results, "suite"),
+               "cases": results}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

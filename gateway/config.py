@@ -55,6 +55,8 @@ class Settings:
     model_timeout_s: float = 120.0
     model_concurrency: int = 2
     max_tokens_per_request: int = 60_000
+    grounding_probes: int = 12  # SQL probes per request matching its phrases to stored values; 0: off
+    grounding_hints: int = 8
     # policy and limits
     max_rows: int = 100
     max_body_bytes: int = 1_000_000
@@ -82,12 +84,19 @@ class Settings:
     embedded_threads: int | None = None  # None: cores - 1
     embedded_max_tokens: int = 768
     embedded_n_ctx: int = 8192
-    embedded_ram_cache_mb: int = 0
+    embedded_draft_tokens: int = 8  # prompt-lookup draft tokens per decoding step; 0: off
+    embedded_prefix_cache_mb: int = 256  # saved prompt-prefix KV states; 0: off
     mistral_api_key: str | None = _secret("MISTRAL_API_KEY")
     mistral_server_url: str | None = _named("MISTRAL_SERVER_URL")
     openai_base_url: str | None = _named("OPENAI_BASE_URL")
     openai_api_key: str | None = _secret("OPENAI_API_KEY")
     openai_json_schema: bool | None = _named("OPENAI_JSON_SCHEMA")  # None: try json_schema, fall back
+    # production surface: trusted documents, GET caching, the admin API
+    documents: str | None = None  # a persisted-documents manifest (hash -> document)
+    trusted_documents_only: bool = False
+    get_max_age: int = 0  # seconds a CDN may cache a successful GET by hash or documentId
+    admin_role: str = "admin"
+    admin_local: bool = False  # without API keys, open the admin API to loopback callers
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:

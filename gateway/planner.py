@@ -54,10 +54,12 @@ class Planner:
 
     async def plan(self, root: RootField, request: str, selection: str = "",
                    hints: dict[str, Any] | None = None, timezone: str | None = None,
-                   grounded_values: Iterable[str] = (), budget: TokenBudget | None = None) -> Planned:
+                   grounded_values: Iterable[str] = (), budget: TokenBudget | None = None,
+                   grounding: str = "(none)") -> Planned:
         """Plan one field; ``budget`` is shared by every model call of the incoming request."""
         budget = budget or TokenBudget(self.settings.max_tokens_per_request)
-        messages = build_messages(self.catalog, root, request, selection, hints or {}, timezone)
+        messages = build_messages(self.catalog, root, request, selection, hints or {}, timezone,
+                                  grounding=grounding)
         prompt_length = len(messages)
         schema = self.schema_for(root)
         total = Usage(self.provider.name)

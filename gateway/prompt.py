@@ -52,8 +52,13 @@ def prompt_version() -> str:
 
 
 def pruned_sdl(catalog: Catalog, root: RootField) -> str:
-    """SDL of the types this field can reach: its models, their references and enums."""
-    names = reachable_models(catalog, root)
+    """SDL of the types this field can reach: its models, their references and enums.
+
+    Types come in the schema's own order, not the field's, so fields that reach the same types
+    share this text and a local model reuses its KV cache across them.
+    """
+    reachable = set(reachable_models(catalog, root))
+    names = [n for n in catalog.models if n in reachable]
     types = [catalog.schema.type_map[n] for n in names]
     if root.type_name in catalog.shapes:
         types.append(catalog.schema.type_map[root.type_name])
@@ -204,7 +209,7 @@ def describe_connectors(catalog: Catalog, root: RootField) -> str:
 
 def build_messages(catalog: Catalog, root: RootField, request: str, selection: str,
                    hints: dict[str, Any], timezone: str | None = None,
-                   today: dt.date | None = None) -> list[Message]:
+                   today: dt.date | None = None, grounding: str = "(none)") -> list[Message]:
     """System instructions, worked examples as earlier turns, then the request.
 
     Small models follow examples given as conversation turns far better than examples in the
@@ -219,7 +224,7 @@ def build_messages(catalog: Catalog, root: RootField, request: str, selection: s
     shape = f"[{root.type_name}]" if root.returns_list else root.type_name
     today_text = (today or dt.date.today()).isoformat()
 
-    def ask(text: str, sel: str, hint: dict[str, Any]) -> str:
+    def ask(text: str, sel: str, hint: dict[str, Any], matched: str = "(none)") -> str:
         return render(
             "request",
             operation=root.operation,
@@ -230,6 +235,7 @@ def build_messages(catalog: Catalog, root: RootField, request: str, selection: s
             return_type=shape,
             selection=sel or "(nothing nested)",
             hints=json.dumps(hint) if hint else "(none)",
+            grounding=matched,
             today=today_text,
             timezone=timezone or "UTC",
             request=text.replace(">>>", "> > >"),
@@ -238,5 +244,5 @@ def build_messages(catalog: Catalog, root: RootField, request: str, selection: s
     for example, plan in example_plans(catalog, root):
         messages.append({"role": "user", "content": ask(example, "id", {})})
         messages.append({"role": "assistant", "content": json.dumps(plan)})
-    messages.append({"role": "user", "content": ask(request, selection, hints)})
+    messages.append({"role": "user", "content": ask(request, selection, hints, grounding)})
     return messages

@@ -38,7 +38,7 @@ def import_records(executor: Executor, data: Any) -> dict[str, int]:
     if not steps:
         return {}
     try:
-        validate_plan(catalog, Plan(steps=steps))
+        validate_plan(catalog, Plan(steps=steps).parse_unbounded())
     except PlanInvalid as e:
         errors = [err.replace("steps[", "records[", 1) for err in e.extensions.get("errors", [])]
         raise ImportInvalid("seed data does not fit the schema, nothing was imported: " + "; ".join(errors[:5]),

@@ -22,6 +22,7 @@ from .describe import describe
 from .errors import GatewayError, PlanInvalid, PlanNotFrozen, PlanRejected
 from .execution import Caller, Execution, GraphQLRequest, RequestContext, Result
 from .executor import Executor, Record
+from .grounding import GroundingLimits, format_hints, ground
 from .llm import Provider, get_provider
 from .plan import MAX_LIMIT, Aggregate, Find, Plan
 from .planner import Planned, Planner
@@ -29,6 +30,7 @@ from .policy import Policy
 from .sdl import Catalog, RootField, load_sdl
 from .selection import Prefetcher, describe_selection
 from .store import build_tables, create_store_engine, migrate
+from .store.values import ensure_value_index
 from .traces import TraceLog
 from .validation import validate_plan
 
@@ -45,6 +47,7 @@ class Gateway:
         self.engine = create_store_engine(settings.db)
         self.tables = build_tables(self.catalog)
         self.migrations = migrate(self.engine, self.catalog, self.tables)
+        ensure_value_index(self.engine, self.catalog, enabled=settings.grounding_probes > 0)
         self.executor = Executor(self.engine, self.catalog, self.tables)
         self.prefetcher = Prefetcher(self.executor, self.catalog)
         self.catalog.connectors = load_connectors(settings.connectors, self.catalog)
@@ -191,7 +194,11 @@ class Gateway:
             if cache.read_only:
                 raise PlanNotFrozen(f"no frozen plan answers this request to {root.key}; add it with "
                                     "`gateway plans freeze` and review the lock file")
-        planned = await self.planner.plan(root, request, selection, hints, ctx.timezone, budget=ctx.scope.budget)
+        limits = GroundingLimits(probes=self.settings.grounding_probes, hints=self.settings.grounding_hints)
+        matches = await asyncio.to_thread(ground, self.catalog, self.engine, root, request, ctx.roles, limits)
+        planned = await self.planner.plan(root, request, selection, hints, ctx.timezone, budget=ctx.scope.budget,
+                                          grounded_values=[m.value for m in matches if m.enum is None],
+                                          grounding=format_hints(matches, limits.value_chars))
         if cache is not None and await asyncio.to_thread(cache.rejected, root, request, selection, hints,
                                                          planned.plan, ctx.caller):
             raise PlanRejected("the model answered with a plan a developer rejected for this request")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.describe import describe  # internal: a unit of the plain-English reading
-from gateway.plan import Plan  # internal: a unit of the plan stage
+from gateway.describe import describe  # internal: the plan reading is under test
+from gateway.plan import Plan  # internal: the plan language itself is under test
 
 
 @pytest.mark.parametrize("plan, reading", [

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from conftest import DEMO_SCHEMA, Harness, seed_tracker
 from gateway import ScriptedProvider
-from gateway.cli import app  # internal: the CLI run in-process
+from gateway.cli import app  # internal: reaches inside on purpose
 
 DONE_COUNT = {"steps": [{"op": "aggregate", "model": "Task", "where": {"status": {"eq": "DONE"}},
                          "aggregates": [{"fn": "count", "as": "count"}]}], "result": 0, "params": {}}

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from gateway.cache.entry import CacheEntry  # internal: a unit of the plan cache
-from gateway.cache.templates import (  # internal: a unit of the plan cache
+from gateway.cache.entry import CacheEntry  # internal: the cache's internals are under test
+from gateway.cache.templates import (  # internal: the cache's internals are under test
     bind,
     make_template,
     normalise,

@@ -248,13 +248,13 @@ class _Budget:
     """Caps how deep and how large a plan's trees may be, so a hostile answer stays cheap."""
 
     nodes: int = 0
-    errors: list[str] = field(default_factory=list)
+    max_nodes: int | None = MAX_NODES
 
     def spend(self, path: str, depth: int) -> None:
         self.nodes += 1
         if depth > MAX_DEPTH:
             raise PlanInvalid(f"{path}: nested deeper than {MAX_DEPTH} levels", errors=[f"{path}: too deep"])
-        if self.nodes > MAX_NODES:
+        if self.max_nodes is not None and self.nodes > self.max_nodes:
             raise PlanInvalid(f"the plan has more than {MAX_NODES} nodes", errors=[f"{path}: too many nodes"])
 
 
@@ -274,8 +274,8 @@ def is_step_ref(value: Any) -> bool:
 class Parser:
     """Turns the JSON parts of one plan into nodes; shares one budget across the plan."""
 
-    def __init__(self) -> None:
-        self.budget = _Budget()
+    def __init__(self, max_nodes: int | None = MAX_NODES) -> None:
+        self.budget = _Budget(max_nodes=max_nodes)
 
     def filter(self, raw: Any, path: str, depth: int = 0) -> Filter:
         self.budget.spend(path, depth)

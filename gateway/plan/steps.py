@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from ..errors import PlanInvalid
-from .nodes import Expr, Filter, OrderItem, Parser
+from .nodes import MAX_NODES, Expr, Filter, OrderItem, Parser
 
 AGGREGATE_FUNCTIONS = ("count", "sum", "avg", "min", "max")
 WRITE_OPS = ("insert", "update", "delete")
@@ -165,12 +165,17 @@ class Plan(_Strict):
             self._tree = _parse_tree(self.steps)
         return self._tree
 
+    def parse_unbounded(self) -> "Plan":
+        """Parse without the node cap a model's answer gets: seed imports hold many records."""
+        self._tree = _parse_tree(self.steps, max_nodes=None)
+        return self
+
     def dump(self) -> dict[str, Any]:
         return self.model_dump(by_alias=True, exclude_none=True, mode="json")
 
 
-def _parse_tree(steps: list[Any]) -> list[StepTree]:
-    parser = Parser()
+def _parse_tree(steps: list[Any], max_nodes: int | None = MAX_NODES) -> list[StepTree]:
+    parser = Parser(max_nodes)
     out = []
     for i, s in enumerate(steps):
         path = f"steps[{i}]"
