@@ -199,14 +199,16 @@ def export(
     db: Optional[str] = DbOpt,
 ) -> None:
     """Print every record in the seed format (the format `gateway import` reads)."""
-    from .seed import export_records
+    from .seed import write_export
 
     gw = _gateway(_settings(schema, db))
-    text = json.dumps(export_records(gw.executor), indent=2, default=str)
     if output:
-        output.write_text(text + "\n", encoding="utf-8")
+        with output.open("w", encoding="utf-8") as f:
+            write_export(gw.executor, f)
+            f.write("\n")
     else:
-        sys.stdout.write(text + "\n")
+        write_export(gw.executor, sys.stdout)
+        sys.stdout.write("\n")
 
 
 plans_app = typer.Typer(help="Review cached plans: list, show, approve, reject, pin, evict, clear, freeze.",

@@ -59,6 +59,11 @@ class Settings:
     grounding_hints: int = 8
     # policy and limits
     max_rows: int = 100
+    default_page_size: int = 100
+    max_page_size: int = 1000
+    # live subscriptions
+    max_subscriptions: int = 10
+    notify: str = "auto"
     max_body_bytes: int = 1_000_000
     max_depth: int = 10
     max_fields: int = 200

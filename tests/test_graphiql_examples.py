@@ -11,8 +11,8 @@ import pytest
 from graphql import OperationDefinitionNode, parse, validate
 
 from conftest import DEMO_SCHEMA, ROOT, LiveServer, make_gateway
-from gateway.graphiql import example_operations  # internal: not part of the public API
-from gateway.sdl import load_sdl  # internal: a unit of the SDL stage
+from gateway.graphiql import example_operations  # internal: reaches inside on purpose
+from gateway.sdl import load_sdl  # internal: reaches inside on purpose
 
 SCHEMAS = [DEMO_SCHEMA, ROOT / "examples" / "internal_tool" / "schema.graphql"]
 
