@@ -44,10 +44,8 @@ def free_port() -> int:
 
 def prepare(folder: Path) -> tuple[str, Path, Path]:
     """A seeded store whose plan cache holds the requests' plans, its lock file, a scripted model file."""
-    from gateway import Settings
+    from gateway import Gateway, Settings, import_records
     from gateway.plan import Plan  # internal: the plan language itself is under test
-    from gateway import import_records
-    from gateway import Gateway
     from gateway.validation import validate_plan  # internal: checks plans directly
 
     db = f"sqlite:///{folder / 'store.db'}"

@@ -84,7 +84,6 @@ class Settings:
     plan_examples: int = 3  # stored plans like the request offered to the model as worked examples
     traces: str | None = None
     connectors: str | None = None
-    redis_prefix: str = "gateway:plans:"
     # the model providers (each receives these instead of reading the environment)
     cache_dir: str | None = None  # where the embedded model file is joined; None: the user cache folder
     embedded_threads: int | None = None  # None: cores - 1

@@ -47,6 +47,10 @@ Hierarchy (code in brackets)::
     │   ├── ModelAuth               [MODEL_AUTH]
     │   ├── ModelRateLimited        [MODEL_RATE_LIMITED]
     │   └── ModelBudgetExceeded     [MODEL_BUDGET_EXCEEDED]
+    ├── UnknownPlan                 [PLAN_NOT_FOUND]          plan review: no cached plan has this id
+    ├── PlanRejected                [PLAN_REJECTED]           the model's plan was rejected by a developer
+    ├── PlanNotFrozen               [PLAN_NOT_FROZEN]         a frozen gateway has no reviewed plan for this
+    ├── LockFileInvalid             [LOCK_FILE_INVALID]       start-up: a plans lock file cannot be used
     └── ConnectorError              [CONNECTOR_ERROR]         a connector raised
         ├── ConnectorTimeout        [CONNECTOR_TIMEOUT]
         └── ConnectorResultInvalid  [CONNECTOR_RESULT_INVALID]
@@ -131,7 +135,7 @@ class Unauthenticated(RequestError):
 
     code = "UNAUTHENTICATED"
     status = 401
-    response_headers = {"WWW-Authenticate": "Bearer"}
+    response_headers: ClassVar[dict[str, str]] = {"WWW-Authenticate": "Bearer"}
 
 
 class MutationNotAllowed(RequestError):
@@ -139,7 +143,7 @@ class MutationNotAllowed(RequestError):
 
     code = "MUTATION_NOT_ALLOWED"
     status = 405
-    response_headers = {"Allow": "POST"}
+    response_headers: ClassVar[dict[str, str]] = {"Allow": "POST"}
 
 
 class NotAcceptable(RequestError):

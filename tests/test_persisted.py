@@ -23,10 +23,7 @@ from conftest import (
     make_gateway,
     seed_tracker,
 )
-from gateway import ScriptedProvider
-from gateway import ManifestInvalid
-from gateway import export_records
-from gateway import create_app
+from gateway import ManifestInvalid, ScriptedProvider, create_app, export_records
 
 GQL = "application/graphql-response+json"
 PROJECTS = "query Projects { projects { name } }"

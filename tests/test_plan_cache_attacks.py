@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Harness, seed_tracker
 from test_plan_cache import REDIS_URL, ask, redis_prefix, source, start, titles  # noqa: F401 - fixture
 
-from gateway import ScriptedProvider
-from gateway import import_records
+from conftest import Harness, seed_tracker
+from gateway import ScriptedProvider, import_records
 
 DELETE_ONE = {"steps": [{"op": "find", "model": "Task", "where": {"estimate": {"eq": 1}}, "limit": 1},
                         {"op": "delete", "model": "Task", "where": {"id": {"in": {"$step": 0, "field": "id"}}}}],

@@ -10,12 +10,12 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from conftest import DEMO_SCHEMA, Harness, seed_tracker
 from test_plan_cache import URGENT, ask, source, start, titles
 from typer.testing import CliRunner
 
-from gateway.cli import app  # internal: reaches inside on purpose
+from conftest import DEMO_SCHEMA, Harness, seed_tracker
 from gateway import ScriptedProvider
+from gateway.cli import app  # internal: reaches inside on purpose
 
 DONE_COUNT = {"steps": [{"op": "aggregate", "model": "Task", "where": {"status": {"eq": "DONE"}},
                          "aggregates": [{"fn": "count", "as": "count"}]}], "result": 0, "params": {}}

@@ -8,7 +8,12 @@ from typing import Any
 import pytest
 
 from gateway.cache.entry import CacheEntry  # internal: the cache's internals are under test
-from gateway.cache.templates import bind, make_template, normalise, value_positions  # internal: the cache's internals are under test
+from gateway.cache.templates import (  # internal: the cache's internals are under test
+    bind,
+    make_template,
+    normalise,
+    value_positions,
+)
 
 
 def find(where: dict[str, Any], params: dict[str, Any], **step: Any) -> dict[str, Any]:
