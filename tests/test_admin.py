@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from conftest import Harness, LiveServer, make_gateway, seed_tracker
-from gateway.llm.scripted import ScriptedProvider
+from gateway import ScriptedProvider
 
 KEYS = "root-key:admin,viewer-key:viewer"
 HIGH = {"steps": [{"op": "find", "model": "Task", "where": {"priority": {"eq": "HIGH"}}}], "result": 0,

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from conftest import Harness, LiveServer, make_gateway, seed_tracker
-from gateway.llm.scripted import ScriptedProvider
+from gateway import ScriptedProvider
 
 HIGH = {"steps": [{"op": "find", "model": "Task", "where": {"priority": {"eq": "HIGH"}}}], "result": 0,
         "params": {}}

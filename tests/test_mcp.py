@@ -19,10 +19,7 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 from conftest import free_port, make_gateway
-from gateway.llm.scripted import ScriptedProvider
-from gateway.seed import export_records, import_records
-from gateway.server import create_app
-from gateway.service import Gateway
+from gateway import Gateway, ScriptedProvider, create_app, export_records, import_records
 
 SDL = '''
 """A note someone wrote."""

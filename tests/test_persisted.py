@@ -23,10 +23,7 @@ from conftest import (
     make_gateway,
     seed_tracker,
 )
-from gateway.llm.scripted import ScriptedProvider
-from gateway.persisted import ManifestInvalid
-from gateway.seed import export_records
-from gateway.server import create_app
+from gateway import ManifestInvalid, ScriptedProvider, create_app, export_records
 
 GQL = "application/graphql-response+json"
 PROJECTS = "query Projects { projects { name } }"
