@@ -1,21 +1,36 @@
-"""Benchmark the embedded model: load time, first vs later call latency, peak memory.
+"""Benchmark an embedded model: where a request's time goes, and first-time request latency.
 
-    .venv/bin/python bench/embedded_bench.py [--n 6] [--alternate] [--ram-cache-mb 512]
+    .venv/bin/python bench/embedded_bench.py [--model embedded|embedded:qwen2.5-coder-0.5b|PATH] [--n 12]
 
-Every call shares one fixed system prefix (the gateway's real system prompt for a root
-field of schema.graphql, with the plan JSON Schema as the grammar) and varies only the short
-user request, as in production. The first call evaluates the whole prompt; later calls reuse
-the prefix's KV cache, so the gap between them is what the reuse saves. ``--alternate``
-switches between two fields' prefixes on every call, the case where llama.cpp's own prefix
-reuse misses and ``--ram-cache-mb`` (LlamaRAMCache) could help. Writes
-bench/results/embedded.json.
+Both parts use the gateway's real prompt (``gateway.prompt.build_messages``) for root fields of
+the demo schema and the field's plan JSON Schema as the grammar, as in production.
+
+Part 1, phases, on one request (repeated ``--rounds`` times, medians reported): prefill speed
+from an empty KV cache; the forward pass per token decoding freely (the limit to approach);
+decoding under the plan grammar with llama-cpp-python's own loop (the previous engine, which
+filters the whole vocabulary through the grammar every step) and with the gateway's decoder
+(grammar checked on the greedy token first), without and with prompt-lookup drafts.
+
+Part 2, first-time requests: ``--n`` distinct requests over six root fields, in an order that
+switches fields (as users and the eval do), each a model call. Every configuration has its
+own llama context, and they run interleaved request by request, so load from other jobs on
+the machine falls on all of them alike:
+
+    baseline   llama-cpp-python create_chat_completion, reusing only the live KV cache
+               (the provider before this change)
+    decoder    the gateway's decoder, check-first grammar, no drafts, no saved prefixes
+    +drafts    ... with prompt-lookup drafts of --draft tokens (default 8)
+    +prefixes  ... and saved prefix states: the provider's defaults
+
+Writes bench/results/embedded-<model>.json.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import gc
 import json
+import os
 import platform
 import resource
 import statistics
@@ -29,136 +44,201 @@ sys.path.insert(0, str(ROOT))
 
 from gateway.llm import embedded  # noqa: E402  # internal: the embedded provider is what this measures
 
+SCHEMA = ROOT / "schema.graphql"
+PHASE_REQUESTS = [("query.tasks", "tasks tagged urgent in the Apollo project", "id title status"),
+                  ("mutation.tasks", "add 'Fix login' to the Website project", "id title")]
+# (field, request, selection): distinct requests switching between six root fields.
 REQUESTS = [
-    "tasks that are in progress, highest priority first",
-    "the five most recently due tasks assigned to Ada",
-    "tasks tagged urgent in the Apollo project",
-    "tasks whose title mentions invoice",
-    "high priority tasks that are not done",
-    "tasks due before 2025-01-01 with no assignee",
-    "tasks in project Zeus estimated over 3 hours",
-    "everything Grace is working on that is still todo",
+    ("query.tasks", "all tasks that are done", "title"),
+    ("query.people", "people who are engineers", "name"),
+    ("query.tasks", "tasks assigned to Ada Lovelace", "title"),
+    ("query.taskCount", "how many tasks are done", ""),
+    ("mutation.tasks", "add a task 'Renew passport' with low priority", "title"),
+    ("query.projects", "archived projects", "name"),
+    ("query.tasks", "tasks tagged urgent", "title"),
+    ("mutation.tasks", "mark 'Fix login bug' as done", "title status"),
+    ("query.taskCount", "number of high priority tasks", ""),
+    ("query.people", "people sorted by name", "name"),
+    ("query.tasks", "the 3 tasks with the biggest estimate", "title"),
+    ("mutation.projects", "create a project called Billing", "name"),
+    ("query.tasks", "tasks in progress", "title"),
+    ("mutation.tasks", "set the priority of Dark mode to high", "title"),
+    ("query.projects", "projects that have a high priority task", "name"),
+    ("query.tasks", "tasks estimated at more than 4 hours", "title"),
 ]
 
 
-def _gateway_prompt(field: str) -> tuple[str, list[dict[str, str]], dict[str, Any]] | None:
-    """(label, messages for a placeholder request, plan schema) from the project's own code."""
-    try:
-        from gateway.plan_schema import plan_json_schema  # internal: a unit of the plan-schema stage
-        from gateway.prompt import build_messages  # internal: a unit of the prompt stage
-        from gateway.sdl import load_sdl  # internal: a unit of the SDL stage
+def gateway_prompt(field: str, request: str, selection: str) -> tuple[list[dict[str, str]], dict[str, Any]]:
+    """Messages and plan schema for a request, from the project's own code."""
+    from gateway.plan_schema import plan_json_schema  # internal: a unit of the plan-schema stage
+    from gateway.prompt import build_messages  # internal: a unit of the prompt stage
+    from gateway.sdl import load_sdl  # internal: a unit of the SDL stage
 
-        catalog = load_sdl(ROOT / "schema.graphql")
-        root = catalog.root(*field.split("."))
-        messages = build_messages(catalog, root, "{request}", "id title status", {})
-        return field, messages, plan_json_schema(catalog, root)
-    except Exception as exc:  # the gateway code is moving; fall back rather than fail
-        print(f"(real prompt for {field} unavailable: {exc!r}; using a synthetic one)")
-        return None
+    catalog = load_sdl(SCHEMA)
+    root = catalog.root(*field.split("."))
+    return build_messages(catalog, root, request, selection, {}), plan_json_schema(catalog, root)
 
 
-def _synthetic_prompt(label: str) -> tuple[str, list[dict[str, str]], dict[str, Any]]:
-    system = (f"[{label}] You turn a request into a JSON plan for a task tracker. "
-              + "Tasks have title, status (TODO, IN_PROGRESS, DONE), priority, dueDate, assignee. " * 40)
-    schema = {
-        "type": "object",
-        "properties": {
-            "model": {"enum": ["Task", "Person", "Project"]},
-            "where": {"type": "object", "additionalProperties": {"type": "string"}},
-            "limit": {"type": "integer"},
-        },
-        "required": ["model", "where"],
-        "additionalProperties": False,
-    }
-    return label, [{"role": "system", "content": system}, {"role": "user", "content": "{request}"}], schema
-
-
-def _with_request(messages: list[dict[str, str]], request: str) -> list[dict[str, str]]:
-    return [{**m, "content": m["content"].replace("{request}", request)} for m in messages]
-
-
-def _peak_rss_mb() -> float:
+def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def new_context(path: str, model_id: str, args: argparse.Namespace, prefix_mb: int) -> embedded._LoadedModel:
+    llama = embedded._load_llama(path, args.n_ctx, args.threads)
+    return embedded._LoadedModel(llama, model_id, prefix_mb * 1024 * 1024)
+
+
+def timed(fn: Any) -> tuple[Any, float]:
+    t0 = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0
+
+
+def llama_cpp_loop(loaded: embedded._LoadedModel, prompt: list[int], grammar: Any, max_tokens: int) -> int:
+    """llama-cpp-python's own generate loop (greedy, optional grammar); tokens produced."""
+    import llama_cpp
+
+    n = 0
+    for tok in loaded.llama.generate(prompt, temp=0.0, repeat_penalty=1.0, grammar=grammar):
+        if llama_cpp.llama_vocab_is_eog(loaded.llama._model.vocab, tok) or n >= max_tokens:
+            break
+        n += 1
+    return n
+
+
+def phases(loaded: embedded._LoadedModel, args: argparse.Namespace) -> dict[str, Any]:
+    """Prefill speed and per-token decoding cost of each engine, medians over the rounds."""
+    rows: dict[str, list[float]] = {}
+    extra: dict[str, list[float]] = {}
+    dec = loaded.decoder
+    for r in range(args.rounds):
+        field, request, selection = PHASE_REQUESTS[r % len(PHASE_REQUESTS)]
+        messages, schema = gateway_prompt(field, request, selection)
+        grammar = loaded.grammar_for(schema)
+        prompt, shared = loaded.tokens(messages)
+        dec._keep(0)
+        _, dt = timed(lambda: dec._decode(prompt, all_logits=False))
+        rows.setdefault("prefill, tokens/s", []).append(len(prompt) / dt)
+        extra.setdefault("prompt tokens", []).append(len(prompt))
+        extra.setdefault("field prefix tokens", []).append(shared)
+
+        def per_token(label: str, fn: Any) -> None:
+            dec._keep(len(prompt) - 1)  # everything but the last prompt token stays in the cache
+            n, dt = timed(fn)
+            tokens = n if isinstance(n, int) else n[1].completion_tokens
+            rows.setdefault(label, []).append(1000 * dt / max(tokens, 1))
+            extra.setdefault(f"{label}: tokens", []).append(tokens)
+            if not isinstance(n, int) and n[1].drafted:
+                extra.setdefault(f"{label}: accepted drafts", []).append(n[1].accepted / n[1].drafted)
+                extra.setdefault(f"{label}: forward passes", []).append(n[1].forward_passes)
+
+        cap = args.max_tokens
+        per_token("free decoding (llama-cpp-python loop), ms/token",
+                  lambda: llama_cpp_loop(loaded, prompt, None, cap))
+        per_token("free decoding (gateway decoder), ms/token",
+                  lambda: dec.generate(prompt, 0, None, "", cap, 0))
+        per_token("grammar, llama-cpp-python loop, ms/token",
+                  lambda: llama_cpp_loop(loaded, prompt, grammar, cap))
+        per_token("grammar, gateway decoder (check first), ms/token",
+                  lambda: dec.generate(prompt, 0, grammar._grammar, grammar._root, cap, 0))
+        for k in args.draft_sweep:
+            per_token(f"grammar, gateway decoder + drafts of {k}, ms/token",
+                      lambda k=k: dec.generate(prompt, 0, grammar._grammar, grammar._root, cap, k))
+        print(f"  round {r + 1}: " + ", ".join(f"{k.split(',')[0]} {v[-1]:.1f}" for k, v in rows.items()),
+              flush=True)
+    out = {k: round(statistics.median(v), 1) for k, v in rows.items()}
+    out.update({k: round(statistics.median(v), 2) for k, v in extra.items()})
+    return out
+
+
+def first_time_requests(path: str, model_id: str, args: argparse.Namespace) -> dict[str, Any]:
+    drafts = {"baseline": 0, "decoder": 0, "+drafts": args.draft, "+prefixes": args.draft}
+    configs = {name: new_context(path, model_id, args, args.prefix_cache_mb if name == "+prefixes" else 0)
+               for name in args.configs}
+    calls: list[dict[str, Any]] = []
+    for i, (field, request, selection) in enumerate(REQUESTS[:args.n]):
+        messages, schema = gateway_prompt(field, request, selection)
+        row: dict[str, Any] = {"i": i, "field": field, "request": request}
+        for name, loaded in configs.items():
+            if name == "baseline":
+                grammar = loaded.grammar_for(schema)
+                result, dt = timed(lambda: loaded.llama.create_chat_completion(
+                    messages=messages, grammar=grammar, temperature=0.0, max_tokens=args.max_tokens))
+                text = result["choices"][0]["message"]["content"] or ""
+                row[name] = {"s": round(dt, 2), "completion_tokens": result["usage"]["completion_tokens"]}
+            else:
+                (text, _, st), dt = timed(lambda: loaded.answer(messages, schema, args.max_tokens,
+                                                                drafts[name], args.n_ctx))
+                row[name] = {"s": round(dt, 2), "completion_tokens": st.completion_tokens,
+                             "prefilled": st.prompt_tokens - st.reused_tokens, "restored": st.restored_tokens,
+                             "accepted": st.accepted, "drafted": st.drafted, "fallbacks": st.grammar_fallbacks}
+            row[name]["answer"] = text
+        same = len({row[n]["answer"] for n in configs}) == 1
+        row["same_answer"] = same
+        calls.append(row)
+        print(f"  {i:2d} {field:18s} " + "  ".join(f"{n} {row[n]['s']:6.2f}s" for n in configs)
+              + f"  same={same}  {request!r}", flush=True)
+    summary = {}
+    for name in configs:
+        times = [c[name]["s"] for c in calls]
+        summary[name] = {"p50_s": round(statistics.median(times), 2), "mean_s": round(statistics.mean(times), 2),
+                         "max_s": round(max(times), 2)}
+    summary["answers identical in all configurations"] = sum(c["same_answer"] for c in calls)
+    for loaded in configs.values():
+        loaded.llama.close()
+    return {"summary": summary, "calls": calls}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--n", type=int, default=6, help="calls to make")
-    ap.add_argument("--model", default=None, help="a GGUF path (default: the verified default model)")
-    ap.add_argument("--max-tokens", type=int, default=None)
-    ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--ram-cache-mb", type=int, default=0, help="enable LlamaRAMCache of this size")
-    ap.add_argument("--alternate", action="store_true", help="alternate two different prefixes")
-    ap.add_argument("--synthetic", action="store_true", help="do not use the gateway's own prompt")
-    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "embedded.json"))
+    ap.add_argument("--model", default="embedded", help="embedded, embedded:<name> or a GGUF path")
+    ap.add_argument("--n", type=int, default=12, help="first-time requests in part 2")
+    ap.add_argument("--rounds", type=int, default=2, help="repetitions of part 1")
+    ap.add_argument("--max-tokens", type=int, default=300)
+    ap.add_argument("--n-ctx", type=int, default=4096)
+    ap.add_argument("--threads", type=int, default=embedded.default_threads())
+    ap.add_argument("--draft", type=int, default=embedded.DEFAULT_DRAFT_TOKENS)
+    ap.add_argument("--draft-sweep", type=int, nargs="*", default=[4, 8, 16])
+    ap.add_argument("--prefix-cache-mb", type=int, default=embedded.DEFAULT_PREFIX_CACHE_MB)
+    ap.add_argument("--configs", nargs="+", default=["baseline", "decoder", "+drafts", "+prefixes"],
+                    choices=["baseline", "decoder", "+drafts", "+prefixes"])
+    ap.add_argument("--skip-phases", action="store_true")
+    ap.add_argument("--skip-requests", action="store_true")
     args = ap.parse_args()
 
-    fields = ["query.tasks", "mutation.tasks"] if args.alternate else ["query.tasks"]
-    prompts = [(None if args.synthetic else _gateway_prompt(f)) or _synthetic_prompt(f) for f in fields]
-
-    t0 = time.perf_counter()
-    provider = embedded.EmbeddedProvider(args.model, max_tokens=args.max_tokens, n_threads=args.threads,
-                                         ram_cache_mb=args.ram_cache_mb)
-    path = provider._resolve_path()
-    t_verify = time.perf_counter() - t0
-    loaded = provider.load()
-    t_load = time.perf_counter() - t0 - t_verify
-    rss_after_load = _peak_rss_mb()
-
-    grammar_ms = []
-    for _, _, schema in prompts:
-        g0 = time.perf_counter()
-        loaded.grammar_for(schema)
-        grammar_ms.append(round((time.perf_counter() - g0) * 1000, 1))
-
-    calls: list[dict[str, Any]] = []
-    for i in range(args.n):
-        label, messages, schema = prompts[i % len(prompts)]
-        request = REQUESTS[i % len(REQUESTS)]
-        c0 = time.perf_counter()
-        completion = asyncio.run(provider.complete(_with_request(messages, request), schema))
-        wall_ms = (time.perf_counter() - c0) * 1000
-        try:
-            json.loads(completion.text)
-            valid = True
-        except ValueError:
-            valid = False
-        u = completion.usage
-        calls.append({"i": i, "prefix": label, "request": request, "latency_ms": round(u.latency_ms, 1),
-                      "wall_ms": round(wall_ms, 1), "prompt_tokens": u.prompt_tokens,
-                      "completion_tokens": u.completion_tokens, "valid_json": valid,
-                      "ms_per_completion_token": round(u.latency_ms / max(u.completion_tokens, 1), 1),
-                      "answer": completion.text[:300]})
-        print(f"call {i} [{label}] {u.latency_ms:8.0f} ms  prompt {u.prompt_tokens:5d} tok  "
-              f"answer {u.completion_tokens:4d} tok  json={'ok' if valid else 'BAD'}  {request!r}")
-
-    later = [c["latency_ms"] for c in calls[1:]]
-    result = {
+    arg = args.model.partition(":")[2] if args.model.startswith("embedded") else args.model
+    provider = embedded.EmbeddedProvider(arg or None)
+    (path, t_verify) = timed(provider._resolve_path)
+    (loaded, t_load) = timed(lambda: new_context(path, provider.model_id, args, 0))
+    result: dict[str, Any] = {
         "model": provider.model_id,
-        "path": path,
         "llama_cpp_python": _version("llama-cpp-python"),
-        "machine": {"cpu_threads_used": provider.n_threads, "platform": platform.platform(),
-                    "processor": _cpu_model()},
-        "options": {"n": args.n, "n_ctx": provider.n_ctx, "max_tokens": provider.max_tokens,
-                    "ram_cache_mb": args.ram_cache_mb, "alternate": args.alternate,
-                    "prompt": "synthetic" if args.synthetic else "gateway"},
+        "machine": {"threads": args.threads, "cores": os.cpu_count(), "platform": platform.platform(),
+                    "processor": _cpu_model(), "load_average_at_start": os.getloadavg()},
+        "options": dict(vars(args)),
         "verify_or_join_s": round(t_verify, 2),
         "load_s": round(t_load, 2),
-        "grammar_build_ms": grammar_ms,
-        "rss_after_load_mb": round(rss_after_load, 1),
-        "peak_rss_mb": round(_peak_rss_mb(), 1),
-        "first_call_ms": calls[0]["latency_ms"] if calls else None,
-        "later_calls_median_ms": round(statistics.median(later), 1) if later else None,
-        "later_calls_mean_ms": round(statistics.mean(later), 1) if later else None,
-        "all_valid_json": all(c["valid_json"] for c in calls),
-        "calls": calls,
     }
-    out = Path(args.out)
+    print(f"{provider.model_id}: verify/join {t_verify:.2f} s, load {t_load:.2f} s, "
+          f"{args.threads} threads, load average {os.getloadavg()[0]:.1f}", flush=True)
+    if not args.skip_phases:
+        print("phases:", flush=True)
+        result["phases"] = phases(loaded, args)
+    loaded.llama.close()
+    del loaded
+    gc.collect()
+    if not args.skip_requests:
+        print("first-time requests:", flush=True)
+        result["first_time_requests"] = first_time_requests(path, provider.model_id, args)
+    result["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    result["load_average_at_end"] = os.getloadavg()
+    out = ROOT / "bench" / "results" / f"embedded-{provider.model_id.split(':', 1)[1]}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"\nverify/join {t_verify:.2f} s, load {t_load:.2f} s, grammar build {grammar_ms} ms")
-    print(f"first call {result['first_call_ms']} ms, later calls median {result['later_calls_median_ms']} ms")
-    print(f"peak RSS {result['peak_rss_mb']} MB (after load {result['rss_after_load_mb']} MB)")
+    for key, value in result.get("phases", {}).items():
+        print(f"| {key} | {value} |")
+    for name, value in result.get("first_time_requests", {}).get("summary", {}).items():
+        print(f"| {name} | {value} |")
     print(f"wrote {out}")
 
 

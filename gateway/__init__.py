@@ -38,6 +38,7 @@ from .errors import (
     ModelUnavailable,
     MutationNotAllowed,
     NotAcceptable,
+    PageInvalid,
     PayloadTooLarge,
     PersistedQueryHashMismatch,
     PersistedQueryInvalid,
@@ -52,6 +53,8 @@ from .errors import (
     RequestError,
     SchemaError,
     StoreError,
+    SubscriptionNeedsStream,
+    TooManySubscriptions,
     ToolNotFound,
     Unauthenticated,
     UnknownPlan,
@@ -59,7 +62,7 @@ from .errors import (
 )
 from .llm import Completion, Message, Provider, Usage
 from .llm.scripted import ScriptedProvider
-from .seed import export_records, import_records
+from .seed import export_records, import_records, write_export
 from .server import create_app
 from .service import Gateway
 
@@ -73,6 +76,7 @@ __all__ = [
     "connector",
     "import_records",
     "export_records",
+    "write_export",
     # the model seam: a provider of your own, or the scripted one for tests
     "Provider",
     "Message",
@@ -106,6 +110,7 @@ __all__ = [
     "BadUserInput",
     "QueryTooComplex",
     "BatchRefused",
+    "SubscriptionNeedsStream",
     "InternalError",
     "PlanInvalid",
     "InventedValue",
@@ -119,6 +124,8 @@ __all__ = [
     "PlanFailed",
     "PolicyDenied",
     "Forbidden",
+    "PageInvalid",
+    "TooManySubscriptions",
     "StoreError",
     "ModelError",
     "ModelUnavailable",

@@ -24,7 +24,7 @@ SchemaOpt = typer.Option(None, "--schema", help="SDL file (env GATEWAY_SCHEMA, d
 DbOpt = typer.Option(None, "--db", help="SQLAlchemy URL (env GATEWAY_DB, default sqlite:///gateway.db)")
 ConnectorsOpt = typer.Option(None, "--connectors", help="module path or .py file declaring connectors "
                                                          "(env GATEWAY_CONNECTORS)")
-ModelOpt = typer.Option(None, "--model", help="embedded | embedded:PATH.gguf | mistral:NAME | openai:NAME | scripted:FILE")
+ModelOpt = typer.Option(None, "--model", help="embedded | embedded:qwen2.5-coder-0.5b | embedded:PATH.gguf | mistral:NAME | openai:NAME | scripted:FILE")
 
 
 def _settings(schema: Optional[str], db: Optional[str], model: Optional[str] = None, **extra: Any) -> Settings:
@@ -199,14 +199,16 @@ def export(
     db: Optional[str] = DbOpt,
 ) -> None:
     """Print every record in the seed format (the format `gateway import` reads)."""
-    from .seed import export_records
+    from .seed import write_export
 
     gw = _gateway(_settings(schema, db))
-    text = json.dumps(export_records(gw.executor), indent=2, default=str)
     if output:
-        output.write_text(text + "\n", encoding="utf-8")
+        with output.open("w", encoding="utf-8") as f:
+            write_export(gw.executor, f)
+            f.write("\n")
     else:
-        sys.stdout.write(text + "\n")
+        write_export(gw.executor, sys.stdout)
+        sys.stdout.write("\n")
 
 
 plans_app = typer.Typer(help="Review cached plans: list, show, approve, reject, pin, evict, clear, freeze.",

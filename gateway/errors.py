@@ -23,6 +23,7 @@ Hierarchy (code in brackets)::
     ├── GraphQLValidationFailed     [GRAPHQL_VALIDATION_FAILED]  the document does not fit the schema
     ├── BadUserInput                [BAD_USER_INPUT]          the variables do not fit their declarations
     ├── QueryTooComplex             [QUERY_TOO_COMPLEX]       the document is too deep, too wide or asks too much
+    ├── SubscriptionNeedsStream     [SUBSCRIPTION_NEEDS_STREAM]  a subscription sent as one JSON request
     ├── BatchRefused                [BATCH_REFUSED]           not run: another entry of the batch was refused
     ├── InternalError               [INTERNAL_ERROR]          an unexpected failure (details only in the log)
     ├── PlanInvalid                 [PLAN_INVALID]            the model's answer does not fit the contract
@@ -36,6 +37,8 @@ Hierarchy (code in brackets)::
     ├── ToolNotFound                [TOOL_NOT_FOUND]          MCP: a tool name that is no tool
     ├── PlanFailed                  [PLAN_FAILED]             a valid plan could not complete
     ├── PolicyDenied                [POLICY_DENIED]           the plan may not do this here
+    ├── PageInvalid                 [PAGE_INVALID]            a page over the maximum, or a cursor not handed out
+    ├── TooManySubscriptions        [TOO_MANY_SUBSCRIPTIONS]  more open subscriptions than the caller may hold
     ├── Forbidden                   [FORBIDDEN]               the caller's role may not see or change this
     ├── StoreError                  [STORE_ERROR]             the store failed; the transaction rolled back
     ├── ModelError                  [MODEL_ERROR]             the model could not answer
@@ -235,7 +238,25 @@ class QueryTooComplex(GatewayError):
     code = "QUERY_TOO_COMPLEX"
 
 
+class SubscriptionNeedsStream(GatewayError):
+    """A subscription sent as one JSON request: it streams over SSE (graphql-sse) or a WebSocket."""
+
+    code = "SUBSCRIPTION_NEEDS_STREAM"
+
+
 # -- one root field ------------------------------------------------------------------------
+class PageInvalid(GatewayError):
+    """A page size over ``GATEWAY_MAX_PAGE_SIZE`` or below zero, or a cursor this field did not hand out."""
+
+    code = "PAGE_INVALID"
+
+
+class TooManySubscriptions(GatewayError):
+    """The caller already holds ``GATEWAY_MAX_SUBSCRIPTIONS`` open subscriptions."""
+
+    code = "TOO_MANY_SUBSCRIPTIONS"
+
+
 class InternalError(GatewayError):
     """An unexpected failure while resolving a field: a generic message, the details in the log."""
 

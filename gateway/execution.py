@@ -11,11 +11,13 @@ committed write behind a whole-batch error.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
+from inspect import isawaitable
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, TypeVar
 
 import graphql.validation
 from graphql import (
@@ -28,7 +30,7 @@ from graphql import (
     InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
-    execute,
+    experimental_execute_incrementally,
     get_operation_ast,
     parse,
     print_ast,
@@ -49,7 +51,9 @@ from .errors import (
     MutationNotAllowed,
     QueryTooComplex,
     RequestError,
+    SubscriptionNeedsStream,
 )
+from .incremental import merge, parts, uses_incremental
 from .limits import Limits, TokenBudget, check_complexity
 
 if TYPE_CHECKING:
@@ -63,6 +67,7 @@ T = TypeVar("T")
 # hostile documents queue there, not in the pool that store queries use.
 INLINE_DOCUMENT_CHARS = 1_000
 PREPARE_THREADS = 2
+DOCUMENT_CACHE_SIZE = 1_000  # checked documents kept (each at most INLINE_DOCUMENT_CHARS long)
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,8 @@ class RequestContext:
     traces: dict[str, Any] = field(default_factory=dict)
     scope: RequestScope = field(default_factory=RequestScope)
     caller: str | None = None  # the API key's digest (Caller.key_id)
+    caller_id: str = ""  # Caller.id (API key or address): whose open subscriptions these are
+    closers: list[Any] = field(default_factory=list)  # what a streamed operation releases at its end
 
 
 @dataclass
@@ -166,6 +173,16 @@ class GraphQLRequest:
         return cls(query, variables, op_name)
 
 
+@dataclass(frozen=True)
+class _Checked:
+    """A document that parsed, fits the limits and validated, with the operation to run."""
+
+    document: DocumentNode
+    operation: OperationDefinitionNode
+    model_fields: int
+    incremental: bool
+
+
 @dataclass
 class _Prepared:
     """A request that parsed, fits the limits, validated and whose variables fit: ready to run."""
@@ -174,6 +191,7 @@ class _Prepared:
     operation: OperationDefinitionNode
     variables: dict[str, Any]
     model_fields: int
+    incremental: bool = False  # asks for @defer or @stream
 
 
 class Execution:
@@ -191,6 +209,9 @@ class Execution:
             rules.append(NoSchemaIntrospectionCustomRule)
         self.rules = rules
         self.limits = Limits(s.max_depth, s.max_fields, s.max_introspection_fields, s.max_introspection_depth)
+        # Parsing and validating took 60 % of a cached request (bench/README.md): a document seen
+        # before is checked once. Bounded, and only for documents of ordinary size.
+        self._checked_cached = functools.lru_cache(maxsize=DOCUMENT_CACHE_SIZE)(self._check_document)
         self._pool = ThreadPoolExecutor(PREPARE_THREADS, thread_name_prefix="gateway-prepare")
 
     def close(self) -> None:
@@ -229,22 +250,53 @@ class Execution:
         scope = RequestScope(TokenBudget(s.max_tokens_per_request))
         return [await self._run(p, caller, scope) for p in prepared if isinstance(p, _Prepared)]
 
-    # -- before anything runs -------------------------------------------------------------
-    async def _prepare(self, request: GraphQLRequest, read_only: bool) -> "_Prepared | Result":
-        if len(request.document) <= INLINE_DOCUMENT_CHARS:
-            return self._prepare_now(request, read_only)
-        return await asyncio.get_running_loop().run_in_executor(self._pool, self._prepare_now, request, read_only)
+    async def stream(self, request: GraphQLRequest, caller: Caller | None = None, *,
+                     read_only: bool = False) -> AsyncIterator[Result | dict[str, Any]]:
+        """Results as they come, for the streaming transports (multipart, SSE, WebSocket): one for a
+        query or mutation, the parts of one using ``@defer``/``@stream`` (dicts, see
+        :mod:`gateway.incremental`), one per change for a subscription (:mod:`gateway.subscriptions`).
+        A refusal is one result that did not run. Closing the iterator releases what the operation holds."""
+        from .subscriptions import live_results
 
-    def _prepare_now(self, request: GraphQLRequest, read_only: bool) -> "_Prepared | Result":
+        caller = caller or Caller()
+        p = await self._prepare(request, read_only=read_only, streaming=True)
+        if isinstance(p, Result):
+            yield p
+            return
+        scope = RequestScope(TokenBudget(self.gateway.settings.max_tokens_per_request))
+        if p.operation.operation != OperationType.SUBSCRIPTION:
+            if p.incremental:
+                ctx = RequestContext(self.gateway, caller.roles, caller.timezone, scope=scope, caller=caller.key_id,
+                                     caller_id=caller.id)
+                async for part in self._parts(p, ctx):
+                    yield part
+            else:
+                yield await self._run(p, caller, scope)
+            return
+        ctx = RequestContext(self.gateway, caller.roles, caller.timezone, scope=scope, caller=caller.key_id,
+                             caller_id=caller.id)
+        name = p.operation.name.value if p.operation.name else None
+        async for result in live_results(self.gateway.schema, p.document, p.variables, name, ctx):
+            yield Result(result.data, [_field_error(e) for e in result.errors or ()])
+
+    # -- before anything runs -------------------------------------------------------------
+    async def _prepare(self, request: GraphQLRequest, read_only: bool, streaming: bool = False) -> "_Prepared | Result":
+        if len(request.document) <= INLINE_DOCUMENT_CHARS:
+            return self._prepare_now(request, read_only, streaming)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self._prepare_now, request, read_only,
+                                                                streaming)
+
+    def _prepare_now(self, request: GraphQLRequest, read_only: bool, streaming: bool = False) -> "_Prepared | Result":
         try:
-            return self._checked(request, read_only)
+            return self._checked(request, read_only, streaming)
         except RecursionError:
             return Result.refused(QueryTooComplex("the request is nested too deeply"))
 
-    def _checked(self, request: GraphQLRequest, read_only: bool) -> "_Prepared | Result":
+    def _check_document(self, text: str, operation_name: str | None) -> "_Checked | Result":
+        """Parse, limits and validation of one document: the same answer every time for the same text."""
         s = self.gateway.settings
         try:
-            document = parse(request.document, max_tokens=s.max_document_tokens)
+            document = parse(text, max_tokens=s.max_document_tokens)
         except GraphQLError as e:
             return _graphql_errors([e], GraphQLParseFailed)
         problem = check_complexity(document, self.limits)
@@ -253,29 +305,53 @@ class Execution:
         errors = validate(self.gateway.schema, document, self.rules)
         if errors:
             return _graphql_errors(errors, GraphQLValidationFailed)
-        operation = get_operation_ast(document, request.operation_name)
+        operation = get_operation_ast(document, operation_name)
         if operation is None:
-            name = request.operation_name
-            return Result.refused(RequestError(f"no operation named {name!r}" if name
+            return Result.refused(RequestError(f"no operation named {operation_name!r}" if operation_name
                                                else "several operations: name one"))
+        deferred = ("defer" in text or "stream" in text) and uses_incremental(document)
+        return _Checked(document, operation, len(_model_fields(document, operation)), deferred)
+
+    def _checked(self, request: GraphQLRequest, read_only: bool, streaming: bool = False) -> "_Prepared | Result":
+        check = self._checked_cached if len(request.document) <= INLINE_DOCUMENT_CHARS else self._check_document
+        checked = check(request.document, request.operation_name)
+        if isinstance(checked, Result):
+            return checked
+        document, operation = checked.document, checked.operation
+        if operation.operation == OperationType.SUBSCRIPTION and not streaming:
+            return Result.refused(SubscriptionNeedsStream(
+                "subscriptions are streamed: send Accept: text/event-stream (graphql-sse) or use a WebSocket "
+                "(graphql-transport-ws)"))
         if read_only and operation.operation != OperationType.QUERY:
             return Result.refused(MutationNotAllowed("this request may only read: send mutations with POST"))
         coerced = get_variable_values(self.gateway.schema, operation.variable_definitions or (),
                                       request.variables or {})
         if isinstance(coerced, list):
             return _graphql_errors(coerced, BadUserInput)
-        return _Prepared(document, operation, request.variables or {}, len(_model_fields(document, operation)))
+        return _Prepared(document, operation, request.variables or {}, checked.model_fields, checked.incremental)
 
     # -- running --------------------------------------------------------------------------
     async def _run(self, p: _Prepared, caller: Caller, scope: RequestScope) -> Result:
-        ctx = RequestContext(self.gateway, caller.roles, caller.timezone, scope=scope, caller=caller.key_id)
+        ctx = RequestContext(self.gateway, caller.roles, caller.timezone, scope=scope, caller=caller.key_id,
+                             caller_id=caller.id)
         name = p.operation.name.value if p.operation.name else None
-        result = execute(self.gateway.schema, p.document, variable_values=p.variables, operation_name=name,
-                         context_value=ctx)
-        if not isinstance(result, ExecutionResult):
+        if p.incremental:  # a client that takes one response: the parts merged
+            merged = merge([part async for part in self._parts(p, ctx)])
+            return Result(merged.get("data"), merged.get("errors", []), merged.get("extensions"))
+        # graphql-core's execute() refuses a schema that declares @defer/@stream; this is the same
+        # call without that check, and a document without them always has one result
+        result: Any = experimental_execute_incrementally(self.gateway.schema, p.document,
+                                                         variable_values=p.variables, operation_name=name,
+                                                         context_value=ctx)
+        if isawaitable(result):
             result = await result
         return Result(result.data, [_field_error(e) for e in result.errors or ()],
                       {"fields": ctx.traces} if ctx.traces else None)
+
+
+    def _parts(self, p: _Prepared, ctx: RequestContext) -> AsyncIterator[dict[str, Any]]:
+        name = p.operation.name.value if p.operation.name else None
+        return parts(self.gateway.schema, p.document, p.variables, name, ctx, _field_error, lambda: ctx.traces)
 
 
 def _graphql_errors(errors: list[GraphQLError], kind: type[GatewayError]) -> Result:

@@ -52,8 +52,13 @@ def prompt_version() -> str:
 
 
 def pruned_sdl(catalog: Catalog, root: RootField) -> str:
-    """SDL of the types this field can reach: its models, their references and enums."""
-    names = reachable_models(catalog, root)
+    """SDL of the types this field can reach: its models, their references and enums.
+
+    Types come in the schema's own order, not the field's, so fields that reach the same types
+    share this text and a local model reuses its KV cache across them.
+    """
+    reachable = set(reachable_models(catalog, root))
+    names = [n for n in catalog.models if n in reachable]
     types = [catalog.schema.type_map[n] for n in names]
     if root.type_name in catalog.shapes:
         types.append(catalog.schema.type_map[root.type_name])

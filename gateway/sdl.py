@@ -1,7 +1,7 @@
 """Load the SDL contract, refuse what cannot be served, and derive the stored models.
 
-Object types with an ``id: ID!`` field are *models* (tables); every field of ``Query`` and
-``Mutation`` is a *root field* served by the one generic resolver.
+Object types with an ``id: ID!`` field are *models* (tables); every field of ``Query``,
+``Mutation`` and ``Subscription`` is a *root field* served by the one generic resolver.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from graphql.validation.validate import validate_sdl  # locates each SDL error (
 from graphql.utilities import value_from_ast_untyped
 
 from .errors import SchemaError
+from .incremental import enable as enable_incremental
 
 # Directives the gateway understands; users may use them without declaring them.
 GATEWAY_DIRECTIVES = """
@@ -105,9 +106,18 @@ class Model:
         return [f for f in self.fields.values() if f.stored_as_column]
 
 
+@dataclass(frozen=True)
+class Connection:
+    """A Relay connection type (``edges { node cursor }``, ``pageInfo``) over a stored model."""
+
+    type_name: str
+    edge_type: str
+    node: str
+
+
 @dataclass
 class RootField:
-    operation: Literal["query", "mutation"]
+    operation: Literal["query", "mutation", "subscription"]
     name: str
     type_name: str
     returns_list: bool
@@ -119,6 +129,9 @@ class RootField:
     allow_bulk: bool
     auth_roles: tuple[str, ...] | None
     line: int | None = None
+    # set when the field returns a Relay connection: ``type_name`` is then the node model and
+    # ``returns_list`` is true, so planning sees a list of nodes
+    connection: Connection | None = None
 
     @property
     def key(self) -> str:
@@ -259,6 +272,7 @@ def build_catalog(sdl: str, source_name: str = "schema.graphql") -> Catalog:
     errors = _validate_schema(schema, source_name)
     if errors:
         raise errors[0]
+    enable_incremental(schema)  # @defer and @stream, declared before anything hashes the schema
     return _derive(sdl, schema, source_name)
 
 
@@ -278,15 +292,14 @@ def _is_model(t: Any) -> bool:
 
 
 def _derive(sdl: str, schema: GraphQLSchema, source_name: str = "schema.graphql") -> Catalog:
-    if schema.subscription_type is not None:
-        raise _fail(schema.subscription_type.ast_node, "subscriptions are not supported")
     if schema.query_type is None:
         raise _fail(None, "declares no Query type", source_name)
     models: dict[str, Model] = {}
     enums: dict[str, list[str]] = {}
     shapes: dict[str, dict[str, str]] = {}
     shape_models: dict[str, Model] = {}
-    roots = {schema.query_type.name, getattr(schema.mutation_type, "name", None)}
+    roots = {schema.query_type.name, getattr(schema.mutation_type, "name", None),
+             getattr(schema.subscription_type, "name", None)}
     for t in schema.type_map.values():
         if t.name.startswith("__"):
             continue
@@ -305,7 +318,8 @@ def _derive(sdl: str, schema: GraphQLSchema, source_name: str = "schema.graphql"
     for model in models.values():
         _resolve_relations(model, models, schema)
     root_fields: dict[str, RootField] = {}
-    for op, t in (("query", schema.query_type), ("mutation", schema.mutation_type)):
+    for op, t in (("query", schema.query_type), ("mutation", schema.mutation_type),
+                  ("subscription", schema.subscription_type)):
         if t is None:
             continue
         for name, f in t.fields.items():
@@ -447,20 +461,44 @@ def _root_field(op: str, name: str, f: Any, models: dict[str, Model], schema: Gr
         found = (named.name,)
     else:
         found = ()
+    connection = _connection(named, models)
+    if connection is not None:
+        found, is_list = (connection.node,), True
     max_rows = _directive(node, "maxRows")
     return RootField(
         operation=op,  # type: ignore[arg-type]
         name=name,
-        type_name=named.name,
+        type_name=connection.node if connection else named.name,
         returns_list=is_list,
         nullable=nullable,
         models=found,
         arguments={a: str(arg.type) for a, arg in f.args.items()},
-        readonly=op == "query" or _directive(node, "readonly") is not None,
+        readonly=op != "mutation" or _directive(node, "readonly") is not None,
         max_rows=int(_directive_args(max_rows)["n"]) if max_rows else None,
         allow_bulk=_directive(node, "allowBulk") is not None,
         auth_roles=_roles(node),
         line=_line(node),
+        connection=connection,
     )
+
+
+def _connection(named: Any, models: dict[str, Model]) -> Connection | None:
+    """A Relay connection: ``edges: [Edge]`` whose ``node`` is a model and a ``pageInfo`` field."""
+    if not isinstance(named, GraphQLObjectType) or named.name in models:
+        return None
+    edges, page_info = named.fields.get("edges"), named.fields.get("pageInfo")
+    if edges is None or page_info is None:
+        return None
+    edge = get_named_type(edges.type)
+    listed = edges.type.of_type if isinstance(edges.type, GraphQLNonNull) else edges.type
+    if not isinstance(listed, GraphQLList) or not isinstance(edge, GraphQLObjectType):
+        return None
+    node = edge.fields.get("node")
+    info = get_named_type(page_info.type)
+    if node is None or "cursor" not in edge.fields or get_named_type(node.type).name not in models:
+        return None
+    if not isinstance(info, GraphQLObjectType) or "hasNextPage" not in info.fields:
+        return None
+    return Connection(named.name, edge.name, get_named_type(node.type).name)
 
 

@@ -7,14 +7,16 @@ reference field holds the referenced record's id (a list reference, a list of id
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import Any, Iterator, TextIO
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from .errors import GatewayError, ImportInvalid, PlanInvalid
 from .executor import Executor, PlanRun, new_id
 from .plan import Insert, Plan
+from .store import is_sqlite
 from .store.tables import CREATED_COLUMN
 from .validation import validate_plan
 
@@ -82,21 +84,51 @@ def import_records(executor: Executor, data: Any) -> dict[str, int]:
 
 
 def export_records(executor: Executor) -> SeedData:
-    """Every record in the seed format; list references are written on their owning side."""
-    catalog = executor.catalog
-    out: SeedData = {}
+    """Every record in the seed format, in memory (small stores and tests; see :func:`write_export`)."""
     with executor.engine.connect() as conn:
-        for model in catalog.models.values():
-            table = executor.tables.table(model.name)
-            rows = [{k: v for k, v in r.items() if v is not None and k != CREATED_COLUMN}
-                    for r in conn.execute(select(table).order_by(table.c[CREATED_COLUMN], table.c.id)).mappings()]
-            by_id = {r["id"]: r for r in rows}
-            for f in model.fields.values():
-                rel = f.relation
-                if rel is None or rel.kind != "join" or rel.own_column != "left_id":
-                    continue
-                j = executor.tables.joins[rel.table]
-                for link in conn.execute(select(j).order_by(j.c.left_id, j.c.right_id)).mappings():
-                    by_id[link["left_id"]].setdefault(f.name, []).append(link["right_id"])
-            out[model.name] = rows
-    return out
+        return {m: list(_rows(executor, conn, m)) for m in executor.catalog.models}
+
+
+def write_export(executor: Executor, out: TextIO) -> None:
+    """Write every record in the seed format to ``out`` as the rows stream from the store.
+
+    The text is the same as ``json.dumps(export_records(...), indent=2)``, but only a batch of
+    rows is held at a time, so a table of millions of rows exports in constant memory.
+    """
+    with executor.engine.connect() as conn:
+        out.write("{")
+        for n, model in enumerate(executor.catalog.models):
+            out.write(("," if n else "") + f"\n  {json.dumps(model)}: [")
+            empty = True
+            for record in _rows(executor, conn, model):
+                text = json.dumps(record, indent=2, default=str).replace("\n", "\n    ")
+                out.write(("\n    " if empty else ",\n    ") + text)
+                empty = False
+            out.write("]" if empty else "\n  ]")
+        out.write("\n}" if executor.catalog.models else "}")
+
+
+def _rows(executor: Executor, conn: Connection, model_name: str) -> Iterator[dict[str, Any]]:
+    """A model's records in creation order, list references written on their owning side, streamed."""
+    model = executor.catalog.model(model_name)
+    table = executor.tables.table(model.name)
+    lists = {}
+    for f in model.fields.values():
+        rel = f.relation
+        if rel is None or rel.kind != "join" or rel.own_column != "left_id":
+            continue
+        j = executor.tables.joins[rel.table]
+        collect = func.json_group_array if is_sqlite(executor.engine) else func.json_agg
+        lists[f.name] = select(collect(j.c.right_id)).where(j.c.left_id == table.c.id).scalar_subquery().label(
+            f"__list_{f.name}")
+    stmt = select(table, *lists.values()).order_by(table.c[CREATED_COLUMN], table.c.id)
+    result = conn.execution_options(stream_results=True, yield_per=500).execute(stmt)
+    for row in result.mappings():
+        record = {k: v for k, v in row.items()
+                  if v is not None and k != CREATED_COLUMN and not k.startswith("__list_")}
+        for name in lists:
+            links = row[f"__list_{name}"]
+            links = json.loads(links) if isinstance(links, str) else links
+            if links:
+                record[name] = sorted(links)
+        yield record

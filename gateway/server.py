@@ -3,7 +3,8 @@
 Follows the GraphQL-over-HTTP spec: POST with ``application/json`` bodies and GET with query
 parameters, ``application/graphql-response+json`` when the client accepts it (request errors
 then get 4xx), plain ``application/json`` otherwise, batched requests as JSON arrays, and
-GraphiQL from assets inside the package for browsers.
+GraphiQL from assets inside the package for browsers. Subscriptions (and any operation asked for
+as ``text/event-stream``, or sent over a WebSocket) stream through :mod:`gateway.transports`.
 """
 
 from __future__ import annotations
@@ -17,14 +18,16 @@ import time
 import zoneinfo
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, AsyncIterator, Mapping
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+from starlette.websockets import WebSocket
 from starlette.staticfiles import StaticFiles
 
+from . import transports
 from .access import presented_key
 from .admin import AdminApp
 from .errors import (
@@ -35,6 +38,7 @@ from .errors import (
     PayloadTooLarge,
     PersistedQueryNotFound,
     RequestError,
+    SubscriptionNeedsStream,
     Unauthenticated,
     UnsupportedMediaType,
     catalogue,
@@ -122,9 +126,12 @@ class GraphQLHTTP:
         media = _media_type(request.headers.get("accept"))
         if request.method == "GET" and self.gateway.settings.graphiql and self._wants_graphiql(request):
             return HTMLResponse(self.graphiql_html)
-        if media is None:
+        if transports.wants_event_stream(request):
+            return await transports.sse_response(self, request)
+        if media is None and not transports.wants_multipart(request):
             return self._error_response(NotAcceptable(
                 f"cannot answer with {request.headers.get('accept')}; accept {GRAPHQL_RESPONSE} or {JSON}"), JSON)
+        media = media or JSON
         started = time.perf_counter()
         try:
             caller = self.caller(request)
@@ -144,7 +151,15 @@ class GraphQLHTTP:
                 status, headers = (200, {}) if any(r.executed for r in results) else self._status(refusals[0], media)
                 return GraphQLJSONResponse([r.formatted() for r in results], status_code=status, media_type=media,
                                            headers=headers)
+            if transports.wants_multipart(request):
+                streamed = self.request_from(payload)
+                if not isinstance(streamed, Result) and transports.may_defer(streamed.document):
+                    return await transports.multipart_response(self, streamed, caller, media, read_only)
             result = await self.run(payload, caller, read_only=read_only)
+            if result.code == SubscriptionNeedsStream.code and transports.accepts_event_stream(request):
+                streamed = self.request_from(payload)
+                if not isinstance(streamed, Result):
+                    return transports.event_stream(self, streamed, caller)
             response = self._result_response(result, media)
             response.headers.update(self._cache_headers(request.method, payload, result))
             return response
@@ -202,19 +217,24 @@ class GraphQLHTTP:
         scope = "private" if self.gateway.api_keys is not None else "public"
         return {"Cache-Control": f"{scope}, max-age={max_age}", "Vary": "Accept, Authorization, X-API-Key"}
 
-    def caller(self, request: Request) -> Caller:
-        """The caller's roles from their API key (401 without a valid one) and their time zone."""
+    def caller(self, request: HTTPConnection, headers: Mapping[str, str] | None = None) -> Caller:
+        """The caller's roles from their API key (401 without a valid one) and their time zone.
+
+        ``headers`` stands in for the request's (a WebSocket's ``connection_init`` payload).
+        """
+        headers = request.headers if headers is None else headers
         roles: frozenset[str] = frozenset()
-        key = presented_key(request.headers)
+        key = presented_key(headers)
         if self.gateway.api_keys is not None:
             found = self.gateway.api_keys.roles_for(key)
             if found is None:
                 raise Unauthenticated("a valid API key is required (Authorization: Bearer <key>)")
             roles = found
-        timezone = request.headers.get("x-timezone")
+        timezone = headers.get("x-timezone")
         if timezone is not None and not valid_timezone(timezone.strip()):
             raise RequestError("X-Timezone must be an IANA time zone name such as Europe/Paris or UTC")
-        # who is asking: a digest of the API key, or the client address where keys are off
+        # who is asking (whose templates, whose open subscriptions): a digest of the API key, or the
+        # client address where keys are off
         who = ("key:" + hashlib.sha256(key.encode()).hexdigest()[:16] if key and self.gateway.api_keys is not None
                else "addr:" + (request.client.host if request.client else ""))
         return Caller(roles, timezone.strip() if timezone else None, who)
@@ -282,8 +302,12 @@ def create_app(gateway: Gateway) -> Starlette:
     async def health(_request: Request) -> Response:
         return JSONResponse({"status": "ok", "schema": gateway.catalog.version})
 
+    async def websocket(ws: WebSocket) -> None:
+        await transports.GraphQLWebSocket(http, ws).serve()
+
     routes: list[BaseRoute] = [
         Route("/graphql", http.handle, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", websocket),
         Route("/healthz", health),
         Route("/admin/graphql", AdminApp(gateway, monitor), methods=["GET", "POST"]),
         Route("/mcp", mcp, methods=["GET", "POST", "DELETE"]),

@@ -1,19 +1,22 @@
 """The gateway itself: SDL, store, planner and policy wired behind one generic resolver.
 
 ``Gateway.resolve_field`` is the one resolver every root field of ``Query`` and ``Mutation``
-shares: plan (or take a listing plan when no ``q`` is given), check policy, run the plan in
+shares (a ``Subscription`` field prepares the same plan once and runs it again per change): plan (or take a listing plan when no ``q`` is given), check policy, run the plan in
 one transaction, load the nested selection, and record a trace for ``extensions``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from graphql import GraphQLInterfaceType, GraphQLResolveInfo, GraphQLSchema, default_field_resolver
 
+from . import pagination, subscriptions
 from .access import Access, ApiKeys
 from .config import Settings
 from .cache import PlanCache
@@ -24,15 +27,36 @@ from .execution import Caller, Execution, GraphQLRequest, RequestContext, Result
 from .executor import Executor, Record
 from .grounding import GroundingLimits, format_hints, ground
 from .llm import Provider, get_provider
+from .notify import make_notifier
 from .plan import MAX_LIMIT, Aggregate, Find, Plan
 from .planner import Planned, Planner
 from .policy import Policy
 from .sdl import Catalog, RootField, load_sdl
 from .selection import Prefetcher, describe_selection
-from .store import build_tables, create_store_engine, migrate
+from .store import build_tables, create_store_engine, is_sqlite, migrate
 from .store.values import ensure_value_index
 from .traces import TraceLog
 from .validation import validate_plan
+
+
+@dataclass
+class Prepared:
+    """A root field planned and checked, ready to run (once, or again for a subscription)."""
+
+    root: RootField
+    plan: Plan
+    paged: Plan
+    page: pagination.Page | None
+    field_nodes: list[Any]
+    fragments: dict[str, Any]
+    trace: dict[str, Any]
+    request: str | None
+    selection: str
+    hints: dict[str, Any]
+    started: float
+    timezone: str | None = None
+    caller: str | None = None  # the API key's digest, for the plan cache
+    remembered: bool = False
 
 
 __all__ = ["Caller", "Gateway", "RequestContext", "Result"]
@@ -56,6 +80,8 @@ class Gateway:
         self.api_keys = ApiKeys.load(settings.api_keys, settings.api_keys_file)
         self._provider = provider
         self.plan_cache = self._make_plan_cache()
+        self.notifier = make_notifier(settings.notify, self.engine.url, settings.redis_url)
+        self.subscription_slots = subscriptions.Slots(settings.max_subscriptions)
         self._planner: Planner | None = None
         self.schema = self._executable_schema()
         self.execution = Execution(self)
@@ -102,6 +128,10 @@ class Gateway:
                 continue
             for f in root_type.fields.values():
                 f.resolve = self._resolver
+        if schema.subscription_type is not None:
+            for f in schema.subscription_type.fields.values():
+                f.subscribe = functools.partial(subscriptions.subscribe_field, self)
+                f.resolve = subscriptions.event_value
         for t in schema.type_map.values():
             if isinstance(t, GraphQLInterfaceType):
                 t.resolve_type = lambda value, _info, _type: value.get("__typename")
@@ -144,33 +174,72 @@ class Gateway:
     # -- the one resolver -----------------------------------------------------------------
     async def resolve_field(self, root: RootField, args: dict[str, Any], info: GraphQLResolveInfo,
                             ctx: RequestContext, key: str) -> Any:
+        prepared = await self.prepare_field(root, args, info, ctx, key)
+        return await self.run_prepared(prepared)
+
+    async def prepare_field(self, root: RootField, args: dict[str, Any], info: GraphQLResolveInfo,
+                            ctx: RequestContext, key: str) -> "Prepared":
+        """Plan a root field (model, cache or listing) and check it; nothing runs on the store yet."""
         started = time.perf_counter()
+        args = dict(args)
         request = args.pop("q", None)
+        first, after = (args.pop("first", None), args.pop("after", None)) if root.connection else (None, None)
         hints = {k: v for k, v in args.items() if v is not None}
         trace: dict[str, Any] = {"field": root.key}
         ctx.traces[key] = trace
         self.access.check_root(root, ctx.roles)
+        field_nodes = list(info.field_nodes)
+        if root.connection:
+            field_nodes = pagination.node_field_nodes(field_nodes, info.fragments)
+        selection = ""
         if request is None or not request.strip():
             plan = self.listing_plan(root, hints)
             trace.update(model=None, source="listing")
         else:
-            selection = describe_selection(list(info.field_nodes), info.fragments)
+            selection = describe_selection(field_nodes, info.fragments)
             plan = await self._plan(root, request, selection, hints, ctx, trace)
         trace["plan"] = plan.dump()
         trace["reading"] = describe(plan)
         try:
             self.policy.check(root, plan)
             self.access.check_plan(plan, ctx.roles)
-            records = await asyncio.to_thread(self._run, root, plan, list(info.field_nodes), info.fragments,
-                                              ctx.timezone)
+            paged, page = self._page(root, plan, hints, first, after)
         except GatewayError as e:
             self._trace_outcome(trace, e.code)
             raise
-        self._trace_outcome(trace, "ok")
-        if trace.get("source") == "model" and self.plan_cache is not None:
-            await asyncio.to_thread(self.plan_cache.remember, root, request, selection, hints, plan, ctx.caller)
-        trace["totalMs"] = round((time.perf_counter() - started) * 1000, 2)
-        return self.shape(root, plan, records, hints.get("limit"))
+        return Prepared(root, plan, paged, page, field_nodes, info.fragments, trace, request, selection, hints,
+                        started, ctx.timezone, ctx.caller)
+
+    async def run_prepared(self, p: "Prepared") -> Any:
+        """Run a prepared plan in one transaction, load the nested selection, shape the result."""
+        try:
+            records = await asyncio.to_thread(self._run, p.root, p.paged, p.field_nodes, p.fragments, p.timezone)
+        except GatewayError as e:
+            self._trace_outcome(p.trace, e.code)
+            raise
+        self._trace_outcome(p.trace, "ok")
+        if p.paged.writes:
+            await asyncio.to_thread(self.notifier.publish, subscriptions.written_models(self.catalog, p.paged))
+        if p.trace.get("source") == "model" and self.plan_cache is not None and not p.remembered:
+            p.remembered = True
+            await asyncio.to_thread(self.plan_cache.remember, p.root, p.request, p.selection, p.hints, p.plan,
+                                    p.caller)
+        p.trace["totalMs"] = round((time.perf_counter() - p.started) * 1000, 2)
+        return self.shape(p.root, p.plan, records, p.page, p.trace)
+
+    def _page(self, root: RootField, plan: Plan, hints: dict[str, Any], first: Any,
+              after: Any) -> tuple[Plan, pagination.Page | None]:
+        """The plan narrowed to the page asked for (default page size, ``limit``, ``first``/``after``)."""
+        s = self.settings
+        if not plan.steps:  # a refusal: nothing to page
+            return plan, None
+        if root.connection:
+            size = pagination.page_size(first, s.default_page_size, s.max_page_size, "first")
+            return pagination.page_connection(plan, size, after, is_sqlite(self.engine))
+        if not root.returns_list:
+            return plan, None
+        size = pagination.page_size(hints.get("limit"), s.default_page_size, s.max_page_size, "limit")
+        return pagination.page_list(plan, size)
 
     async def _plan(self, root: RootField, request: str, selection: str, hints: dict[str, Any],
                     ctx: RequestContext, trace: dict[str, Any]) -> Plan:
@@ -238,13 +307,19 @@ class Gateway:
         plan = Plan(steps=[Find(op="find", model=root.models[0], limit=limit)], result=0)
         return validate_plan(self.catalog, plan, root)
 
-    def shape(self, root: RootField, plan: Plan, records: list[Record], limit: Any = None) -> Any:
-        """Fit the result step's records to the field's return type."""
-        if isinstance(limit, int) and limit >= 0:
-            records = records[:limit]
+    def shape(self, root: RootField, plan: Plan, records: list[Record], page: pagination.Page | None = None,
+              trace: dict[str, Any] | None = None) -> Any:
+        """Fit the result step's records to the field's return type (a page of a list, a connection)."""
+        if root.connection and page is not None:
+            return pagination.connection(records, page)
         step = plan.steps[plan.result_index]
         if root.returns_list:
-            return records
+            if page is None:
+                return records
+            rows = pagination.cut(records, page)
+            if trace is not None:
+                trace["page"] = {"size": page.size, "more": page.has_next}
+            return rows
         if not records:
             return None
         if isinstance(step, Aggregate) and root.type_name not in self.catalog.shapes:
@@ -252,6 +327,7 @@ class Gateway:
         return records[0]
 
     def close(self) -> None:
+        self.notifier.close()
         self.execution.close()
         if self.plan_cache is not None:
             self.plan_cache.close()

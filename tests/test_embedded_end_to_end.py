@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
+from test_embedded import _real_model_skip_reason
 
 from conftest import LiveServer, make_gateway
-from test_embedded import _real_model_skip_reason
 
 NOTES = """
 type Note {
@@ -26,7 +27,8 @@ def test_embedded_model_inserts_over_http_and_the_record_reads_back(tmp_path: Pa
     server = LiveServer(make_gateway(f"sqlite:///{tmp_path / 's.db'}", schema=schema, model="embedded",
                                      model_timeout_s=600)).start()
     try:
-        body = server.gql('mutation { notes(q: "add a note with the text: buy oat milk") { id text } }')
+        body = server.gql('mutation { notes(q: "add a note with the text: buy oat milk") { id text } }',
+                          timeout=600)  # a real model on two shared cores
         assert "errors" not in body, body
         trace = body["extensions"]["fields"]["notes"]
         assert trace["model"].startswith("embedded"), trace

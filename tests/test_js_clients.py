@@ -37,6 +37,7 @@ class Suite:
     answers: Path | None = None  # the scripted model's answers, in order; none: no model calls
     server_env: dict[str, str] = field(default_factory=dict)
     node_env: dict[str, str] = field(default_factory=dict)
+    schema: Path = ROOT / "schema.graphql"
     prepare: list[list[str]] = field(default_factory=list)  # run in the suite's folder before the gateway starts
     serve_args: list[str] = field(default_factory=list)
 
@@ -58,6 +59,9 @@ SUITES = {
                                         [str(BIN / "tsc"), "-p", "typed/persisted/tsconfig.json"]],
                                serve_args=["--documents", str(PERSISTED_MANIFEST), "--trusted-documents-only"]),
     "graphiql": Suite(JS, ["graphiql.test.mjs"]),
+    "defer": Suite(JS, ["defer.test.mjs"], JS / "answers" / "defer.json"),
+    "live": Suite(JS, ["live.test.mjs"], JS / "answers" / "live.json", schema=JS / "live.graphql",
+                  server_env={"GATEWAY_MAX_SUBSCRIPTIONS": "3"}),
     "sdk": Suite(SDK, ["test/unit.test.mjs", "test/live.test.mjs"], SDK / "test" / "answers.json",
                  server_env={"GATEWAY_API_KEYS": "sdk-test-key:admin"}, node_env={"GATEWAY_API_KEY": "sdk-test-key"}),
 }
@@ -95,7 +99,7 @@ def serve(tmp_path: Path) -> Iterator[Callable[[Suite], str]]:
             _run(command, suite.folder, timeout=300)
         db = f"sqlite:///{tmp_path / 'gateway.db'}"
         _run([sys.executable, "-m", "gateway.cli", "import", str(JS / "seed.json"), "--db", db,
-              "--schema", str(ROOT / "schema.graphql")], ROOT, timeout=120)
+              "--schema", str(suite.schema)], ROOT, timeout=120)
         answers = suite.answers
         if answers is None:
             answers = tmp_path / "no-answers.json"
@@ -105,7 +109,7 @@ def serve(tmp_path: Path) -> Iterator[Callable[[Suite], str]]:
         logs.append(log)
         env = _clean_env(GATEWAY_PLAN_CACHE="false", **suite.server_env)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "serve", "--schema", str(ROOT / "schema.graphql"), "--db", db,
+            [sys.executable, "-m", "gateway.cli", "serve", "--schema", str(suite.schema), "--db", db,
              "--model", f"scripted:{answers}", "--host", "127.0.0.1", "--port", str(port), *suite.serve_args],
             cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
         procs.append(proc)

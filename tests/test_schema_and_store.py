@@ -46,7 +46,7 @@ def write(tmp_path: Path, sdl: str, name: str = "schema.graphql") -> Path:
 @pytest.mark.parametrize("sdl,line,reason", [
     ("type Query { a(q: String): Int }\nunion U = Query", 2, "unions are not supported"),
     ("type Query {\n  things: [String]\n}", 2, "needs the natural-language argument `q: String`"),
-    ("type Query { a(q: String): Int }\ntype Subscription { b(q: String): Int }", 2, "subscriptions"),
+    ("type Query { a(q: String): Int }\ntype Subscription {\n  b: Int\n}", 3, "subscription field b needs the natural-language argument"),
     ("type T { id: ID! m: [[String]] }\ntype Query { t(q: String): T }", 1, "lists of lists"),
     ("type Query {\n  a(q: Int): Int\n}", 2, "q: String"),
     ("type Query { a(q: String): Int\n", 2, "Expected Name"),

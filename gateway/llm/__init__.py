@@ -1,6 +1,7 @@
 """Language-model providers behind one interface, chosen by a spec string.
 
-``embedded`` (default, offline), ``embedded:/path/model.gguf``, ``mistral:<model>``,
+``embedded`` (default, offline: Qwen2.5-Coder-1.5B), ``embedded:qwen2.5-coder-0.5b`` (the
+faster, weaker packaged model), ``embedded:/path/model.gguf``, ``mistral:<model>``,
 ``openai:<model>`` and ``scripted:<file>`` (tests).
 """
 
@@ -36,8 +37,8 @@ def get_provider(spec: str | None = None, settings: Settings | None = None) -> P
         from .embedded import EmbeddedProvider
 
         return EmbeddedProvider(arg or None, n_ctx=settings.embedded_n_ctx, max_tokens=settings.embedded_max_tokens,
-                                n_threads=settings.embedded_threads, ram_cache_mb=settings.embedded_ram_cache_mb,
-                                cache_dir=settings.cache_dir)
+                                n_threads=settings.embedded_threads, draft_tokens=settings.embedded_draft_tokens,
+                                prefix_cache_mb=settings.embedded_prefix_cache_mb, cache_dir=settings.cache_dir)
     if kind == "mistral":
         from .mistral import MistralProvider
 
@@ -49,5 +50,5 @@ def get_provider(spec: str | None = None, settings: Settings | None = None) -> P
         return OpenAICompatProvider(arg, base_url=settings.openai_base_url, api_key=settings.openai_api_key,
                                     timeout_s=settings.model_timeout_s,
                                     json_schema_supported=settings.openai_json_schema)
-    raise ModelUnavailable(f"unknown model {spec!r}: use embedded, embedded:/path.gguf, mistral:<model>, "
-                           "openai:<model> or scripted:<file>")
+    raise ModelUnavailable(f"unknown model {spec!r}: use embedded, embedded:qwen2.5-coder-0.5b, "
+                           "embedded:/path.gguf, mistral:<model>, openai:<model> or scripted:<file>")

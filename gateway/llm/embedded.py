@@ -1,21 +1,17 @@
 """The embedded, offline model: llama.cpp (``llama-cpp-python``) running a local GGUF.
 
-``EmbeddedProvider(None)`` runs the default Qwen2.5-Coder-0.5B-Instruct Q4_K_M, joined and
+``EmbeddedProvider(None)`` runs the default Qwen2.5-Coder-1.5B-Instruct Q4_K_M and
+``EmbeddedProvider("qwen2.5-coder-0.5b")`` the faster 0.5B, each joined from its parts and
 checksum-verified by :mod:`gateway.llm.model_files`; ``EmbeddedProvider("/x.gguf")`` runs a
-GGUF the user supplies (their file, so no checksum). Answers are decoded under a grammar built
-from the answer's JSON Schema, so the text is always JSON of the right shape (unless it hits
-the token cap).
+GGUF the user supplies (their file, so no checksum). Answers are decoded greedily under a
+grammar built from the answer's JSON Schema, so the text is always JSON of the right shape
+(unless it hits the token cap); :mod:`gateway.llm.decoding` holds the decoding loop.
 
-One model and one llama context per file per process: loading costs about a second and the
-memory of the weights, and a single context lets llama.cpp reuse the KV cache of the fixed
-prompt prefix (system prompt + SDL) from one request to the next: nothing here resets the
-context, so each call only evaluates the tokens after the prefix it shares with the previous
-one. Calls therefore run one at a time, off the event loop.
-
-``LlamaRAMCache`` (``GATEWAY_EMBEDDED_RAM_CACHE_MB``) is off by default: it only helps when
-requests alternate between fields with different prefixes (measured about 3 s saved per
-switch), and llama-cpp-python 0.3.x copies a 311 MB logits buffer into every saved state,
-so peak memory went from 0.9 GB to 3.2 GB.
+One model and one llama context per file per process: loading costs a second or two and the
+memory of the weights. The context keeps the KV cache of the last prompt, and the decoder
+keeps the KV states of recent prompt prefixes (one per field: instructions, SDL, worked
+examples), so a call evaluates only the tokens after the longest prefix it has seen.
+Calls therefore run one at a time, off the event loop.
 """
 
 from __future__ import annotations
@@ -36,9 +32,12 @@ from ..config import Settings
 from ..errors import ModelError, ModelUnavailable
 from . import model_files
 from .base import Completion, Message, Usage
+from .decoding import DecodeStats, GrammarDecoder
 
 DEFAULT_N_CTX = Settings.embedded_n_ctx  # room for a ~3-4k token prompt plus the answer
 DEFAULT_MAX_TOKENS = Settings.embedded_max_tokens
+DEFAULT_DRAFT_TOKENS = Settings.embedded_draft_tokens  # bench/README.md: embedded speed
+DEFAULT_PREFIX_CACHE_MB = Settings.embedded_prefix_cache_mb  # 1.5B: about 28 KB of KV a token
 _MAX_GRAMMARS = 64  # schemas come from the SDL, so few; the cap only bounds memory
 
 
@@ -59,12 +58,21 @@ def default_threads() -> int:
 
 @dataclass
 class _LoadedModel:
-    """One llama.cpp model and context, with the lock that serialises its use."""
+    """One llama.cpp model and context, with its decoder and the lock that serialises use."""
 
     llama: Any
     model_id: str
+    prefix_cache_bytes: int
     lock: threading.Lock = field(default_factory=threading.Lock)
     grammars: dict[str, Any] = field(default_factory=dict)
+    _formatter: Any = None
+    _decoder: GrammarDecoder | None = None
+
+    @property
+    def decoder(self) -> GrammarDecoder:
+        if self._decoder is None:
+            self._decoder = GrammarDecoder(self.llama, self.prefix_cache_bytes)
+        return self._decoder
 
     def grammar_for(self, schema: dict[str, Any]) -> Any:
         """The grammar for a schema, built and checked once: a large schema costs real time."""
@@ -82,6 +90,61 @@ class _LoadedModel:
                 self.grammars.clear()
             self.grammars[key] = grammar
         return grammar
+
+    def answer(self, messages: list[Message], json_schema: dict[str, Any], max_tokens: int,
+               draft_tokens: int, n_ctx: int) -> tuple[str, int, DecodeStats]:
+        """(text, prompt tokens, decoding figures) of a greedy answer under the schema's grammar;
+        the caller holds ``lock``."""
+        grammar = self.grammar_for(json_schema)
+        prompt, shared = self.tokens(messages)
+        if len(prompt) + max_tokens > n_ctx:
+            raise ModelError(f"the embedded model could not answer: the prompt ({len(prompt)} tokens) "
+                             f"and the answer ({max_tokens}) exceed its context of {n_ctx} tokens "
+                             "(GATEWAY_EMBEDDED_N_CTX)")
+        try:
+            out, stats = self.decoder.generate(prompt, shared, grammar._grammar, grammar._root,
+                                               max_tokens, draft_tokens)
+        except (RuntimeError, ValueError) as exc:
+            raise ModelError(f"the embedded model could not answer: {exc}") from exc
+        return self.llama.detokenize(out).decode("utf-8", errors="replace"), len(prompt), stats
+
+    def tokens(self, messages: list[Message]) -> tuple[list[int], int]:
+        """The prompt's tokens under the model's own chat template, and how many of them are
+        the prefix before the last message (the part shared by every request to a field)."""
+        if self._formatter is None:
+            self._formatter = {g: _chat_formatter(self.llama, g) for g in (True, False)}
+        full = self._render(messages, generation=True)
+        head = self._render(messages[:-1], generation=False) if len(messages) > 1 else []
+        shared = 0
+        for a, b in zip(full, head, strict=False):
+            if a != b:
+                break
+            shared += 1
+        return full, shared
+
+    def _render(self, messages: list[Message], generation: bool) -> list[int]:
+        result = self._formatter[generation](messages=messages)
+        return self.llama.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special,
+                                   special=True)
+
+
+def _chat_formatter(llama: Any, add_generation_prompt: bool) -> Any:
+    """The GGUF's own chat template (as llama-cpp-python builds it), ChatML without one."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    template = llama.metadata.get("tokenizer.chat_template") or _CHATML
+    eos, bos = llama.token_eos(), llama.token_bos()
+    return Jinja2ChatFormatter(
+        template=template,
+        eos_token=llama._model.token_get_text(eos) if eos != -1 else "",
+        bos_token=llama._model.token_get_text(bos) if bos != -1 else "",
+        stop_token_ids=[eos],
+        add_generation_prompt=add_generation_prompt,
+    )
+
+
+_CHATML = ("{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}"
+           "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
 
 
 _RULE_CHARS = re.compile(r"[^a-zA-Z0-9-]+")
@@ -142,6 +205,8 @@ def _close_models() -> None:
     with _models_lock:
         for loaded in _models.values():
             try:
+                if loaded._decoder is not None:
+                    loaded._decoder.close()
                 loaded.llama.close()
             except Exception:  # noqa: BLE001 - shutting down: nothing left to report to
                 pass
@@ -157,60 +222,70 @@ def _require_llama_cpp() -> None:
         )
 
 
-def _load_llama(path: str, n_ctx: int, n_threads: int, ram_cache_bytes: int) -> Any:
+def _load_llama(path: str, n_ctx: int, n_threads: int) -> Any:
     """Open a GGUF with llama.cpp (a seam the tests replace to prove what gets loaded)."""
-    from llama_cpp import Llama, LlamaRAMCache
+    from llama_cpp import Llama
 
-    llama = Llama(
+    return Llama(
         model_path=path,
         n_ctx=n_ctx,
         n_threads=n_threads,
         n_threads_batch=n_threads,
         verbose=False,
     )
-    if ram_cache_bytes > 0:
-        llama.set_cache(LlamaRAMCache(capacity_bytes=ram_cache_bytes))
-    return llama
 
 
 class EmbeddedProvider:
     """A local GGUF model behind the Provider interface.
 
-    ``path`` None means the default model. Cheap checks (llama-cpp-python and the model's
-    parts or file present) happen here so a misconfigured gateway fails at start-up; the
-    join, checksum and load happen on first use or on :meth:`load`.
+    ``model`` None means the default model, a name from ``model_files.MODELS`` one of the
+    packaged models, anything else a path to the user's GGUF. Cheap checks (llama-cpp-python
+    and the model's parts or file present) happen here so a misconfigured gateway fails at
+    start-up; the join, checksum and load happen on first use or on :meth:`load`.
     """
 
     def __init__(
         self,
-        path: str | None = None,
+        model: str | None = None,
         *,
         n_ctx: int | None = None,
         max_tokens: int | None = None,
         n_threads: int | None = None,
-        ram_cache_mb: int | None = None,
+        draft_tokens: int | None = None,
+        prefix_cache_mb: int | None = None,
         cache_dir: str | None = None,
     ) -> None:
         _require_llama_cpp()
-        self.path = path
-        if path is None:
-            model_files.locate_parts()  # raises ModelUnavailable with the install command
-            self.model_id = f"embedded:{model_files.DEFAULT_MODEL_ID}"
+        self.packaged: model_files.ModelFile | None = None
+        self.path: str | None = None
+        if model is None or model in model_files.MODELS:
+            self.packaged = model_files.model_file(model)
+            model_files.locate_parts(self.packaged)  # raises ModelUnavailable with the install command
+            self.model_id = f"embedded:{self.packaged.model_id}"
+        elif Path(model).expanduser().is_file():
+            self.path = model
+            self.model_id = f"embedded:{Path(model).stem}"
+        elif model.endswith(".gguf") or "/" in model or os.sep in model:
+            raise ModelUnavailable(f"embedded model file not found: {model}")
         else:
-            if not Path(path).expanduser().is_file():
-                raise ModelUnavailable(f"embedded model file not found: {path}")
-            self.model_id = f"embedded:{Path(path).stem}"
+            raise ModelUnavailable(f"unknown embedded model {model!r}: use embedded (the default, "
+                                   f"{model_files.DEFAULT_MODEL}), "
+                                   + ", ".join(f"embedded:{n}" for n in model_files.MODELS)
+                                   + " or embedded:/path/to/model.gguf")
         self.name = self.model_id
         self.n_ctx = n_ctx or DEFAULT_N_CTX
         self.max_tokens = max_tokens or DEFAULT_MAX_TOKENS
         self.n_threads = n_threads or default_threads()
-        self.ram_cache_bytes = (ram_cache_mb or 0) * 1024 * 1024
+        self.draft_tokens = DEFAULT_DRAFT_TOKENS if draft_tokens is None else draft_tokens
+        mb = DEFAULT_PREFIX_CACHE_MB if prefix_cache_mb is None else prefix_cache_mb
+        self.prefix_cache_bytes = mb * 1024 * 1024
         self.cache_dir = cache_dir  # None: the user cache folder
 
     def _resolve_path(self) -> str:
-        """The file to load: the verified default (joined on first use) or the user's GGUF."""
-        if self.path is None:
-            return str(model_files.ensure_default_model(self.cache_dir))
+        """The file to load: a verified packaged model (joined on first use) or the user's GGUF."""
+        if self.packaged is not None:
+            return str(model_files.ensure_model(self.packaged, self.cache_dir))
+        assert self.path is not None
         return str(Path(self.path).expanduser().resolve())
 
     def load(self) -> _LoadedModel:
@@ -220,39 +295,28 @@ class EmbeddedProvider:
             loaded = _models.get(path)
             if loaded is None:
                 try:
-                    llama = _load_llama(path, self.n_ctx, self.n_threads, self.ram_cache_bytes)
+                    llama = _load_llama(path, self.n_ctx, self.n_threads)
                 except ModelError:
                     raise
                 except Exception as exc:  # llama.cpp says ValueError for an unreadable GGUF
                     raise ModelUnavailable(f"llama.cpp could not load {path}: {exc}") from exc
-                loaded = _models[path] = _LoadedModel(llama, self.model_id)
+                loaded = _models[path] = _LoadedModel(llama, self.model_id, self.prefix_cache_bytes)
             return loaded
 
     def _complete_sync(self, messages: list[Message], json_schema: dict[str, Any]) -> Completion:
         loaded = self.load()
         with loaded.lock:
-            grammar = loaded.grammar_for(json_schema)
             start = time.perf_counter()
-            try:
-                # No reset between calls: llama-cpp-python keeps the previous tokens' KV and
-                # only evaluates the part of the prompt after the common prefix.
-                result = loaded.llama.create_chat_completion(
-                    messages=messages,
-                    grammar=grammar,
-                    temperature=0.0,
-                    max_tokens=self.max_tokens,
-                )
-            except ValueError as exc:  # e.g. "Requested tokens (...) exceed context window"
-                raise ModelError(f"the embedded model could not answer: {exc}") from exc
+            text, prompt_tokens, stats = loaded.answer(messages, json_schema, self.max_tokens,
+                                                       self.draft_tokens, self.n_ctx)
             latency_ms = (time.perf_counter() - start) * 1000.0
-        usage = result.get("usage") or {}
-        text = result["choices"][0]["message"]["content"] or ""
+        self.last_stats = stats  # for bench/embedded_bench.py
         return Completion(
             text,
             Usage(
                 model=self.model_id,
-                prompt_tokens=int(usage.get("prompt_tokens", 0)),
-                completion_tokens=int(usage.get("completion_tokens", 0)),
+                prompt_tokens=prompt_tokens,
+                completion_tokens=stats.completion_tokens,
                 latency_ms=latency_ms,
             ),
         )

@@ -1,0 +1,202 @@
+"""Live queries: a ``Subscription`` root field is planned once, sent, and sent again when a model it reads changes.
+
+The field takes ``q`` like any other and follows the Query rules (a plan that writes is
+refused). Its plan runs again when :mod:`gateway.notify` says a model it reads (its steps, the
+references its filters follow, the references its selection loads) changed; a result equal to
+the last one sent is not sent again. A caller holds at most ``GATEWAY_MAX_SUBSCRIPTIONS``
+open subscriptions; every transport closes what a subscription holds when the client leaves.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from inspect import isawaitable
+from collections import Counter
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterable
+
+from graphql import FieldNode, GraphQLError, GraphQLResolveInfo
+
+from .errors import GatewayError, TooManySubscriptions
+from .notify import Notifier, Watch
+from .plan import Aggregate, Delete, Find, Insert, Plan, Update, is_operator_condition
+from .sdl import Catalog, Model
+from .selection import Fragments, fields_by_name
+
+if TYPE_CHECKING:
+    from .execution import RequestContext
+    from .service import Gateway, Prepared
+
+
+class Slots:
+    """Open subscriptions per caller, bounded."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._open: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def take(self, caller: str) -> None:
+        with self._lock:
+            if self._open[caller] >= self.limit:
+                raise TooManySubscriptions(
+                    f"this caller already has {self._open[caller]} open subscriptions, the most allowed "
+                    "(GATEWAY_MAX_SUBSCRIPTIONS); close one first", limit=self.limit)
+            self._open[caller] += 1
+
+    def give_back(self, caller: str) -> None:
+        with self._lock:
+            self._open[caller] -= 1
+            if self._open[caller] <= 0:
+                del self._open[caller]
+
+    def held(self, caller: str | None = None) -> int:
+        with self._lock:
+            return sum(self._open.values()) if caller is None else self._open[caller]
+
+
+class LiveQuery:
+    """The source stream of one subscription: the first result, then one re-run per change."""
+
+    def __init__(self, gateway: "Gateway", prepared: "Prepared", watch: Watch, release: Callable[[], None]) -> None:
+        self.gateway = gateway
+        self.prepared = prepared
+        self.watch = watch
+        self._release: Callable[[], None] | None = release
+        self._first = True
+
+    def __aiter__(self) -> "LiveQuery":
+        return self
+
+    async def __anext__(self) -> Any:
+        if self._release is None:
+            raise StopAsyncIteration
+        if not self._first:
+            await self.watch.changed.wait()
+        self._first = False
+        self.watch.changed.clear()  # writes during the run below wake the next one
+        try:
+            return await self.gateway.run_prepared(self.prepared)
+        except GatewayError as e:
+            return e  # sent as this event's error; the subscription stays open
+
+    async def aclose(self) -> None:
+        """Stop watching and give the caller's slot back; safe to call more than once."""
+        release, self._release = self._release, None
+        if release is not None:
+            release()
+
+
+def event_value(event: Any, _info: GraphQLResolveInfo[Any], **_args: Any) -> Any:
+    """The field value of one event (the source stream already resolved it)."""
+    if isinstance(event, GatewayError):
+        raise event.as_graphql_error()
+    return event
+
+
+async def subscribe_field(gateway: "Gateway", _source: Any, info: GraphQLResolveInfo[Any], **args: Any) -> LiveQuery:
+    """The ``subscribe`` resolver of every Subscription root field: plan once, watch what it reads."""
+    ctx: "RequestContext" = info.context
+    root = gateway.catalog.root("subscription", info.field_name)
+    key = str(info.path.key)
+    slots: Slots = gateway.subscription_slots
+    notifier: Notifier = gateway.notifier
+    try:
+        slots.take(ctx.caller_id)
+        try:
+            prepared = await gateway.prepare_field(root, args, info, ctx, key)
+        except BaseException:
+            slots.give_back(ctx.caller_id)
+            raise
+    except GatewayError as e:
+        ctx.traces.setdefault(key, {})["error"] = e.code
+        raise e.as_graphql_error() from e
+    watch = notifier.watch(read_models(gateway.catalog, prepared.paged, prepared.field_nodes, prepared.fragments))
+
+    def release() -> None:
+        notifier.unwatch(watch)
+        slots.give_back(ctx.caller_id)
+
+    live = LiveQuery(gateway, prepared, watch, release)
+    ctx.closers.append(live.aclose)
+    return live
+
+
+# -- which models a plan reads and writes ------------------------------------------------
+def read_models(catalog: Catalog, plan: Plan, field_nodes: list[FieldNode], fragments: Fragments) -> set[str]:
+    """Every model whose change could change this field's result."""
+    found: set[str] = set()
+    for step in plan.steps:
+        if isinstance(step, (Find, Aggregate, Update, Delete)):
+            _where_models(catalog, catalog.models[step.model], step.where, found)
+        if isinstance(step, (Find, Aggregate, Insert, Update, Delete)):
+            found.add(step.model)
+    for name in {r for r in found}:
+        _selection_models(catalog, catalog.models[name], [n.selection_set for n in field_nodes], fragments, found)
+    return found
+
+
+def written_models(catalog: Catalog, plan: Plan) -> set[str]:
+    """Models a plan's writes may change, list references (join tables, reverse keys) included."""
+    touched: set[str] = set()
+    for step in plan.steps:
+        if isinstance(step, (Insert, Update, Delete)):
+            touched.add(step.model)
+            touched |= {f.type_name for f in catalog.models[step.model].fields.values() if f.kind == "refs"}
+    return touched
+
+
+def _where_models(catalog: Catalog, model: Model, where: Any, found: set[str]) -> None:
+    if not isinstance(where, dict):
+        return
+    for key, cond in where.items():
+        if key in ("and", "or"):
+            for c in cond or ():
+                _where_models(catalog, model, c, found)
+        elif key == "not":
+            _where_models(catalog, model, cond, found)
+        else:
+            f = model.fields.get(key)
+            if f is not None and f.is_reference:
+                found.add(f.type_name)
+                if not is_operator_condition(cond):
+                    _where_models(catalog, catalog.models[f.type_name], cond, found)
+
+
+def _selection_models(catalog: Catalog, model: Model, sets: Iterable[Any], fragments: Fragments,
+                      found: set[str], depth: int = 0) -> None:
+    if depth > 10:
+        return
+    for name, nodes in fields_by_name(sets, fragments).items():
+        f = model.fields.get(name)
+        if f is None or not f.is_reference:
+            continue
+        found.add(f.type_name)
+        _selection_models(catalog, catalog.models[f.type_name], [n.selection_set for n in nodes], fragments,
+                          found, depth + 1)
+
+
+# -- the results of one subscription operation ------------------------------------------
+async def live_results(schema: Any, document: Any, variables: dict[str, Any], operation_name: str | None,
+                       ctx: "RequestContext") -> AsyncIterator[Any]:
+    """graphql-core's ``subscribe`` over the live queries, a result equal to the last one dropped;
+    what the subscription holds is released however the iteration ends."""
+    from graphql import ExecutionResult, subscribe
+
+    try:
+        result: Any = subscribe(schema, document, context_value=ctx, variable_values=variables,
+                                operation_name=operation_name)
+        if isawaitable(result):
+            result = await result
+        if isinstance(result, ExecutionResult):
+            yield result
+            return
+        last = None
+        async for event in result:
+            text = json.dumps([event.data, [e.formatted for e in event.errors or ()]], sort_keys=True, default=str)
+            if text != last:
+                last = text
+                yield event
+    finally:
+        while ctx.closers:
+            await ctx.closers.pop()()

@@ -1,0 +1,90 @@
+"""The embedded decoder: prompt-lookup drafts, saved prefix states, and both on a real model.
+
+The draft lookup and the prefix store are plain Python and run everywhere; the real-model tests
+run where llama-cpp-python and the small model's parts are installed (the faster model keeps
+CI short; the decoder is the same for every GGUF).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import numpy as np
+import pytest
+from test_embedded import _real_model_skip_reason
+
+from gateway.llm import embedded  # internal: the embedded provider is what this covers
+from gateway.llm.decoding import PrefixStates, lookup_draft  # internal: units of the decoder
+
+SMALL = "qwen2.5-coder-0.5b"
+
+
+def test_draft_is_what_followed_the_latest_match_of_the_last_ngram() -> None:
+    context = np.array([1, 2, 3, 9, 9, 1, 2, 3, 4, 5, 6, 7, 2, 3], dtype=np.intc)
+    assert lookup_draft(context, 3) == [4, 5, 6]  # (2, 3) last seen before ... 4 5 6, not 9 9
+    assert lookup_draft(context, 10) == [4, 5, 6, 7, 2, 3]  # stops at the end of the context
+    assert lookup_draft(np.array([5, 6, 7], dtype=np.intc), 4) == []  # nothing repeats
+
+
+def test_prefix_states_return_the_longest_saved_prefix_and_drop_the_oldest() -> None:
+    states = PrefixStates(max_bytes=10)
+    states.put((1, 2), b"aaaa")
+    states.put((1, 2, 3, 4), b"bbbb")
+    assert states.best([1, 2, 3, 4, 5]) == (1, 2, 3, 4)
+    assert states.best([1, 2, 3, 9]) == (1, 2)
+    assert states.best([2, 2]) is None
+    states.get((1, 2))  # now the most recently used
+    states.put((7,), b"cccc")  # 12 bytes > 10: the least recently used goes
+    assert (1, 2, 3, 4) not in states and (1, 2) in states and (7,) in states
+    states.put((8,), b"x" * 11)  # larger than the whole budget: not kept
+    assert (8,) not in states
+
+
+def _skip_without_small_model() -> None:
+    reason = _real_model_skip_reason(SMALL)
+    if reason is not None:
+        pytest.skip(reason)
+
+
+def _field_messages(field: str, request: str) -> list[dict[str, str]]:
+    """The gateway's prompt shape: shared instructions, a field's worked example, the request."""
+    return [
+        {"role": "system", "content": "Answer with JSON: the name of the field and the words of the request."},
+        {"role": "user", "content": f"Field: {field}\nRequest: an example"},
+        {"role": "assistant", "content": json.dumps({"field": field, "words": ["an", "example"]})},
+        {"role": "user", "content": f"Field: {field}\nRequest: {request}"},
+    ]
+
+
+SCHEMA = {
+    "type": "object",
+    "properties": {"field": {"type": "string"}, "words": {"type": "array", "items": {"type": "string"}}},
+    "required": ["field", "words"],
+    "additionalProperties": False,
+}
+
+
+def test_real_model_switching_back_to_a_field_restores_its_prefix() -> None:
+    _skip_without_small_model()
+    provider = embedded.EmbeddedProvider(SMALL, max_tokens=48)
+    first = asyncio.run(provider.complete(_field_messages("tasks", "buy oat milk"), SCHEMA))
+    asyncio.run(provider.complete(_field_messages("people", "who is Ada"), SCHEMA))
+    again = asyncio.run(provider.complete(_field_messages("tasks", "buy oat milk"), SCHEMA))
+    stats = provider.last_stats
+    assert stats.restored_tokens > 0  # the "tasks" prefix came back from its saved state
+    assert stats.prompt_tokens - stats.reused_tokens < stats.restored_tokens  # only the request was read
+    assert again.text == first.text
+    assert json.loads(again.text)["field"] == "tasks"
+
+
+def test_real_model_accepts_drafts_when_the_answer_repeats_the_prompt() -> None:
+    _skip_without_small_model()
+    provider = embedded.EmbeddedProvider(SMALL, max_tokens=64, draft_tokens=8)
+    wanted = {"field": "projects", "words": ["alpha", "beta", "gamma", "delta", "epsilon"]}
+    messages = [{"role": "system", "content": "Repeat the user's JSON exactly."},
+                {"role": "user", "content": json.dumps(wanted)}]
+    completion = asyncio.run(provider.complete(messages, SCHEMA))
+    assert json.loads(completion.text) == wanted
+    assert provider.last_stats.accepted > 0
+    assert provider.last_stats.forward_passes < provider.last_stats.completion_tokens
