@@ -87,7 +87,7 @@ def serve(
         err.print(f"[red]error:[/red] {e.message}", highlight=False)
         raise typer.Exit(2) from e
     planning = (f"frozen plans from {settings.frozen}, no model" if settings.frozen
-                else f"model {settings.model or default_model_spec()}")
+                else f"model {settings.model or default_model_spec(settings)}")
     err.print(f"serving {settings.schema} on http://{settings.host}:{settings.port}/graphql "
               f"(store {_safe_url(settings.db)}, {planning})", highlight=False)
     for line in gw.migrations:
