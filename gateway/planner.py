@@ -12,7 +12,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from .config import Settings
 from .errors import InventedValue, ModelBudgetExceeded, ModelError, ModelTimeout, PlanInvalid
@@ -55,11 +55,11 @@ class Planner:
     async def plan(self, root: RootField, request: str, selection: str = "",
                    hints: dict[str, Any] | None = None, timezone: str | None = None,
                    grounded_values: Iterable[str] = (), budget: TokenBudget | None = None,
-                   grounding: str = "(none)") -> Planned:
+                   grounding: str = "(none)", learned: Sequence[tuple[str, Plan]] = ()) -> Planned:
         """Plan one field; ``budget`` is shared by every model call of the incoming request."""
         budget = budget or TokenBudget(self.settings.max_tokens_per_request)
         messages = build_messages(self.catalog, root, request, selection, hints or {}, timezone,
-                                  grounding=grounding)
+                                  grounding=grounding, learned=learned)
         prompt_length = len(messages)
         schema = self.schema_for(root)
         total = Usage(self.provider.name)

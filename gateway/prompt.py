@@ -13,7 +13,7 @@ import json
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from graphql import print_type
 
@@ -209,11 +209,14 @@ def describe_connectors(catalog: Catalog, root: RootField) -> str:
 
 def build_messages(catalog: Catalog, root: RootField, request: str, selection: str,
                    hints: dict[str, Any], timezone: str | None = None,
-                   today: dt.date | None = None, grounding: str = "(none)") -> list[Message]:
+                   today: dt.date | None = None, grounding: str = "(none)",
+                   learned: Sequence[tuple[str, Any]] = ()) -> list[Message]:
     """System instructions, worked examples as earlier turns, then the request.
 
     Small models follow examples given as conversation turns far better than examples in the
-    instructions; the examples depend only on the field, so the prefix stays cacheable.
+    instructions; the examples made from the SDL depend only on the field, so that prefix stays
+    cacheable. ``learned`` (plans of this deployment like the request, from the plan cache)
+    come after it, just before the request.
     """
     has_connectors = bool(connectors_for(catalog, root))  # small models do better without steps they cannot use
     system = render("system", sdl=pruned_sdl(catalog, root),
@@ -244,5 +247,10 @@ def build_messages(catalog: Catalog, root: RootField, request: str, selection: s
     for example, plan in example_plans(catalog, root):
         messages.append({"role": "user", "content": ask(example, "id", {})})
         messages.append({"role": "assistant", "content": json.dumps(plan)})
+    for example, plan in learned:
+        answer = plan.dump() if hasattr(plan, "dump") else plan
+        answer.pop("params", None)
+        messages.append({"role": "user", "content": ask(example, "id", {})})
+        messages.append({"role": "assistant", "content": json.dumps(answer)})
     messages.append({"role": "user", "content": ask(request, selection, hints, grounding)})
     return messages

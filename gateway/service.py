@@ -265,9 +265,11 @@ class Gateway:
                                     "`gateway plans freeze` and review the lock file")
         limits = GroundingLimits(probes=self.settings.grounding_probes, hints=self.settings.grounding_hints)
         matches = await asyncio.to_thread(ground, self.catalog, self.engine, root, request, ctx.roles, limits)
+        learned = [] if cache is None or self.settings.plan_examples <= 0 else await asyncio.to_thread(
+            cache.similar_examples, root, request, self.settings.plan_examples, ctx.caller)
         planned = await self.planner.plan(root, request, selection, hints, ctx.timezone, budget=ctx.scope.budget,
                                           grounded_values=[m.value for m in matches if m.enum is None],
-                                          grounding=format_hints(matches, limits.value_chars))
+                                          grounding=format_hints(matches, limits.value_chars), learned=learned)
         if cache is not None and await asyncio.to_thread(cache.rejected, root, request, selection, hints,
                                                          planned.plan, ctx.caller):
             raise PlanRejected("the model answered with a plan a developer rejected for this request")
