@@ -66,12 +66,26 @@ def serve(
     workers: int = typer.Option(1, help="uvicorn worker processes (share the store, and Redis when set)"),
     frozen: Optional[str] = typer.Option(None, "--frozen", help="a plans lock file (`gateway plans freeze`): "
                                                                  "serve only its plans, load no model (env GATEWAY_FROZEN)"),
+    documents: Optional[str] = typer.Option(None, "--documents", help="persisted-documents manifest (JSON hash -> "
+                                            "document, as codegen's client preset writes it; env GATEWAY_DOCUMENTS)"),
+    trusted_documents_only: Optional[bool] = typer.Option(None, "--trusted-documents-only", help="run only the "
+                                                          "manifest's documents (env GATEWAY_TRUSTED_DOCUMENTS_ONLY)"),
+    admin_local: Optional[bool] = typer.Option(None, "--admin-local", help="open the admin API (/admin/graphql) "
+                                               "to loopback callers when no API keys are set (env GATEWAY_ADMIN_LOCAL)"),
 ) -> None:
     """Serve the SDL on http://HOST:PORT/graphql (GraphiQL in a browser)."""
     import uvicorn
 
-    settings = _settings(schema, db, model, host=host, port=port, connectors=connectors, frozen=frozen)
+    settings = _settings(schema, db, model, host=host, port=port, connectors=connectors, frozen=frozen,
+                         documents=documents, trusted_documents_only=trusted_documents_only, admin_local=admin_local)
     gw = _gateway(settings)
+    from .server import create_app
+
+    try:
+        asgi = create_app(gw)  # checks the manifest before anything listens
+    except GatewayError as e:
+        err.print(f"[red]error:[/red] {e.message}", highlight=False)
+        raise typer.Exit(2) from e
     planning = (f"frozen plans from {settings.frozen}, no model" if settings.frozen
                 else f"model {settings.model or default_model_spec()}")
     err.print(f"serving {settings.schema} on http://{settings.host}:{settings.port}/graphql "
@@ -87,9 +101,7 @@ def serve(
         return
     if not settings.frozen:
         _warm_model(gw)
-    from .server import create_app
-
-    uvicorn.run(create_app(gw), host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(asgi, host=settings.host, port=settings.port, log_level="info")
 
 
 def _warm_model(gw: Any) -> None:

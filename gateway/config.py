@@ -92,6 +92,12 @@ class Settings:
     openai_base_url: str | None = _named("OPENAI_BASE_URL")
     openai_api_key: str | None = _secret("OPENAI_API_KEY")
     openai_json_schema: bool | None = _named("OPENAI_JSON_SCHEMA")  # None: try json_schema, fall back
+    # production surface: trusted documents, GET caching, the admin API
+    documents: str | None = None  # a persisted-documents manifest (hash -> document)
+    trusted_documents_only: bool = False
+    get_max_age: int = 0  # seconds a CDN may cache a successful GET by hash or documentId
+    admin_role: str = "admin"
+    admin_local: bool = False  # without API keys, open the admin API to loopback callers
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:

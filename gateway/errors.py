@@ -13,7 +13,12 @@ Hierarchy (code in brackets)::
     │   ├── NotAcceptable           [NOT_ACCEPTABLE]          HTTP 406: no acceptable response media type
     │   ├── PayloadTooLarge         [PAYLOAD_TOO_LARGE]       HTTP 413: body over GATEWAY_MAX_BODY_BYTES
     │   ├── BatchTooLarge           [BATCH_TOO_LARGE]         HTTP 413: more operations than GATEWAY_MAX_BATCH
-    │   └── UnsupportedMediaType    [UNSUPPORTED_MEDIA_TYPE]  HTTP 415: body not JSON or GraphQL
+    │   ├── UnsupportedMediaType    [UNSUPPORTED_MEDIA_TYPE]  HTTP 415: body not JSON or GraphQL
+    │   ├── PersistedQueryNotFound  [PERSISTED_QUERY_NOT_FOUND]  HTTP 200: APQ hash unknown; send the document
+    │   ├── PersistedQueryHashMismatch [PERSISTED_QUERY_HASH_MISMATCH]  HTTP 400: the document is not that hash's
+    │   ├── PersistedQueryInvalid   [PERSISTED_QUERY_INVALID] HTTP 400: malformed persistedQuery or documentId
+    │   ├── DocumentNotFound        [DOCUMENT_NOT_FOUND]      HTTP 400: a documentId that names no document
+    │   └── DocumentNotTrusted      [DOCUMENT_NOT_TRUSTED]    HTTP 403: trusted-documents-only, not in the manifest
     ├── GraphQLParseFailed          [GRAPHQL_PARSE_FAILED]    the document does not parse
     ├── GraphQLValidationFailed     [GRAPHQL_VALIDATION_FAILED]  the document does not fit the schema
     ├── BadUserInput                [BAD_USER_INPUT]          the variables do not fit their declarations
@@ -27,6 +32,8 @@ Hierarchy (code in brackets)::
     ├── PlanNotFrozen               [PLAN_NOT_FROZEN]         a frozen gateway has no reviewed plan for it
     ├── UnknownPlan                 [PLAN_NOT_FOUND]          plan review: no plan has this id
     ├── LockFileInvalid             [LOCK_FILE_INVALID]       start-up: a bad plans lock file
+    ├── ManifestInvalid             [MANIFEST_INVALID]        start-up: a bad persisted-documents manifest
+    ├── ToolNotFound                [TOOL_NOT_FOUND]          MCP: a tool name that is no tool
     ├── PlanFailed                  [PLAN_FAILED]             a valid plan could not complete
     ├── PolicyDenied                [POLICY_DENIED]           the plan may not do this here
     ├── Forbidden                   [FORBIDDEN]               the caller's role may not see or change this
@@ -158,6 +165,43 @@ class UnsupportedMediaType(RequestError):
 
     code = "UNSUPPORTED_MEDIA_TYPE"
     status = 415
+
+
+# -- persisted queries and trusted documents (``persisted.py``) ----------------------------
+class PersistedQueryNotFound(RequestError):
+    """The APQ hash names no known document; the client should send the document with its hash."""
+
+    code = "PERSISTED_QUERY_NOT_FOUND"
+    status = 200  # part of the protocol, as Apollo Server answers it: the clients then send the document
+    response_headers = {"Cache-Control": "private, no-cache, must-revalidate"}
+
+    def __init__(self, message: str = "PersistedQueryNotFound", headers: dict[str, str] | None = None) -> None:
+        super().__init__(message, headers)  # Apollo's and urql's links match this exact message
+
+
+class PersistedQueryHashMismatch(RequestError):
+    """The document sent with a hash does not hash to it; nothing is stored."""
+
+    code = "PERSISTED_QUERY_HASH_MISMATCH"
+
+
+class PersistedQueryInvalid(RequestError):
+    """A malformed ``persistedQuery`` extension or ``documentId``."""
+
+    code = "PERSISTED_QUERY_INVALID"
+
+
+class DocumentNotFound(RequestError):
+    """A ``documentId`` that names no trusted (or registered) document."""
+
+    code = "DOCUMENT_NOT_FOUND"
+
+
+class DocumentNotTrusted(RequestError):
+    """Trusted-documents-only mode: the document is not in the manifest."""
+
+    code = "DOCUMENT_NOT_TRUSTED"
+    status = 403
 
 
 # -- the document, before anything runs ------------------------------------------------------
@@ -299,6 +343,18 @@ class LockFileInvalid(GatewayError):
     """A plans lock file is malformed or was made for another SDL; raised at start-up."""
 
     code = "LOCK_FILE_INVALID"
+
+
+class ManifestInvalid(GatewayError):
+    """The persisted-documents manifest cannot be used; the gateway does not start."""
+
+    code = "MANIFEST_INVALID"
+
+
+class ToolNotFound(GatewayError):
+    """An MCP tool call names no tool this gateway offers."""
+
+    code = "TOOL_NOT_FOUND"
 
 
 class ConnectorError(GatewayError):

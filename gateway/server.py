@@ -13,28 +13,36 @@ import functools
 import hashlib
 import json
 import re
+import time
 import zoneinfo
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from .access import presented_key
+from .admin import AdminApp
 from .errors import (
     BatchRefused,
     BatchTooLarge,
+    GatewayError,
     NotAcceptable,
     PayloadTooLarge,
+    PersistedQueryNotFound,
     RequestError,
     Unauthenticated,
     UnsupportedMediaType,
     catalogue,
 )
 from .execution import Caller, GraphQLRequest, Result, dumps_response
+from .graphiql import graphiql_page
+from .monitor import Monitor
+from .persisted import PersistedDocuments, persisted_documents
 from .service import Gateway
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -103,9 +111,12 @@ def load_json(raw: str | bytes, what: str) -> Any:
 class GraphQLHTTP:
     """The GraphQL-over-HTTP endpoint: reads requests, hands them to ``Gateway.execute``, picks statuses."""
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Gateway, persisted: PersistedDocuments | None = None,
+                 monitor: Monitor | None = None) -> None:
         self.gateway = gateway
-        self.graphiql_html = (STATIC_DIR / "graphiql.html").read_text(encoding="utf-8")
+        self.persisted = persisted
+        self.monitor = monitor
+        self.graphiql_html = graphiql_page(STATIC_DIR / "graphiql.html", gateway.catalog)
 
     async def handle(self, request: Request) -> Response:
         media = _media_type(request.headers.get("accept"))
@@ -114,6 +125,7 @@ class GraphQLHTTP:
         if media is None:
             return self._error_response(NotAcceptable(
                 f"cannot answer with {request.headers.get('accept')}; accept {GRAPHQL_RESPONSE} or {JSON}"), JSON)
+        started = time.perf_counter()
         try:
             caller = self.caller(request)
             payload = await self._read_params(request)
@@ -124,22 +136,71 @@ class GraphQLHTTP:
                 limit = self.gateway.settings.max_batch
                 if len(payload) > limit:
                     raise BatchTooLarge(f"a batch holds at most {limit} requests")
-                results = await self.gateway.execute_batch([GraphQLRequest.from_params(p) for p in payload], caller,
-                                                           read_only=read_only)
+                results = await self._run_batch(payload, caller, read_only)
+                for r in results:
+                    self._record(r, started)
                 # each entry carries its own result; when none ran, the batch answers as its first refusal
                 refusals = [r for r in results if r.code != BatchRefused.code]
                 status, headers = (200, {}) if any(r.executed for r in results) else self._status(refusals[0], media)
                 return GraphQLJSONResponse([r.formatted() for r in results], status_code=status, media_type=media,
                                            headers=headers)
-            params = GraphQLRequest.from_params(payload)
-            if isinstance(params, Result):
-                result = params
-            else:
-                result = await self.gateway.execute(params.document, params.variables, params.operation_name,
-                                                    caller, read_only=read_only)
-            return self._result_response(result, media)
+            result = await self.run(payload, caller, read_only=read_only)
+            response = self._result_response(result, media)
+            response.headers.update(self._cache_headers(request.method, payload, result))
+            return response
         except RequestError as e:
+            self._record(Result(errors=[e.formatted()], executed=False), started)
             return self._error_response(e, media)
+
+    async def run(self, params: Any, caller: Caller, read_only: bool = False) -> Result:
+        """One request's parameters (as any transport carries them) to its result, counted for the admin stats."""
+        started = time.perf_counter()
+        request = self.request_from(params)
+        if isinstance(request, Result):
+            result = request
+        else:
+            result = await self.gateway.execute(request.document, request.variables, request.operation_name,
+                                                caller, read_only=read_only)
+        self._record(result, started)
+        return result
+
+    async def _run_batch(self, payload: list[Any], caller: Caller, read_only: bool) -> list[Result]:
+        """A batch through ``execute_batch``; an APQ miss is no refusal of the others (the client
+        resends that entry with its document), so it answers in place while the rest runs."""
+        requests = [self.request_from(p) for p in payload]
+        missed = [isinstance(r, Result) and r.code == PersistedQueryNotFound.code for r in requests]
+        rest = [r for r, miss in zip(requests, missed, strict=True) if not miss]
+        ran = iter(await self.gateway.execute_batch(rest, caller, read_only=read_only) if rest else [])
+        return [r if miss and isinstance(r, Result) else next(ran) for r, miss in zip(requests, missed, strict=True)]
+
+    def request_from(self, params: Any) -> GraphQLRequest | Result:
+        """The request's document, taken from a persisted id or hash when it names one."""
+        if self.persisted is not None and isinstance(params, dict):
+            try:
+                params = self.persisted.resolve(params).params
+            except GatewayError as e:
+                return Result(errors=[e.formatted()], executed=False)
+        return GraphQLRequest.from_params(params)
+
+    def _record(self, result: Result, started: float) -> None:
+        if self.monitor is not None:
+            fields = (result.extensions or {}).get("fields") or {}
+            self.monitor.record(fields, result.errors, (time.perf_counter() - started) * 1000)
+
+    def _cache_headers(self, method: str, params: Any, result: Result) -> dict[str, str]:
+        """A GET that names its document by hash can be cached by a CDN; errors never are."""
+        if method != "GET" or not isinstance(params, dict):
+            return {}
+        extensions = params.get("extensions")
+        if params.get("documentId") is None and not (isinstance(extensions, dict) and "persistedQuery" in extensions):
+            return {}
+        if result.errors:
+            return {"Cache-Control": "private, no-cache, must-revalidate"}
+        max_age = self.gateway.settings.get_max_age
+        if max_age <= 0:
+            return {}
+        scope = "private" if self.gateway.api_keys is not None else "public"
+        return {"Cache-Control": f"{scope}, max-age={max_age}", "Vary": "Accept, Authorization, X-API-Key"}
 
     def caller(self, request: Request) -> Caller:
         """The caller's roles from their API key (401 without a valid one) and their time zone."""
@@ -207,25 +268,39 @@ class GraphQLHTTP:
 
 
 def create_app(gateway: Gateway) -> Starlette:
-    """The ASGI app serving ``gateway`` at ``/graphql`` (and ``/healthz``); uvicorn or any ASGI server runs it."""
-    http = GraphQLHTTP(gateway)
+    """The ASGI app serving ``gateway`` at ``/graphql`` (and ``/healthz``, ``/admin/graphql``, ``/mcp``);
+    uvicorn or any ASGI server runs it. A bad persisted-documents manifest raises ``ManifestInvalid`` here."""
+    s = gateway.settings
+    persisted = persisted_documents(gateway.schema, gateway.engine, s.documents, s.trusted_documents_only,
+                                    s.redis_url, s.redis_prefix)
+    monitor = Monitor()
+    http = GraphQLHTTP(gateway, persisted, monitor)
+    from .mcp_tools import McpEndpoint  # it builds on this module's GraphQLHTTP
+
+    mcp = McpEndpoint(gateway, http, persisted)
 
     async def health(_request: Request) -> Response:
         return JSONResponse({"status": "ok", "schema": gateway.catalog.version})
 
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/graphql", http.handle, methods=["GET", "POST"]),
         Route("/healthz", health),
+        Route("/admin/graphql", AdminApp(gateway, monitor), methods=["GET", "POST"]),
+        Route("/mcp", mcp, methods=["GET", "POST", "DELETE"]),
     ]
     if gateway.settings.graphiql:
         routes.append(Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"))
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        yield
+        async with mcp.run():  # the MCP transport's task group
+            yield
+        if persisted.store is not None:
+            persisted.store.close()
         gateway.close()
 
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.gateway = gateway
+    app.state.monitor = monitor
     return app
 
 

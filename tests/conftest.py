@@ -96,7 +96,8 @@ class LiveServer:
         if variables is not None:
             body["variables"] = variables
         headers = {"accept": "application/graphql-response+json", **kw.pop("headers", {})}
-        return httpx.post(self.url, json=body, headers=headers, timeout=30, **kw)
+        kw.setdefault("timeout", 30)
+        return httpx.post(self.url, json=body, headers=headers, **kw)
 
     def gql(self, query: str, variables: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
         return self.post(query, variables, **kw).json()

@@ -27,10 +27,8 @@ def test_embedded_model_inserts_over_http_and_the_record_reads_back(tmp_path: Pa
     server = LiveServer(make_gateway(f"sqlite:///{tmp_path / 's.db'}", schema=schema, model="embedded",
                                      model_timeout_s=600)).start()
     try:
-        # The first call joins, checks and loads the model and reads the whole prompt: on a busy
-        # 2-core machine that can take minutes, longer than the harness's 30 s client timeout.
-        body = httpx.post(server.url, json={"query": 'mutation { notes(q: "add a note with the text: buy oat milk") '
-                                                     "{ id text } }"}, timeout=600).json()
+        body = server.gql('mutation { notes(q: "add a note with the text: buy oat milk") { id text } }',
+                          timeout=600)  # a real model on two shared cores
         assert "errors" not in body, body
         trace = body["extensions"]["fields"]["notes"]
         assert trace["model"].startswith("embedded"), trace

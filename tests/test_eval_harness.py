@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from gateway.config import Settings
-from gateway.seed import export_records, import_records
-from gateway.service import Gateway
+from gateway import Settings
+from gateway import export_records, import_records
+from gateway import Gateway
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"

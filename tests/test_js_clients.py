@@ -37,6 +37,12 @@ class Suite:
     answers: Path | None = None  # the scripted model's answers, in order; none: no model calls
     server_env: dict[str, str] = field(default_factory=dict)
     node_env: dict[str, str] = field(default_factory=dict)
+    prepare: list[list[str]] = field(default_factory=list)  # run in the suite's folder before the gateway starts
+    serve_args: list[str] = field(default_factory=list)
+
+
+BIN = JS / "node_modules" / ".bin"
+PERSISTED_MANIFEST = JS / "generated" / "persisted" / "gql" / "persisted-documents.json"
 
 
 SUITES = {
@@ -44,6 +50,13 @@ SUITES = {
     "apollo": Suite(JS, ["apollo.test.mjs"], JS / "answers" / "apollo.json"),
     "urql": Suite(JS, ["urql.test.mjs"], JS / "answers" / "urql.json"),
     "codegen": Suite(JS, ["codegen.test.mjs"]),
+    "apollo-persisted": Suite(JS, ["apollo-persisted.test.mjs"], JS / "answers" / "apollo-persisted.json"),
+    "urql-persisted": Suite(JS, ["urql-persisted.test.mjs"], JS / "answers" / "urql-persisted.json"),
+    # codegen's client preset writes the manifest and typed documents; the gateway serves only those
+    "codegen-persisted": Suite(JS, ["codegen-persisted.test.mjs"], JS / "answers" / "codegen-persisted.json",
+                               prepare=[[str(BIN / "graphql-codegen"), "--config", "codegen-persisted.yml", "--silent"],
+                                        [str(BIN / "tsc"), "-p", "typed/persisted/tsconfig.json"]],
+                               serve_args=["--documents", str(PERSISTED_MANIFEST), "--trusted-documents-only"]),
     "graphiql": Suite(JS, ["graphiql.test.mjs"]),
     "sdk": Suite(SDK, ["test/unit.test.mjs", "test/live.test.mjs"], SDK / "test" / "answers.json",
                  server_env={"GATEWAY_API_KEYS": "sdk-test-key:admin"}, node_env={"GATEWAY_API_KEY": "sdk-test-key"}),
@@ -78,6 +91,8 @@ def serve(tmp_path: Path) -> Iterator[Callable[[Suite], str]]:
     logs: list = []
 
     def start(suite: Suite) -> str:
+        for command in suite.prepare:
+            _run(command, suite.folder, timeout=300)
         db = f"sqlite:///{tmp_path / 'gateway.db'}"
         _run([sys.executable, "-m", "gateway.cli", "import", str(JS / "seed.json"), "--db", db,
               "--schema", str(ROOT / "schema.graphql")], ROOT, timeout=120)
@@ -91,7 +106,7 @@ def serve(tmp_path: Path) -> Iterator[Callable[[Suite], str]]:
         env = _clean_env(GATEWAY_PLAN_CACHE="false", **suite.server_env)
         proc = subprocess.Popen(
             [sys.executable, "-m", "gateway.cli", "serve", "--schema", str(ROOT / "schema.graphql"), "--db", db,
-             "--model", f"scripted:{answers}", "--host", "127.0.0.1", "--port", str(port)],
+             "--model", f"scripted:{answers}", "--host", "127.0.0.1", "--port", str(port), *suite.serve_args],
             cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
         procs.append(proc)
         deadline = time.time() + 60

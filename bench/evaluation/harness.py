@@ -16,10 +16,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from gateway.config import Settings
-from gateway.llm import Provider, get_provider
-from gateway.seed import export_records, import_records
-from gateway.service import Gateway
+from gateway import Settings
+from gateway import Provider
+from gateway.llm import get_provider  # internal: reaches inside on purpose
+from gateway import export_records, import_records
+from gateway import Gateway
 
 from .cases import CATEGORIES, Case, Suite
 from .expect import UNANSWERED, Outcome

@@ -15,3 +15,32 @@ export async function post(query, variables) {
   });
   return response.json();
 }
+
+/**
+ * A fetch that records what each request carried (method, whether the document text was sent,
+ * the persisted-query hash or documentId) and the response status, then answers as fetch does.
+ */
+export function recordingFetch() {
+  const sent = [];
+  const fetchAndRecord = async (input, init = {}) => {
+    const url = new URL(typeof input === 'string' ? input : input.url);
+    const method = (init.method ?? 'GET').toUpperCase();
+    let params;
+    if (method === 'GET') {
+      params = Object.fromEntries(url.searchParams);
+      if (params.extensions) params.extensions = JSON.parse(params.extensions);
+    } else {
+      params = JSON.parse(init.body);
+    }
+    const response = await fetch(input, init);
+    sent.push({
+      method,
+      hasQuery: typeof params.query === 'string',
+      hash: params.extensions?.persistedQuery?.sha256Hash,
+      documentId: params.documentId,
+      status: response.status,
+    });
+    return response;
+  };
+  return { fetch: fetchAndRecord, sent };
+}

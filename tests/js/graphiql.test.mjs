@@ -1,5 +1,5 @@
 // GraphiQL in headless Chromium (Debian's /usr/bin/chromium, driven by playwright-core):
-// GET /graphql as a browser, type a query into the editor, run it, read the result pane.
+// GET /graphql as a browser: the editor opens on examples from the SDL; run one, read the result pane.
 // GRAPHIQL_SCREENSHOT names where the screenshot goes (docs/graphiql.png in the repository).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +11,7 @@ import { GATEWAY_URL } from './gateway.mjs';
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SCREENSHOT = process.env.GRAPHIQL_SCREENSHOT ?? join(tmpdir(), 'graphiql.png');
 
-test('GraphiQL runs a query and shows the data', async () => {
+test('GraphiQL opens on examples from the SDL and runs one', async () => {
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
@@ -25,17 +25,21 @@ test('GraphiQL runs a query and shows the data', async () => {
     assert.match(response.headers()['content-type'], /text\/html/);
 
     const editor = page.locator('.graphiql-query-editor .CodeMirror');
-    await editor.click();
-    await page.keyboard.press('Control+A');
-    await page.keyboard.press('Backspace');
-    await page.keyboard.type('{ projects { name } }');
+    // a fresh browser opens on example operations written from the served SDL
+    await editor.getByText('query ListTasks').waitFor({ timeout: 15000 });
+    await editor.getByText('"tasks whose status is TODO"').waitFor({ timeout: 15000 });
+
+    // several operations: the run button offers each; the listing runs (this gateway's model has no answers)
     await page.locator('.graphiql-execute-button').click();
+    const names = await page.getByRole('menuitem').allInnerTexts();
+    assert.deepEqual(names, ['ListTasks', 'FindTasks', 'ChangeTasks']);
+    await page.getByRole('menuitem', { name: 'ListTasks' }).click();
 
     const result = page.locator('.graphiql-response .CodeMirror');
-    await result.getByText('Mobile app').waitFor({ timeout: 15000 });
+    await result.getByText('Push notifications').waitFor({ timeout: 15000 });
     const text = await result.innerText();
     assert.match(text, /"data"/);
-    assert.match(text, /"Website"/);
+    assert.match(text, /"Fix login"/);
     assert.deepEqual(pageErrors, []);
     await page.screenshot({ path: SCREENSHOT });
   } finally {
