@@ -201,7 +201,7 @@ class GrammarDecoder:
         tok = int(np.argmax(logits))
         if grammar is None:
             return tok
-        self._one[0].id = tok
+        self._one[0].id = tok  # type: ignore[assignment]  # ctypes converts the int
         self._one[0].logit = float(logits[tok])
         self._one[0].p = 0.0
         self._one_arr.size = 1
