@@ -94,6 +94,8 @@ class GatewayTools:
         trusted_only = persisted is not None and persisted.trusted_only
         if not trusted_only:
             for root in gateway.catalog.root_fields.values():
+                if root.operation not in ("query", "mutation"):  # a subscription streams; a tool call answers once
+                    continue
                 tool = self._field_tool(root)
                 self.tools[tool.name] = tool
         if persisted is not None and persisted.manifest is not None:

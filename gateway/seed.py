@@ -36,12 +36,15 @@ def import_records(executor: Executor, data: Any) -> dict[str, int]:
     for name, records in data.items():
         if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
             raise ImportInvalid(f"{name}: a list of records is expected")
-        if records:
-            steps.append(Insert(op="insert", model=name, values=records))
+        if records:  # a seed is no model answer: any number of records, checked as one step each
+            steps.append(Insert.model_construct(op="insert", model=name, values=records))
     if not steps:
         return {}
     try:
-        validate_plan(catalog, Plan(steps=list(steps)).parse_unbounded())
+        for step in steps:
+            validate_plan(
+                catalog, Plan.model_construct(steps=[step], result=0, params={}, refuse=None).parse_unbounded()
+            )
     except PlanInvalid as e:
         errors = [err.replace("steps[", "records[", 1) for err in e.extensions.get("errors", [])]
         raise ImportInvalid(

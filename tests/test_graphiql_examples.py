@@ -11,8 +11,8 @@ import pytest
 from graphql import OperationDefinitionNode, parse, validate
 
 from conftest import DEMO_SCHEMA, ROOT, LiveServer, make_gateway
-from gateway.graphiql import example_operations  # internal: reaches inside on purpose
-from gateway.sdl import load_sdl  # internal: reaches inside on purpose
+from gateway.graphiql import example_operations  # internal: the examples GraphiQL opens on, checked directly
+from gateway.sdl import load_sdl  # internal: the SDL's catalog the examples are written from
 
 SCHEMAS = [DEMO_SCHEMA, ROOT / "examples" / "internal_tool" / "schema.graphql"]
 

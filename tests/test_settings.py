@@ -19,6 +19,7 @@ import pytest
 from conftest import DEMO_SCHEMA, TRACKER_SEED, free_port
 from fake_llm_server import FakeLLMServer, Reply, chat_ok, fail, run
 from gateway import ModelTimeout, Settings
+from gateway.config import handed_to_workers  # internal: how serve --workers hands the settings over
 from gateway.llm import get_provider  # internal: the provider factory is what receives the settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,6 +61,23 @@ def test_the_model_timeout_setting_bounds_a_remote_provider() -> None:
         assert time.perf_counter() - started < 1.9
         assert isinstance(err, ModelTimeout) and "0.5" in err.message
         assert run(get_provider("openai:m", Settings(openai_base_url=f"{server.url}/v1"))).text
+
+
+def test_settings_handed_to_workers_arrive_whole_and_leave_the_environment_as_it_was() -> None:
+    before = dict(os.environ)
+    given = Settings(db="sqlite:///flag.db", max_depth=4, api_keys="k:admin", mistral_api_key="sk-SECRET-2")
+    with handed_to_workers(given):
+        script = "from gateway import Settings; print(Settings.from_env().to_json())"
+        child = subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+    assert Settings.from_json(child.stdout) == given
+    assert dict(os.environ) == before
 
 
 @pytest.fixture

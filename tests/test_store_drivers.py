@@ -1,4 +1,4 @@
-"""A store URL whose driver is not installed stops the gateway with one line naming what to install."""
+"""A store or Redis URL whose driver is not installed stops the gateway with one line naming what to install."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 WITHOUT = "import sys; sys.modules[{name!r}] = None; from gateway.cli import app; app()"
 
 
-def gateway_without(module: str | None, *args: str) -> subprocess.CompletedProcess[str]:
+def gateway_without(module: str | None, *args: str, **env_vars: str) -> subprocess.CompletedProcess[str]:
     code = WITHOUT.format(name=module) if module else "from gateway.cli import app; app()"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]), **env_vars}
     return subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, timeout=120)
 
 
@@ -38,3 +38,12 @@ def test_another_missing_driver_is_named() -> None:
     result = gateway_without(None, "export", "--schema", str(DEMO_SCHEMA), "--db", "mysql+pymysql://u@127.0.0.1/x")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "pymysql" in result.stderr and "not installed" in result.stderr
+
+
+def test_a_redis_url_without_the_redis_package_names_the_redis_extra(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    result = gateway_without(
+        "redis", "export", "--schema", str(DEMO_SCHEMA), "--db", db, GATEWAY_REDIS_URL="redis://127.0.0.1:6379/0"
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "llm-graphql-gateway[redis]" in result.stderr

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..errors import GatewayError, UnknownPlan
+from ..errors import ConfigInvalid, GatewayError, UnknownPlan
 from ..plan import Plan
 from ..sdl import Catalog, RootField
 from ..validation import validate_plan
@@ -71,7 +71,15 @@ class PlanCache:
         """The cache of a store, shared through Redis when a URL is given."""
         shared: Backend | None = None
         if redis_url:
-            from .redis import DEFAULT_PREFIX, RedisBackend
+            try:
+                from .redis import DEFAULT_PREFIX, RedisBackend
+            except ModuleNotFoundError as e:
+                if e.name != "redis":
+                    raise
+                raise ConfigInvalid(
+                    "a Redis URL is set but the redis package is not installed: "
+                    "pip install 'llm-graphql-gateway[redis]'"
+                ) from e
 
             shared = RedisBackend(redis_url, redis_prefix or DEFAULT_PREFIX)
         return cls(catalog, StoreBackend(engine), shared)

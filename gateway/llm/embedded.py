@@ -128,10 +128,8 @@ class _LoadedModel:
 
     def _render(self, messages: list[Message], generation: bool) -> list[int]:
         result = self._formatter[generation](messages=messages)
-        tokens: list[int] = self.llama.tokenize(
-            result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True
-        )
-        return tokens
+        tokens = self.llama.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
+        return list(tokens)
 
 
 def _chat_formatter(llama: Any, add_generation_prompt: bool) -> Any:
