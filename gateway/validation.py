@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import PlanInvalid
-from .plan import FILTER_OPS, Aggregate, Call, Delete, Filter, Find, Insert, Plan, Update, is_finite_number
+from .plan import FILTER_OPS, Aggregate, Call, Filter, Find, Insert, Plan, Update, is_finite_number
 from .plan.nodes import (
     CREATED,
     RELATION_AGGREGATES,
@@ -34,6 +34,7 @@ from .plan.nodes import (
     Respectively,
     RowNumber,
     StepRef,
+    walk,
 )
 from .plan.nodes import Filter as FilterNode
 from .plan.steps import StepTree
@@ -466,7 +467,7 @@ class Checker(ScopedVisitor):
         scope = _Scope(shape)
         if t.where is not None:
             self.filter(t.where, scope)
-            for part in _nodes(t.where):
+            for part in walk(t.where):
                 if isinstance(part, (StepRef, Related, Compare, FnCall)):
                     self.error(part, "a filter over connector records compares its fields with plain values")
                     break
@@ -541,12 +542,6 @@ class Checker(ScopedVisitor):
             self.error("result", f"{root.name} returns {root.type_name}; the result step must be an aggregate")
 
 
-def _nodes(node: Node) -> list[Node]:
-    from .plan.nodes import walk
-
-    return list(walk(node))
-
-
 def _encodable(text: str) -> bool:
     try:
         text.encode("utf-8")
@@ -595,7 +590,3 @@ def validate_plan(catalog: Catalog, plan: Plan, root: RootField | None = None) -
     if checker.errors:
         raise PlanInvalid("the plan does not fit the schema: " + "; ".join(checker.errors[:5]), errors=checker.errors)
     return plan
-
-
-def write_steps(plan: Plan) -> list[Insert | Update | Delete]:
-    return [s for s in plan.steps if isinstance(s, (Insert, Update, Delete))]
