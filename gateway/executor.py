@@ -394,7 +394,7 @@ class PlanRun:
         args = {
             k: self.step_values(v, False) if isinstance(v, StepRef) else _plain_literal(v) for k, v in t.args.items()
         }
-        return connectors.check_result(c, catalog.shape_models[c.returns], catalog, connectors.invoke(c, args))
+        return connectors.check_result(c, catalog.shapes[c.returns], catalog, connectors.invoke(c, args))
 
     # -- links ----------------------------------------------------------------------------
     def require_existing(self, model: str, ids: list[str]) -> None:

@@ -59,13 +59,11 @@ def pruned_sdl(catalog: Catalog, root: RootField) -> str:
     share this text and a local model reuses its KV cache across them.
     """
     reachable = set(reachable_models(catalog, root))
-    names = [n for n in catalog.models if n in reachable]
-    types = [catalog.schema.type_map[n] for n in names]
+    objects = [m for n, m in catalog.models.items() if n in reachable]
     if root.type_name in catalog.shapes:
-        types.append(catalog.schema.type_map[root.type_name])
-    enums = {f.type_name for n in names for f in catalog.models[n].fields.values() if f.type_name in catalog.enums}
-    enums |= {t for t in catalog.shapes.get(root.type_name, {}).values() if t.strip("[]!") in catalog.enums}
-    types.extend(catalog.schema.type_map[e.strip("[]!")] for e in sorted(enums))
+        objects.append(catalog.shapes[root.type_name])
+    enums = sorted({f.type_name for m in objects for f in m.fields.values() if f.type_name in catalog.enums})
+    types = [catalog.schema.type_map[name] for name in [*(m.name for m in objects), *enums]]
     return "\n\n".join(print_type(t) for t in types)
 
 
@@ -105,8 +103,9 @@ def _count(
 
 def _aggregate_examples(catalog: Catalog, root: RootField, model: Model) -> list[tuple[str, dict[str, Any]]]:
     """Examples for fields that return a number or rows of counts, not records."""
-    shape = catalog.shapes.get(root.type_name, {})
-    alias = next((n for n, t in shape.items() if t.strip("!") in ("Int", "Float")), "count")
+    shape = catalog.shapes.get(root.type_name)
+    fields = shape.fields if shape is not None else {}
+    alias = next((n for n, f in fields.items() if f.kind == "scalar" and f.type_name in ("Int", "Float")), "count")
     out = [(f"how many {model.name} are there", _count(model, alias=alias))]
     enum_field = next((f for f in model.fields.values() if f.kind == "enum"), None)
     if enum_field is not None:
@@ -117,7 +116,7 @@ def _aggregate_examples(catalog: Catalog, root: RootField, model: Model) -> list
                 _count(model, {enum_field.name: {"eq": value}}, alias=alias),
             )
         )
-    group = next((n for n in shape if n in model.fields and model.fields[n].kind in ("enum", "scalar")), None)
+    group = next((n for n in fields if n in model.fields and model.fields[n].kind in ("enum", "scalar")), None)
     if group is not None:
         out.append((f"number of {model.name} per {group}", _count(model, group=group, alias=alias)))
     return out

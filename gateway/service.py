@@ -146,11 +146,11 @@ class Gateway:
         for t in schema.type_map.values():
             if isinstance(t, GraphQLInterfaceType):
                 t.resolve_type = lambda value, _info, _type: value.get("__typename")
-        for model in [*self.catalog.models.values(), *self.catalog.shape_models.values()]:
+        for model in [*self.catalog.models.values(), *self.catalog.shapes.values()]:
             gql_type = schema.type_map[model.name]
             assert isinstance(gql_type, GraphQLObjectType)  # every model is an object type (build_catalog)
             for f in model.fields.values():
-                target = self.catalog.models.get(f.type_name) or self.catalog.shape_models.get(f.type_name)
+                target = self.catalog.object_type(f.type_name)
                 if (
                     f.auth_roles is not None
                     or model.auth_roles is not None
