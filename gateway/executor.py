@@ -81,11 +81,16 @@ class Executor:
         """Run every step in one transaction and return the result step's records.
 
         ``then`` runs in the same transaction (the nested selection), so a response is one
-        consistent snapshot of the store.
+        consistent snapshot of the store. SQLite's transaction reads one snapshot by itself; on
+        other stores a plan that only reads asks for ``REPEATABLE READ`` (their default, read
+        committed, gives each statement its own). A plan that writes keeps the default: its rows
+        are locked until it commits, and concurrent writers queue instead of failing.
         """
         try:
             with self.engine.connect() as conn:
                 conn.execution_options(write=plan.writes)
+                if not plan.writes and not self.sqlite:
+                    conn.execution_options(isolation_level="REPEATABLE READ")
                 with conn.begin():
                     run = PlanRun(self, conn, max_rows, allow_bulk, timezone)
                     for t in plan.tree:

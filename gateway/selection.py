@@ -56,48 +56,63 @@ def describe_selection(field_nodes: list[FieldNode], fragments: Fragments, depth
 
 
 class Prefetcher:
-    """Fills reference fields of result records according to the selection."""
+    """Fills reference fields of result records according to the selection.
+
+    It runs on the plan's own connection, inside its transaction (``Executor.run``'s ``then``),
+    so the nested records come from the same snapshot as the root records.
+    """
 
     def __init__(self, executor: Executor, catalog: Catalog) -> None:
         self.executor = executor
         self.catalog = catalog
 
-    def load(self, records: list[Record], field_nodes: list[FieldNode], fragments: Fragments) -> None:
-        if not records or not any(r.get("__typename") in self.catalog.models for r in records):
-            return
-        with self.executor.engine.connect() as conn, conn.begin():
-            self.load_in(conn, records, field_nodes, fragments)
-
-    def load_in(
-        self, conn: Connection, records: list[Record], field_nodes: list[FieldNode], fragments: Fragments
+    def load(
+        self,
+        conn: Connection,
+        records: list[Record],
+        field_nodes: list[FieldNode],
+        fragments: Fragments,
+        type_name: str,
     ) -> None:
-        """Load the selection on an open connection (the plan's own transaction)."""
-        if records and any(r.get("__typename") in self.catalog.models for r in records):
-            self._level(conn, records, [n.selection_set for n in field_nodes], fragments)
+        """Load the selection under ``records`` of ``type_name`` (a model, or a shape: aggregate
+        rows and connector records may reference stored models too)."""
+        self._level(conn, records, [n.selection_set for n in field_nodes], fragments, type_name)
 
-    def _level(self, conn: Connection, records: list[Record], sets: list[Any], fragments: Fragments) -> None:
+    def _level(
+        self, conn: Connection, records: list[Record], sets: list[Any], fragments: Fragments, type_name: str
+    ) -> None:
         selected = fields_by_name(sets, fragments)
-        by_model: dict[str, list[Record]] = defaultdict(list)
+        by_type: dict[str, list[Record]] = defaultdict(list)
         for r in records:
-            by_model[r.get("__typename", "")].append(r)
-        for model_name, recs in by_model.items():
-            model = self.catalog.models.get(model_name)
-            if model is None:
+            by_type[r.get("__typename") or type_name].append(r)  # aggregate rows carry no __typename
+        for name_of_type, recs in by_type.items():
+            owner = self.catalog.object_type(name_of_type)
+            if owner is None:
                 continue
             for name, nodes in selected.items():
-                f = model.fields.get(name)
+                f = owner.fields.get(name)
+                if f is not None and f.kind == "json":  # embedded objects may reference records too
+                    inner = [v for r in recs for v in _items(r.get(name)) if isinstance(v, dict)]
+                    self._level(conn, inner, [n.selection_set for n in nodes], fragments, f.type_name)
+                    continue
                 if f is None or not f.is_reference:
                     continue
                 children = self._fetch(conn, f, recs)
                 if children:
-                    self._level(conn, children, [n.selection_set for n in nodes], fragments)
+                    self._level(conn, children, [n.selection_set for n in nodes], fragments, f.type_name)
 
     def _fetch(self, conn: Connection, f: ModelField, parents: list[Record]) -> list[Record]:
         """Load ``f`` for every parent in one query; return the distinct children."""
         tables = self.executor.tables
         target = tables.table(f.type_name)
         rel = f.relation
-        assert rel is not None
+        if rel is None:  # a shape's list of ids (a connector's record): no table links them
+            wanted = list(dict.fromkeys(i for p in parents for i in p.get(f.name) or () if isinstance(i, str)))
+            found = {c["id"]: c for c in self.executor.fetch_by_ids(conn, f.type_name, wanted)}
+            for p in parents:
+                ids = p.get(f.name)
+                p[f.name] = [found[i] for i in ids if i in found] if isinstance(ids, list) else ids
+            return list(found.values())
         if rel.kind == "fk":
             ids = list({p[f.name] for p in parents if isinstance(p.get(f.name), str)})
             found = {c["id"]: c for c in self.executor.fetch_by_ids(conn, f.type_name, ids)}
@@ -132,3 +147,7 @@ class Prefetcher:
         for p in parents:
             p[f.name] = groups.get(p["id"], [])
         return list(distinct.values())
+
+
+def _items(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]

@@ -361,8 +361,7 @@ class Gateway:
         """Run the plan and load the nested selection in the same transaction (one snapshot)."""
 
         def nested(conn: Any, records: list[Record]) -> None:
-            if root.models:
-                self.prefetcher.load_in(conn, records, field_nodes, fragments)
+            self.prefetcher.load(conn, records, field_nodes, fragments, root.type_name)
 
         return self.executor.run(
             plan, max_rows=self.policy.max_rows(root), allow_bulk=root.allow_bulk, timezone=timezone, then=nested
