@@ -81,7 +81,7 @@ def cut(records: list[Record], page: Page) -> list[Record]:
 
 
 # -- connections --------------------------------------------------------------------------
-def page_connection(plan: Plan, size: int, after: str | None, sqlite: bool) -> tuple[Plan, Page]:
+def page_connection(plan: Plan, size: int, after: str | None) -> tuple[Plan, Page]:
     """The plan narrowed to one page of a connection: ordered with an id tie-break, past ``after``."""
     step = plan.steps[plan.result_index]
     page = Page(size=size, connection=True)
@@ -110,7 +110,7 @@ def page_connection(plan: Plan, size: int, after: str | None, sqlite: bool) -> t
         values, position = cursor["v"], cursor["n"]
         if not isinstance(values, list) or len(values) != len(keys) or not isinstance(position, int):
             raise PageInvalid("`after` is not a cursor of this field; start again without it", argument="after")
-        past = _past(keys, values, nulls_last=not sqlite)
+        past = _past(keys, values)
         where = {"and": [where, past]} if where else past
         page.has_previous = True
     page.position = position
@@ -151,16 +151,16 @@ def _with_step(plan: Plan, step: Any) -> Plan:
     return Plan(steps=steps, result=plan.result, params=plan.params)
 
 
-def _past(keys: tuple[Order, ...], values: list[Any], nulls_last: bool) -> dict[str, Any]:
+def _past(keys: tuple[Order, ...], values: list[Any]) -> dict[str, Any]:
     """A plan filter for the rows that sort after ``values`` under ``keys`` (a keyset condition).
 
-    NULLs sort last in ascending order on PostgreSQL and first on SQLite; the condition
-    follows the store so the keyset agrees with the ``ORDER BY`` it continues.
+    NULLs sort last in either direction on every store (``SqlCompiler.order``), so the
+    condition agrees with the ``ORDER BY`` it continues.
     """
     alternatives: list[dict[str, Any]] = []
     equal: list[dict[str, Any]] = []
     for order, value in zip(keys, values, strict=True):
-        after = _after(order, value, nulls_last)
+        after = _after(order, value)
         if after is not None:
             alternatives.append({"and": [*equal, after]} if equal else after)
         field = _field(order)
@@ -168,15 +168,13 @@ def _past(keys: tuple[Order, ...], values: list[Any], nulls_last: bool) -> dict[
     return alternatives[0] if len(alternatives) == 1 else {"or": alternatives}
 
 
-def _after(order: Order, value: Any, nulls_last: bool) -> dict[str, Any] | None:
+def _after(order: Order, value: Any) -> dict[str, Any] | None:
     """The condition for a value strictly past ``value`` in this key's direction, or None for none."""
     field = _field(order)
-    ascending = order.direction == "asc"
-    nulls_after = nulls_last if ascending else not nulls_last  # where NULLs come in this direction
     if value is None:
-        return None if nulls_after else {field: {"isNull": False}}
-    beyond = {field: {"gt" if ascending else "lt": value}}
-    return {"or": [beyond, {field: {"isNull": True}}]} if nulls_after else beyond
+        return None  # nulls come last: nothing but a later key sorts past them
+    beyond = {field: {"gt" if order.direction == "asc" else "lt": value}}
+    return {"or": [beyond, {field: {"isNull": True}}]}
 
 
 def _field(order: Order) -> str:

@@ -33,7 +33,7 @@ from .planner import Planned, Planner
 from .policy import Policy
 from .sdl import Catalog, RootField, load_sdl
 from .selection import Prefetcher, describe_selection
-from .store import build_tables, create_store_engine, is_sqlite, migrate
+from .store import build_tables, create_store_engine, migrate
 from .store.values import ensure_value_index
 from .traces import TraceLog
 from .validation import validate_plan
@@ -270,7 +270,7 @@ class Gateway:
             return plan, None
         if root.connection:
             size = pagination.page_size(first, s.default_page_size, s.max_page_size, "first")
-            return pagination.page_connection(plan, size, after, is_sqlite(self.engine))
+            return pagination.page_connection(plan, size, after)
         if not root.returns_list:
             return plan, None
         size = pagination.page_size(hints.get("limit"), s.default_page_size, s.max_page_size, "limit")

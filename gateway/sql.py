@@ -99,8 +99,10 @@ class SqlCompiler(Visitor):
         return or_(false(), *(self.visit(i, model) for i in node.items))
 
     def visit_Not(self, node: Not, model: Model) -> ColumnElement[bool]:
+        """A test on a null value is false, so its negation is true (SQL's NOT NULL is null):
+        "not high priority" keeps the records with no priority, as ``ne`` does."""
         item: ColumnElement[bool] = self.visit(node.item, model)
-        return not_(item)
+        return not_(func.coalesce(item, false()))
 
     def visit_Related(self, node: Related, model: Model) -> ColumnElement[bool]:
         f = model.fields[node.field]
@@ -189,7 +191,7 @@ class SqlCompiler(Visitor):
         if self.sqlite:
             each = func.json_each(col).table_valued("value")
             return exists(select(literal(1)).select_from(each).where(each.c.value == v))
-        return cast(col, JSONB).contains(func.jsonb_build_array(v))
+        return func.coalesce(cast(col, JSONB).contains(func.jsonb_build_array(v)), false())  # no list holds nothing
 
     @staticmethod
     def coerce(f: ModelField | None, v: Any) -> Any:
@@ -294,13 +296,14 @@ class SqlCompiler(Visitor):
 
     # -- orderings ------------------------------------------------------------------------
     def order(self, items: tuple[OrderItem, ...], model: Model) -> list[Any]:
+        """Nulls come last in either direction, on every store (their defaults disagree)."""
         out = []
         for o in items:
             if isinstance(o.expr, FieldRef) and o.expr.dotted in self.ctx.extra:
                 e = self.ctx.extra[o.expr.dotted]
             else:
                 e = self.expr(o.expr, model)
-            out.append(e.desc() if o.descending else e.asc())
+            out.append((e.desc() if o.descending else e.asc()).nulls_last())
         return out
 
 
