@@ -19,6 +19,7 @@ from typing import Any
 from graphql import print_type
 
 from .llm.base import Message
+from .plan import Plan
 from .plan_schema import connectors_for, reachable_models
 from .sdl import Catalog, Model, RootField
 
@@ -38,9 +39,10 @@ def load_template(name: str) -> tuple[str, str]:
 PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 
 
-def render(name: str, **values: str) -> str:
+def render(name: str, /, **values: str) -> str:
     """Fill ``prompts/<name>.md``; a placeholder without a value, or a value without a
-    placeholder, is an error (a renamed placeholder must not silently drop a section)."""
+    placeholder, is an error (a renamed placeholder must not silently drop a section).
+    ``name`` is positional only, so a template may have a ``{{name}}`` placeholder."""
     body = load_template(name)[1]
     wanted = set(PLACEHOLDER.findall(body))
     if wanted != set(values):
@@ -81,11 +83,15 @@ def _example_value(catalog: Catalog, type_name: str, word: str) -> Any:
 
 
 def _subject(catalog: Catalog, root: RootField) -> Model | None:
-    """The model a field is about: the one it returns, else one its name mentions."""
+    """The model a field is about: the one it returns, else one its name mentions, else one
+    that has the fields its rows are grouped by (``GenreCount { genre total }``: a model with ``genre``)."""
     if root.models:
         return catalog.models[root.models[0]]
+    shape = catalog.shapes.get(root.type_name)
+    keys = {n for n, f in shape.fields.items() if f.kind == "enum" or f.type_name == "String"} if shape else set()
     named = [m for m in catalog.models.values() if m.name.lower() in root.name.lower()]
-    candidates = named or list(catalog.models.values())
+    grouped = [m for m in catalog.models.values() if keys and keys <= set(m.fields)]
+    candidates = named or grouped or list(catalog.models.values())
     return candidates[0] if candidates else None
 
 
@@ -324,7 +330,7 @@ def build_messages(
     timezone: str | None = None,
     today: dt.date | None = None,
     grounding: str = "(none)",
-    learned: Sequence[tuple[str, Any]] = (),
+    learned: Sequence[tuple[str, Plan]] = (),
 ) -> list[Message]:
     """System instructions, worked examples as earlier turns, then the request.
 
@@ -364,13 +370,13 @@ def build_messages(
             request=text.replace(">>>", "> > >"),
         )
 
-    for example, plan in example_plans(catalog, root):
-        messages.append({"role": "user", "content": ask(example, "id", {})})
-        messages.append({"role": "assistant", "content": json.dumps(plan)})
-    for example, plan in learned:
-        answer = plan.dump() if hasattr(plan, "dump") else plan
-        answer.pop("params", None)
+    for example, answer in example_plans(catalog, root):
         messages.append({"role": "user", "content": ask(example, "id", {})})
         messages.append({"role": "assistant", "content": json.dumps(answer)})
+    for example, plan in learned:
+        learned_answer = plan.dump()
+        learned_answer.pop("params", None)
+        messages.append({"role": "user", "content": ask(example, "id", {})})
+        messages.append({"role": "assistant", "content": json.dumps(learned_answer)})
     messages.append({"role": "user", "content": ask(request, selection, hints, grounding)})
     return messages
