@@ -19,39 +19,7 @@ from sqlalchemy import event
 from conftest import LiveServer, make_gateway
 from gateway import ScriptedProvider
 
-CLUB = """
-enum Level { BEGINNER ADVANCED }
-
-type Member {
-  id: ID!
-  firstName: String!
-  lastName: String!
-  email: String
-  phone: String
-  birthDate: String
-  level: Level @default(value: "BEGINNER")
-  joinedAt: String @createdAt
-  sports: [Sport!]!
-  salary: Int @auth(roles: ["admin"])
-}
-
-type Sport {
-  id: ID!
-  name: String!
-  members: [Member!]!
-}
-
-type Query {
-  members(q: String, limit: Int): [Member!]!
-  member(q: String): Member
-  sports(q: String): [Sport!]!
-}
-
-type Mutation {
-  members(q: String): [Member!]! @allowBulk
-  sports(q: String): [Sport!]!
-}
-"""
+CLUB = (Path(__file__).resolve().parent.parent / "examples" / "climbing-club" / "schema.graphql").read_text()
 
 CREATED_ASC = [{"field": "$created", "direction": "asc"}]
 ALL = {"id": {"isNull": False}}
