@@ -24,7 +24,7 @@ from .connectors import load_connectors
 from .describe import describe
 from .errors import GatewayError, PlanInvalid, PlanNotFrozen, PlanRejected
 from .execution import Caller, Execution, GraphQLRequest, RequestContext, Result
-from .executor import Executor, Record
+from .executor import Executor, Keyset, Record
 from .grounding import GroundingLimits, format_hints, ground
 from .llm import Provider, get_provider
 from .notify import make_notifier
@@ -243,7 +243,10 @@ class Gateway:
     async def run_prepared(self, p: Prepared) -> Any:
         """Run a prepared plan in one transaction, load the nested selection, shape the result."""
         try:
-            records = await asyncio.to_thread(self._run, p.root, p.paged, p.field_nodes, p.fragments, p.timezone)
+            keyset = p.page.keyset if p.page is not None else None
+            records = await asyncio.to_thread(
+                self._run, p.root, p.paged, p.field_nodes, p.fragments, p.timezone, keyset
+            )
         except GatewayError as e:
             self._trace_outcome(p.trace, e.code)
             raise
@@ -270,7 +273,7 @@ class Gateway:
             return plan, None
         if root.connection:
             size = pagination.page_size(first, s.default_page_size, s.max_page_size, "first")
-            return pagination.page_connection(plan, size, after, is_sqlite(self.engine))
+            return pagination.page_connection(plan, size, after, self.catalog, root.key, is_sqlite(self.engine))
         if not root.returns_list:
             return plan, None
         size = pagination.page_size(hints.get("limit"), s.default_page_size, s.max_page_size, "limit")
@@ -357,6 +360,7 @@ class Gateway:
         field_nodes: list[Any],
         fragments: dict[str, Any],
         timezone: str | None = None,
+        keyset: Keyset | None = None,
     ) -> list[Record]:
         """Run the plan and load the nested selection in the same transaction (one snapshot)."""
 
@@ -365,7 +369,12 @@ class Gateway:
                 self.prefetcher.load_in(conn, records, field_nodes, fragments)
 
         return self.executor.run(
-            plan, max_rows=self.policy.max_rows(root), allow_bulk=root.allow_bulk, timezone=timezone, then=nested
+            plan,
+            max_rows=self.policy.max_rows(root),
+            allow_bulk=root.allow_bulk,
+            timezone=timezone,
+            then=nested,
+            keyset=keyset,
         )
 
     def listing_plan(self, root: RootField, hints: dict[str, Any]) -> Plan:

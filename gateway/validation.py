@@ -590,3 +590,19 @@ def validate_plan(catalog: Catalog, plan: Plan, root: RootField | None = None) -
     if checker.errors:
         raise PlanInvalid("the plan does not fit the schema: " + "; ".join(checker.errors[:5]), errors=checker.errors)
     return plan
+
+
+def ordering_types(catalog: Catalog, plan: Plan) -> list[ValueType]:
+    """The value types of a validated plan's result-step orderings (``find`` only).
+
+    A page cursor carries values of these orderings; they are checked against these types
+    before they reach the store, so a forged cursor is refused instead of failing in SQL.
+    """
+    checker = Checker(catalog, plan)
+    index = plan.result_index
+    for i, t in enumerate(plan.tree[:index]):
+        checker.step(i, t)
+    checker.step_index = index
+    t = plan.tree[index]
+    scope = _Scope(catalog.models[t.step.model])
+    return [checker.expr(o.expr, scope) for o in t.order]
