@@ -57,6 +57,7 @@ class Prepared:
     timezone: str | None = None
     caller: str | None = None  # the API key's digest, for the plan cache
     remembered: bool = False
+    variables: dict[str, Any] | None = None  # the request's variables (nested ``limit`` arguments)
 
 
 __all__ = ["Caller", "Gateway", "RequestContext", "Result"]
@@ -73,7 +74,16 @@ class Gateway:
         self.migrations = migrate(self.engine, self.catalog, self.tables)
         ensure_value_index(self.engine, self.catalog, enabled=settings.grounding_probes > 0)
         self.executor = Executor(self.engine, self.catalog, self.tables)
-        self.prefetcher = Prefetcher(self.executor, self.catalog)
+        self.prefetcher = Prefetcher(
+            self.executor,
+            self.catalog,
+            functools.partial(
+                pagination.page_size,
+                default=settings.default_page_size,
+                maximum=settings.max_page_size,
+                argument="limit",
+            ),
+        )
         self.catalog.connectors = load_connectors(settings.connectors, self.catalog)
         self.policy = Policy(self.catalog, settings.max_rows)
         self.access = Access(self.catalog)
@@ -221,6 +231,7 @@ class Gateway:
             self.policy.check(root, plan)
             self.access.check_plan(plan, ctx.roles)
             paged, page = self._page(root, plan, hints, first, after)
+            self.prefetcher.check(field_nodes, info.fragments, info.variable_values.coerced)
         except GatewayError as e:
             self._trace_outcome(trace, e.code)
             raise
@@ -238,19 +249,23 @@ class Gateway:
             started,
             ctx.timezone,
             ctx.caller,
+            variables=info.variable_values.coerced,
         )
 
     async def run_prepared(self, p: Prepared) -> Any:
         """Run a prepared plan in one transaction, load the nested selection, shape the result."""
         try:
             keyset = p.page.keyset if p.page is not None else None
+            nested: dict[str, Any] = {}
             records = await asyncio.to_thread(
-                self._run, p.root, p.paged, p.field_nodes, p.fragments, p.timezone, keyset
+                self._run, p.root, p.paged, p.field_nodes, p.fragments, p.timezone, keyset, p.variables, nested
             )
         except GatewayError as e:
             self._trace_outcome(p.trace, e.code)
             raise
         self._trace_outcome(p.trace, "ok")
+        if nested:
+            p.trace["pages"] = nested
         if p.paged.writes:
             await asyncio.to_thread(self.notifier.publish, subscriptions.written_models(self.catalog, p.paged))
         if (
@@ -361,12 +376,19 @@ class Gateway:
         fragments: dict[str, Any],
         timezone: str | None = None,
         keyset: Keyset | None = None,
+        variables: dict[str, Any] | None = None,
+        pages: dict[str, Any] | None = None,
     ) -> list[Record]:
-        """Run the plan and load the nested selection in the same transaction (one snapshot)."""
+        """Run the plan and load the nested selection in the same transaction (one snapshot).
+
+        ``pages`` receives each nested list's page (size, and whether more were left out).
+        """
 
         def nested(conn: Any, records: list[Record]) -> None:
             if root.models:
-                self.prefetcher.load_in(conn, records, field_nodes, fragments)
+                loaded = self.prefetcher.load_in(conn, records, field_nodes, fragments, variables)
+                if pages is not None:
+                    pages.update(loaded)
 
         return self.executor.run(
             plan,

@@ -378,3 +378,82 @@ def test_a_cursor_of_another_field_is_refused(served: tuple[LiveServer, Scripted
     other = PAGE.replace("taskPage(", "openTasks(")
     body = server.gql(other, {"first": 2, "after": page["pageInfo"]["endCursor"]})
     assert body["errors"][0]["extensions"]["code"] == "PAGE_INVALID"
+
+
+# -- nested lists: the same default page, per parent, and `limit` for more ----------------------
+NESTED_SDL = """
+type Project { id: ID! name: String! tasks(limit: Int): [Task!]! }
+type Tag { id: ID! name: String! tasks: [Task!]! }
+type Task { id: ID! title: String! project: Project tags(limit: Int): [Tag!]! }
+type Query {
+  projects(q: String, limit: Int): [Project!]!
+  tags(q: String): [Tag!]!
+}
+type Mutation { projects(q: String!): [Project!]! }
+"""
+
+
+@pytest.fixture
+def nested(db_url: str, tmp_path: Path) -> Iterator[tuple[LiveServer, ScriptedProvider]]:
+    schema = tmp_path / "schema.graphql"
+    schema.write_text(NESTED_SDL)
+    model = ScriptedProvider([])
+    server = LiveServer(make_gateway(db_url, schema, provider=model, default_page_size=4, max_page_size=10)).start()
+    import_records(
+        server.gateway.executor,
+        {
+            "Project": [{"id": "big", "name": "Big"}, {"id": "small", "name": "Small"}],
+            "Tag": [{"id": f"g{i}", "name": f"tag {i}"} for i in range(3)],
+        },
+    )
+    # created out of id order, so the page follows creation order rather than ids
+    tasks = [
+        {"id": f"b{9 - i}", "title": f"big {i}", "project": "big", "tags": ["g0", "g1", "g2"] if i < 6 else ["g0"]}
+        for i in range(7)
+    ]
+    tasks += [{"id": f"s{i}", "title": f"small {i}", "project": "small", "tags": []} for i in range(2)]
+    import_records(server.gateway.executor, {"Task": tasks})
+    yield server, model
+    server.stop()
+
+
+def test_a_nested_list_returns_the_default_page_per_parent(nested: tuple[LiveServer, ScriptedProvider]) -> None:
+    server, _ = nested
+    body = server.gql("{ projects { id tasks { id } } }")
+    assert "errors" not in body, body
+    tasks = {p["id"]: [t["id"] for t in p["tasks"]] for p in body["data"]["projects"]}
+    assert tasks == {"big": ["b9", "b8", "b7", "b6"], "small": ["s0", "s1"]}
+    assert body["extensions"]["fields"]["projects"]["pages"] == {"tasks": {"size": 4, "more": True}}
+
+
+def test_a_nested_limit_asks_for_more_up_to_the_maximum(nested: tuple[LiveServer, ScriptedProvider]) -> None:
+    server, _ = nested
+    body = server.gql("query($n: Int) { projects { id tasks(limit: $n) { id tags(limit: 1) { id } } } }", {"n": 10})
+    assert "errors" not in body, body
+    big = body["data"]["projects"][0]
+    assert [t["id"] for t in big["tasks"]] == ["b9", "b8", "b7", "b6", "b5", "b4", "b3"]
+    assert all(len(t["tags"]) == 1 for t in big["tasks"])
+    assert body["extensions"]["fields"]["projects"]["pages"] == {
+        "tasks": {"size": 10, "more": False},
+        "tasks.tags": {"size": 1, "more": True},
+    }
+
+
+def test_a_nested_list_through_a_join_table_is_paged_too(nested: tuple[LiveServer, ScriptedProvider]) -> None:
+    server, _ = nested
+    body = server.gql("{ tags { id tasks { id } } }")
+    counts = {t["id"]: len(t["tasks"]) for t in body["data"]["tags"]}
+    assert counts == {"g0": 4, "g1": 4, "g2": 4}
+    assert body["extensions"]["fields"]["tags"]["pages"] == {"tasks": {"size": 4, "more": True}}
+
+
+def test_a_nested_limit_over_the_maximum_is_refused_and_writes_nothing(
+    nested: tuple[LiveServer, ScriptedProvider],
+) -> None:
+    server, model = nested
+    model.push({"steps": [{"op": "insert", "model": "Project", "values": [{"name": "New"}]}], "result": 0})
+    body = server.gql('mutation { projects(q: "add a project New") { id tasks(limit: 11) { id } } }')
+    error = body["errors"][0]
+    assert error["extensions"]["code"] == "PAGE_INVALID" and error["extensions"]["maxPageSize"] == 10
+    names = [p["name"] for p in server.gql("{ projects { name } }")["data"]["projects"]]
+    assert names == ["Big", "Small"]
