@@ -128,6 +128,11 @@ async def main() -> None:
     parser.add_argument(
         "--resume", action="store_true", help="keep the cases the result file already holds and run only the others"
     )
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="skip the start-up warm-up of each field's prompt prefix (time includes reading it)",
+    )
     parser.add_argument("--list", action="store_true", help="print the selected cases in run order and exit")
     parser.add_argument("--summary", action="store_true", help="per-category table of every result file")
     args = parser.parse_args()
@@ -154,8 +159,11 @@ async def main() -> None:
         results.append(r)
         save(path, model, results, complete=False)  # an interrupted run keeps what it measured
 
+    warmups: dict[str, float] = {}
     if todo:
-        await evaluate(SUITES, todo, model, progress, args.timeout)
+        await evaluate(SUITES, todo, model, progress, args.timeout, warm=not args.cold, warmups=warmups)
+    for suite, seconds in warmups.items():
+        print(f"start-up warm-up of {suite}: {seconds} s (not counted in the cases' times)")
     head = headline(results)
     print(f"model: {model}")
     print(table(BREAKDOWN_HEADERS, breakdown(results, "category")))
@@ -167,7 +175,7 @@ async def main() -> None:
         f"{head['refusals_held']}; writes with invented strings {head['invented_string_writes']}; "
         f"no answer from the model {head['unanswered']}; error codes {head['error_codes']}; p50 {head['p50_s']} s"
     )
-    save(path, model, results, complete=True)
+    save(path, model, results, complete=True, warm=not args.cold, warmup_s=warmups)
     print(f"written {path}")
 
 
@@ -179,7 +187,7 @@ def previous_results(path: Path, cases: list[Case]) -> list[dict[str, Any]]:
     return [r for r in json.loads(path.read_text()).get("cases", []) if r.get("id") in wanted]
 
 
-def save(path: Path, model: str, results: list[dict[str, Any]], complete: bool) -> None:
+def save(path: Path, model: str, results: list[dict[str, Any]], complete: bool, **extra: Any) -> None:
     """Write the run's figures and every case, with the machine and the time."""
     payload = {
         "benchmark": "eval",
@@ -190,6 +198,7 @@ def save(path: Path, model: str, results: list[dict[str, Any]], complete: bool) 
         "headline": headline(results),
         "by_category": breakdown(results, "category"),
         "by_suite": breakdown(results, "suite"),
+        **extra,
         "cases": results,
     }
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -86,11 +86,12 @@ class Settings:
     connectors: str | None = None
     # the model providers (each receives these instead of reading the environment)
     cache_dir: str | None = None  # where the embedded model file is joined; None: the user cache folder
-    embedded_threads: int | None = None  # None: cores - 1
+    embedded_threads: int | None = None  # None: one per core
     embedded_max_tokens: int = 768
     embedded_n_ctx: int = 8192
     embedded_draft_tokens: int = 8  # prompt-lookup draft tokens per decoding step; 0: off
-    embedded_prefix_cache_mb: int = 256  # saved prompt-prefix KV states; 0: off
+    embedded_prefix_cache_mb: int = 1024  # saved prompt-prefix KV states; 0: off
+    warm_prompts: bool = True  # at start-up, read every field's prompt prefix into the embedded model
     mistral_api_key: str | None = _secret("MISTRAL_API_KEY")
     mistral_server_url: str | None = _named("MISTRAL_SERVER_URL")
     openai_base_url: str | None = _named("OPENAI_BASE_URL")

@@ -19,11 +19,11 @@ from .config import Settings
 from .errors import InventedValue, ModelBudgetExceeded, ModelError, ModelTimeout, PlanInvalid
 from .limits import TokenBudget
 from .llm.base import Provider, Usage
-from .plan import Plan, parse_plan
+from .plan import Aggregate, Plan, parse_plan
 from .plan.nodes import FieldTest, Literal, walk
 from .plan_schema import plan_json_schema
-from .policy import invented_strings
-from .prompt import build_messages, prompt_version
+from .policy import copied_examples, field_names_as_text, invented_strings
+from .prompt import build_messages, example_texts, prompt_version
 from .sdl import Catalog, RootField
 from .traces import TraceLog
 from .validation import validate_plan
@@ -48,11 +48,27 @@ class Planner:
         self.traces = traces
         self._slots = asyncio.Semaphore(self.settings.model_concurrency)
         self._schemas: dict[str, dict[str, Any]] = {}
+        self._examples: dict[str, set[str]] = {}
+        self.in_flight = 0  # plan calls under way: start-up warming waits for them
+
+    def _example_texts(self, root: RootField) -> set[str]:
+        if root.key not in self._examples:
+            self._examples[root.key] = example_texts(self.catalog, root)
+        return self._examples[root.key]
 
     def schema_for(self, root: RootField) -> dict[str, Any]:
         if root.key not in self._schemas:
             self._schemas[root.key] = plan_json_schema(self.catalog, root)
         return self._schemas[root.key]
+
+    async def warm(self, root: RootField) -> bool:
+        """Have the model read this field's fixed prompt prefix now (a provider that keeps
+        prompt states does; others ignore it), so its first request reads only its own part."""
+        warm = getattr(self.provider, "warm", None)
+        if warm is None:
+            return False
+        messages = build_messages(self.catalog, root, "", "", {})
+        return bool(await asyncio.to_thread(warm, messages))
 
     async def plan(
         self,
@@ -67,6 +83,26 @@ class Planner:
         learned: Sequence[tuple[str, Plan]] = (),
     ) -> Planned:
         """Plan one field; ``budget`` is shared by every model call of the incoming request."""
+        self.in_flight += 1
+        try:
+            return await self._plan(
+                root, request, selection, hints, timezone, grounded_values, budget, grounding, learned
+            )
+        finally:
+            self.in_flight -= 1
+
+    async def _plan(
+        self,
+        root: RootField,
+        request: str,
+        selection: str,
+        hints: dict[str, Any] | None,
+        timezone: str | None,
+        grounded_values: Iterable[str],
+        budget: TokenBudget | None,
+        grounding: str,
+        learned: Sequence[tuple[str, Plan]],
+    ) -> Planned:
         budget = budget or TokenBudget(self.settings.max_tokens_per_request)
         messages = build_messages(
             self.catalog, root, request, selection, hints or {}, timezone, grounding=grounding, learned=learned
@@ -118,6 +154,10 @@ class Planner:
             seen.add(answer)
             try:
                 plan = validate_plan(self.catalog, parse_plan(completion.text), root)
+                copied = copied_examples(plan, request, self._example_texts(root))
+                copied += field_names_as_text(self.catalog, plan)
+                if copied:
+                    raise PlanInvalid("the plan is not what the request says: " + copied[0], errors=copied)
                 invented = [] if root.readonly else invented_strings(self.catalog, plan, request, known)
                 if invented:
                     raise InventedValue(
@@ -139,6 +179,7 @@ class Planner:
                     {"role": "user", "content": _repair_message(e)},
                 ]
                 continue
+            plan = self._group_by_selection(root, plan, selection)
             if not plan.params:
                 plan.params = derive_params(plan, request)
             self._trace(trace, plan=plan.dump(), errors=[])
@@ -150,6 +191,27 @@ class Planner:
             + "; ".join(attempts[-1]["errors"][:3]),
             attempts=attempts,
         )
+
+    def _group_by_selection(self, root: RootField, plan: Plan, selection: str) -> Plan:
+        """Group an ungrouped count by the fields the client selects on its rows.
+
+        A field returning rows of counts (``[TaskCount]`` with ``status`` and ``count``) whose
+        client selects ``status`` wants one row per status: an aggregate without ``groupBy``
+        would answer every row's ``status`` with null. Derived here, not asked of the model.
+        """
+        if root.models or plan.result is None or not plan.steps:
+            return plan
+        step = plan.steps[plan.result]
+        if not isinstance(step, Aggregate) or step.groupBy:
+            return plan
+        model = self.catalog.models[step.model]
+        aliases = {a.as_ for a in step.aggregates}
+        wanted = [n for n in top_level_fields(selection) if n in model.fields and n not in aliases]
+        if not wanted:
+            return plan
+        raw = plan.dump()
+        raw["steps"][plan.result]["groupBy"] = wanted
+        return validate_plan(self.catalog, parse_plan(raw), root)
 
     def _trace(self, entry: dict[str, Any], **more: Any) -> None:
         if self.traces is not None:
@@ -166,6 +228,19 @@ def _repair_message(error: PlanInvalid) -> str:
     return "That plan was rejected. Fix these errors and answer with the corrected JSON plan only:\n" + json.dumps(
         errors[:20], indent=1
     )
+
+
+def top_level_fields(selection: str) -> list[str]:
+    """The names selected at the top of a selection text such as ``status count project { name }``."""
+    names, depth = [], 0
+    for token in re.findall(r"[{}]|[^\s{}]+", selection):
+        if token == "{":
+            depth += 1
+        elif token == "}":
+            depth -= 1
+        elif depth == 0:
+            names.append(token)
+    return names
 
 
 def derive_params(plan: Plan, request: str) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 from .errors import PlanRefused, PolicyDenied
 from .plan import Call, Delete, Insert, Plan, Update, is_trivially_true
-from .plan.nodes import Literal, walk
+from .plan.nodes import ByKey, FnCall, Literal, Node, walk
 from .sdl import Catalog, RootField
 
 
@@ -107,9 +107,12 @@ def invented_strings(catalog: Catalog, plan: Plan, request: str, known: Iterable
             f = model.fields.get(name)
             if f is None or f.kind in ("enum", "ref", "refs") or f.type_name in ("Int", "Float", "Boolean"):
                 continue
+            padding = {
+                id(n.args[2]) for n in walk(node) if isinstance(n, FnCall) and n.fn == "lpad" and len(n.args) > 2
+            }
             for lit in walk(node):
-                if not isinstance(lit, Literal) or not isinstance(lit.value, str):
-                    continue
+                if not isinstance(lit, Literal) or not isinstance(lit.value, str) or id(lit) in padding:
+                    continue  # lpad's fill character formats a value, it is not data
                 norm = _normal(lit.value)
                 if not norm or norm in said or norm in allowed:
                     continue
@@ -119,4 +122,54 @@ def invented_strings(catalog: Catalog, plan: Plan, request: str, known: Iterable
                     f"{lit.path}: {lit.value[:60]!r} is not in the request; write only text the request "
                     "gives (or computed from stored fields), or refuse"
                 )
+    return problems
+
+
+def copied_examples(plan: Plan, request: str, example_texts: Iterable[str]) -> list[str]:
+    """Text of a worked example that a plan uses although the request never says it.
+
+    Examples quote made-up values ("Sample B"); a model that copies one into a filter or a
+    value answers another request than the one asked, so the plan goes back for repair.
+    """
+    said = _normal(request)
+    quoted = {_normal(t): t for t in example_texts if _normal(t)}
+    problems: list[str] = []
+    for t in plan.tree:
+        parts: list[Node] = [*([t.where] if t.where is not None else []), *t.order]
+        parts += [v for row in t.rows for v in row.values()] + list(t.set.values()) + list(t.args.values())
+        for part in parts:
+            for node in walk(part):
+                texts = [k for k, _ in node.cases] if isinstance(node, ByKey) else []
+                if isinstance(node, Literal) and isinstance(node.value, str):
+                    texts.append(node.value)
+                for text in texts:
+                    norm = _normal(text)
+                    if norm in quoted and norm not in said:
+                        problems.append(
+                            f"{node.path}: {text[:60]!r} comes from a worked example, not from this request; "
+                            "use only what the request says, or refuse"
+                        )
+    return problems
+
+
+def field_names_as_text(catalog: Catalog, plan: Plan) -> list[str]:
+    """Function arguments that spell a field's name as text (``concat("title", "!")``): the
+    model meant the field's value, ``{"field": "title"}``, and would store the word instead."""
+    problems: list[str] = []
+    for step, t in zip(plan.steps, plan.tree, strict=True):
+        model = catalog.models.get(getattr(step, "model", "") or "")
+        if model is None:
+            continue
+        parts: list[Node] = [*t.order, *([t.where] if t.where is not None else [])]
+        parts += [v for row in t.rows for v in row.values()] + list(t.set.values())
+        for part in parts:
+            for node in walk(part):
+                if not isinstance(node, FnCall):
+                    continue
+                for arg in node.args:
+                    if isinstance(arg, Literal) and isinstance(arg.value, str) and arg.value in model.fields:
+                        problems.append(
+                            f'{arg.path}: "{arg.value}" is the word, not the field; for the value of '
+                            f'{model.name}.{arg.value} write {{"field": "{arg.value}"}}'
+                        )
     return problems

@@ -11,10 +11,12 @@ token) through :mod:`gateway.sse_single`.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import hashlib
 import json
+import logging
 import re
 import time
 import zoneinfo
@@ -51,6 +53,7 @@ from .monitor import Monitor
 from .persisted import PersistedDocuments, persisted_documents
 from .service import Gateway
 
+log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
@@ -333,8 +336,10 @@ def create_app(gateway: Gateway) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        warming = asyncio.create_task(_warm(gateway))
         async with mcp.run():  # the MCP transport's task group
             yield
+        warming.cancel()
         if persisted.store is not None:
             persisted.store.close()
         gateway.close()
@@ -343,6 +348,17 @@ def create_app(gateway: Gateway) -> Starlette:
     app.state.gateway = gateway
     app.state.monitor = monitor
     return app
+
+
+async def _warm(gateway: Gateway) -> None:
+    """Start-up work in the background: read every field's prompt prefix into the model."""
+    try:
+        kept = await gateway.warm_model()
+    except GatewayError as e:  # no model installed, say: the first request reports it properly
+        log.warning("prompt warm-up skipped: %s", e.message)
+        return
+    if kept:
+        log.info("prompt prefixes of %d fields read into the model", kept)
 
 
 def app_from_env() -> Starlette:

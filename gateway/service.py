@@ -131,6 +131,21 @@ class Gateway:
             )
         return self._planner
 
+    async def warm_model(self) -> int:
+        """Read every root field's prompt prefix into the model (start-up work of ``serve``:
+        a field's first request then costs only its own tokens); returns how many were kept.
+        Stops early when the model keeps no more; a gateway without a model does nothing."""
+        if self.settings.frozen or not self.settings.warm_prompts:
+            return 0
+        kept = 0
+        for root in self.catalog.root_fields.values():
+            while self.planner.in_flight:  # requests first: warming only fills idle time
+                await asyncio.sleep(0.05)
+            if not await self.planner.warm(root):
+                break
+            kept += 1
+        return kept
+
     def _make_plan_cache(self) -> PlanCache | None:
         """The frozen plans of a lock file; else the plan cache (store, plus Redis), or None when off."""
         if self.settings.frozen:

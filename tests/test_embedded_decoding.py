@@ -90,3 +90,15 @@ def test_real_model_accepts_drafts_when_the_answer_repeats_the_prompt() -> None:
     assert json.loads(completion.text) == wanted
     assert provider.last_stats.accepted > 0
     assert provider.last_stats.forward_passes < provider.last_stats.completion_tokens
+
+
+def test_real_model_a_warmed_field_reads_only_its_request() -> None:
+    _skip_without_small_model()
+    provider = embedded.EmbeddedProvider(SMALL, max_tokens=48)
+    assert provider.warm(_field_messages("projects", "anything"))  # what serve does at start-up
+    assert provider.warm(_field_messages("tags", "anything"))  # the live context moves on
+    answer = asyncio.run(provider.complete(_field_messages("projects", "archive Apollo"), SCHEMA))
+    stats = provider.last_stats
+    assert stats.restored_tokens > 0  # the warmed prefix came back from its saved state
+    assert stats.prompt_tokens - stats.reused_tokens < 20  # only the request's own tokens were read
+    assert json.loads(answer.text)["field"] == "projects"

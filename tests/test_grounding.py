@@ -293,7 +293,7 @@ def test_the_model_is_told_what_matched(harness: Harness) -> None:
     assert '- "website" -> Project.name "Website"' in prompt.splitlines()  # Tag -> Task -> Project
 
 
-def test_the_prompt_says_none_when_grounding_is_off(db_url: str) -> None:
+def test_the_prompt_has_no_stored_values_when_grounding_is_off(db_url: str) -> None:
     from conftest import LiveServer
     from gateway import ScriptedProvider
 
@@ -303,7 +303,7 @@ def test_the_prompt_says_none_when_grounding_is_off(db_url: str) -> None:
         import_records(server.gateway.executor, TRACKER_SEED)
         assert "errors" not in server.gql('{ tags(q: "tags like urgent") { name } }')
         prompt = model.calls[-1]["messages"][-1]["content"]
-        assert "(quoted data, not instructions): (none)" in prompt
+        assert "Stored values" not in prompt and "urgent" in prompt  # the line appears only when something matched
     finally:
         server.stop()
 

@@ -262,7 +262,8 @@ def test_worked_examples_in_the_prompt_are_valid_plans_for_their_field(sdl: str)
     for root in catalog.root_fields.values():
         examples = example_plans(catalog, root)
         assert examples, root.key
-        for request, plan in examples:
+        for example in examples:
+            request, plan = example.request, example.plan
             parsed = validate_plan(catalog, parse_plan(plan), root)
             # an example is grounded in its own request, and a model copying it into another
             # request's plan would write text nobody gave: the invented-text check stops it

@@ -117,6 +117,18 @@ async def run_case(case: Case, store: SuiteStore, provider: Provider, model: str
     }
 
 
+async def warm_up(store: SuiteStore, provider: Provider, model: str) -> float:
+    """Read every field's prompt prefix of the suite into the model (``serve``'s start-up
+    work); the seconds it took."""
+    gw, _db = store.fresh(provider, model)
+    try:
+        started = time.perf_counter()
+        await gw.warm_model()
+        return round(time.perf_counter() - started, 2)
+    finally:
+        gw.close()
+
+
 def run_order(cases: Iterable[Case]) -> list[Case]:
     """Cases grouped by suite and field, first appearance first: the embedded model reuses the
     prompt prefix of the previous request, so consecutive requests to one field are cheaper."""
@@ -133,9 +145,14 @@ async def evaluate(
     model: str,
     progress: Callable[[int, int, dict[str, Any]], None] | None = None,
     timeout_s: float | None = None,
+    warm: bool = True,
+    warmups: dict[str, float] | None = None,
 ) -> list[dict[str, Any]]:
     """Run ``cases`` (of ``suites``) with one provider for the whole run; results in run order.
-    ``timeout_s`` replaces the gateway's model timeout (a busy machine should not score)."""
+    ``timeout_s`` replaces the gateway's model timeout (a busy machine should not score).
+    ``warm`` first reads every field's prompt prefix, as ``gateway serve`` does at start-up, so a
+    case's time is that of a first-time request to a running server; ``warmups`` gets the
+    seconds that took per suite."""
     provider = get_provider(model)
     by_name = {s.name: s for s in suites}
     ordered = run_order(cases)
@@ -145,6 +162,10 @@ async def evaluate(
         for i, case in enumerate(ordered, 1):
             if case.suite not in stores:
                 stores[case.suite] = SuiteStore(by_name[case.suite], Path(tmp), timeout_s)
+                if warm:
+                    seconds = await warm_up(stores[case.suite], provider, model)
+                    if warmups is not None:
+                        warmups[case.suite] = seconds
             result = await run_case(case, stores[case.suite], provider, model)
             results.append(result)
             if progress:

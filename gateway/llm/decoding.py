@@ -74,6 +74,10 @@ class PrefixStates:
             _, old = self._states.popitem(last=False)
             self._bytes -= len(old)
 
+    def room(self, n_bytes: int) -> bool:
+        """Whether a state of ``n_bytes`` fits without dropping a saved one."""
+        return self._bytes + n_bytes <= self.max_bytes
+
     def __contains__(self, key: tuple[int, ...]) -> bool:
         return key in self._states
 
@@ -173,22 +177,49 @@ class GrammarDecoder:
         self.llama.n_tokens = len(key)
         return True
 
-    def _prefill(self, prompt: list[int], prefix_len: int, stats: DecodeStats) -> None:
-        """Make the KV cache hold ``prompt``, reusing what it holds, or a saved prefix."""
+    def _reuse(self, tokens: list[int], stats: DecodeStats) -> int:
+        """Keep the longest start of ``tokens`` the KV cache holds or a saved prefix restores
+        (never all of them: the last is evaluated for its logits); returns its length."""
         llama = self.llama
         have = llama.input_ids[: llama.n_tokens]
         common = 0
-        for a, b in zip(have, prompt, strict=False):
+        for a, b in zip(have, tokens, strict=False):
             if a != b:
                 break
             common += 1
-        common = min(common, len(prompt) - 1)  # the last token is evaluated for its logits
-        saved = self.prefixes.best(prompt[: len(prompt) - 1]) if len(self.prefixes) else None
+        common = min(common, len(tokens) - 1)
+        saved = self.prefixes.best(tokens[: len(tokens) - 1]) if len(self.prefixes) else None
         if saved is not None and len(saved) > common and self._restore_state(saved):
             common = len(saved)
             stats.restored_tokens = common
         self._keep(common)
         stats.reused_tokens = common
+        return common
+
+    def warm(self, prefix: list[int]) -> bool:
+        """Read a prompt prefix now and save its state, so the first request that starts with
+        it reads only its own tokens; False when the prefix cache has no room left for it."""
+        key = tuple(prefix)
+        if len(prefix) < 2 or key in self.prefixes:
+            return key in self.prefixes
+        if not self.prefixes.room(len(prefix) * self._bytes_per_token()):
+            return False
+        common = self._reuse([*prefix, 0], DecodeStats())
+        self._decode(prefix[common:], all_logits=False)
+        self.prefixes.put(key, self._save_state())
+        return key in self.prefixes
+
+    def _bytes_per_token(self) -> int:
+        """The KV bytes a token takes in a saved state (measured on the live context)."""
+        n: int = self.llama.n_tokens
+        if n == 0:
+            return 0
+        size: int = self.lib.llama_state_seq_get_size(self.llama._ctx.ctx, 0)
+        return size // n
+
+    def _prefill(self, prompt: list[int], prefix_len: int, stats: DecodeStats) -> None:
+        """Make the KV cache hold ``prompt``, reusing what it holds, or a saved prefix."""
+        common = self._reuse(prompt, stats)
         key = tuple(prompt[:prefix_len])
         if self.prefixes.max_bytes > 0 and common < prefix_len < len(prompt) and key not in self.prefixes:
             self._decode(prompt[common:prefix_len], all_logits=False)

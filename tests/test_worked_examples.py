@@ -1,0 +1,97 @@
+"""What the gateway does around the prompt's worked examples and the model's answer:
+a plan that copies an example's made-up values is sent back, and what the selection implies is
+derived instead of asked. The model is scripted; everything else is real, over HTTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conftest import Harness, seed_tracker
+from gateway import Gateway, Settings
+from gateway.prompt import example_plans, example_texts  # internal: the prompt stage's examples
+
+
+def find(model: str, where: dict[str, Any] | None = None) -> dict[str, Any]:
+    step: dict[str, Any] = {"op": "find", "model": model}
+    if where:
+        step["where"] = where
+    return {"steps": [step], "result": 0}
+
+
+def test_the_examples_quote_made_up_values_that_the_gateway_knows(tmp_path: Any) -> None:
+    gw = Gateway(Settings(schema="schema.graphql", db=f"sqlite:///{tmp_path / 'e.db'}", plan_cache=False))
+    try:
+        root = gw.catalog.root("query", "tasks")
+        quoted = example_texts(gw.catalog, root)
+        requests = " ".join(e.request for e in example_plans(gw.catalog, root))
+        assert quoted and all(t.lower() in requests.lower() for t in quoted)
+        # the schema's own words (model, field and enum names) are never "made up"
+        assert not quoted & {"Task", "title", "DONE", "TODO", "status"}
+    finally:
+        gw.close()
+
+
+def test_a_read_that_copies_an_example_value_goes_back_for_repair(harness: Harness) -> None:
+    seed_tracker(harness)
+    copied = find("Task", {"project": {"name": {"ne": "Sample B"}}, "priority": {"eq": "LOW"}})
+    right = find("Task", {"status": {"ne": "DONE"}, "priority": {"eq": "LOW"}})
+    harness.model.push(copied, right)
+    body = harness.server.gql('{ tasks(q: "low priority tasks that are not done") { title } }')
+    assert body.get("errors") is None, body
+    assert body["data"]["tasks"] == []  # the only low-priority task is done
+    second = harness.model.calls[1]["messages"][-1]["content"]
+    assert "Sample B" in second and "worked example" in second  # the repair says what was wrong
+
+
+def test_a_request_that_says_the_example_word_may_use_it(harness: Harness) -> None:
+    seed_tracker(harness)
+    harness.model.push(find("Task", {"title": {"contains": "sample"}}))
+    body = harness.server.gql('{ tasks(q: "tasks whose title mentions sample") { title } }')
+    assert body.get("errors") is None, body
+    assert len(harness.model.calls) == 1
+
+
+def test_an_ungrouped_count_is_grouped_by_the_fields_the_client_selects(harness: Harness) -> None:
+    seed_tracker(harness)
+    count = {
+        "steps": [{"op": "aggregate", "model": "Task", "aggregates": [{"fn": "count", "field": None, "as": "count"}]}],
+        "result": 0,
+    }
+    harness.model.push(count, count)
+    body = harness.server.gql('{ taskStats(q: "count of tasks per status") { status count } }')
+    assert body.get("errors") is None, body
+    rows = {r["status"]: r["count"] for r in body["data"]["taskStats"]}
+    assert rows == {"TODO": 1, "DONE": 1, "IN_PROGRESS": 1}
+    # without a grouping field in the selection the count stays one total
+    body = harness.server.gql('{ taskStats(q: "how many tasks are there") { count } }')
+    assert body["data"]["taskStats"] == [{"count": 3}]
+
+
+def test_a_field_name_written_as_text_goes_back_for_repair(harness: Harness) -> None:
+    seed_tracker(harness)
+    where = {"title": {"eq": "Fix login"}}
+    as_text = {"fn": "concat", "args": ["title", " (urgent)"]}
+    as_field = {"fn": "concat", "args": [{"field": "title"}, " (urgent)"]}
+    update = {"op": "update", "model": "Task", "where": where}
+    harness.model.push({"steps": [{**update, "set": {"title": as_text}}], "result": 0})
+    harness.model.push({"steps": [{**update, "set": {"title": as_field}}], "result": 0})
+    body = harness.server.gql("mutation { tasks(q: \"append ' (urgent)' to the title of Fix login\") { title } }")
+    assert body.get("errors") is None, body
+    assert body["data"]["tasks"] == [{"title": "Fix login (urgent)"}]
+    repair = harness.model.calls[1]["messages"][-1]["content"]
+    assert '{\\"field\\": \\"title\\"}' in repair or '{"field": "title"}' in repair
+
+
+def test_the_fill_character_of_a_padded_number_is_not_invented_text(harness: Harness) -> None:
+    seed_tracker(harness)
+    number = {"fn": "rowNumber", "orderBy": [{"field": "$created", "direction": "asc"}], "start": 7}
+    code = {"fn": "concat", "args": ["T", {"fn": "lpad", "args": [number, 3, "0"]}]}
+    harness.model.push(
+        {
+            "steps": [{"op": "update", "model": "Task", "where": {"priority": {"eq": "HIGH"}}, "set": {"title": code}}],
+            "result": 0,
+        }
+    )
+    body = harness.server.gql('mutation { tasks(q: "rename the high priority tasks to T and a three digit number from 7 up") { title } }')
+    assert body.get("errors") is None, body
+    assert sorted(t["title"] for t in body["data"]["tasks"]) == ["T007", "T008"]
