@@ -233,6 +233,7 @@ class Gateway:
         field_nodes = list(info.field_nodes)
         if root.connection:
             field_nodes = pagination.node_field_nodes(field_nodes, info.fragments)
+        self.prefetcher.check(field_nodes, info.fragments, info.variable_values.coerced)  # before any model call
         selection = ""
         if request is None or not request.strip():
             plan = self.listing_plan(root, hints)
@@ -246,7 +247,6 @@ class Gateway:
             self.policy.check(root, plan)
             self.access.check_plan(plan, ctx.roles)
             paged, page = self._page(root, plan, hints, first, after)
-            self.prefetcher.check(field_nodes, info.fragments, info.variable_values.coerced)
         except GatewayError as e:
             self._trace_outcome(trace, e.code)
             raise

@@ -457,3 +457,4 @@ def test_a_nested_limit_over_the_maximum_is_refused_and_writes_nothing(
     assert error["extensions"]["code"] == "PAGE_INVALID" and error["extensions"]["maxPageSize"] == 10
     names = [p["name"] for p in server.gql("{ projects { name } }")["data"]["projects"]]
     assert names == ["Big", "Small"]
+    assert model.calls == []  # refused before the model was asked
