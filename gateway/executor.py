@@ -13,11 +13,12 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, and_, delete, func, insert, select, update
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from . import connectors
@@ -38,6 +39,18 @@ AGGREGATES: dict[str, Callable[..., ColumnElement[Any]]] = {
     "max": func.max,
 }
 INTERNAL_COLUMNS = (CREATED_COLUMN,)
+KEY = "$key"  # hidden record keys of a keyset page (``$key0``...): no GraphQL field name starts with "$"
+
+
+@dataclass(frozen=True)
+class Keyset:
+    """Page the result step by its ordering, then creation order, then ``id`` (its ``ORDER BY``).
+
+    Each record carries those values under hidden keys (``$key0``... in that order) for the
+    page's cursors; with ``after`` (a cursor's values) only the rows sorting past it are read.
+    """
+
+    after: tuple[Any, ...] | None = None
 
 
 def new_id() -> str:
@@ -77,19 +90,20 @@ class Executor:
         allow_bulk: bool = True,
         timezone: str | None = None,
         then: Callable[[Connection, list[Record]], None] | None = None,
+        keyset: Keyset | None = None,
     ) -> list[Record]:
         """Run every step in one transaction and return the result step's records.
 
         ``then`` runs in the same transaction (the nested selection), so a response is one
-        consistent snapshot of the store.
+        consistent snapshot of the store. ``keyset`` pages the result step (a ``find``).
         """
         try:
             with self.engine.connect() as conn:
                 conn.execution_options(write=plan.writes)
                 with conn.begin():
                     run = PlanRun(self, conn, max_rows, allow_bulk, timezone)
-                    for t in plan.tree:
-                        run.outputs.append(run.step(t))
+                    for i, t in enumerate(plan.tree):
+                        run.outputs.append(run.step(t, keyset if i == plan.result_index else None))
                     records = run.outputs[plan.result_index]
                     if then is not None:
                         then(conn, records)
@@ -144,7 +158,7 @@ class PlanRun:
         self.ctx = Context(self.step_values, now=now.isoformat(timespec="seconds"), today=now.date().isoformat())
         self.sql = SqlCompiler(executor.catalog, executor.tables, executor.sqlite, self.ctx)
 
-    def step(self, t: StepTree) -> list[Record]:
+    def step(self, t: StepTree, keyset: Keyset | None = None) -> list[Record]:
         step = t.step
         if isinstance(step, Call):
             return self.call(t)
@@ -153,7 +167,7 @@ class PlanRun:
             return connectors.order_and_limit(records, t.order, step.limit)
         model = self.x.catalog.model(step.model)
         if isinstance(step, Find):
-            return self.find(model, t)
+            return self.find(model, t, keyset)
         if isinstance(step, Insert):
             return self.insert(model, t)
         if isinstance(step, Update):
@@ -206,11 +220,17 @@ class PlanRun:
             )
 
     # -- steps ----------------------------------------------------------------------------
-    def find(self, model: Model, t: StepTree) -> list[Record]:
+    def find(self, model: Model, t: StepTree, keyset: Keyset | None = None) -> list[Record]:
         step: Find = t.step
         table = self.x.tables.table(model.name)
-        stmt = select(table).where(self.sql.where(t.where, model))
-        stmt = stmt.order_by(*self.sql.order(t.order, model), table.c[CREATED_COLUMN], table.c.id)
+        keys = [*self.sql.order_keys(t.order, model), (table.c[CREATED_COLUMN], False), (table.c.id, False)]
+        condition = self.sql.where(t.where, model)
+        stmt = select(table)
+        if keyset is not None:
+            stmt = stmt.add_columns(*(e.label(f"{KEY}{i}") for i, (e, _) in enumerate(keys)))
+            if keyset.after is not None:
+                condition = and_(condition, self.sql.past(keys, keyset.after))
+        stmt = stmt.where(condition).order_by(*(e.desc() if d else e.asc() for e, d in keys))
         if step.limit is not None:
             stmt = stmt.limit(step.limit)
         if step.offset:

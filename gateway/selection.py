@@ -2,17 +2,27 @@
 
 The model only picks the root records; references such as ``tasks { project { name } }`` are
 loaded here, batched: for each reference field at each level one ``IN (...)`` query serves
-every parent record, never one query per row.
+every parent record, never one query per row. A list of records is one page per parent
+(``GATEWAY_DEFAULT_PAGE_SIZE``, or the field's ``limit`` argument), in creation order.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from graphql import FieldNode, FragmentDefinitionNode, FragmentSpreadNode, InlineFragmentNode, SelectionSetNode
-from sqlalchemy import Connection, select
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLInt,
+    InlineFragmentNode,
+    SelectionSetNode,
+    Undefined,
+    value_from_ast,
+)
+from sqlalchemy import Connection, func, select
 
 from .executor import Executor, Record
 from .sdl import Catalog, ModelField
@@ -56,26 +66,54 @@ def describe_selection(field_nodes: list[FieldNode], fragments: Fragments, depth
 
 
 class Prefetcher:
-    """Fills reference fields of result records according to the selection."""
+    """Fills reference fields of result records according to the selection.
 
-    def __init__(self, executor: Executor, catalog: Catalog) -> None:
+    A list of records is a page per parent: ``page_size`` turns the field's ``limit`` argument
+    (None when not given) into its size, as for root lists, and one more row per parent is read
+    to tell whether more were left out.
+    """
+
+    def __init__(self, executor: Executor, catalog: Catalog, page_size: Callable[[Any], int]) -> None:
         self.executor = executor
         self.catalog = catalog
+        self.page_size = page_size
 
-    def load(self, records: list[Record], field_nodes: list[FieldNode], fragments: Fragments) -> None:
-        if not records or not any(r.get("__typename") in self.catalog.models for r in records):
-            return
-        with self.executor.engine.connect() as conn, conn.begin():
-            self.load_in(conn, records, field_nodes, fragments)
+    def check(self, field_nodes: list[FieldNode], fragments: Fragments, variables: dict[str, Any]) -> None:
+        """Refuse a nested ``limit`` out of range before anything runs (PAGE_INVALID)."""
+        todo = [n.selection_set for n in field_nodes]
+        while todo:
+            for nodes in fields_by_name([todo.pop()], fragments).values():
+                for node in nodes:
+                    self._size([node], variables)
+                    todo.append(node.selection_set)
 
     def load_in(
-        self, conn: Connection, records: list[Record], field_nodes: list[FieldNode], fragments: Fragments
-    ) -> None:
-        """Load the selection on an open connection (the plan's own transaction)."""
-        if records and any(r.get("__typename") in self.catalog.models for r in records):
-            self._level(conn, records, [n.selection_set for n in field_nodes], fragments)
+        self,
+        conn: Connection,
+        records: list[Record],
+        field_nodes: list[FieldNode],
+        fragments: Fragments,
+        variables: dict[str, Any] | None = None,
+    ) -> dict[str, dict[str, Any]]:
+        """Load the selection on an open connection (the plan's own transaction).
 
-    def _level(self, conn: Connection, records: list[Record], sets: list[Any], fragments: Fragments) -> None:
+        Returns each nested list's page (``{"size": 100, "more": true}``) by its field path.
+        """
+        pages: dict[str, dict[str, Any]] = {}
+        if records and any(r.get("__typename") in self.catalog.models for r in records):
+            self._level(conn, records, [n.selection_set for n in field_nodes], fragments, variables or {}, "", pages)
+        return pages
+
+    def _level(
+        self,
+        conn: Connection,
+        records: list[Record],
+        sets: list[Any],
+        fragments: Fragments,
+        variables: dict[str, Any],
+        path: str,
+        pages: dict[str, dict[str, Any]],
+    ) -> None:
         selected = fields_by_name(sets, fragments)
         by_model: dict[str, list[Record]] = defaultdict(list)
         for r in records:
@@ -88,12 +126,33 @@ class Prefetcher:
                 f = model.fields.get(name)
                 if f is None or not f.is_reference:
                     continue
-                children = self._fetch(conn, f, recs)
+                size = self._size(nodes, variables) if f.kind == "refs" else None
+                children, more = self._fetch(conn, f, recs, size)
+                if size is not None:
+                    page = pages.setdefault(path + name, {"size": size, "more": False})
+                    page["more"] = page["more"] or more
                 if children:
-                    self._level(conn, children, [n.selection_set for n in nodes], fragments)
+                    sub = [n.selection_set for n in nodes]
+                    self._level(conn, children, sub, fragments, variables, f"{path}{name}.", pages)
 
-    def _fetch(self, conn: Connection, f: ModelField, parents: list[Record]) -> list[Record]:
-        """Load ``f`` for every parent in one query; return the distinct children."""
+    def _size(self, nodes: list[FieldNode], variables: dict[str, Any]) -> int:
+        """The page size of a nested list: the largest ``limit`` its selections ask for, else the default."""
+        asked = []
+        for node in nodes:
+            for arg in node.arguments or ():
+                if arg.name.value == "limit":
+                    value = value_from_ast(arg.value, GraphQLInt, variables)
+                    asked.append(None if value is Undefined else value)
+        sizes = [self.page_size(a) for a in asked if a is not None]
+        return max(sizes) if sizes else self.page_size(None)
+
+    def _fetch(
+        self, conn: Connection, f: ModelField, parents: list[Record], size: int | None
+    ) -> tuple[list[Record], bool]:
+        """Load ``f`` for every parent in one query, at most ``size`` records each.
+
+        Returns the distinct children, and whether some parent had more than ``size``.
+        """
         tables = self.executor.tables
         target = tables.table(f.type_name)
         rel = f.relation
@@ -103,32 +162,40 @@ class Prefetcher:
             found = {c["id"]: c for c in self.executor.fetch_by_ids(conn, f.type_name, ids)}
             for p in parents:
                 p[f.name] = found.get(p[f.name]) if isinstance(p.get(f.name), str) else p.get(f.name)
-            return list(found.values())
+            return list(found.values()), False
         parent_ids = [p["id"] for p in parents]
         if rel.kind == "reverse":
             assert rel.via is not None  # a reverse relation names its field (sdl)
-            stmt = (
-                select(target, target.c[rel.via].label("__owner"))
-                .where(target.c[rel.via].in_(parent_ids))
-                .order_by(target.c[CREATED_COLUMN], target.c.id)
-            )
+            owner = target.c[rel.via]
+            source: Any = target
         else:
             # a join relation names its table and both columns (sdl)
             assert rel.table is not None and rel.own_column is not None and rel.other_column is not None
             j = tables.joins[rel.table]
-            stmt = (
-                select(target, j.c[rel.own_column].label("__owner"))
-                .join(j, j.c[rel.other_column] == target.c.id)
-                .where(j.c[rel.own_column].in_(parent_ids))
-                .order_by(target.c[CREATED_COLUMN], target.c.id)
-            )
+            owner = j.c[rel.own_column]
+            source = target.join(j, j.c[rel.other_column] == target.c.id)
+        order = (target.c[CREATED_COLUMN], target.c.id)
+        number = func.row_number().over(partition_by=owner, order_by=order)
+        numbered = (
+            select(target, owner.label("__owner"), number.label("__n"))
+            .select_from(source)
+            .where(owner.in_(parent_ids))
+            .subquery()
+        )
+        stmt = select(numbered).order_by(numbered.c[CREATED_COLUMN], numbered.c.id)
+        if size is not None:
+            stmt = stmt.where(numbered.c["__n"] <= size + 1)
         groups: dict[str, list[Record]] = defaultdict(list)
         distinct: dict[str, Record] = {}
+        more = False
         for row in conn.execute(stmt).mappings():
             data = dict(row)
-            owner = data.pop("__owner")
+            owner_id, n = data.pop("__owner"), data.pop("__n")
+            if size is not None and n > size:
+                more = True
+                continue
             child = distinct.setdefault(data["id"], self.executor.record(f.type_name, data))
-            groups[owner].append(child)
+            groups[owner_id].append(child)
         for p in parents:
             p[f.name] = groups.get(p["id"], [])
-        return list(distinct.values())
+        return list(distinct.values()), more

@@ -606,3 +606,19 @@ def _field_hint(arg: Node, scope: _Scope) -> str:
     if arg.value not in scope.model.fields:
         return ""
     return f' ("{arg.value}" is text; for the field\'s value write {{"field": "{arg.value}"}})'
+
+
+def ordering_types(catalog: Catalog, plan: Plan) -> list[ValueType]:
+    """The value types of a validated plan's result-step orderings (``find`` only).
+
+    A page cursor carries values of these orderings; they are checked against these types
+    before they reach the store, so a forged cursor is refused instead of failing in SQL.
+    """
+    checker = Checker(catalog, plan)
+    index = plan.result_index
+    for i, t in enumerate(plan.tree[:index]):
+        checker.step(i, t)
+    checker.step_index = index
+    t = plan.tree[index]
+    scope = _Scope(catalog.models[t.step.model])
+    return [checker.expr(o.expr, scope) for o in t.order]
