@@ -18,7 +18,10 @@ Hierarchy (code in brackets)::
     │   ├── PersistedQueryHashMismatch [PERSISTED_QUERY_HASH_MISMATCH]  HTTP 400: the document is not that hash's
     │   ├── PersistedQueryInvalid   [PERSISTED_QUERY_INVALID] HTTP 400: malformed persistedQuery or documentId
     │   ├── DocumentNotFound        [DOCUMENT_NOT_FOUND]      HTTP 400: a documentId that names no document
-    │   └── DocumentNotTrusted      [DOCUMENT_NOT_TRUSTED]    HTTP 403: trusted-documents-only, not in the manifest
+    │   ├── DocumentNotTrusted      [DOCUMENT_NOT_TRUSTED]    HTTP 403: trusted-documents-only, not in the manifest
+    │   ├── StreamNotFound          [STREAM_NOT_FOUND]        HTTP 404: an event-stream token this process did not reserve
+    │   ├── StreamConflict          [STREAM_CONFLICT]         HTTP 409: the reserved stream or the operation id is taken
+    │   └── TooManyStreams          [TOO_MANY_STREAMS]        HTTP 429: more stream reservations than the caller may hold
     ├── GraphQLParseFailed          [GRAPHQL_PARSE_FAILED]    the document does not parse
     ├── GraphQLValidationFailed     [GRAPHQL_VALIDATION_FAILED]  the document does not fit the schema
     ├── BadUserInput                [BAD_USER_INPUT]          the variables do not fit their declarations
@@ -209,6 +212,28 @@ class DocumentNotTrusted(RequestError):
 
     code = "DOCUMENT_NOT_TRUSTED"
     status = 403
+
+
+class StreamNotFound(RequestError):
+    """graphql-sse single connection mode: a token this process has no reservation for (or it expired)."""
+
+    code = "STREAM_NOT_FOUND"
+    status = 404
+
+
+class StreamConflict(RequestError):
+    """graphql-sse single connection mode: the reservation's stream is already open, or the
+    operation id is already running on it."""
+
+    code = "STREAM_CONFLICT"
+    status = 409
+
+
+class TooManyStreams(RequestError):
+    """graphql-sse single connection mode: the caller already holds ``GATEWAY_MAX_SUBSCRIPTIONS`` reservations."""
+
+    code = "TOO_MANY_STREAMS"
+    status = 429
 
 
 # -- the document, before anything runs ------------------------------------------------------

@@ -298,6 +298,12 @@ class Execution:
         async for result in live_results(self.gateway.schema, p.document, p.variables, name, ctx):
             yield Result(result.data, [_field_error(e) for e in result.errors or ()])
 
+    async def refusal(self, request: GraphQLRequest) -> Result | None:
+        """What a streamed operation would be refused with before running (parse, limits,
+        validation, variables), or None when it would run."""
+        p = await self._prepare(request, read_only=False, streaming=True)
+        return p if isinstance(p, Result) else None
+
     # -- before anything runs -------------------------------------------------------------
     async def _prepare(self, request: GraphQLRequest, read_only: bool, streaming: bool = False) -> _Prepared | Result:
         if len(request.document) <= INLINE_DOCUMENT_CHARS:

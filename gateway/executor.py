@@ -13,11 +13,12 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, and_, delete, func, insert, select, update
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from . import connectors
@@ -25,7 +26,7 @@ from .errors import GatewayError, PlanFailed, PolicyDenied, StoreError
 from .plan import Aggregate, Call, Delete, Filter, Find, Insert, Plan, StepTree, Update, is_trivially_true
 from .plan.nodes import Expr, ListLiteral, Literal, Respectively, RowNumber, StepRef, walk
 from .sdl import Catalog, Model, ModelField
-from .sql import Context, SqlCompiler
+from .sql import Context, SqlCompiler, sort_key
 from .store import StoreTables, is_sqlite
 from .store.tables import CREATED_COLUMN
 
@@ -38,6 +39,18 @@ AGGREGATES: dict[str, Callable[..., ColumnElement[Any]]] = {
     "max": func.max,
 }
 INTERNAL_COLUMNS = (CREATED_COLUMN,)
+KEY = "$key"  # hidden record keys of a keyset page (``$key0``...): no GraphQL field name starts with "$"
+
+
+@dataclass(frozen=True)
+class Keyset:
+    """Page the result step by its ordering, then creation order, then ``id`` (its ``ORDER BY``).
+
+    Each record carries those values under hidden keys (``$key0``... in that order) for the
+    page's cursors; with ``after`` (a cursor's values) only the rows sorting past it are read.
+    """
+
+    after: tuple[Any, ...] | None = None
 
 
 def new_id() -> str:
@@ -77,6 +90,7 @@ class Executor:
         allow_bulk: bool = True,
         timezone: str | None = None,
         then: Callable[[Connection, list[Record]], None] | None = None,
+        keyset: Keyset | None = None,
     ) -> list[Record]:
         """Run every step in one transaction and return the result step's records.
 
@@ -85,6 +99,7 @@ class Executor:
         other stores a plan that only reads asks for ``REPEATABLE READ`` (their default, read
         committed, gives each statement its own). A plan that writes keeps the default: its rows
         are locked until it commits, and concurrent writers queue instead of failing.
+        ``keyset`` pages the result step (a ``find``).
         """
         try:
             with self.engine.connect() as conn:
@@ -93,8 +108,8 @@ class Executor:
                     conn.execution_options(isolation_level="REPEATABLE READ")
                 with conn.begin():
                     run = PlanRun(self, conn, max_rows, allow_bulk, timezone)
-                    for t in plan.tree:
-                        run.outputs.append(run.step(t))
+                    for i, t in enumerate(plan.tree):
+                        run.outputs.append(run.step(t, keyset if i == plan.result_index else None))
                     records = run.outputs[plan.result_index]
                     if then is not None:
                         then(conn, records)
@@ -149,7 +164,7 @@ class PlanRun:
         self.ctx = Context(self.step_values, now=now.isoformat(timespec="seconds"), today=now.date().isoformat())
         self.sql = SqlCompiler(executor.catalog, executor.tables, executor.sqlite, self.ctx)
 
-    def step(self, t: StepTree) -> list[Record]:
+    def step(self, t: StepTree, keyset: Keyset | None = None) -> list[Record]:
         step = t.step
         if isinstance(step, Call):
             return self.call(t)
@@ -158,7 +173,7 @@ class PlanRun:
             return connectors.order_and_limit(records, t.order, step.limit)
         model = self.x.catalog.model(step.model)
         if isinstance(step, Find):
-            return self.find(model, t)
+            return self.find(model, t, keyset)
         if isinstance(step, Insert):
             return self.insert(model, t)
         if isinstance(step, Update):
@@ -211,11 +226,17 @@ class PlanRun:
             )
 
     # -- steps ----------------------------------------------------------------------------
-    def find(self, model: Model, t: StepTree) -> list[Record]:
+    def find(self, model: Model, t: StepTree, keyset: Keyset | None = None) -> list[Record]:
         step: Find = t.step
         table = self.x.tables.table(model.name)
-        stmt = select(table).where(self.sql.where(t.where, model))
-        stmt = stmt.order_by(*self.sql.order(t.order, model), table.c[CREATED_COLUMN], table.c.id)
+        keys = [*self.sql.order_keys(t.order, model), (table.c[CREATED_COLUMN], False), (table.c.id, False)]
+        condition = self.sql.where(t.where, model)
+        stmt = select(table)
+        if keyset is not None:
+            stmt = stmt.add_columns(*(e.label(f"{KEY}{i}") for i, (e, _) in enumerate(keys)))
+            if keyset.after is not None:
+                condition = and_(condition, self.sql.past(keys, keyset.after))
+        stmt = stmt.where(condition).order_by(*(sort_key(e, d) for e, d in keys))
         if step.limit is not None:
             stmt = stmt.limit(step.limit)
         if step.offset:

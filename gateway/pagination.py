@@ -3,9 +3,12 @@
 A list root field returns at most ``GATEWAY_DEFAULT_PAGE_SIZE`` records unless the caller asks
 for more with ``limit`` (up to ``GATEWAY_MAX_PAGE_SIZE``). A root field whose type is a Relay
 connection (``edges { node cursor }`` and ``pageInfo``) pages with ``first``/``after``: the plan
-runs unchanged except that its result step is ordered with ``id`` as the last tie-break and,
-after a cursor, filtered to the rows past it. A cursor holds the ordering's values of the last
-row it points at (a keyset), so inserts and deletes elsewhere never shift or repeat a page.
+runs unchanged except that its result step is read one page at a time by its full order (the
+plan's orderings, whatever expressions they are, then creation order, then ``id``). The store
+hands each row's values of that order back under hidden keys; a cursor holds them (a keyset),
+and the next page is the rows that sort past them, so inserts and deletes elsewhere never shift
+or repeat a page. Results that are not a store query (connector rows, written records) page by
+position.
 """
 
 from __future__ import annotations
@@ -13,30 +16,36 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from graphql import FieldNode
 
 from .errors import PageInvalid
-from .plan import Filter, Find, Order, Plan
+from .executor import KEY, Keyset
+from .plan import MAX_LIMIT, Filter, Find, Plan
+from .sdl import Catalog
 from .selection import Fragments, fields_by_name
+from .types import INT, ValueType, is_text
+from .validation import ordering_types
 
 Record = dict[str, Any]
+MAX_KEY = 2**63  # store integers are 64-bit
 
 
 @dataclass
 class Page:
-    """What one request asked for: ``size`` records starting after ``position`` (and ``after``)."""
+    """What one request asked for: ``size`` records after ``position`` rows (and after a keyset)."""
 
     size: int
     connection: bool
-    after: dict[str, Any] | None = None
-    position: int = 0
-    keys: tuple[Order, ...] = ()  # the result step's ordering, id last, when paged by keyset
+    position: int = 0  # rows before this page: the plan's own limit counts them
+    keyset: Keyset | None = None  # set when the store pages the result step by its order
+    key_types: tuple[ValueType, ...] = ()  # the type of each keyset value, in order
+    signature: str = ""  # the field and ordering a cursor belongs to
     has_next: bool = False
     has_previous: bool = False
-    offset_paged: bool = False  # the store skipped ``position`` rows already (an expression ordering)
 
 
 def page_size(requested: Any, default: int, maximum: int, argument: str) -> int:
@@ -75,63 +84,45 @@ def page_list(plan: Plan, size: int) -> tuple[Plan, Page]:
 
 def cut(records: list[Record], page: Page) -> list[Record]:
     """The records of the page; notes whether more were there."""
-    start = page.position if page.connection and not page.keys and not page.offset_paged else 0
+    start = page.position if page.connection and page.keyset is None else 0
     page.has_next = len(records) > start + page.size
     return records[start : start + page.size]
 
 
 # -- connections --------------------------------------------------------------------------
-def page_connection(plan: Plan, size: int, after: str | None) -> tuple[Plan, Page]:
-    """The plan narrowed to one page of a connection: ordered with an id tie-break, past ``after``."""
+def page_connection(
+    plan: Plan, size: int, after: str | None, catalog: Catalog, field: str, sqlite: bool
+) -> tuple[Plan, Page]:
+    """The plan narrowed to one page of connection ``field``: ``size`` rows, past the ``after`` cursor."""
     step = plan.steps[plan.result_index]
-    page = Page(size=size, connection=True)
     if not isinstance(step, Find) or plan.writes:
         # results that are not a store query (connector rows, written records) page by position
-        page.position = _decode(after, "")["n"] if after else 0
-        page.has_previous = page.position > 0
-        return plan, page
-    if any(o.field is None or o.field.startswith("$") for o in step.orderBy):
-        # an ordering by an expression or by creation order: the row does not carry the value a
-        # keyset needs, so these pages go by position (stable while no row is added or removed)
-        position = _decode(after, "p")["n"] if after else 0
-        page.position, page.has_previous, page.offset_paged = position, position > 0, True
-        start = (step.offset or 0) + position
-        limit = size + 1 if step.limit is None else min(size + 1, max(step.limit - position, 0))
-        return _with_step(plan, step.model_copy(update={"offset": start or None, "limit": limit})), page
-    keys = tuple(step.orderBy) + (() if any(o.field == "id" for o in step.orderBy) else (Order(field="id"),))
-    keys = keys[: next(i for i, o in enumerate(keys) if o.field == "id") + 1]
-    page.keys = keys
-    signature = _signature(step.model, keys)
-    where = step.where
-    limit = size + 1
-    position = 0
+        signature = _signature(field, "position")
+        position = _decode(after, signature)["n"] if after else 0
+        return plan, Page(size, True, position, signature=signature, has_previous=position > 0)
+    order = plan.tree[plan.result_index].order
+    signature = _signature(field, step.model, repr([o.content() for o in order]))
+    types = (*ordering_types(catalog, plan), INT, ValueType("ID", step.model))  # then $created, then id
+    page = Page(size, True, keyset=Keyset(), key_types=types, signature=signature)
+    changes: dict[str, Any] = {"limit": size + 1}
     if after:
         cursor = _decode(after, signature)
-        values, position = cursor["v"], cursor["n"]
-        if not isinstance(values, list) or len(values) != len(keys) or not isinstance(position, int):
-            raise PageInvalid("`after` is not a cursor of this field; start again without it", argument="after")
-        past = _past(keys, values)
-        where = {"and": [where, past]} if where else past
-        page.has_previous = True
-    page.position = position
-    if step.limit is not None and step.limit - position <= size:
-        limit = max(step.limit - position, 0)  # the plan's own limit ends the pages here
-    changes: dict[str, Any] = {"orderBy": list(keys), "where": where, "limit": limit}
-    if after:
-        changes["offset"] = None
+        page.keyset = Keyset(_checked(cursor.get("v"), types, catalog, sqlite))
+        page.position, page.has_previous = cursor["n"], True
+        changes["offset"] = None  # the plan's offset placed the first page; the cursor places the rest
+    if step.limit is not None and step.limit - page.position <= size:
+        changes["limit"] = max(step.limit - page.position, 0)  # the plan's own limit ends the pages here
     return _with_step(plan, step.model_copy(update=changes)), page
 
 
 def connection(records: list[Record], page: Page) -> dict[str, Any]:
-    """The Relay connection object: edges with cursors, and pageInfo."""
+    """The Relay connection object: edges with cursors, and pageInfo (hidden keys removed)."""
     rows = cut(records, page)
     edges = []
     for i, r in enumerate(rows):
-        payload: dict[str, Any] = {"n": page.position + i + 1}
-        if page.offset_paged:
-            payload["s"] = "p"
-        elif page.keys:
-            payload |= {"s": _signature(r.get("__typename", ""), page.keys), "v": [r.get(_field(o)) for o in page.keys]}
+        payload: dict[str, Any] = {"s": page.signature, "n": page.position + i + 1}
+        if page.keyset is not None:
+            payload["v"] = [_plain(r.pop(f"{KEY}{k}"), t) for k, t in enumerate(page.key_types)]
         edges.append({"node": r, "cursor": _encode(payload)})
     return {
         "edges": edges,
@@ -151,41 +142,46 @@ def _with_step(plan: Plan, step: Any) -> Plan:
     return Plan(steps=steps, result=plan.result, params=plan.params)
 
 
-def _past(keys: tuple[Order, ...], values: list[Any]) -> dict[str, Any]:
-    """A plan filter for the rows that sort after ``values`` under ``keys`` (a keyset condition).
-
-    NULLs sort last in either direction on every store (``SqlCompiler.order``), so the
-    condition agrees with the ``ORDER BY`` it continues.
-    """
-    alternatives: list[dict[str, Any]] = []
-    equal: list[dict[str, Any]] = []
-    for order, value in zip(keys, values, strict=True):
-        after = _after(order, value)
-        if after is not None:
-            alternatives.append({"and": [*equal, after]} if equal else after)
-        field = _field(order)
-        equal.append({field: {"isNull": True}} if value is None else {field: {"eq": value}})
-    return alternatives[0] if len(alternatives) == 1 else {"or": alternatives}
+def _plain(value: Any, t: ValueType) -> Any:
+    """A key value as the cursor holds it: a Boolean is true/false whatever the store returned."""
+    return bool(value) if t.name == "Boolean" and isinstance(value, int) else value
 
 
-def _after(order: Order, value: Any) -> dict[str, Any] | None:
-    """The condition for a value strictly past ``value`` in this key's direction, or None for none."""
-    field = _field(order)
-    if value is None:
-        return None  # nulls come last: nothing but a later key sorts past them
-    beyond = {field: {"gt" if order.direction == "asc" else "lt": value}}
-    return {"or": [beyond, {field: {"isNull": True}}]}
+def _checked(values: Any, types: tuple[ValueType, ...], catalog: Catalog, sqlite: bool) -> tuple[Any, ...]:
+    """A cursor's key values, each of its key's type, or PAGE_INVALID: forged values never reach SQL."""
+    if not isinstance(values, list) or len(values) != len(types):
+        raise _forged()
+    for value, t in zip(values, types, strict=True):
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            ok = t.name in ("Boolean", "Any")
+        elif isinstance(value, (int, float)):
+            ok = t.name in ("Int", "Float", "Any") and not math.isnan(value) and -MAX_KEY <= value < MAX_KEY
+        elif isinstance(value, str):
+            ok = (is_text(catalog, t) or t.name == "Any") and _storable(value, sqlite)
+        else:
+            ok = False
+        if not ok:
+            raise _forged()
+    return tuple(values)
 
 
-def _field(order: Order) -> str:
-    """A keyset key's field: keys are plain field orderings (expression orderings page by position)."""
-    assert order.field is not None
-    return order.field
+def _storable(text: str, sqlite: bool) -> bool:
+    """Text the store can compare: valid Unicode, and no NUL character on PostgreSQL."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return sqlite or "\x00" not in text
 
 
-def _signature(model: str, keys: tuple[Order, ...]) -> str:
-    text = model + ":" + ",".join(f"{o.field} {o.direction}" for o in keys)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
+def _forged() -> PageInvalid:
+    return PageInvalid("`after` is not a cursor this gateway handed out; start again without it", argument="after")
+
+
+def _signature(*parts: str) -> str:
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
 
 
 def _encode(payload: dict[str, Any]) -> str:
@@ -194,10 +190,16 @@ def _encode(payload: dict[str, Any]) -> str:
 
 def _decode(cursor: Any, signature: str) -> dict[str, Any]:
     try:
-        raw = base64.urlsafe_b64decode(str(cursor) + "=" * (-len(str(cursor)) % 4))
+        text = str(cursor)
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise PageInvalid("`after` is not a cursor this gateway handed out", argument="after") from e
-    if not isinstance(data, dict) or not isinstance(data.get("n"), int) or data.get("s", "") != signature:
+    except (ValueError, UnicodeError, RecursionError) as e:
+        raise _forged() from e
+    if not isinstance(data, dict):
+        raise _forged()
+    position = data.get("n")
+    if not isinstance(position, int) or isinstance(position, bool) or not 0 <= position <= MAX_LIMIT:
+        raise _forged()
+    if data.get("s") != signature:
         raise PageInvalid("`after` is a cursor of another field or ordering; start again without it", argument="after")
     return data

@@ -345,9 +345,13 @@ def _model(t: GraphQLObjectType) -> Model:
     fields: dict[str, ModelField] = {}
     for name, f in t.fields.items():
         node = f.ast_node
-        if f.args:
-            raise _fail(node, f"{t.name}.{name}: fields of stored types take no arguments")
         named, nullable, is_list = _unwrap(f.type, node)
+        if f.args and not (is_list and _is_model(named) and _only_limit(f.args)):
+            raise _fail(
+                node,
+                f"{t.name}.{name}: fields of stored types take no arguments "
+                "(a list of stored records may take `limit: Int`, for more than the default page)",
+            )
         if isinstance(named, (GraphQLInterfaceType, GraphQLUnionType)):
             raise _fail(node, f"{t.name}.{name}: references to interfaces are not supported; name a concrete type")
         if isinstance(named, GraphQLScalarType):
@@ -457,6 +461,11 @@ def _resolve_relations(model: Model, models: dict[str, Model], schema: GraphQLSc
         else:
             table, own_col, other_col = f"{model.name}_{f.name}", "left_id", "right_id"
         f.relation = Relation("join", target.name, table=table, own_column=own_col, other_column=other_col)
+
+
+def _only_limit(args: dict[str, Any]) -> bool:
+    """The one argument a nested list of records takes: ``limit: Int`` (its page size)."""
+    return set(args) == {"limit"} and str(args["limit"].type) == "Int"
 
 
 def _root_field(op: str, name: str, f: Any, models: dict[str, Model], schema: GraphQLSchema) -> RootField:

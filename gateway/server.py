@@ -4,7 +4,9 @@ Follows the GraphQL-over-HTTP spec: POST with ``application/json`` bodies and GE
 parameters, ``application/graphql-response+json`` when the client accepts it (request errors
 then get 4xx), plain ``application/json`` otherwise, batched requests as JSON arrays, and
 GraphiQL from assets inside the package for browsers. Subscriptions (and any operation asked for
-as ``text/event-stream``, or sent over a WebSocket) stream through :mod:`gateway.transports`.
+as ``text/event-stream``, or sent over a WebSocket) stream through :mod:`gateway.transports`;
+graphql-sse's single connection mode (``PUT``, ``DELETE`` and requests with an event-stream
+token) through :mod:`gateway.sse_single`.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
-from . import transports
+from . import sse_single, transports
 from .access import presented_key
 from .admin import AdminApp
 from .errors import (
@@ -126,11 +128,14 @@ class GraphQLHTTP:
         self.persisted = persisted
         self.monitor = monitor
         self.graphiql_html = graphiql_page(STATIC_DIR / "graphiql.html", gateway.catalog)
+        self.single_connections = sse_single.SingleConnections(self)
 
     async def handle(self, request: Request) -> Response:
         media = _media_type(request.headers.get("accept"))
         if request.method == "GET" and self.gateway.settings.graphiql and self._wants_graphiql(request):
             return HTMLResponse(self.graphiql_html)
+        if request.method in ("PUT", "DELETE") or sse_single.token_of(request) is not None:
+            return await self.single_connections.handle(request)  # graphql-sse, single connection mode
         if transports.wants_event_stream(request):
             return await transports.sse_response(self, request)
         if media is None and not transports.wants_multipart(request):
@@ -319,7 +324,7 @@ def create_app(gateway: Gateway) -> Starlette:
         await transports.GraphQLWebSocket(http, ws).serve()
 
     routes: list[BaseRoute] = [
-        Route("/graphql", http.handle, methods=["GET", "POST"]),
+        Route("/graphql", http.handle, methods=["GET", "POST", "PUT", "DELETE"]),
         WebSocketRoute("/graphql", websocket),
         Route("/healthz", health),
         Route("/admin/graphql", AdminApp(gateway, monitor), methods=["GET", "POST"]),

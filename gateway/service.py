@@ -24,7 +24,7 @@ from .connectors import load_connectors
 from .describe import describe
 from .errors import GatewayError, PlanInvalid, PlanNotFrozen, PlanRejected
 from .execution import Caller, Execution, GraphQLRequest, RequestContext, Result
-from .executor import Executor, Record
+from .executor import Executor, Keyset, Record
 from .grounding import GroundingLimits, format_hints, ground
 from .llm import Provider, get_provider
 from .notify import make_notifier
@@ -33,7 +33,7 @@ from .planner import Planned, Planner
 from .policy import Policy
 from .sdl import Catalog, RootField, load_sdl
 from .selection import Prefetcher, describe_selection
-from .store import build_tables, create_store_engine, migrate
+from .store import build_tables, create_store_engine, is_sqlite, migrate
 from .store.values import ensure_value_index
 from .traces import TraceLog
 from .validation import validate_plan
@@ -57,6 +57,7 @@ class Prepared:
     timezone: str | None = None
     caller: str | None = None  # the API key's digest, for the plan cache
     remembered: bool = False
+    variables: dict[str, Any] | None = None  # the request's variables (nested ``limit`` arguments)
 
 
 __all__ = ["Caller", "Gateway", "RequestContext", "Result"]
@@ -73,7 +74,16 @@ class Gateway:
         self.migrations = migrate(self.engine, self.catalog, self.tables)
         ensure_value_index(self.engine, self.catalog, enabled=settings.grounding_probes > 0)
         self.executor = Executor(self.engine, self.catalog, self.tables)
-        self.prefetcher = Prefetcher(self.executor, self.catalog)
+        self.prefetcher = Prefetcher(
+            self.executor,
+            self.catalog,
+            functools.partial(
+                pagination.page_size,
+                default=settings.default_page_size,
+                maximum=settings.max_page_size,
+                argument="limit",
+            ),
+        )
         self.catalog.connectors = load_connectors(settings.connectors, self.catalog)
         self.policy = Policy(self.catalog, settings.max_rows)
         self.access = Access(self.catalog)
@@ -223,6 +233,7 @@ class Gateway:
         field_nodes = list(info.field_nodes)
         if root.connection:
             field_nodes = pagination.node_field_nodes(field_nodes, info.fragments)
+        self.prefetcher.check(field_nodes, info.fragments, info.variable_values.coerced)  # before any model call
         selection = ""
         if request is None or not request.strip():
             plan = self.listing_plan(root, hints)
@@ -253,16 +264,23 @@ class Gateway:
             started,
             ctx.timezone,
             ctx.caller,
+            variables=info.variable_values.coerced,
         )
 
     async def run_prepared(self, p: Prepared) -> Any:
         """Run a prepared plan in one transaction, load the nested selection, shape the result."""
         try:
-            records = await asyncio.to_thread(self._run, p.root, p.paged, p.field_nodes, p.fragments, p.timezone)
+            keyset = p.page.keyset if p.page is not None else None
+            nested: dict[str, Any] = {}
+            records = await asyncio.to_thread(
+                self._run, p.root, p.paged, p.field_nodes, p.fragments, p.timezone, keyset, p.variables, nested
+            )
         except GatewayError as e:
             self._trace_outcome(p.trace, e.code)
             raise
         self._trace_outcome(p.trace, "ok")
+        if nested:
+            p.trace["pages"] = nested
         if p.paged.writes:
             await asyncio.to_thread(self.notifier.publish, subscriptions.written_models(self.catalog, p.paged))
         if (
@@ -285,7 +303,7 @@ class Gateway:
             return plan, None
         if root.connection:
             size = pagination.page_size(first, s.default_page_size, s.max_page_size, "first")
-            return pagination.page_connection(plan, size, after)
+            return pagination.page_connection(plan, size, after, self.catalog, root.key, is_sqlite(self.engine))
         if not root.returns_list:
             return plan, None
         size = pagination.page_size(hints.get("limit"), s.default_page_size, s.max_page_size, "limit")
@@ -372,14 +390,27 @@ class Gateway:
         field_nodes: list[Any],
         fragments: dict[str, Any],
         timezone: str | None = None,
+        keyset: Keyset | None = None,
+        variables: dict[str, Any] | None = None,
+        pages: dict[str, Any] | None = None,
     ) -> list[Record]:
-        """Run the plan and load the nested selection in the same transaction (one snapshot)."""
+        """Run the plan and load the nested selection in the same transaction (one snapshot).
+
+        ``pages`` receives each nested list's page (size, and whether more were left out).
+        """
 
         def nested(conn: Any, records: list[Record]) -> None:
-            self.prefetcher.load(conn, records, field_nodes, fragments, root.type_name)
+            loaded = self.prefetcher.load_in(conn, records, field_nodes, fragments, root.type_name, variables)
+            if pages is not None:
+                pages.update(loaded)
 
         return self.executor.run(
-            plan, max_rows=self.policy.max_rows(root), allow_bulk=root.allow_bulk, timezone=timezone, then=nested
+            plan,
+            max_rows=self.policy.max_rows(root),
+            allow_bulk=root.allow_bulk,
+            timezone=timezone,
+            then=nested,
+            keyset=keyset,
         )
 
     def listing_plan(self, root: RootField, hints: dict[str, Any]) -> Plan:

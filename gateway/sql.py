@@ -296,15 +296,43 @@ class SqlCompiler(Visitor):
 
     # -- orderings ------------------------------------------------------------------------
     def order(self, items: tuple[OrderItem, ...], model: Model) -> list[Any]:
-        """Nulls come last in either direction, on every store (their defaults disagree)."""
+        return [sort_key(e, descending) for e, descending in self.order_keys(items, model)]
+
+    def order_keys(self, items: tuple[OrderItem, ...], model: Model) -> list[tuple[Any, bool]]:
+        """Each ordering's SQL expression and whether it is descending."""
         out = []
         for o in items:
             if isinstance(o.expr, FieldRef) and o.expr.dotted in self.ctx.extra:
                 e = self.ctx.extra[o.expr.dotted]
             else:
                 e = self.expr(o.expr, model)
-            out.append((e.desc() if o.descending else e.asc()).nulls_last())
+            out.append((e, o.descending))
         return out
+
+    def past(self, keys: list[tuple[Any, bool]], values: tuple[Any, ...]) -> ColumnElement[bool]:
+        """The rows that sort strictly after ``values`` under ``keys`` (a keyset condition).
+
+        ``(a, b) > (x, y)`` is spelled ``a > x OR (a = x AND b > y)`` so each key keeps its own
+        direction, and NULLs sit where ``sort_key`` puts them: last, in either direction.
+        """
+        alternatives: list[ColumnElement[bool]] = []
+        equal: list[ColumnElement[bool]] = []
+        for (e, descending), value in zip(keys, values, strict=True):
+            if value is None:
+                after = None  # nothing but a later key sorts past a NULL
+            else:
+                beyond = e < value if descending else e > value
+                after = or_(beyond, e.is_(None))
+            if after is not None:
+                alternatives.append(and_(*equal, after))
+            equal.append(e.is_(None) if value is None else e == value)
+        return or_(false(), *alternatives)
+
+
+def sort_key(e: Any, descending: bool) -> Any:
+    """One ``ORDER BY`` key; NULLs come last in either direction on every store (SQLite puts
+    them first ascending, PostgreSQL first descending)."""
+    return (e.desc() if descending else e.asc()).nulls_last()
 
 
 def _text(c: SqlCompiler, value: Any) -> Any:

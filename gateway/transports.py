@@ -1,6 +1,7 @@
 """Streaming transports: ``multipart/mixed`` HTTP responses for ``@defer``/``@stream``, GraphQL
-over Server-Sent Events (``graphql-sse``, distinct connections mode) and GraphQL over WebSocket
-(``graphql-ws``, subprotocol ``graphql-transport-ws``).
+over Server-Sent Events (``graphql-sse``, distinct connections mode; the single connection mode
+is :mod:`gateway.sse_single`) and GraphQL over WebSocket (``graphql-ws``, subprotocol
+``graphql-transport-ws``).
 
 Both only frame what ``Gateway.execution.stream`` yields, and both close that stream (which
 releases the operation's watch and the caller's subscription slot) when it ends or the client
@@ -69,7 +70,7 @@ async def multipart_response(http: Any, gql: GraphQLRequest, caller: Caller, med
         try:
             yield "\r\n---" + _part(first)
             async for part in results:
-                yield _part(_body(part))
+                yield _part(body_of(part))
         finally:
             await results.aclose()
         yield "--\r\n"
@@ -105,12 +106,12 @@ def event_stream(http: Any, gql: GraphQLRequest | Result, caller: Caller) -> Res
 
     async def events() -> AsyncIterator[str]:
         if isinstance(gql, Result):
-            yield _event("next", gql.formatted())
+            yield sse_event("next", gql.formatted())
         else:
             results = http.gateway.execution.stream(gql, caller)
             try:
                 async for result in results:
-                    yield _event("next", _body(result))
+                    yield sse_event("next", body_of(result))
             finally:
                 await results.aclose()
         yield "event: complete\ndata: \n\n"
@@ -120,12 +121,12 @@ def event_stream(http: Any, gql: GraphQLRequest | Result, caller: Caller) -> Res
     )
 
 
-def _body(result: Result | dict[str, Any]) -> dict[str, Any]:
+def body_of(result: Result | dict[str, Any]) -> dict[str, Any]:
     """A result's response body; a part of an incremental result is one already."""
     return result if isinstance(result, dict) else result.formatted()
 
 
-def _event(name: str, payload: Any) -> str:
+def sse_event(name: str, payload: Any) -> str:
     return f"event: {name}\ndata: {json.dumps(payload, default=str)}\n\n"
 
 
@@ -255,7 +256,7 @@ class GraphQLWebSocket:
                 if isinstance(result, Result) and not result.executed:  # refused: the protocol's error message
                     await self._send({"id": op_id, "type": "error", "payload": result.errors})
                     return
-                await self._send({"id": op_id, "type": "next", "payload": _body(result)})
+                await self._send({"id": op_id, "type": "next", "payload": body_of(result)})
             await self._send({"id": op_id, "type": "complete"})
         except (WebSocketDisconnect, RuntimeError):
             pass  # the client went away mid-send

@@ -186,7 +186,7 @@ class Checker(ScopedVisitor):
 
         def need(i: int, ok: bool, what: str) -> None:
             if not ok:
-                self.error(args[i], f"{fn} takes {what} here, not {types[i]}")
+                self.error(args[i], f"{fn} takes {what} here, not {types[i]}" + _field_hint(args[i], scope))
 
         if fn in TEXT_FNS or fn in ("length", "year", "month", "day"):
             need(0, is_text(self.catalog, types[0]), "text")
@@ -254,7 +254,14 @@ class Checker(ScopedVisitor):
             return self.error(node, f'{node.fn} takes a list reference such as {{"field": "books.pages"}}')
         first = scope.model.fields.get(arg.names[0])
         if first is None or first.kind != "refs":
-            return self.error(arg, f"{node.fn} goes over a list reference of {scope.model.name}, not {arg.dotted!r}")
+            own = (
+                f'; for the row\'s own {arg.dotted} write {{"field": "{arg.dotted}"}} without {node.fn}'
+                if first is not None
+                else ""
+            )
+            return self.error(
+                arg, f"{node.fn} goes over a list reference of {scope.model.name}, not {arg.dotted!r}{own}"
+            )
         if len(arg.names) > 2:
             return self.error(arg, f"{node.fn} goes one list deep: {arg.names[0]}.<field>")
         t = self.field_ref(arg, scope, through_lists=True)
@@ -590,3 +597,28 @@ def validate_plan(catalog: Catalog, plan: Plan, root: RootField | None = None) -
     if checker.errors:
         raise PlanInvalid("the plan does not fit the schema: " + "; ".join(checker.errors[:5]), errors=checker.errors)
     return plan
+
+
+def _field_hint(arg: Node, scope: _Scope) -> str:
+    """A text literal that names a field of the row: say how to write the field's value."""
+    if not isinstance(arg, Literal) or not isinstance(arg.value, str) or scope.model is None:
+        return ""
+    if arg.value not in scope.model.fields:
+        return ""
+    return f' ("{arg.value}" is text; for the field\'s value write {{"field": "{arg.value}"}})'
+
+
+def ordering_types(catalog: Catalog, plan: Plan) -> list[ValueType]:
+    """The value types of a validated plan's result-step orderings (``find`` only).
+
+    A page cursor carries values of these orderings; they are checked against these types
+    before they reach the store, so a forged cursor is refused instead of failing in SQL.
+    """
+    checker = Checker(catalog, plan)
+    index = plan.result_index
+    for i, t in enumerate(plan.tree[:index]):
+        checker.step(i, t)
+    checker.step_index = index
+    t = plan.tree[index]
+    scope = _Scope(catalog.models[t.step.model])
+    return [checker.expr(o.expr, scope) for o in t.order]

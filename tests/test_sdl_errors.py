@@ -37,6 +37,20 @@ CASES = [
         "A does not provide it",
         id="interface-not-implemented",
     ),
+    pytest.param(
+        "type T {\n  id: ID!\n  n(limit: Int): Int\n}\ntype Query { t(q: String): T }\n",
+        3,
+        3,
+        "take no arguments",
+        id="argument-on-a-stored-scalar",
+    ),
+    pytest.param(
+        "type T {\n  id: ID!\n  ts(first: Int): [T!]!\n}\ntype Query { t(q: String): T }\n",
+        3,
+        3,
+        "may take `limit: Int`",
+        id="list-argument-other-than-limit",
+    ),
 ]
 
 

@@ -92,6 +92,8 @@ def test_the_fill_character_of_a_padded_number_is_not_invented_text(harness: Har
             "result": 0,
         }
     )
-    body = harness.server.gql('mutation { tasks(q: "rename the high priority tasks to T and a three digit number from 7 up") { title } }')
+    body = harness.server.gql(
+        'mutation { tasks(q: "rename the high priority tasks to T and a three digit number from 7 up") { title } }'
+    )
     assert body.get("errors") is None, body
     assert sorted(t["title"] for t in body["data"]["tasks"]) == ["T007", "T008"]

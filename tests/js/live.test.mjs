@@ -1,5 +1,6 @@
 // Live subscriptions through the clients frontends use: graphql-sse and graphql-ws directly, Apollo
-// Client over GraphQLWsLink, urql's subscriptionExchange over graphql-sse. The gateway serves
+// Client over GraphQLWsLink, urql's subscriptionExchange over graphql-sse, and graphql-sse's single
+// connection mode (PUT reservation, one event stream, POSTs answered 202). The gateway serves
 // live.graphql (the demo contract plus a Subscription type) with GATEWAY_MAX_SUBSCRIPTIONS=3.
 // The scripted model answers, in order, from answers/live.json: one subscription plan, then the
 // inserts the mutations below ask for.
@@ -98,6 +99,23 @@ test('urql subscriptionExchange over graphql-sse', async () => {
   assert.ok(titles(values[1]).includes('Live via urql'));
   unsubscribe();
   sse.dispose();
+});
+
+test('graphql-sse in single connection mode: a subscription and a query share one stream', async () => {
+  const client = createSSE({ url: GATEWAY_URL, singleConnection: true, retryAttempts: 0 });
+  const live = collector(2);
+  const dispose = client.subscribe({ query: 'subscription { tasks { id title } }' }, live);
+  const before = titles(await live.first);
+  const once = collector(1);
+  client.subscribe({ query: '{ projects { name } }' }, once);
+  const projects = await once.all;
+  assert.equal(projects.length, 1);
+  assert.ok(projects[0].data.projects.some((p) => p.name === 'Website'));
+  await addTask('Live via one connection');
+  const values = await live.all;
+  assert.deepEqual(titles(values[1]).filter((t) => !before.includes(t)), ['Live via one connection']);
+  dispose();
+  client.dispose();
 });
 
 test('more open subscriptions than the limit: TOO_MANY_SUBSCRIPTIONS', async () => {
