@@ -107,7 +107,7 @@ class Access:
             raise Forbidden(f"{root.operation} field {root.name} needs one of the roles {list(root.auth_roles or ())}")
         for name in root.models:
             self.check_model(self.catalog.models[name], roles)
-        shape = self.catalog.shape_models.get(root.type_name)
+        shape = self.catalog.shapes.get(root.type_name)
         if shape is not None:
             self.check_model(shape, roles)
 
@@ -123,7 +123,7 @@ class Access:
             return
         if not allowed(roles, f.auth_roles):
             raise Forbidden(f"{model.name}.{name} needs one of the roles {list(f.auth_roles or ())}")
-        target = self.catalog.models.get(f.type_name) or self.catalog.shape_models.get(f.type_name)
+        target = self.catalog.object_type(f.type_name)
         if target is not None:
             self.check_model(target, roles)
             if f.kind == "json" and whole:
@@ -171,7 +171,7 @@ class FieldReads(ScopedVisitor):
                 else None
             )
             c = self.catalog.connectors.get(getattr(source, "connector", ""))
-            return self.catalog.shape_models.get(c.returns) if c is not None else None
+            return self.catalog.shapes.get(c.returns) if c is not None else None
         return self.catalog.models.get(step.model)
 
     @staticmethod

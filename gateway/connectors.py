@@ -95,7 +95,7 @@ def load_connectors(module_path: str | None, catalog: Catalog) -> dict[str, Conn
     ]
     found = {n: _registry[n] for n in names}
     for c in found.values():
-        if c.returns not in catalog.shape_models:
+        if c.returns not in catalog.shapes:
             raise SchemaError(
                 f"connector {c.name} returns {c.returns}; declare it in schema.graphql as an "
                 "object type without id (connector records are not stored)"

@@ -55,6 +55,7 @@ from .errors import (
 )
 from .incremental import merge, parts, uses_incremental
 from .limits import Limits, TokenBudget, check_complexity
+from .subscriptions import live_results
 
 if TYPE_CHECKING:
     from .service import Gateway
@@ -274,8 +275,6 @@ class Execution:
         query or mutation, the parts of one using ``@defer``/``@stream`` (dicts, see
         :mod:`gateway.incremental`), one per change for a subscription (:mod:`gateway.subscriptions`).
         A refusal is one result that did not run. Closing the iterator releases what the operation holds."""
-        from .subscriptions import live_results
-
         caller = caller or Caller()
         p = await self._prepare(request, read_only=read_only, streaming=True)
         if isinstance(p, Result):

@@ -27,7 +27,7 @@ from .errors import GatewayError, PlanFailed, PolicyDenied, StoreError
 from .plan import Aggregate, Call, Delete, Filter, Find, Insert, Plan, StepTree, Update, is_trivially_true
 from .plan.nodes import Expr, ListLiteral, Literal, Respectively, RowNumber, StepRef, walk
 from .sdl import Catalog, Model, ModelField
-from .sql import Context, SqlCompiler
+from .sql import Context, SqlCompiler, sort_key
 from .store import StoreTables, is_sqlite
 from .store.tables import CREATED_COLUMN
 
@@ -114,11 +114,17 @@ class Executor:
         """Run every step in one transaction and return the result step's records.
 
         ``then`` runs in the same transaction (the nested selection), so a response is one
-        consistent snapshot of the store. ``keyset`` pages the result step (a ``find``).
+        consistent snapshot of the store. SQLite's transaction reads one snapshot by itself; on
+        other stores a plan that only reads asks for ``REPEATABLE READ`` (their default, read
+        committed, gives each statement its own). A plan that writes keeps the default: its rows
+        are locked until it commits, and concurrent writers queue instead of failing.
+        ``keyset`` pages the result step (a ``find``).
         """
         try:
             with self.engine.connect() as conn:
                 conn.execution_options(write=plan.writes)
+                if not plan.writes and not self.sqlite:
+                    conn.execution_options(isolation_level="REPEATABLE READ")
                 with conn.begin():
                     run = PlanRun(self, conn, max_rows, allow_bulk, timezone)
                     for i, t in enumerate(plan.tree):
@@ -249,7 +255,7 @@ class PlanRun:
             stmt = stmt.add_columns(*(e.label(f"{KEY}{i}") for i, (e, _) in enumerate(keys)))
             if keyset.after is not None:
                 condition = and_(condition, self.sql.past(keys, keyset.after))
-        stmt = stmt.where(condition).order_by(*(e.desc() if d else e.asc() for e, d in keys))
+        stmt = stmt.where(condition).order_by(*(sort_key(e, d) for e, d in keys))
         if step.limit is not None:
             stmt = stmt.limit(step.limit)
         if step.offset:
@@ -433,7 +439,7 @@ class PlanRun:
         args = {
             k: self.step_values(v, False) if isinstance(v, StepRef) else _plain_literal(v) for k, v in t.args.items()
         }
-        return connectors.check_result(c, catalog.shape_models[c.returns], catalog, connectors.invoke(c, args))
+        return connectors.check_result(c, catalog.shapes[c.returns], catalog, connectors.invoke(c, args))
 
     # -- links ----------------------------------------------------------------------------
     def require_existing(self, model: str, ids: list[str]) -> None:

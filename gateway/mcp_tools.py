@@ -20,7 +20,7 @@ import contextlib
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mcp_types as types
 from graphql import (
@@ -51,8 +51,10 @@ from .errors import Forbidden, GatewayError, ToolNotFound, Unauthenticated
 from .execution import Caller
 from .persisted import PersistedDocuments
 from .sdl import RootField
-from .server import GraphQLHTTP
 from .service import Gateway
+
+if TYPE_CHECKING:  # the HTTP layer hands itself in; this module never imports it (it mounts this one)
+    from .server import GraphQLHTTP
 
 SCALARS = {"Int": "integer", "Float": "number", "Boolean": "boolean"}
 

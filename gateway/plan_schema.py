@@ -309,7 +309,7 @@ def _connector_steps(catalog: Catalog, root: RootField, defs: dict[str, Any]) ->
     found = connectors_for(catalog, root)
     if not found:
         return []
-    shape = catalog.shape_models[root.type_name]
+    shape = catalog.shapes[root.type_name]
     defs[f"Where_{shape.name}"] = _where(shape, computed=False)
     for f in shape.fields.values():
         if f.kind in ("scalar", "enum") and _cond_name(f) not in defs:

@@ -20,6 +20,7 @@ from typing import Any
 from graphql import print_type
 
 from .llm.base import Message
+from .plan import Plan
 from .plan_schema import connectors_for, reachable_models
 from .sdl import Catalog, Model, ModelField, RootField
 
@@ -39,9 +40,10 @@ def load_template(name: str) -> tuple[str, str]:
 PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 
 
-def render(name: str, **values: str) -> str:
+def render(name: str, /, **values: str) -> str:
     """Fill ``prompts/<name>.md``; a placeholder without a value, or a value without a
-    placeholder, is an error (a renamed placeholder must not silently drop a section)."""
+    placeholder, is an error (a renamed placeholder must not silently drop a section).
+    ``name`` is positional only, so a template may have a ``{{name}}`` placeholder."""
     body = load_template(name)[1]
     wanted = set(PLACEHOLDER.findall(body))
     if wanted != set(values):
@@ -60,13 +62,11 @@ def pruned_sdl(catalog: Catalog, root: RootField) -> str:
     share this text and a local model reuses its KV cache across them.
     """
     reachable = set(reachable_models(catalog, root))
-    names = [n for n in catalog.models if n in reachable]
-    types = [catalog.schema.type_map[n] for n in names]
+    objects = [m for n, m in catalog.models.items() if n in reachable]
     if root.type_name in catalog.shapes:
-        types.append(catalog.schema.type_map[root.type_name])
-    enums = {f.type_name for n in names for f in catalog.models[n].fields.values() if f.type_name in catalog.enums}
-    enums |= {t for t in catalog.shapes.get(root.type_name, {}).values() if t.strip("[]!") in catalog.enums}
-    types.extend(catalog.schema.type_map[e.strip("[]!")] for e in sorted(enums))
+        objects.append(catalog.shapes[root.type_name])
+    enums = sorted({f.type_name for m in objects for f in m.fields.values() if f.type_name in catalog.enums})
+    types = [catalog.schema.type_map[name] for name in [*(m.name for m in objects), *enums]]
     return "\n\n".join(print_type(t) for t in types)
 
 
@@ -84,11 +84,15 @@ def _example_value(catalog: Catalog, type_name: str, word: str) -> Any:
 
 
 def _subject(catalog: Catalog, root: RootField) -> Model | None:
-    """The model a field is about: the one it returns, else one its name mentions."""
+    """The model a field is about: the one it returns, else one its name mentions, else one
+    that has the fields its rows are grouped by (``GenreCount { genre total }``: a model with ``genre``)."""
     if root.models:
         return catalog.models[root.models[0]]
+    shape = catalog.shapes.get(root.type_name)
+    keys = {n for n, f in shape.fields.items() if f.kind == "enum" or f.type_name == "String"} if shape else set()
     named = [m for m in catalog.models.values() if m.name.lower() in root.name.lower()]
-    candidates = named or list(catalog.models.values())
+    grouped = [m for m in catalog.models.values() if keys and keys <= set(m.fields)]
+    candidates = named or grouped or list(catalog.models.values())
     return candidates[0] if candidates else None
 
 
@@ -143,7 +147,7 @@ def _date_field(model: Model) -> ModelField | None:
 
 def _aggregate_examples(catalog: Catalog, root: RootField, model: Model) -> list[Example]:
     """Examples for fields that return a number or rows of counts, not records."""
-    shape = catalog.shape_models.get(root.type_name)
+    shape = catalog.shapes.get(root.type_name)
     numbers = [f.name for f in shape.fields.values() if f.type_name in ("Int", "Float")] if shape else []
     alias = numbers[0] if numbers else "count"
     out = [Example(f"how many {model.name} are there", _count(model, alias))]
@@ -378,7 +382,7 @@ def build_messages(
     timezone: str | None = None,
     today: dt.date | None = None,
     grounding: str = "(none)",
-    learned: Sequence[tuple[str, Any]] = (),
+    learned: Sequence[tuple[str, Plan]] = (),
 ) -> list[Message]:
     """System instructions, worked examples as earlier turns, then the request.
 
@@ -409,7 +413,7 @@ def build_messages(
         messages.append({"role": "user", "content": ask(ex.request, grounding=matched)})
         messages.append({"role": "assistant", "content": json.dumps(ex.plan)})
     for example, plan in learned:
-        answer = plan.dump() if hasattr(plan, "dump") else plan
+        answer = plan.dump()
         answer.pop("params", None)
         messages.append({"role": "user", "content": ask(example)})
         messages.append({"role": "assistant", "content": json.dumps(answer)})

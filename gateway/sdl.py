@@ -123,7 +123,7 @@ class RootField:
     returns_list: bool
     nullable: bool
     models: tuple[str, ...]
-    arguments: dict[str, str]
+    arguments: tuple[str, ...]  # the argument names, ``q`` included (their types stay in the schema)
     readonly: bool
     max_rows: int | None
     allow_bulk: bool
@@ -147,18 +147,21 @@ class Catalog:
     models: dict[str, Model]
     enums: dict[str, list[str]]
     root_fields: dict[str, RootField]
-    shapes: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Object types without ``id`` (aggregate rows, connector records, embedded objects),
+    # described like models so they are checked, filtered and guarded with the same machinery.
+    shapes: dict[str, Model] = field(default_factory=dict)
     version: str = ""
-    # Object types without ``id`` described like models, so connector results can be checked
-    # and filtered with the same machinery; and the connectors registered at start-up.
-    shape_models: dict[str, Model] = field(default_factory=dict)
-    connectors: dict[str, Any] = field(default_factory=dict)
+    connectors: dict[str, Any] = field(default_factory=dict)  # registered at start-up
 
     def root(self, operation: str, name: str) -> RootField:
         return self.root_fields[f"{operation}.{name}"]
 
     def model(self, name: str) -> Model:
         return self.models[name]
+
+    def object_type(self, name: str) -> Model | None:
+        """The stored model or the shape called ``name``; None for scalars, enums and roots."""
+        return self.models.get(name) or self.shapes.get(name)
 
     def describe(self) -> str:
         """A human summary of models, tables and root fields (``gateway check``)."""
@@ -301,8 +304,7 @@ def _derive(sdl: str, schema: GraphQLSchema, source_name: str = "schema.graphql"
         raise _fail(None, "declares no Query type", source_name)
     models: dict[str, Model] = {}
     enums: dict[str, list[str]] = {}
-    shapes: dict[str, dict[str, str]] = {}
-    shape_models: dict[str, Model] = {}
+    shapes: dict[str, Model] = {}
     roots = {
         schema.query_type.name,
         getattr(schema.mutation_type, "name", None),
@@ -319,9 +321,8 @@ def _derive(sdl: str, schema: GraphQLSchema, source_name: str = "schema.graphql"
             if _is_model(t):
                 models[t.name] = _model(t)
             else:
-                shapes[t.name] = {n: str(f.type) for n, f in t.fields.items()}
-                shape_models[t.name] = _model(t)
-    for model in [*models.values(), *shape_models.values()]:
+                shapes[t.name] = _model(t)
+    for model in [*models.values(), *shapes.values()]:
         _inherit_auth(model, schema)
     for model in models.values():
         _resolve_relations(model, models, schema)
@@ -337,7 +338,7 @@ def _derive(sdl: str, schema: GraphQLSchema, source_name: str = "schema.graphql"
             rf = _root_field(op, name, f, models, schema)
             root_fields[rf.key] = rf
     version = hashlib.sha256(print_schema(schema).encode()).hexdigest()[:16]
-    return Catalog(sdl, schema, models, enums, root_fields, shapes, version, shape_models)
+    return Catalog(sdl, schema, models, enums, root_fields, shapes, version)
 
 
 def _model(t: GraphQLObjectType) -> Model:
@@ -495,7 +496,7 @@ def _root_field(op: str, name: str, f: Any, models: dict[str, Model], schema: Gr
         returns_list=is_list,
         nullable=nullable,
         models=found,
-        arguments={a: str(arg.type) for a, arg in f.args.items()},
+        arguments=tuple(f.args),
         readonly=op != "mutation" or _directive(node, "readonly") is not None,
         max_rows=int(_directive_args(max_rows)["n"]) if max_rows else None,
         allow_bulk=_directive(node, "allowBulk") is not None,

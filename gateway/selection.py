@@ -68,9 +68,11 @@ def describe_selection(field_nodes: list[FieldNode], fragments: Fragments, depth
 class Prefetcher:
     """Fills reference fields of result records according to the selection.
 
-    A list of records is a page per parent: ``page_size`` turns the field's ``limit`` argument
-    (None when not given) into its size, as for root lists, and one more row per parent is read
-    to tell whether more were left out.
+    It runs on the plan's own connection, inside its transaction (``Executor.run``'s ``then``),
+    so the nested records come from the same snapshot as the root records. A list of records is
+    a page per parent: ``page_size`` turns the field's ``limit`` argument (None when not given)
+    into its size, as for root lists, and one more row per parent is read to tell whether more
+    were left out.
     """
 
     def __init__(self, executor: Executor, catalog: Catalog, page_size: Callable[[Any], int]) -> None:
@@ -93,15 +95,18 @@ class Prefetcher:
         records: list[Record],
         field_nodes: list[FieldNode],
         fragments: Fragments,
+        type_name: str,
         variables: dict[str, Any] | None = None,
     ) -> dict[str, dict[str, Any]]:
-        """Load the selection on an open connection (the plan's own transaction).
+        """Load the selection under ``records`` of ``type_name`` on an open connection (the
+        plan's own transaction): a model, or a shape (aggregate rows and connector records may
+        reference stored records too).
 
         Returns each nested list's page (``{"size": 100, "more": true}``) by its field path.
         """
         pages: dict[str, dict[str, Any]] = {}
-        if records and any(r.get("__typename") in self.catalog.models for r in records):
-            self._level(conn, records, [n.selection_set for n in field_nodes], fragments, variables or {}, "", pages)
+        sets = [n.selection_set for n in field_nodes]
+        self._level(conn, records, sets, fragments, variables or {}, "", pages, type_name)
         return pages
 
     def _level(
@@ -113,17 +118,25 @@ class Prefetcher:
         variables: dict[str, Any],
         path: str,
         pages: dict[str, dict[str, Any]],
+        type_name: str,
     ) -> None:
+        if not records:
+            return
         selected = fields_by_name(sets, fragments)
-        by_model: dict[str, list[Record]] = defaultdict(list)
+        by_type: dict[str, list[Record]] = defaultdict(list)
         for r in records:
-            by_model[r.get("__typename", "")].append(r)
-        for model_name, recs in by_model.items():
-            model = self.catalog.models.get(model_name)
-            if model is None:
+            by_type[r.get("__typename") or type_name].append(r)  # aggregate rows carry no __typename
+        for name_of_type, recs in by_type.items():
+            owner = self.catalog.object_type(name_of_type)
+            if owner is None:
                 continue
             for name, nodes in selected.items():
-                f = model.fields.get(name)
+                f = owner.fields.get(name)
+                sub = [n.selection_set for n in nodes]
+                if f is not None and f.kind == "json":  # embedded objects may reference records too
+                    inner = [v for r in recs for v in _items(r.get(name)) if isinstance(v, dict)]
+                    self._level(conn, inner, sub, fragments, variables, f"{path}{name}.", pages, f.type_name)
+                    continue
                 if f is None or not f.is_reference:
                     continue
                 size = self._size(nodes, variables) if f.kind == "refs" else None
@@ -131,9 +144,7 @@ class Prefetcher:
                 if size is not None:
                     page = pages.setdefault(path + name, {"size": size, "more": False})
                     page["more"] = page["more"] or more
-                if children:
-                    sub = [n.selection_set for n in nodes]
-                    self._level(conn, children, sub, fragments, variables, f"{path}{name}.", pages)
+                self._level(conn, children, sub, fragments, variables, f"{path}{name}.", pages, f.type_name)
 
     def _size(self, nodes: list[FieldNode], variables: dict[str, Any]) -> int:
         """The page size of a nested list: the largest ``limit`` its selections ask for, else the default."""
@@ -156,7 +167,8 @@ class Prefetcher:
         tables = self.executor.tables
         target = tables.table(f.type_name)
         rel = f.relation
-        assert rel is not None
+        if rel is None:  # a shape's list of ids (a connector's record): no table links them
+            return self._fetch_listed(conn, f, parents, size)
         if rel.kind == "fk":
             ids = list({p[f.name] for p in parents if isinstance(p.get(f.name), str)})
             found = {c["id"]: c for c in self.executor.fetch_by_ids(conn, f.type_name, ids)}
@@ -199,3 +211,23 @@ class Prefetcher:
         for p in parents:
             p[f.name] = groups.get(p["id"], [])
         return list(distinct.values()), more
+
+    def _fetch_listed(
+        self, conn: Connection, f: ModelField, parents: list[Record], size: int | None
+    ) -> tuple[list[Record], bool]:
+        """Records a parent lists by id, in its order, at most ``size`` each; ids with no record are left out."""
+        wanted = list(dict.fromkeys(i for p in parents for i in _items(p.get(f.name)) if isinstance(i, str)))
+        found = {c["id"]: c for c in self.executor.fetch_by_ids(conn, f.type_name, wanted)}
+        more = False
+        for p in parents:
+            ids = p.get(f.name)
+            if not isinstance(ids, list):
+                continue
+            listed = [found[i] for i in ids if isinstance(i, str) and i in found]
+            more = more or (size is not None and len(listed) > size)
+            p[f.name] = listed[:size] if size is not None else listed
+        return list(found.values()), more
+
+
+def _items(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]

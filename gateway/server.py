@@ -49,6 +49,7 @@ from .errors import (
 )
 from .execution import Caller, GraphQLRequest, Result, dumps_response
 from .graphiql import graphiql_page
+from .mcp_tools import McpEndpoint
 from .monitor import Monitor
 from .persisted import PersistedDocuments, persisted_documents
 from .service import Gateway
@@ -314,8 +315,6 @@ def create_app(gateway: Gateway) -> Starlette:
     )
     monitor = Monitor()
     http = GraphQLHTTP(gateway, persisted, monitor)
-    from .mcp_tools import McpEndpoint  # it builds on this module's GraphQLHTTP
-
     mcp = McpEndpoint(gateway, http, persisted)
 
     async def health(_request: Request) -> Response:

@@ -171,11 +171,11 @@ class Gateway:
         for t in schema.type_map.values():
             if isinstance(t, GraphQLInterfaceType):
                 t.resolve_type = lambda value, _info, _type: value.get("__typename")
-        for model in [*self.catalog.models.values(), *self.catalog.shape_models.values()]:
+        for model in [*self.catalog.models.values(), *self.catalog.shapes.values()]:
             gql_type = schema.type_map[model.name]
             assert isinstance(gql_type, GraphQLObjectType)  # every model is an object type (build_catalog)
             for f in model.fields.values():
-                target = self.catalog.models.get(f.type_name) or self.catalog.shape_models.get(f.type_name)
+                target = self.catalog.object_type(f.type_name)
                 if (
                     f.auth_roles is not None
                     or model.auth_roles is not None
@@ -400,10 +400,9 @@ class Gateway:
         """
 
         def nested(conn: Any, records: list[Record]) -> None:
-            if root.models:
-                loaded = self.prefetcher.load_in(conn, records, field_nodes, fragments, variables)
-                if pages is not None:
-                    pages.update(loaded)
+            loaded = self.prefetcher.load_in(conn, records, field_nodes, fragments, root.type_name, variables)
+            if pages is not None:
+                pages.update(loaded)
 
         return self.executor.run(
             plan,

@@ -101,8 +101,10 @@ class SqlCompiler(Visitor):
         return or_(false(), *(self.visit(i, model) for i in node.items))
 
     def visit_Not(self, node: Not, model: Model) -> ColumnElement[bool]:
+        """A test on a null value is false, so its negation is true (SQL's NOT NULL is null):
+        "not high priority" keeps the records with no priority, as ``ne`` does."""
         item: ColumnElement[bool] = self.visit(node.item, model)
-        return not_(item)
+        return not_(func.coalesce(item, false()))
 
     def visit_Related(self, node: Related, model: Model) -> ColumnElement[bool]:
         f = model.fields[node.field]
@@ -191,7 +193,7 @@ class SqlCompiler(Visitor):
         if self.sqlite:
             each = func.json_each(col).table_valued("value")
             return exists(select(literal(1)).select_from(each).where(each.c.value == v))
-        return cast(col, JSONB).contains(func.jsonb_build_array(v))
+        return func.coalesce(cast(col, JSONB).contains(func.jsonb_build_array(v)), false())  # no list holds nothing
 
     @staticmethod
     def coerce(f: ModelField | None, v: Any) -> Any:
@@ -296,7 +298,7 @@ class SqlCompiler(Visitor):
 
     # -- orderings ------------------------------------------------------------------------
     def order(self, items: tuple[OrderItem, ...], model: Model) -> list[Any]:
-        return [e.desc() if descending else e.asc() for e, descending in self.order_keys(items, model)]
+        return [sort_key(e, descending) for e, descending in self.order_keys(items, model)]
 
     def order_keys(self, items: tuple[OrderItem, ...], model: Model) -> list[tuple[Any, bool]]:
         """Each ordering's SQL expression and whether it is descending."""
@@ -313,22 +315,26 @@ class SqlCompiler(Visitor):
         """The rows that sort strictly after ``values`` under ``keys`` (a keyset condition).
 
         ``(a, b) > (x, y)`` is spelled ``a > x OR (a = x AND b > y)`` so each key keeps its own
-        direction, and NULLs sit where the store's ``ORDER BY`` puts them: last in ascending
-        order on PostgreSQL, first on SQLite (and the other way round descending).
+        direction, and NULLs sit where ``sort_key`` puts them: last, in either direction.
         """
         alternatives: list[ColumnElement[bool]] = []
         equal: list[ColumnElement[bool]] = []
         for (e, descending), value in zip(keys, values, strict=True):
-            nulls_after = self.sqlite == descending  # NULLs come after every value in this direction
             if value is None:
-                after = None if nulls_after else e.is_not(None)
+                after = None  # nothing but a later key sorts past a NULL
             else:
                 beyond = e < value if descending else e > value
-                after = or_(beyond, e.is_(None)) if nulls_after else beyond
+                after = or_(beyond, e.is_(None))
             if after is not None:
                 alternatives.append(and_(*equal, after))
             equal.append(e.is_(None) if value is None else e == value)
         return or_(false(), *alternatives)
+
+
+def sort_key(e: Any, descending: bool) -> Any:
+    """One ``ORDER BY`` key; NULLs come last in either direction on every store (SQLite puts
+    them first ascending, PostgreSQL first descending)."""
+    return (e.desc() if descending else e.asc()).nulls_last()
 
 
 def _text(c: SqlCompiler, value: Any) -> Any:

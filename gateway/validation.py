@@ -483,7 +483,7 @@ class Checker(ScopedVisitor):
                     self.step_ref(node)
             for problem in c.check_args(self.resolved_args(t)):
                 self.error(f"{path}.args", problem)
-            return self.catalog.shape_models[c.returns]
+            return self.catalog.shapes[c.returns]
         shape = self.step_shapes.get(step.step) if 0 <= step.step < i else None
         if shape is None:
             self.error(f"{path}.step", "a filter step takes the records of an earlier call step")

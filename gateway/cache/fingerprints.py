@@ -72,16 +72,8 @@ def plan_dependencies(catalog: Catalog, plan: dict[str, Any]) -> list[str]:
             c = catalog.connectors.get(connector)
             if c is not None:
                 models.add(c.returns)
-    enums = {
-        f.type_name
-        for m in models
-        if m in catalog.models
-        for f in catalog.models[m].fields.values()
-        if f.type_name in catalog.enums
-    }
-    enums |= {
-        t.strip("[]!") for m in models for t in catalog.shapes.get(m, {}).values() if t.strip("[]!") in catalog.enums
-    }
+    types = [t for t in map(catalog.object_type, models) if t is not None]
+    enums = {f.type_name for t in types for f in t.fields.values() if f.type_name in catalog.enums}
     return sorted(models | enums | connectors)
 
 

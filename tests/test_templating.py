@@ -1,8 +1,10 @@
-"""Templating rules, unit by unit: which literals become slots, of which type, and what binds."""
+"""Plan cache templating (``gateway/cache/templates.py``), unit by unit: which literals become
+slots, of which type, and what binds."""
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 from typing import Any
 
 import pytest
@@ -363,3 +365,46 @@ def test_rebinding_its_own_request_gives_back_the_plan_exactly() -> None:
 
 def test_normalise_collapses_space_and_trailing_punctuation_but_keeps_case() -> None:
     assert normalise("  Tasks   tagged URGENT?! ") == "Tasks tagged URGENT"
+
+
+def test_a_boolean_slot_takes_true_or_false() -> None:
+    t = template("projects archived true", find({"archived": {"eq": True}}, {"a": True}))
+    assert t.slots["a"].type == "bool"
+    assert bind(t, "projects archived false") == find({"archived": {"eq": False}}, {"a": False})
+    assert bind(t, "projects archived maybe") is None
+
+
+def test_a_datetime_slot_takes_only_a_datetime() -> None:
+    t = template("due before 2026-12-01T10:00", find({"due": {"lt": "2026-12-01T10:00"}}, {"d": "2026-12-01T10:00"}))
+    assert t.slots["d"].type == "datetime"
+    assert bind(t, "due before 2027-01-02T08:30:00Z")["params"] == {"d": "2027-01-02T08:30:00Z"}
+    assert bind(t, "due before 2027-01-02") is None
+    assert bind(t, "due before tomorrow") is None
+
+
+def test_a_param_name_that_is_no_identifier_gets_a_numbered_slot() -> None:
+    t = template("tasks tagged urgent", find({"tag": {"eq": "urgent"}}, {"the tag!": "urgent"}))
+    assert t.text == "tasks tagged {slot0}" and t.slots["slot0"].param == "the tag!"
+    assert bind(t, "tasks tagged home")["params"] == {"the tag!": "home"}
+
+
+@pytest.mark.parametrize(
+    ("text", "plan"),
+    [
+        # two literals over the same words
+        ("in New York", find({"city": {"eq": "New York"}, "part": {"eq": "York"}}, {"c": "New York", "p": "York"})),
+        # a number that is no number
+        ("score nan", find({"score": {"eq": float("nan")}}, {"s": float("nan")})),
+        # a literal with spaces around it
+        ("tagged  urgent ", find({"tag": {"eq": " urgent"}}, {"t": " urgent"})),
+    ],
+)
+def test_no_template_for_overlapping_non_finite_or_padded_literals(text: str, plan: dict[str, Any]) -> None:
+    assert make_template(text, plan) is None
+
+
+def test_a_damaged_template_binds_nothing_instead_of_failing() -> None:
+    t = template("tasks tagged urgent", find({"tag": {"eq": "urgent"}}, {"t": "urgent"}))
+    for text in ("tasks tagged {other}", "tasks tagged {t!r}", "tasks tagged {t:>5}"):
+        damaged = dataclasses.replace(t, text=text)
+        assert bind(damaged, "tasks tagged home") is None
