@@ -63,6 +63,8 @@ FUNCTIONS: dict[str, tuple[int, int | None]] = {
     "month": (1, 1),
     "day": (1, 1),
     "addDays": (2, 2),
+    "addMonths": (2, 2),
+    "addYears": (2, 2),
     "size": (1, 1),
     "has": (2, 2),
     "coalesce": (2, None),
