@@ -21,6 +21,7 @@ from graphql import print_type
 
 from .llm.base import Message
 from .plan import Plan
+from .plan.nodes import FUNCTIONS, RELATION_AGGREGATES, SIGNATURES
 from .plan_schema import connectors_for, reachable_models
 from .sdl import Catalog, Model, ModelField, RootField
 
@@ -336,6 +337,12 @@ def example_plans(catalog: Catalog, root: RootField) -> list[Example]:
     return _write_examples(catalog, model, text)
 
 
+def function_list() -> str:
+    """The allow-listed functions as the prompt names them, from the plan language's own table."""
+    names = [n for n in FUNCTIONS if n not in RELATION_AGGREGATES]
+    return ", ".join(f"{n}({SIGNATURES[n]})" if n in SIGNATURES else n for n in names)
+
+
 def example_texts(catalog: Catalog, root: RootField) -> set[str]:
     """The made-up values the field's worked examples quote ("Sample C"), which a plan for
     another request must not use: every text in an example plan that its request says, less
@@ -404,6 +411,7 @@ def build_messages(
     system = render(
         "system",
         sdl=pruned_sdl(catalog, root),
+        functions=function_list(),
         connector_steps=render("connector_steps") if has_connectors else "",
         connectors=render("connectors", connectors=describe_connectors(catalog, root)) if has_connectors else "",
         operation=root.operation,

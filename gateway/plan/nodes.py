@@ -75,6 +75,18 @@ FUNCTIONS: dict[str, tuple[int, int | None]] = {
     "max": (1, 1),
 }
 RELATION_AGGREGATES = ("count", "sum", "avg", "min", "max")
+# How the prompt names a function's arguments where the order is not obvious.
+SIGNATURES = {
+    "replace": "s, from, to",
+    "substring": "s, start, length",
+    "lpad": 'x, width, "0"',
+    "rpad": 'x, width, " "',
+    "addDays": "date, n",
+    "addMonths": "date, n",
+    "addYears": "date, n",
+    "size": "list",
+    "has": "list, v",
+}
 MAX_DEPTH = 24
 MAX_NODES = 2000
 
