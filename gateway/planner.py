@@ -77,7 +77,6 @@ class Planner:
         request: str,
         selection: str = "",
         hints: dict[str, Any] | None = None,
-        timezone: str | None = None,
         grounded_values: Iterable[str] = (),
         budget: TokenBudget | None = None,
         grounding: str = "(none)",
@@ -86,9 +85,7 @@ class Planner:
         """Plan one field; ``budget`` is shared by every model call of the incoming request."""
         self.in_flight += 1
         try:
-            return await self._plan(
-                root, request, selection, hints, timezone, grounded_values, budget, grounding, learned
-            )
+            return await self._plan(root, request, selection, hints, grounded_values, budget, grounding, learned)
         finally:
             self.in_flight -= 1
 
@@ -98,7 +95,6 @@ class Planner:
         request: str,
         selection: str,
         hints: dict[str, Any] | None,
-        timezone: str | None,
         grounded_values: Iterable[str],
         budget: TokenBudget | None,
         grounding: str,
@@ -106,7 +102,7 @@ class Planner:
     ) -> Planned:
         budget = budget or TokenBudget(self.settings.max_tokens_per_request)
         messages = build_messages(
-            self.catalog, root, request, selection, hints or {}, timezone, grounding=grounding, learned=learned
+            self.catalog, root, request, selection, hints or {}, grounding=grounding, learned=learned
         )
         prompt_length = len(messages)
         schema = self.schema_for(root)

@@ -356,7 +356,6 @@ class Gateway:
             request,
             selection,
             hints,
-            ctx.timezone,
             budget=ctx.scope.budget,
             grounded_values=[m.value for m in matches if m.enum is None],
             grounding=format_hints(matches, limits.value_chars),
