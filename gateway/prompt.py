@@ -320,8 +320,8 @@ def _write_examples(catalog: Catalog, model: Model, text: str) -> list[Example]:
         labels = {"fn": "concat", "args": ["K-", by_number]}
         last = catalog.enums[enum_field.type_name][-1] if enum_field else None
         which = f"{name} whose {enum_field.name} is {last.lower()}" if enum_field and last else name
-        where: dict[str, Any] = {enum_field.name: {"eq": last}} if enum_field else {"id": {"isNull": False}}
-        step = {"op": "update", "model": name, "where": where, "set": {text: labels}}
+        rows: dict[str, Any] = {enum_field.name: {"eq": last}} if enum_field else {"id": {"isNull": False}}
+        step = {"op": "update", "model": name, "where": rows, "set": {text: labels}}
         out.append(
             Example(f"set the {text} of each {which} to K-1, K-2 and so on, highest {number.name} first", _plan(step))
         )
