@@ -41,6 +41,7 @@ from graphql import (
 from sqlalchemy import Column, Engine, Float, MetaData, Table, Text, insert, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from .config import require_redis
 from .errors import (
     DocumentNotFound,
     DocumentNotTrusted,
@@ -167,6 +168,7 @@ class ApqStore:
         self._memo: dict[str, str] = {}
         self._redis: RedisGuard | None = None
         if redis_url:
+            require_redis()
             from .cache.redis import RedisGuard
 
             self._redis = RedisGuard(redis_url, f"gateway-apq:{redis_prefix}", "persisted queries")
