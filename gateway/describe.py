@@ -96,14 +96,16 @@ def _aggregate(model: str, step: dict[str, Any]) -> str:
         if fn == "count" and not a.get("field"):
             parts.append(f"counted {_plural(model)}")
         else:
-            parts.append(f"{FUNCTIONS.get(fn, fn)} {a.get('field') or ''} of {_plural(model)}".replace("  ", " "))
+            what = a.get("field") or (_value(a["expr"]) if a.get("expr") is not None else "")
+            parts.append(f"{FUNCTIONS.get(fn, fn)} {what} of {_plural(model)}".replace("  ", " "))
     return " and ".join(parts) or f"aggregated {_plural(model)}"
 
 
 def _order(step: dict[str, Any]) -> str:
     text = ""
     if step.get("orderBy"):
-        text += ", ordered by " + _orders(step["orderBy"])
+        ordering = _orders(step["orderBy"])
+        text += ", " + ("ordered " + ordering if ordering.startswith("by ") else ordering)
     if step.get("offset"):
         text += f", skipping {step['offset']}"
     if step.get("limit") is not None:
@@ -116,15 +118,56 @@ def _name(field: Any) -> str:
 
 
 def _orders(order: Any) -> str:
-    items = order if isinstance(order, list) else []
-    return (
-        ", ".join(
-            f"{_name(o.get('field'))}{' descending' if o.get('direction') == 'desc' else ''}"
-            for o in items
-            if isinstance(o, dict)
-        )
-        or "their order"
-    )
+    """A listing's ordering: "by title descending", "newest first", "by the count of tags, highest first"."""
+    items = [o for o in order if isinstance(o, dict)] if isinstance(order, list) else []
+    return ", then ".join(_ordering(o) for o in items) or "their order"
+
+
+def _ordering(o: dict[str, Any]) -> str:
+    desc = o.get("direction") == "desc"
+    if o.get("field") == "$created" or o.get("expr") == {"field": "$created"}:
+        return "newest first" if desc else "oldest first"
+    if o.get("field") is not None:
+        return f"by {o['field']}{' descending' if desc else ''}"
+    expr = o.get("expr")
+    if isinstance(expr, dict) and set(expr) == {"field"}:
+        return f"by {expr['field']}{' descending' if desc else ''}"
+    return f"by {_noun(expr)}, {'highest' if desc else 'lowest'} first"
+
+
+def _sequence(order: Any) -> str:
+    """The order rows are numbered in (rowNumber, respectively): "creation order", "title descending"."""
+    items = [o for o in order if isinstance(o, dict)] if isinstance(order, list) else []
+    parts = []
+    for o in items:
+        expr = o.get("expr")
+        name = o.get("field") or (expr.get("field") if isinstance(expr, dict) and set(expr) == {"field"} else None)
+        desc = o.get("direction") == "desc"
+        if name == "$created":
+            parts.append("reverse creation order" if desc else "creation order")
+            continue
+        what = str(name) if name is not None else _noun(expr)
+        parts.append(f"{what}{' descending' if desc else ''}")
+    return ", then ".join(parts) or "their order"
+
+
+AGGREGATE_NOUNS = {
+    "count": "the count of",
+    "sum": "the total of",
+    "avg": "the average of",
+    "min": "the smallest",
+    "max": "the largest",
+}
+
+
+def _noun(e: Any) -> str:
+    """An expression as a noun phrase: "the count of tags", "the average of books.pages"."""
+    if isinstance(e, dict) and e.get("fn") in AGGREGATE_NOUNS:
+        args = e.get("args") or []
+        first = args[0] if args else None
+        if isinstance(first, dict) and set(first) == {"field"}:
+            return f"{AGGREGATE_NOUNS[e['fn']]} {_name(first['field'])}"
+    return _value(e)
 
 
 def _where(where: Any, prefix: str = "") -> str:
@@ -178,9 +221,15 @@ def _value(v: Any) -> str:
         if "if" in v:
             return f"(if {_where(v['if'])} then {_value(v.get('then'))} else {_value(v.get('else'))})"
         if v.get("fn") == "rowNumber":
-            return f"its position by {_orders(v.get('orderBy'))}" + (f" from {v['start']}" if "start" in v else "")
+            return f"its position by {_sequence(v.get('orderBy'))}" + (f" from {v['start']}" if "start" in v else "")
         if v.get("fn") == "respectively":
-            return f"respectively {', '.join(_value(x) for x in v.get('values') or [])} by {_orders(v.get('orderBy'))}"
+            values = ", ".join(_value(x) for x in v.get("values") or [])
+            return f"respectively {values} by {_sequence(v.get('orderBy'))}"
+        if v.get("fn") == "byKey" and isinstance(v.get("map"), dict):
+            key = _value(v.get("key"))
+            return ", ".join(f"{_value(x)} where {key} is {_value(k)}" for k, x in v["map"].items())
+        if v.get("fn") in AGGREGATE_NOUNS:
+            return _noun(v)
         if "fn" in v:
             args = v.get("args") or []
             return f"{v['fn']}({', '.join(_value(a) for a in args)})"

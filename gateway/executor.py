@@ -19,9 +19,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Connection, Engine, and_, delete, func, insert, select, update
-from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError, SQLAlchemyError
 
 from . import connectors
+from .dates import SQLITE_REFUSED
 from .errors import GatewayError, PlanFailed, PolicyDenied, StoreError
 from .plan import Aggregate, Call, Delete, Filter, Find, Insert, Plan, StepTree, Update, is_trivially_true
 from .plan.nodes import Expr, ListLiteral, Literal, Respectively, RowNumber, StepRef, walk
@@ -64,8 +65,26 @@ def plain(value: Any) -> Any:
     return value
 
 
-def store_error(e: SQLAlchemyError) -> StoreError:
+#: PostgreSQL's invalid_datetime_format and datetime_field_overflow: a date function met a bad date
+BAD_DATE_STATES = ("22007", "22008")
+BAD_DATE = (
+    "a date the plan reads or computes is not a real YYYY-MM-DD day of the years 1 to 9999 "
+    "(a stored value that is not a date, or a date moved past year 9999); nothing was written"
+)
+
+
+def is_bad_date(e: SQLAlchemyError) -> bool:
+    """Whether the store stopped a statement on a bad date (:mod:`gateway.dates`), on either store."""
+    orig = getattr(e, "orig", None)
+    if getattr(orig, "sqlstate", None) in BAD_DATE_STATES:
+        return True
+    return isinstance(e, OperationalError) and SQLITE_REFUSED in str(orig)
+
+
+def store_error(e: SQLAlchemyError) -> GatewayError:
     """A store failure as a coded error that never echoes a stored or given value."""
+    if is_bad_date(e):
+        return PlanFailed(BAD_DATE)
     if isinstance(e, IntegrityError):
         what = "a uniqueness or reference rule of the store refused the change"
     elif isinstance(e, DataError):

@@ -152,7 +152,15 @@ def _cond_name(f: ModelField) -> str:
 
 
 def _condition(catalog: Catalog, type_name: str, text: bool) -> dict[str, Any]:
-    value = _value(catalog, type_name)
+    # A function of values only where it is the natural way to say it (dates: "today + 7");
+    # numbers, enums and flags compare with literals (or a step's value), and computed
+    # operands go through "compare". A small model offered a function after "gt" for a number
+    # was seen nesting add/mul/div until the token limit.
+    value = (
+        _value(catalog, type_name)
+        if type_name not in NUMBER_TYPES and type_name not in catalog.enums
+        else {"anyOf": [_scalar(catalog, type_name), _ref("StepRef")]}
+    )
     props: dict[str, Any] = dict.fromkeys(("eq", "ne"), value)
     if type_name in ("Int", "Float", "String", "ID") or (
         type_name not in NUMBER_TYPES and type_name not in catalog.enums

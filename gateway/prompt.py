@@ -21,6 +21,7 @@ from graphql import print_type
 
 from .llm.base import Message
 from .plan import Plan
+from .plan.nodes import FUNCTIONS, RELATION_AGGREGATES, SIGNATURES
 from .plan_schema import connectors_for, reachable_models
 from .sdl import Catalog, Model, ModelField, RootField
 
@@ -158,6 +159,9 @@ def _aggregate_examples(catalog: Catalog, root: RootField, model: Model) -> list
         out.append(
             Example(f"how many {model.name} have {enum_field.name} {value.lower()}", _count(model, alias, where))
         )
+    flag = _pick(model, "scalar", types=("Boolean",))
+    if flag is not None:
+        out.append(Example(f"how many {model.name} are {flag.name}", _count(model, alias, {flag.name: {"eq": True}})))
     group = next((n for n in (shape.fields if shape else {}) if n in model.fields and n != alias), None)
     if group is not None and model.fields[group].kind in ("enum", "scalar", "ref"):
         out.append(Example(f"number of {model.name} per {group}", _count(model, alias, group=group)))
@@ -190,19 +194,25 @@ def _read_examples(catalog: Catalog, model: Model, text: str) -> list[Example]:
                 _plan(_find(name, {enum_field.name: {"ne": value}})),
             )
         )
+    number = _pick(model, "scalar", types=("Int", "Float"))
+    if number is not None:
+        between = {number.name: {"gte": 2, "lte": 5}}
+        out.append(Example(f"{name} with {number.name} between 2 and 5", _plan(_find(name, between))))
     date = _date_field(model)
     if date is not None:
         today = {"fn": "today", "args": []}
         window = {"gte": today, "lte": {"fn": "addDays", "args": [today, 10]}}
         out.append(Example(f"{name} with {date.name} in the next 10 days", _plan(_find(name, {date.name: window}))))
-    number = _pick(model, "scalar", types=("Int", "Float"))
-    if number is not None:
-        top = {"orderBy": [{"field": number.name, "direction": "desc"}], "limit": 2}
-        out.append(Example(f"the 2 {name} with the highest {number.name}", _plan(_find(name, None, **top))))
     many = _pick(model, "refs")
     if many is not None:
-        most = {"orderBy": [{"expr": {"fn": "count", "args": [{"field": many.name}]}, "direction": "desc"}], "limit": 1}
+        count = {"fn": "count", "args": [{"field": many.name}]}
+        most = {"orderBy": [{"expr": count, "direction": "desc"}], "limit": 1}
         out.append(Example(f"the {name} with the most {many.name}", _plan(_find(name, None, **most))))
+        none = {"compare": {"left": count, "op": "eq", "right": 0}}
+        out.append(Example(f"{name} without any {many.name}", _plan(_find(name, none))))
+    if number is not None:  # after the count: a plain field comes last, nearest the request
+        top = {"orderBy": [{"field": number.name, "direction": "desc"}], "limit": 2}
+        out.append(Example(f"the 2 {name} with the highest {number.name}", _plan(_find(name, None, **top))))
     newest = {"orderBy": [{"field": "$created", "direction": "desc"}], "limit": 1}
     out.append(Example(f"the {name} added last", _plan(_find(name, None, **newest))))
     return out
@@ -327,6 +337,12 @@ def example_plans(catalog: Catalog, root: RootField) -> list[Example]:
     return _write_examples(catalog, model, text)
 
 
+def function_list() -> str:
+    """The allow-listed functions as the prompt names them, from the plan language's own table."""
+    names = [n for n in FUNCTIONS if n not in RELATION_AGGREGATES]
+    return ", ".join(f"{n}({SIGNATURES[n]})" if n in SIGNATURES else n for n in names)
+
+
 def example_texts(catalog: Catalog, root: RootField) -> set[str]:
     """The made-up values the field's worked examples quote ("Sample C"), which a plan for
     another request must not use: every text in an example plan that its request says, less
@@ -395,6 +411,7 @@ def build_messages(
     system = render(
         "system",
         sdl=pruned_sdl(catalog, root),
+        functions=function_list(),
         connector_steps=render("connector_steps") if has_connectors else "",
         connectors=render("connectors", connectors=describe_connectors(catalog, root)) if has_connectors else "",
         operation=root.operation,

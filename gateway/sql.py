@@ -1,9 +1,10 @@
 """Compile the plan's typed filters and expressions to SQLAlchemy Core, for SQLite and PostgreSQL.
 
 Only functions of the allow-list exist here, each written once so both stores give the same
-answer: text functions, arithmetic (division by zero gives null on both), ISO dates handled as
-text (``year`` reads the first four characters, ``addDays`` goes through each store's date
-function), scalar lists stored as JSON, and aggregates over list references as correlated
+answer: text functions, arithmetic (division by zero gives null on both), ISO dates stored as
+text and read by one rule on both stores (:mod:`gateway.dates`: a value that is not a real
+``YYYY-MM-DD`` day stops the statement; ``addMonths``/``addYears`` clamp to the month's last
+day as PostgreSQL does), scalar lists stored as JSON, and aggregates over list references as correlated
 subqueries. ``now`` and ``today`` are computed once per plan run in the caller's time zone and
 bound as parameters, so every row of a step sees the same instant.
 """
@@ -25,6 +26,7 @@ from sqlalchemy import (
     case,
     cast,
     exists,
+    extract,
     false,
     func,
     literal,
@@ -33,10 +35,10 @@ from sqlalchemy import (
     or_,
     select,
     true,
-    type_coerce,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+from .dates import SQLITE_ADD_DAYS, SQLITE_ADD_MONTHS, SQLITE_DAY
 from .errors import PlanFailed
 from .plan.nodes import (
     CREATED,
@@ -352,10 +354,64 @@ def _lpad(c: SqlCompiler, args: list[Any], node: FnCall, left: bool) -> Any:
     return case((func.length(text) >= width, text), else_=padded)
 
 
+#: PostgreSQL: a date's day (a time may follow), then anything not shaped like a day made unreadable
+PG_DAY = r"^((?!0000)[0-9]{4}-[0-9]{2}-[0-9]{2})(?:[T ].*)?$"
+PG_AD_DAY = r"^([0-9]{4}-[0-9]{2}-[0-9]{2}) AD$"
+PG_NOT_A_DAY = r"^(?![0-9]{4}-[0-9]{2}-[0-9]{2}$).*$"
+
+
+def _pg_strict(text: Any, pattern: str) -> Any:
+    """``text`` reduced to the day ``pattern`` captures, cast to DATE; anything else fails the cast.
+
+    PostgreSQL's own date input reads "now", "2026-1-5" or "Jan 5 2026", so the value is first
+    held to :mod:`gateway.dates`' rule; a day that does not exist (2026-02-30) fails the cast
+    itself. The value is used once, so nested date functions never copy their operands.
+    """
+    day = func.regexp_replace(text, pattern, r"\1")
+    return cast(func.regexp_replace(day, PG_NOT_A_DAY, "not a date"), Date())
+
+
+def _day(c: SqlCompiler, value: Any) -> Any:
+    """The day a date value names: ``YYYY-MM-DD`` text on SQLite, a DATE on PostgreSQL; null stays null."""
+    if c.sqlite:
+        return getattr(func, SQLITE_DAY)(value)
+    return _pg_strict(cast(value, Text()), PG_DAY)
+
+
+def _pg_text(day: Any) -> Any:
+    """A computed PostgreSQL date as ``YYYY-MM-DD``; one before year 1 or after 9999 fails."""
+    return func.to_char(_pg_strict(func.to_char(day, "YYYY-MM-DD AD"), PG_AD_DAY), "YYYY-MM-DD")
+
+
 def _add_days(c: SqlCompiler, args: list[Any], node: FnCall) -> Any:
     if c.sqlite:
-        return func.date(args[0], cast(args[1], Text()) + literal(" days"))
-    return func.to_char(cast(cast(args[0], Text()), Date()) + type_coerce(args[1], Integer()), "YYYY-MM-DD")
+        return getattr(func, SQLITE_ADD_DAYS)(args[0], args[1])
+    return _pg_text(_day(c, args[0]) + cast(args[1], Integer()))
+
+
+def _add_months(c: SqlCompiler, args: list[Any], node: FnCall) -> Any:
+    """Whole months, clamped to the month's last day (PostgreSQL's rule, see :mod:`gateway.dates`)."""
+    if c.sqlite:
+        return getattr(func, SQLITE_ADD_MONTHS)(args[0], args[1])
+    return _pg_text(_day(c, args[0]) + func.make_interval(0, cast(args[1], Integer())))
+
+
+def _add_years(c: SqlCompiler, args: list[Any], node: FnCall) -> Any:
+    if c.sqlite:
+        return getattr(func, SQLITE_ADD_MONTHS)(args[0], args[1] * 12)
+    return _pg_text(_day(c, args[0]) + func.make_interval(cast(args[1], Integer())))
+
+
+def _date_part(unit: str, start: int, length: int) -> Callable[[SqlCompiler, list[Any], FnCall], Any]:
+    """year/month/day of a date value, read by the one rule (a value that is not a date fails)."""
+
+    def part(c: SqlCompiler, args: list[Any], node: FnCall) -> Any:
+        day = _day(c, args[0])
+        if c.sqlite:
+            return cast(func.substr(day, start, length), Integer())
+        return cast(extract(unit, day), Integer())
+
+    return part
 
 
 def _div(c: SqlCompiler, args: list[Any], node: FnCall) -> Any:
@@ -370,10 +426,6 @@ def _size(c: SqlCompiler, args: list[Any], node: FnCall) -> Any:
 
 def _round(c: SqlCompiler, args: list[Any], node: FnCall) -> Any:
     return cast(func.round(cast(args[0], Float()) if c.sqlite else cast(args[0], Numeric())), Integer())
-
-
-def _part(start: int, length: int) -> Callable[[SqlCompiler, list[Any], FnCall], Any]:
-    return lambda c, a, n: cast(func.substr(cast(a[0], Text()), start, length), Integer())
 
 
 def _concat(c: SqlCompiler, args: list[Any], node: FnCall) -> Any:
@@ -402,10 +454,12 @@ FUNCTIONS: dict[str, Callable[[SqlCompiler, list[Any], FnCall], Any]] = {
     "neg": lambda c, a, n: -a[0],
     "abs": lambda c, a, n: func.abs(a[0]),
     "round": _round,
-    "year": _part(1, 4),
-    "month": _part(6, 2),
-    "day": _part(9, 2),
+    "year": _date_part("year", 1, 4),
+    "month": _date_part("month", 6, 2),
+    "day": _date_part("day", 9, 2),
     "addDays": _add_days,
+    "addMonths": _add_months,
+    "addYears": _add_years,
     "size": _size,
     "has": lambda c, a, n: c.list_contains(a[0], a[1]),
     "coalesce": lambda c, a, n: func.coalesce(*a),

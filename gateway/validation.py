@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .dates import is_iso_date
 from .errors import PlanInvalid
 from .plan import FILTER_OPS, Aggregate, Call, Filter, Find, Insert, Plan, Update, is_finite_number
 from .plan.nodes import (
@@ -44,6 +45,8 @@ from .types import ANY, BOOLEAN, FLOAT, INT, NULL, STRING, ValueType, field_type
 
 TEXT_FNS = {"lower", "upper", "trim"}
 MAX_INT = 2**31
+#: date arithmetic: the unit of its count, and the largest count that can stay within years 1 to 9999
+DATE_STEPS = {"addDays": ("days", 3_652_058), "addMonths": ("months", 119_987), "addYears": ("years", 9_998)}
 
 
 class _Scope:
@@ -188,9 +191,13 @@ class Checker(ScopedVisitor):
             if not ok:
                 self.error(args[i], f"{fn} takes {what} here, not {types[i]}" + _field_hint(args[i], scope))
 
-        if fn in TEXT_FNS or fn in ("length", "year", "month", "day"):
+        if fn in ("year", "month", "day"):
+            need(0, is_text(self.catalog, types[0]), "a date")
+            self.date_literal(args[0])
+            return INT
+        if fn in TEXT_FNS or fn == "length":
             need(0, is_text(self.catalog, types[0]), "text")
-            return INT if fn in ("length", "year", "month", "day") else STRING
+            return INT if fn == "length" else STRING
         if fn == "concat":
             for i, t in enumerate(types):
                 need(i, not t.is_list and t.name != "Json", "single values")
@@ -233,9 +240,14 @@ class Checker(ScopedVisitor):
             return INT if all(t.name in ("Int", "Any") for t in types) else FLOAT
         if fn in ("now", "today"):
             return STRING
-        if fn == "addDays":
+        if fn in DATE_STEPS:
+            unit, most = DATE_STEPS[fn]
             need(0, is_text(self.catalog, types[0]), "a date")
-            need(1, types[1].name in ("Int", "Any") and not types[1].is_list, "a whole number of days")
+            need(1, types[1].name in ("Int", "Any") and not types[1].is_list, f"a whole number of {unit}")
+            self.date_literal(args[0])
+            n = args[1].value if isinstance(args[1], Literal) else None
+            if isinstance(n, int) and not isinstance(n, bool) and abs(n) > most:
+                self.error(args[1], f"{fn} moves a date at most {most} {unit} (years 1 to 9999)")
             return STRING
         if fn == "size":
             need(0, types[0].is_list or types[0].name == "Any", "a list field")
@@ -246,6 +258,11 @@ class Checker(ScopedVisitor):
                 self.literal(args[1], types[0].item())
             return BOOLEAN
         return self.error(node, f"unknown function {fn!r}")  # pragma: no cover - the parser checks names
+
+    def date_literal(self, node: Expr) -> None:
+        """A date given as text must be a real day: ``2026-02-30`` is refused before anything runs."""
+        if isinstance(node, Literal) and isinstance(node.value, str) and not is_iso_date(node.value):
+            self.error(node, f"{node.value!r} is not a date (YYYY-MM-DD, a real day of the years 1 to 9999)")
 
     def relation_aggregate(self, node: FnCall, scope: _Scope) -> ValueType:
         """``count`` of a list reference, or sum/avg/min/max of a field of the records it lists."""

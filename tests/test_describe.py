@@ -155,3 +155,73 @@ def test_a_plan_reads_as_one_plain_line(plan: dict, reading: str) -> None:
 def test_a_plan_object_reads_like_its_json() -> None:
     data = {"steps": [{"op": "find", "model": "Tag"}], "result": 0, "params": {}}
     assert describe(Plan.model_validate(data)) == describe(data) == "found Tags"
+
+
+def find(*order: dict, **step: object) -> dict:
+    return {"steps": [{"op": "find", "model": "Member", "orderBy": list(order), **step}]}
+
+
+@pytest.mark.parametrize(
+    ("plan", "reading"),
+    [
+        (
+            find({"expr": {"fn": "count", "args": [{"field": "tags"}]}, "direction": "desc"}, limit=1),
+            "found Members, ordered by the count of tags, highest first, at most 1",
+        ),
+        (
+            find({"expr": {"fn": "avg", "args": [{"field": "books.pages"}]}}),
+            "found Members, ordered by the average of books.pages, lowest first",
+        ),
+        (find({"field": "$created", "direction": "desc"}), "found Members, newest first"),
+        (find({"field": "$created"}), "found Members, oldest first"),
+        (find({"expr": {"field": "$created"}, "direction": "desc"}), "found Members, newest first"),
+        (find({"expr": {"field": "lastName"}, "direction": "desc"}), "found Members, ordered by lastName descending"),
+        (
+            find(
+                {"expr": {"fn": "length", "args": [{"field": "firstName"}]}, "direction": "desc"},
+                {"field": "$created", "direction": "asc"},
+            ),
+            "found Members, ordered by length(its firstName), highest first, then oldest first",
+        ),
+        (
+            {
+                "steps": [
+                    {
+                        "op": "aggregate",
+                        "model": "Member",
+                        "groupBy": ["level"],
+                        "aggregates": [
+                            {"fn": "sum", "expr": {"fn": "mul", "args": [{"field": "salary"}, 2]}, "as": "x"}
+                        ],
+                        "orderBy": [{"field": "x", "direction": "desc"}],
+                    }
+                ]
+            },
+            "summed mul(its salary, 2) of Members by level, ordered by x descending",
+        ),
+        (
+            {
+                "steps": [
+                    {
+                        "op": "update",
+                        "model": "Member",
+                        "where": {
+                            "compare": {"left": {"fn": "count", "args": [{"field": "sports"}]}, "op": "gt", "right": 1}
+                        },
+                        "set": {
+                            "level": {"fn": "byKey", "key": {"field": "firstName"}, "map": {"Grace": "ADVANCED"}},
+                            "phone": {"fn": "rowNumber", "orderBy": [{"field": "$created", "direction": "desc"}]},
+                        },
+                    }
+                ]
+            },
+            (
+                "updated Members where the count of sports is more than 1: set level to ADVANCED where its firstName "
+                "is Grace, phone to its position by reverse creation order"
+            ),
+        ),
+    ],
+)
+def test_orderings_by_expressions_and_creation_read_naturally(plan: dict, reading: str) -> None:
+    assert describe(plan) == reading
+    assert "None" not in describe(plan)

@@ -102,3 +102,14 @@ def test_real_model_a_warmed_field_reads_only_its_request() -> None:
     assert stats.restored_tokens > 0  # the warmed prefix came back from its saved state
     assert stats.prompt_tokens - stats.reused_tokens < 20  # only the request's own tokens were read
     assert json.loads(answer.text)["field"] == "projects"
+
+
+def test_an_answer_caught_in_a_loop_is_stopped() -> None:
+    from gateway.llm.decoding import looping  # internal: a unit of the decoder
+
+    cycle = [11, 12, 13, 14, 15, 16, 17]
+    assert looping([1, 2, 3, *cycle * 5])  # the same seven tokens five times in a row
+    assert not looping([1, 2, 3, *cycle * 4])
+    assert not looping(list(range(400)))  # long, but nothing repeats
+    records = [[20, 21, 22, 30 + i, 23, 24] for i in range(8)]  # rows alike but for one value
+    assert not looping([t for r in records for t in r])

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import event
 
 from conftest import LiveServer, make_gateway
-from gateway import ScriptedProvider
+from gateway import ScriptedProvider, import_records
 
 CLUB = (Path(__file__).resolve().parent.parent / "examples" / "climbing-club" / "schema.graphql").read_text()
 
@@ -320,6 +320,17 @@ BAD = [
         "division by zero",
     ),
     (
+        "a date that is not a day",
+        {
+            "op": "update",
+            "model": "Member",
+            "where": ALL,
+            "set": {"birthDate": {"fn": "addMonths", "args": ["2026-02-30", 1]}},
+        },
+        "PLAN_INVALID",
+        "'2026-02-30' is not a date",
+    ),
+    (
         "numbering outside an update",
         {
             "op": "find",
@@ -366,5 +377,130 @@ def test_bad_expressions_are_coded_errors_that_change_nothing(
         assert error["extensions"]["code"] == code, body
         assert needle in error["message"] + str(error["extensions"]), body
         assert server.gql("{ members { firstName email phone level birthDate } }")["data"] == before
+    finally:
+        server.stop()
+
+
+HIDDEN_READS = [
+    (
+        "a compare in a filter",
+        "members",
+        {"op": "find", "model": "Member", "where": {"compare": {"left": {"field": "salary"}, "op": "gt", "right": 1}}},
+    ),
+    (
+        "an ordering by an expression",
+        "members",
+        {"op": "find", "model": "Member", "orderBy": [{"expr": {"fn": "neg", "args": [{"field": "salary"}]}}]},
+    ),
+    (
+        "a conditional's test",
+        "members",
+        {
+            "op": "find",
+            "model": "Member",
+            "where": {
+                "compare": {
+                    "left": {"if": {"salary": {"gt": 1}}, "then": 1, "else": 0},
+                    "op": "eq",
+                    "right": 1,
+                }
+            },
+        },
+    ),
+    (
+        "an aggregate over a list reference",
+        "sports",
+        {
+            "op": "find",
+            "model": "Sport",
+            "where": {
+                "compare": {"left": {"fn": "max", "args": [{"field": "members.salary"}]}, "op": "gt", "right": 1}
+            },
+        },
+    ),
+    (
+        "a filter through a list reference",
+        "sports",
+        {"op": "find", "model": "Sport", "where": {"members": {"salary": {"gt": 1}}}},
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "field", "step"), HIDDEN_READS, ids=[h[0] for h in HIDDEN_READS])
+def test_a_hidden_field_read_anywhere_by_an_expression_is_forbidden(
+    db_url: str, tmp_path: Path, case: str, field: str, step: dict[str, Any]
+) -> None:
+    """Filtering or ordering by a field the caller may not see would reveal it row by row."""
+    model = ScriptedProvider([])
+    model.route("the hidden one", *([{"steps": [step], "result": 0}] * 3))
+    gw = make_gateway(db_url, schema=schema_file(tmp_path), provider=model)
+    import_records(
+        gw.executor,
+        {
+            "Member": [
+                {"id": "m1", "firstName": "Ada", "lastName": "Byron", "salary": 98765},
+                {"id": "m2", "firstName": "Alan", "lastName": "Turing", "salary": 12345},
+            ],
+            "Sport": [{"id": "s1", "name": "bouldering", "members": ["m1"]}],
+        },
+    )
+    server = LiveServer(gw).start()
+    try:
+        body = server.gql(f'{{ {field}(q: "the hidden one") {{ id }} }}')
+        assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN", body
+        assert "salary" in body["errors"][0]["message"]
+        assert "98765" not in str(body) and "12345" not in str(body) and "m1" not in str(body)
+    finally:
+        server.stop()
+
+
+def test_division_by_zero_in_a_row_gives_null_on_every_store(db_url: str, tmp_path: Path) -> None:
+    """A literal zero divisor is refused before anything runs; a row's zero gives null, as documented."""
+    first = {"fn": "length", "args": [{"field": "firstName"}]}
+    divisor = {"fn": "sub", "args": [{"fn": "length", "args": [{"field": "lastName"}]}, 6]}
+    model = ScriptedProvider([])
+    for fn in ("div", "mod"):
+        computed = {"fn": fn, "args": [first, divisor]}
+        model.route(
+            f"{fn} is null",
+            {
+                "steps": [
+                    {
+                        "op": "find",
+                        "model": "Member",
+                        "where": {
+                            "compare": {"left": {"fn": "coalesce", "args": [computed, -1]}, "op": "eq", "right": -1}
+                        },
+                    }
+                ],
+                "result": 0,
+            },
+        )
+        model.route(
+            f"{fn} is at least 0",
+            {
+                "steps": [
+                    {"op": "find", "model": "Member", "where": {"compare": {"left": computed, "op": "gte", "right": 0}}}
+                ],
+                "result": 0,
+            },
+        )
+    gw = make_gateway(db_url, schema=schema_file(tmp_path), provider=model)
+    import_records(
+        gw.executor,
+        {
+            "Member": [
+                {"id": "m1", "firstName": "Ada", "lastName": "Turing"},  # 6 - 6 = 0
+                {"id": "m2", "firstName": "Grace", "lastName": "Hopper2"},  # 7 - 6 = 1
+            ]
+        },
+    )
+    server = LiveServer(gw).start()
+    try:
+        for fn in ("div", "mod"):
+            nulls = server.gql(f'{{ members(q: "{fn} is null") {{ firstName }} }}')
+            assert nulls["data"]["members"] == [{"firstName": "Ada"}], nulls
+            counted = server.gql(f'{{ members(q: "{fn} is at least 0") {{ firstName }} }}')
+            assert counted["data"]["members"] == [{"firstName": "Grace"}], counted
     finally:
         server.stop()

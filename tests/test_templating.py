@@ -31,7 +31,7 @@ def template(text: str, plan: dict[str, Any]) -> CacheEntry:
     )
 
 
-def test_value_positions_skip_limits_names_expressions_and_references() -> None:
+def test_value_positions_skip_limits_names_and_references_but_enter_expressions() -> None:
     plan = {
         "steps": [
             {
@@ -53,6 +53,7 @@ def test_value_positions_skip_limits_names_expressions_and_references() -> None:
     }
     assert [(p, v) for p, v in value_positions(plan)] == [
         (["steps", 0, "where", "estimate", "eq"], 1),
+        (["steps", 1, "set", "title", "args", 0], "x"),
         (["steps", 1, "set", "status"], "DONE"),
         (["steps", 2, "args", "since"], "2026-01-01"),
         (["steps", 2, "args", "tags", 0], "a"),
@@ -84,34 +85,48 @@ def test_a_template_binds_its_slot_and_keeps_the_rest() -> None:
         ("urgent tasks tagged urgent", find({"title": {"eq": "urgent"}}, {"w": "urgent"})),
         # not in the request as written (case differs)
         ("tasks tagged Urgent", find({"title": {"eq": "urgent"}}, {"w": "urgent"})),
-        # inside an expression or a step reference
+        # inside a step reference: a step index and a field name are not values
         (
-            "tasks named lower Ada",
+            "tasks of step 0",
             {
                 "steps": [
-                    {"op": "find", "model": "Task", "where": {"title": {"eq": {"fn": "lower", "args": ["Ada"]}}}}
+                    {"op": "find", "model": "Task", "where": {"title": {"eq": "x"}}},
+                    {"op": "find", "model": "Task", "where": {"id": {"in": {"$step": 0, "field": "id"}}}},
                 ],
-                "result": 0,
-                "params": {"n": "Ada"},
+                "result": 1,
+                "params": {"n": 0},
             },
         ),
+        # a byKey key is a name of the map, not a value position
         (
-            "tasks where estimate beats 5",
-            find({"compare": {"left": {"field": "estimate"}, "op": "gt", "right": 5}}, {"n": 5}),
-        ),
-        (
-            "set role to lead",
+            "Ada leads",
             {
                 "steps": [
                     {
                         "op": "update",
                         "model": "Person",
                         "where": {"id": {"isNull": False}},
-                        "set": {"role": {"if": {"name": {"eq": "x"}}, "then": "lead", "else": "dev"}},
+                        "set": {"role": {"fn": "byKey", "key": {"field": "name"}, "map": {"Ada": "lead"}}},
                     }
                 ],
                 "result": 0,
-                "params": {"r": "lead"},
+                "params": {"who": "Ada"},
+            },
+        ),
+        # once from the request inside an expression, once as the plan's own constant
+        (
+            "titles ending in x",
+            {
+                "steps": [
+                    {
+                        "op": "update",
+                        "model": "Task",
+                        "where": {"title": {"contains": "x"}},
+                        "set": {"title": {"fn": "concat", "args": [{"field": "title"}, "x"]}},
+                    }
+                ],
+                "result": 0,
+                "params": {"s": "x"},
             },
         ),
         # a value that is not a scalar, or no params at all
@@ -121,6 +136,146 @@ def test_a_template_binds_its_slot_and_keeps_the_rest() -> None:
 )
 def test_no_template_when_a_rule_fails(text: str, plan: dict[str, Any]) -> None:
     assert make_template(text, plan) is None
+
+
+EXPRESSION_PLANS = [
+    # (taught request, its plan, a new request, the slot values it binds)
+    (
+        "tasks named lower Ada",
+        {
+            "steps": [{"op": "find", "model": "Task", "where": {"title": {"eq": {"fn": "lower", "args": ["Ada"]}}}}],
+            "result": 0,
+            "params": {"n": "Ada"},
+        },
+        "tasks named lower Bob",
+        {"n": "Bob"},
+    ),
+    (
+        "tasks where estimate beats 5",
+        find({"compare": {"left": {"field": "estimate"}, "op": "gt", "right": 5}}, {"n": 5}),
+        "tasks where estimate beats 12",
+        {"n": 12},
+    ),
+    (
+        "set role to lead",
+        {
+            "steps": [
+                {
+                    "op": "update",
+                    "model": "Person",
+                    "where": {"id": {"isNull": False}},
+                    "set": {"role": {"if": {"name": {"eq": "x"}}, "then": "lead", "else": "dev"}},
+                }
+            ],
+            "result": 0,
+            "params": {"r": "lead"},
+        },
+        "set role to owner",
+        {"r": "owner"},
+    ),
+    (
+        "emails at club.org",
+        {
+            "steps": [
+                {
+                    "op": "update",
+                    "model": "Person",
+                    "where": {"id": {"isNull": False}},
+                    "set": {"email": {"fn": "concat", "args": [{"field": "name"}, "@", "club.org"]}},
+                }
+            ],
+            "result": 0,
+            "params": {"domain": "club.org"},
+        },
+        "emails at climb.net",
+        {"domain": "climb.net"},
+    ),
+    (
+        "due within 7 days of 2026-03-01",
+        find({"dueDate": {"lte": {"fn": "addDays", "args": ["2026-03-01", 7]}}}, {"n": 7, "d": "2026-03-01"}),
+        "due within 30 days of 2027-01-15",
+        {"n": 30, "d": "2027-01-15"},
+    ),
+    (
+        "Ada is lead and Linus is dev",
+        {
+            "steps": [
+                {
+                    "op": "update",
+                    "model": "Person",
+                    "where": {"name": {"in": ["Ada", "Linus"]}},
+                    "set": {"role": {"fn": "byKey", "key": {"field": "name"}, "map": {"Ada": "lead", "Linus": "dev"}}},
+                }
+            ],
+            "result": 0,
+            "params": {"ada": "lead", "linus": "dev"},
+        },
+        "Ada is owner and Linus is guest",
+        {"ada": "owner", "linus": "guest"},
+    ),
+]
+
+
+@pytest.mark.parametrize(("taught", "plan", "asked", "values"), EXPRESSION_PLANS, ids=[e[0] for e in EXPRESSION_PLANS])
+def test_a_literal_inside_an_expression_is_a_slot(
+    taught: str, plan: dict[str, Any], asked: str, values: dict[str, Any]
+) -> None:
+    t = template(taught, copy.deepcopy(plan))
+    assert sorted(t.slots) == sorted(values)
+    bound = bind(t, asked)
+    assert bound is not None and bound["params"] == values
+    for name, slot in t.slots.items():  # the new value sits exactly where the taught one was
+        node: Any = bound
+        for key in slot.path:
+            node = node[key]
+        assert node == values[name]
+    unbound, rebound = copy.deepcopy(bound), copy.deepcopy(plan)
+    for slot in t.slots.values():  # and nothing else of the plan changed
+        for doc in (unbound, rebound):
+            node = doc
+            for key in slot.path[:-1]:
+                node = node[key]
+            node[slot.path[-1]] = None
+        unbound["params"][slot.param] = rebound["params"][slot.param] = None
+    assert unbound == rebound
+
+
+def test_a_literal_not_from_the_request_is_never_a_slot() -> None:
+    plan = {
+        "steps": [
+            {
+                "op": "update",
+                "model": "Person",
+                "where": {"compare": {"left": {"fn": "length", "args": [{"field": "name"}]}, "op": "gt", "right": 5}},
+                "set": {"email": {"fn": "concat", "args": [{"fn": "lower", "args": [{"field": "name"}]}, "@club.org"]}},
+            }
+        ],
+        "result": 0,
+        "params": {"n": 5},
+    }
+    t = template("emails for names longer than 5 letters, at the club", copy.deepcopy(plan))
+    assert [s.path for s in t.slots.values()] == [["steps", 0, "where", "compare", "right"]]
+    bound = bind(t, "emails for names longer than 8 letters, at the club")
+    assert bound is not None
+    assert bound["steps"][0]["set"] == plan["steps"][0]["set"]  # "@club.org" was never the request's
+    assert bound["steps"][0]["where"]["compare"]["right"] == 8
+    # a value the planner lists that the request does not hold makes no template at all
+    listed = {**copy.deepcopy(plan), "params": {"n": 5, "domain": "@club.org"}}
+    assert make_template("emails for names longer than 5 letters, at the club", listed) is None
+    # nor does one whose only position cannot be bound back (a byKey key written with a dot)
+    dotted = {
+        "steps": [
+            {
+                "op": "update",
+                "model": "Person",
+                "where": {"id": {"isNull": False}},
+                "set": {"role": {"fn": "byKey", "key": {"field": "name"}, "map": {"A.B": "lead"}}},
+            }
+        ],
+        "result": 0,
+        "params": {"r": "lead"},
+    }
+    assert make_template("A.B is lead", dotted) is None
 
 
 @pytest.mark.parametrize(

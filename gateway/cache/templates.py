@@ -4,16 +4,20 @@ A template is made from a request and the plan that answered it, and only when e
 below holds, so it never binds more than the request says:
 
 - each ``params`` literal occurs exactly once in the request (as a whole word or phrase, case
-  as written) and at exactly one *value position* of the plan: a filter operand, an inserted
-  or set value, a connector argument. Never ``limit``/``offset``, never a name, never inside
-  an expression or step reference (objects with ``fn``, ``field`` or ``$step``);
+  as written) and at exactly one *value position* of the plan: a ``Literal`` node of its typed
+  tree (a filter operand, an inserted or set value, a connector argument, an argument of a
+  function such as ``concat`` or ``addDays``, a side of a ``compare``, a ``byKey`` or
+  ``respectively`` value). Never ``limit``/``offset``, never a name (a field, a function, a
+  step, a ``byKey`` key), never an ``isNull`` flag; a literal the plan does not list in
+  ``params`` stays fixed text of the plan;
 - a slot has the type of its literal: an integer slot takes only an integer, a date slot only
   an ISO date, a text slot the same number of words (any text between the same quotes);
 - binding the template to its own request gives back the plan exactly.
 
-Everything works on the plan's JSON (``Plan.dump()``), so templates do not depend on the
-plan's Python classes. The fixed text of a template matches case-sensitively: "ALPHA" is not
-"Alpha".
+Positions are found on the plan's typed nodes (:attr:`gateway.plan.Plan.tree`) with the plan
+language's one visitor; each node's path says where its literal sits in the plan's JSON, which
+is what a slot binds, so a stored template is plain JSON. The fixed text of a template matches
+case-sensitively: "ALPHA" is not "Alpha".
 """
 
 from __future__ import annotations
@@ -26,33 +30,12 @@ from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
+from ..errors import PlanInvalid
+from ..plan import StepTree, parse_plan
+from ..plan.nodes import FieldTest, Literal, Node
+from ..plan.visitor import Visitor
 from .entry import CacheEntry, PathItem, Slot, _set
 
-#: step keys whose contents are values a request can name
-VALUE_ROOTS = ("where", "values", "set", "args")
-#: keys under which nothing is a request's literal (sizes, names, structure)
-NOT_VALUES = frozenset(
-    {
-        "limit",
-        "offset",
-        "isNull",
-        "orderBy",
-        "groupBy",
-        "aggregates",
-        "op",
-        "model",
-        "connector",
-        "direction",
-        "as",
-        "result",
-        "step",
-        "$step",
-        "field",
-        "fn",
-    }
-)
-#: an object with one of these keys is an expression, a computed comparison or a reference, not a literal
-EXPRESSION_KEYS = frozenset({"fn", "field", "$step", "$param", "if", "compare"})
 QUOTES = {'"': '"', "'": "'", "“": "”", "‘": "’", "`": "`"}
 WORD = r"[^\s,;:!?()\"“”‘’`{}]+"
 PATTERNS = {
@@ -65,6 +48,7 @@ PATTERNS = {
 DATE = re.compile(PATTERNS["date"])
 DATETIME = re.compile(PATTERNS["datetime"])
 SLOT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,40}")
+PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
 def normalise(request: str) -> str:
@@ -72,28 +56,89 @@ def normalise(request: str) -> str:
     return " ".join(request.split()).rstrip(" .!?;:,")
 
 
-def value_positions(plan: dict[str, Any]) -> Iterator[tuple[list[PathItem], Any]]:
-    """Every literal a request could have named, with its path in the plan's JSON."""
-    for i, step in enumerate(plan.get("steps") or []):
-        if not isinstance(step, dict):
-            continue
-        for key in VALUE_ROOTS:
-            if key in step:
-                yield from _leaves(step[key], ["steps", i, key])
+class _Positions(Visitor):
+    """Collects the literals under a step's typed nodes, each with its node path.
+
+    The visitor walks through expressions (a ``concat`` argument, the right side of a
+    ``compare``, a ``byKey`` value...) like any other node; names are never ``Literal`` nodes
+    (fields, functions, steps, ``byKey`` keys), and an ``isNull`` flag is not a value.
+    """
+
+    def __init__(self) -> None:
+        self.found: list[Literal] = []
+
+    def visit_FieldTest(self, node: FieldTest, scope: Any = None) -> None:
+        if node.op != "isNull":
+            self.visit(node.value, scope)
+
+    def visit_Literal(self, node: Literal, scope: Any = None) -> None:
+        self.found.append(node)
 
 
-def _leaves(node: Any, path: list[PathItem]) -> Iterator[tuple[list[PathItem], Any]]:
-    if isinstance(node, dict):
-        if EXPRESSION_KEYS & node.keys():
-            return
-        for k, v in node.items():
-            if k not in NOT_VALUES:
-                yield from _leaves(v, [*path, k])
-    elif isinstance(node, list):
-        for j, v in enumerate(node):
-            yield from _leaves(v, [*path, j])
-    elif node is not None:
-        yield path, node
+def _roots(t: StepTree) -> Iterator[Node]:
+    """The typed parts of one step that hold values: filter, rows, set, arguments, orderings, measures."""
+    if t.where is not None:
+        yield t.where
+    for row in t.rows:
+        yield from row.values()
+    yield from t.set.values()
+    yield from t.args.values()
+    yield from t.order
+    yield from (m.expr for m in t.measures if m.expr is not None)
+
+
+def json_path(node_path: str) -> list[PathItem]:
+    """A node's path (``steps[0].set.email.args[1]``) as keys and indexes into the plan's JSON."""
+    return [int(index) if index else key for key, index in PATH_PART.findall(node_path)]
+
+
+def _get(doc: Any, path: list[PathItem]) -> Any:
+    for key in path:
+        doc = doc[key]
+    return doc
+
+
+def value_positions(plan: dict[str, Any]) -> Iterator[tuple[list[PathItem] | None, Any]]:
+    """Every literal a request could have named, with its path in the plan's JSON.
+
+    Found on the plan's typed nodes with the shared visitor; a path that does not lead back to
+    its literal in the JSON (a ``byKey`` key written with a dot) comes as None: the literal
+    still counts as a position, but no slot can bind it. An embedded object's value yields
+    each of its leaves.
+    """
+    try:
+        tree = parse_plan(plan).tree
+    except PlanInvalid:
+        return
+    for t in tree:
+        finder = _Positions()
+        for root in _roots(t):
+            finder.visit(root)
+        for node in finder.found:
+            path = json_path(node.path)
+            try:
+                found = _get(plan, path)
+            except (KeyError, IndexError, TypeError):
+                found = _MISSING
+            if not _same(found, node.value):
+                yield None, node.value
+            else:
+                yield from _data_leaves(node.value, path)
+
+
+_MISSING = object()
+
+
+def _data_leaves(value: Any, path: list[PathItem]) -> Iterator[tuple[list[PathItem] | None, Any]]:
+    """The scalar leaves of a literal's value (an embedded object's fields, a list's items)."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _data_leaves(v, [*path, k])
+    elif isinstance(value, list):
+        for j, v in enumerate(value):
+            yield from _data_leaves(v, [*path, j])
+    elif value is not None:
+        yield path, value
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -154,7 +199,7 @@ def make_template(text: str, plan: dict[str, Any]) -> tuple[str, dict[str, Slot]
             return None
         where = [p for p, v in positions if _same(v, value)]
         lit = _literal_text(value)
-        if len(where) != 1 or not lit.strip() or lit != lit.strip():
+        if len(where) != 1 or where[0] is None or not lit.strip() or lit != lit.strip():
             return None
         found = [m.span() for m in re.finditer(rf"(?<!\w){re.escape(lit)}(?!\w)", text)]
         if len(found) != 1:

@@ -43,6 +43,7 @@ class DecodeStats:
     drafted: int = 0
     accepted: int = 0
     grammar_fallbacks: int = 0  # steps where the greedy token broke the grammar
+    looped: bool = False  # stopped early: the answer had fallen into a repeating loop
 
 
 class PrefixStates:
@@ -83,6 +84,21 @@ class PrefixStates:
 
     def __len__(self) -> int:
         return len(self._states)
+
+
+def looping(out: Sequence[int], repeats: int = 5, min_period: int = 6, max_period: int = 64) -> bool:
+    """Whether the answer ends in one span of tokens repeated ``repeats`` times in a row.
+
+    Greedy decoding under a grammar can fall into a cycle (``{"fn": "add", "args": [{"fn":
+    "mul", ...`` nested until the token limit, seen in the eval): the answer is lost either way,
+    so stop at once instead of spending the whole budget on it.
+    """
+    n = len(out)
+    for period in range(min_period, min(max_period, n // repeats) + 1):
+        tail = list(out[n - period :])
+        if all(list(out[n - (k + 1) * period : n - k * period]) == tail for k in range(1, repeats)):
+            return True
+    return False
 
 
 def lookup_draft(context: np.ndarray, n_draft: int, ngram: int = DRAFT_NGRAM) -> list[int]:
@@ -281,6 +297,9 @@ class GrammarDecoder:
                     break
                 out.append(nxt)
                 if len(out) >= max_tokens:
+                    break
+                if looping(out):
+                    stats.looped = True
                     break
                 draft: list[int] = []
                 if n_draft > 0:

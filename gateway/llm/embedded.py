@@ -33,6 +33,7 @@ from ..errors import ModelError, ModelUnavailable
 from . import model_files
 from .base import Completion, Message, Usage
 from .decoding import DecodeStats, GrammarDecoder
+from .grammar import schema_to_gbnf
 
 DEFAULT_N_CTX = Settings.embedded_n_ctx  # room for a ~3-4k token prompt plus the answer
 DEFAULT_MAX_TOKENS = Settings.embedded_max_tokens
@@ -82,7 +83,7 @@ class _LoadedModel:
             from llama_cpp.llama_grammar import LlamaGrammar
 
             try:
-                grammar = LlamaGrammar.from_json_schema(json.dumps(grammar_safe_schema(schema)), verbose=False)
+                grammar = LlamaGrammar.from_string(schema_to_gbnf(grammar_safe_schema(schema)), verbose=False)
             except Exception as exc:  # the converter raises plain exceptions on odd schemas
                 raise ModelError(f"the embedded model cannot turn the answer schema into a grammar: {exc}") from exc
             _check_grammar(self.llama, grammar)

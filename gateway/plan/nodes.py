@@ -63,6 +63,8 @@ FUNCTIONS: dict[str, tuple[int, int | None]] = {
     "month": (1, 1),
     "day": (1, 1),
     "addDays": (2, 2),
+    "addMonths": (2, 2),
+    "addYears": (2, 2),
     "size": (1, 1),
     "has": (2, 2),
     "coalesce": (2, None),
@@ -73,6 +75,18 @@ FUNCTIONS: dict[str, tuple[int, int | None]] = {
     "max": (1, 1),
 }
 RELATION_AGGREGATES = ("count", "sum", "avg", "min", "max")
+# How the prompt names a function's arguments where the order is not obvious.
+SIGNATURES = {
+    "replace": "s, from, to",
+    "substring": "s, start, length",
+    "lpad": 'x, width, "0"',
+    "rpad": 'x, width, " "',
+    "addDays": "date, n",
+    "addMonths": "date, n",
+    "addYears": "date, n",
+    "size": "list",
+    "has": "list, v",
+}
 MAX_DEPTH = 24
 MAX_NODES = 2000
 

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
+from ..dates import register_sqlite
 from ..errors import StoreError
 
 BUSY_TIMEOUT_MS = 30_000
@@ -55,6 +56,7 @@ def create_store_engine(url: str) -> Engine:
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+        register_sqlite(dbapi_connection)  # the date functions' one rule (gateway.dates)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
