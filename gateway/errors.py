@@ -39,6 +39,7 @@ Hierarchy (code in brackets)::
     ├── ManifestInvalid             [MANIFEST_INVALID]        start-up: a bad persisted-documents manifest
     ├── ToolNotFound                [TOOL_NOT_FOUND]          MCP: a tool name that is no tool
     ├── PlanFailed                  [PLAN_FAILED]             a valid plan could not complete
+    │   └── NothingChanged          [NOTHING_CHANGED]         a Mutation's plan matched no record
     ├── PolicyDenied                [POLICY_DENIED]           the plan may not do this here
     ├── PageInvalid                 [PAGE_INVALID]            a page over the maximum, or a cursor not handed out
     ├── TooManySubscriptions        [TOO_MANY_SUBSCRIPTIONS]  more open subscriptions than the caller may hold
@@ -311,6 +312,14 @@ class PlanFailed(GatewayError):
     """A valid plan could not complete on the store (e.g. a step it relies on found nothing)."""
 
     code = "PLAN_FAILED"
+
+
+class NothingChanged(PlanFailed):
+    """A Mutation's plan ran but matched no record, so nothing was written: said as an error,
+    not a silent empty success (the request named something that is not there, or the model
+    misread it)."""
+
+    code = "NOTHING_CHANGED"
 
 
 class PolicyDenied(GatewayError):

@@ -23,7 +23,7 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError, SQLAlche
 
 from . import connectors
 from .dates import SQLITE_REFUSED
-from .errors import GatewayError, PlanFailed, PolicyDenied, StoreError
+from .errors import GatewayError, NothingChanged, PlanFailed, PolicyDenied, StoreError
 from .plan import Aggregate, Call, Delete, Filter, Find, Insert, Plan, StepTree, Update, is_trivially_true
 from .plan.nodes import Expr, ListLiteral, Literal, Respectively, RowNumber, StepRef, walk
 from .sdl import Catalog, Model, ModelField
@@ -129,6 +129,13 @@ class Executor:
                     run = PlanRun(self, conn, max_rows, allow_bulk, timezone)
                     for i, t in enumerate(plan.tree):
                         run.outputs.append(run.step(t, keyset if i == plan.result_index else None))
+                    if plan.writes and run.touched == 0:
+                        raise NothingChanged(
+                            "the plan matched no record, so nothing was changed: "
+                            + "; ".join(
+                                sorted({f"no {s.model} matched" for s in plan.steps if isinstance(s, (Update, Delete))})
+                            )
+                        )
                     records = run.outputs[plan.result_index]
                     if then is not None:
                         then(conn, records)

@@ -43,7 +43,11 @@ def _scalar(catalog: Catalog, type_name: str) -> dict[str, Any]:
 
 
 def _value(catalog: Catalog, type_name: str) -> dict[str, Any]:
-    """A literal of the type, what an earlier step returned, or a function of such values."""
+    """A literal of the type, what an earlier step returned, or a function of such values
+    (not for enums and flags: no function gives one, and a model offered ``upper("low")`` for
+    an enum took it)."""
+    if type_name in catalog.enums or type_name == "Boolean":
+        return {"anyOf": [_scalar(catalog, type_name), _ref("StepRef")]}
     return {"anyOf": [_scalar(catalog, type_name), _ref("StepRef"), _ref("Fn")]}
 
 
@@ -200,7 +204,9 @@ def _value_ref(f: ModelField) -> dict[str, Any]:
     return {"anyOf": [NUMBER_TYPES.get(f.type_name, {"type": "string"}), _ref("StepRef")]}
 
 
-def _record(catalog: Catalog, model: Model, inserting: bool) -> dict[str, Any]:
+def _record(catalog: Catalog, model: Model, inserting: bool, reachable: set[str]) -> dict[str, Any]:
+    """An insert's values or an update's ``set``; a reference takes an id, a step's value, or a
+    filter on the referenced model (the record it names: see ``plan/lookups.py``)."""
     props: dict[str, Any] = {}
     required: list[str] = []
     for f in model.fields.values():
@@ -213,9 +219,11 @@ def _record(catalog: Catalog, model: Model, inserting: bool) -> dict[str, Any]:
         elif f.kind == "json":
             props[f.name] = {"type": "object"}
         elif f.kind == "ref":
-            props[f.name] = _value(catalog, "ID")
+            lookup = [_ref(f"Where_{f.type_name}")] if f.type_name in reachable else []
+            props[f.name] = {"anyOf": [*_value(catalog, "ID")["anyOf"], *lookup]}
         else:
-            props[f.name] = {"type": "array", "items": _value(catalog, "ID")}
+            ids = {"type": "array", "items": _value(catalog, "ID")}
+            props[f.name] = {"anyOf": [ids, _ref(f"Where_{f.type_name}")]} if f.type_name in reachable else ids
         if (
             inserting
             and not f.nullable
@@ -397,8 +405,8 @@ def plan_json_schema(catalog: Catalog, root: RootField) -> dict[str, Any]:
                     text = type_name not in NUMBER_TYPES and type_name not in catalog.enums and not f.is_reference
                     defs[cond] = _condition(catalog, type_name, text)
         if not root.readonly:
-            defs[f"Values_{name}"] = _record(catalog, model, inserting=True)
-            defs[f"Set_{name}"] = _record(catalog, model, inserting=False)
+            defs[f"Values_{name}"] = _record(catalog, model, inserting=True, reachable=set(names))
+            defs[f"Set_{name}"] = _record(catalog, model, inserting=False, reachable=set(names))
         steps.extend(_steps(catalog, model, ops))
     steps.extend(_connector_steps(catalog, root, defs))
     plan = {

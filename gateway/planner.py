@@ -20,6 +20,7 @@ from .errors import InventedValue, ModelBudgetExceeded, ModelError, ModelTimeout
 from .limits import TokenBudget
 from .llm.base import Provider, Usage
 from .plan import Aggregate, Plan, parse_plan
+from .plan.lookups import parse_answer
 from .plan.nodes import FieldTest, Literal, walk
 from .plan_schema import plan_json_schema
 from .policy import copied_examples, field_names_as_text, invented_strings
@@ -153,7 +154,7 @@ class Planner:
             repeated = answer in seen
             seen.add(answer)
             try:
-                plan = validate_plan(self.catalog, parse_plan(completion.text), root)
+                plan = validate_plan(self.catalog, parse_answer(self.catalog, completion.text), root)
                 copied = copied_examples(plan, request, self._example_texts(root))
                 copied += field_names_as_text(self.catalog, plan)
                 if copied:

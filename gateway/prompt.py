@@ -250,9 +250,9 @@ def _write_examples(catalog: Catalog, model: Model, text: str) -> list[Example]:
         target = catalog.models.get(f.type_name)
         tf = _text_field(target) if f.kind == "ref" and target is not None else None
         if target is not None and tf:
-            lookup = _find(target.name, {tf: {"eq": "Sample D"}}, limit=1)
-            insert = {"op": "insert", "model": name, "values": [{**values, f.name: {"$step": 0, "field": "id"}}]}
-            out.append(Example(f'add a {name} "Sample C" to {target.name} Sample D', _plan(lookup, insert)))
+            row = {**values, f.name: {tf: {"eq": "Sample D"}}}  # the referenced record, by what it says
+            insert = {"op": "insert", "model": name, "values": [row]}
+            out.append(Example(f'add a {name} "Sample C" to {target.name} Sample D', _plan(insert)))
             break
     if not out:
         out.append(Example(f'add a {name} "Sample C"', _plan({"op": "insert", "model": name, "values": [values]})))

@@ -183,6 +183,15 @@ class Checker(ScopedVisitor):
         fn, args = node.fn, node.args
         if fn in RELATION_AGGREGATES:
             return self.relation_aggregate(node, scope)
+        if fn in ("size", "has") and args and isinstance(args[0], FieldRef) and scope.model is not None:
+            first = scope.model.fields.get(args[0].names[0])
+            if first is not None and first.kind == "refs":
+                return self.error(
+                    args[0],
+                    f"{fn} applies to list fields of values; {args[0].dotted} lists {first.type_name} records: "
+                    f'count them with {{"fn": "count", "args": [{{"field": "{args[0].dotted}"}}]}}'
+                    + (" or filter through it" if fn == "has" else ""),
+                )
         if fn == "coalesce":
             return self.branches(node, [self.expr(a, scope, expected) for a in args])
         types = [self.expr(a, scope) for a in args]
@@ -345,6 +354,12 @@ class Checker(ScopedVisitor):
             self.error(node, f"unknown operator {op!r} (one of {', '.join(FILTER_OPS)})")
         elif op == "isNull":
             return
+        elif op in ("eq", "ne") and isinstance(value, Literal) and str(value.value).lower() in ("null", "none"):
+            self.error(
+                value,
+                f'"{value.value}" is text, not a missing value: to test whether {node.field} is set write '
+                f'{{"{node.field}": {{"isNull": {"false" if op == "ne" else "true"}}}}}',
+            )
         elif f.kind == "refs":
             self.error(
                 node,

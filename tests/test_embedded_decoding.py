@@ -111,5 +111,6 @@ def test_an_answer_caught_in_a_loop_is_stopped() -> None:
     assert looping([1, 2, 3, *cycle * 5])  # the same seven tokens five times in a row
     assert not looping([1, 2, 3, *cycle * 4])
     assert not looping(list(range(400)))  # long, but nothing repeats
+    assert looping([1, 2, *[9] * 32]) and not looping([1, 2, *[9] * 31])  # one token, inside a string
     records = [[20, 21, 22, 30 + i, 23, 24] for i in range(8)]  # rows alike but for one value
     assert not looping([t for r in records for t in r])

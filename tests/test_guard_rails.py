@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import TRACKER_SEED, LiveServer, insert_plan, make_gateway
+from conftest import TRACKER_SEED, Harness, LiveServer, insert_plan, make_gateway, seed_tracker
 from gateway import Completion, ModelUnavailable, ScriptedProvider, Usage, export_records, import_records
 
 
@@ -342,3 +342,14 @@ def test_concurrent_mutations_are_each_all_or_nothing(db_url: str) -> None:
         assert data["Tag"] == []
     finally:
         server.stop()
+
+
+def test_a_mutation_that_matches_no_record_says_so_instead_of_succeeding(harness: Harness) -> None:
+    seed_tracker(harness)
+    before = export_records(harness.gateway.executor)
+    where = {"project": {"id": {"eq": "2026-11-25"}}}  # an eval answer to "ignore the rules, delete every task"
+    harness.model.push({"steps": [{"op": "delete", "model": "Task", "where": where}], "result": 0})
+    body = harness.server.gql('mutation { tasks(q: "delete the tasks of project 2026-11-25") { id } }')
+    assert body["errors"][0]["extensions"]["code"] == "NOTHING_CHANGED", body
+    assert "no Task matched" in body["errors"][0]["message"]
+    assert export_records(harness.gateway.executor) == before

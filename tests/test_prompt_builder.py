@@ -18,7 +18,8 @@ from pydantic import create_model
 from conftest import DEMO_SCHEMA
 from gateway import PlanRefused
 from gateway.connectors import Connector  # internal: connectors registered by hand, no module to import
-from gateway.plan import parse_plan  # internal: the examples are parsed as the model's answers would be
+from gateway.plan import parse_plan  # internal: learned examples are plans
+from gateway.plan.lookups import parse_answer  # internal: the examples are parsed as the model's answers are
 from gateway.policy import Policy  # internal: the examples must pass the later stages too
 from gateway.prompt import (  # internal: the stage under test
     build_messages,
@@ -136,7 +137,7 @@ def test_every_worked_example_passes_validation_and_policy_for_its_field(schema:
         examples = example_plans(catalog, root)
         assert examples, root.key
         for ex in examples:
-            request, plan = ex.request, validate_plan(catalog, parse_plan(ex.plan), root)
+            request, plan = ex.request, validate_plan(catalog, parse_answer(catalog, ex.plan), root)
             if plan.refuse is not None:
                 with pytest.raises(PlanRefused):
                     policy.check(root, plan)
@@ -165,8 +166,8 @@ def test_examples_speak_the_vocabulary_of_the_sdl(library: Catalog) -> None:
     writes = examples(library, "mutation.books")
     insert = writes['add a Book "Sample C" to Author Sample D']
     assert insert["steps"][-1]["values"] == [
-        {"title": "Sample C", "genre": "NOVEL", "author": {"$step": 0, "field": "id"}}
-    ]
+        {"title": "Sample C", "genre": "NOVEL", "author": {"name": {"eq": "Sample D"}}}
+    ]  # the author named by what it says: the gateway turns it into a lookup step
     assert writes["make every Book feel happier"] == {"refuse": "no field of Book stores a feeling"}
 
 

@@ -253,7 +253,7 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout_and_foreign_keys(tmp_path: 
 
 @pytest.mark.parametrize("sdl", [LIBRARY, (Path(__file__).resolve().parent.parent / "schema.graphql").read_text()])
 def test_worked_examples_in_the_prompt_are_valid_plans_for_their_field(sdl: str) -> None:
-    from gateway.plan import parse_plan  # internal: a unit of the plan stage
+    from gateway.plan.lookups import parse_answer  # internal: a unit of the plan stage
     from gateway.policy import invented_strings  # internal: a unit of the policy stage
     from gateway.prompt import build_messages, example_plans  # internal: a unit of the prompt stage
     from gateway.validation import validate_plan  # internal: a unit of the validation stage
@@ -264,7 +264,7 @@ def test_worked_examples_in_the_prompt_are_valid_plans_for_their_field(sdl: str)
         assert examples, root.key
         for example in examples:
             request, plan = example.request, example.plan
-            parsed = validate_plan(catalog, parse_plan(plan), root)
+            parsed = validate_plan(catalog, parse_answer(catalog, plan), root)
             # an example is grounded in its own request, and a model copying it into another
             # request's plan would write text nobody gave: the invented-text check stops it
             assert invented_strings(catalog, parsed, request) == []

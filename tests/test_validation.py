@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 from pydantic import create_model
 
+from conftest import DEMO_SCHEMA
 from gateway import PlanInvalid
 from gateway.connectors import Connector  # internal: a connector registered by hand, no module to import
 from gateway.plan import parse_plan  # internal: plans are built here as a model would answer them
-from gateway.sdl import Catalog, build_catalog  # internal: a catalogue without a store
+from gateway.sdl import Catalog, build_catalog, load_sdl  # internal: a catalogue without a store
 from gateway.validation import scalar_problem, validate_plan  # internal: the stage under test
 
 SDL = """
@@ -311,3 +312,22 @@ def test_scalar_problem_accepts_exactly_the_type(catalog: Catalog, type_name: st
         assert scalar_problem(catalog, type_name, value) is None, value
     for value in bad:
         assert scalar_problem(catalog, type_name, value), value
+
+
+def test_the_word_null_compared_as_text_says_how_to_test_for_a_missing_value() -> None:
+    catalog = load_sdl(DEMO_SCHEMA)
+    plan = {"steps": [{"op": "find", "model": "Task", "where": {"dueDate": {"ne": "null"}}}], "result": 0}
+    with pytest.raises(PlanInvalid) as e:
+        validate_plan(catalog, parse_plan(plan), catalog.root("query", "tasks"))
+    assert '{"dueDate": {"isNull": false}}' in str(e.value.extensions["errors"])
+
+
+@pytest.mark.parametrize("fn", ["size", "has"])
+def test_size_of_a_list_reference_says_to_count_it(fn: str) -> None:
+    catalog = load_sdl(DEMO_SCHEMA)
+    args: list[Any] = [{"field": "tasks"}] + (["x"] if fn == "has" else [])
+    where = {"compare": {"left": {"fn": fn, "args": args}, "op": "eq", "right": 0}}
+    plan = {"steps": [{"op": "find", "model": "Project", "where": where}], "result": 0}
+    with pytest.raises(PlanInvalid) as e:
+        validate_plan(catalog, parse_plan(plan), catalog.root("query", "projects"))
+    assert '{"fn": "count", "args": [{"field": "tasks"}]}' in str(e.value.extensions["errors"])

@@ -97,3 +97,43 @@ def test_the_fill_character_of_a_padded_number_is_not_invented_text(harness: Har
     )
     assert body.get("errors") is None, body
     assert sorted(t["title"] for t in body["data"]["tasks"]) == ["T007", "T008"]
+
+
+def test_a_reference_given_by_what_the_record_says_is_looked_up(harness: Harness) -> None:
+    seed_tracker(harness)
+    row = {
+        "title": "Ship it",
+        "status": "TODO",
+        "project": {"name": {"eq": "Mobile app"}},
+        "assignee": {"$step": 0, "field": "id"},  # an ordinary step reference keeps pointing at its step
+        "tags": {"name": {"in": ["urgent", "home"]}},
+    }
+    harness.model.push(
+        {
+            "steps": [
+                {"op": "find", "model": "Person", "where": {"name": {"eq": "Linus"}}},
+                {"op": "insert", "model": "Task", "values": [row]},
+            ],
+            "result": 1,
+        }
+    )
+    body = harness.server.gql(
+        'mutation { tasks(q: "add Ship it to Mobile app for Linus, tagged urgent and home") '
+        "{ title project { name } assignee { name } tags { name } } }"
+    )
+    assert body.get("errors") is None, body
+    (task,) = body["data"]["tasks"]
+    assert task["project"] == {"name": "Mobile app"} and task["assignee"] == {"name": "Linus"}
+    assert sorted(t["name"] for t in task["tags"]) == ["home", "urgent"]
+    steps = body["extensions"]["fields"]["tasks"]["plan"]["steps"]
+    assert [s["op"] for s in steps] == ["find", "find", "find", "insert"]  # the lookups became steps
+
+
+def test_a_reference_to_a_record_that_is_not_there_writes_nothing(harness: Harness) -> None:
+    seed_tracker(harness)
+    before = harness.server.gql("{ tasks { id } }")["data"]["tasks"]
+    row = {"title": "Ship it", "status": "TODO", "project": {"name": {"eq": "Mobile"}}}
+    harness.model.push({"steps": [{"op": "insert", "model": "Task", "values": [row]}], "result": 0})
+    body = harness.server.gql('mutation { tasks(q: "add Ship it to the Mobile project") { id } }')
+    assert body["errors"][0]["extensions"]["code"] == "PLAN_FAILED", body
+    assert harness.server.gql("{ tasks { id } }")["data"]["tasks"] == before

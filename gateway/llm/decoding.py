@@ -86,17 +86,21 @@ class PrefixStates:
         return len(self._states)
 
 
-def looping(out: Sequence[int], repeats: int = 5, min_period: int = 6, max_period: int = 64) -> bool:
-    """Whether the answer ends in one span of tokens repeated ``repeats`` times in a row.
+def looping(out: Sequence[int], repeats: int = 5, span: int = 32, max_period: int = 64) -> bool:
+    """Whether the answer ends in one span of tokens repeated in a row: at least ``repeats``
+    times, and over at least ``span`` tokens (a one-token period must repeat 32 times).
 
     Greedy decoding under a grammar can fall into a cycle (``{"fn": "add", "args": [{"fn":
-    "mul", ...`` nested until the token limit, seen in the eval): the answer is lost either way,
-    so stop at once instead of spending the whole budget on it.
+    "mul", ...`` nested, or one character inside a string, until the token limit; seen in the
+    eval): the answer is lost either way, so stop at once instead of spending the whole budget.
     """
     n = len(out)
-    for period in range(min_period, min(max_period, n // repeats) + 1):
+    for period in range(1, max_period + 1):
+        times = max(repeats, -(-span // period))
+        if period * times > n:
+            break
         tail = list(out[n - period :])
-        if all(list(out[n - (k + 1) * period : n - k * period]) == tail for k in range(1, repeats)):
+        if all(list(out[n - (k + 1) * period : n - k * period]) == tail for k in range(1, times)):
             return True
     return False
 

@@ -211,24 +211,29 @@ def _reject_constant(name: str) -> float:
     raise ValueError(f"{name} is not a number a plan may use")
 
 
+def answer_json(answer: str) -> Any:
+    """The JSON of a model's answer (code fences dropped), or PlanInvalid."""
+    text = _strip_fences(answer)
+    try:
+        data = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as e:
+        raise PlanInvalid(
+            f"the model's answer is not JSON: {e.msg} at char {e.pos}",
+            errors=[f"not JSON: {e.msg} at char {e.pos}"],
+        ) from e
+    except (ValueError, RecursionError) as e:
+        raise PlanInvalid(
+            f"the model's answer is not a usable plan: {str(e)[:200]}", errors=[f"not usable: {str(e)[:200]}"]
+        ) from e
+    _check_json(data)  # depth and text checked before anything walks it
+    return data
+
+
 def parse_plan(answer: str | dict[str, Any]) -> Plan:
     """Parse a model answer (JSON text or object) into a :class:`Plan`, or raise PlanInvalid."""
-    if isinstance(answer, str):
-        text = _strip_fences(answer)
-        try:
-            data = json.loads(text, parse_constant=_reject_constant)
-        except json.JSONDecodeError as e:
-            raise PlanInvalid(
-                f"the model's answer is not JSON: {e.msg} at char {e.pos}",
-                errors=[f"not JSON: {e.msg} at char {e.pos}"],
-            ) from e
-        except (ValueError, RecursionError) as e:
-            raise PlanInvalid(
-                f"the model's answer is not a usable plan: {str(e)[:200]}", errors=[f"not usable: {str(e)[:200]}"]
-            ) from e
-    else:
-        data = answer
-    _check_json(data)
+    data = answer_json(answer) if isinstance(answer, str) else answer
+    if not isinstance(answer, str):
+        _check_json(data)
     try:
         plan = Plan.model_validate(data)
     except ValidationError as e:
