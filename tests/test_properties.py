@@ -521,8 +521,8 @@ def test_plans_that_fit_the_contract_run_or_are_refused_as_its_policy_says(data:
         assert isinstance(out.body["data"][field], list if returns else int)
     else:
         # a write may still fail on the data (a unique name taken, a step that found nothing,
-        # a filter that matched every row) and is then refused whole
-        assert set(out.codes) <= {"PLAN_FAILED", "STORE_ERROR", "POLICY_DENIED"}, (plan, out.body)
+        # a filter that matched no row, or every row) and is then refused whole
+        assert set(out.codes) <= {"PLAN_FAILED", "NOTHING_CHANGED", "STORE_ERROR", "POLICY_DENIED"}, (plan, out.body)
         if not out.codes:
             return
         if "POLICY_DENIED" in out.codes:
