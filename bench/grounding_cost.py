@@ -28,9 +28,9 @@ from common import median, pg_available, pg_database, pg_drop, table, write_resu
 from sqlalchemy import event
 
 from gateway import Gateway, Settings
-from gateway.grounding import GroundingLimits, format_hints, ground  # internal: reaches inside on purpose
-from gateway.prompt import build_messages  # internal: reaches inside on purpose
-from gateway.store.tables import CREATED_COLUMN  # internal: reaches inside on purpose
+from gateway.grounding import GroundingLimits, format_hints, ground  # internal: grounding is what this measures
+from gateway.prompt import build_messages  # internal: the prompt grounding grows is measured
+from gateway.store.tables import CREATED_COLUMN  # internal: bulk-loaded rows need it
 
 SCHEMA = """
 enum Status { AVAILABLE CHECKED_OUT LOST }

@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from .errors import ConfigInvalid
+
 WORKER_SETTINGS_ENV = "GATEWAY_WORKER_SETTINGS"
 _TRUE = ("1", "true", "yes", "on")
 
@@ -147,3 +149,16 @@ def handed_to_workers(settings: Settings) -> Iterator[None]:
             os.environ.pop(WORKER_SETTINGS_ENV, None)
         else:
             os.environ[WORKER_SETTINGS_ENV] = previous
+
+
+def require_redis() -> None:
+    """Called where a Redis URL is about to be used (plan cache, persisted queries, notifications):
+    without the ``redis`` extra that is one clear line at start-up, not a traceback."""
+    try:
+        import redis  # noqa: F401
+    except ModuleNotFoundError as e:
+        if e.name != "redis":
+            raise
+        raise ConfigInvalid(
+            "a Redis URL is set but the redis package is not installed: pip install 'llm-graphql-gateway[redis]'"
+        ) from e

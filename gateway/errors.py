@@ -51,10 +51,6 @@ Hierarchy (code in brackets)::
     │   ├── ModelAuth               [MODEL_AUTH]
     │   ├── ModelRateLimited        [MODEL_RATE_LIMITED]
     │   └── ModelBudgetExceeded     [MODEL_BUDGET_EXCEEDED]
-    ├── UnknownPlan                 [PLAN_NOT_FOUND]          plan review: no cached plan has this id
-    ├── PlanRejected                [PLAN_REJECTED]           the model's plan was rejected by a developer
-    ├── PlanNotFrozen               [PLAN_NOT_FROZEN]         a frozen gateway has no reviewed plan for this
-    ├── LockFileInvalid             [LOCK_FILE_INVALID]       start-up: a plans lock file cannot be used
     └── ConnectorError              [CONNECTOR_ERROR]         a connector raised
         ├── ConnectorTimeout        [CONNECTOR_TIMEOUT]
         └── ConnectorResultInvalid  [CONNECTOR_RESULT_INVALID]

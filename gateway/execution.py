@@ -18,15 +18,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from inspect import isawaitable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import graphql.validation
 from graphql import (
     DocumentNode,
+    ExecutionResult,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLSchema,
     InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
@@ -34,12 +36,14 @@ from graphql import (
     get_operation_ast,
     parse,
     print_ast,
+    subscribe,
     validate,
 )
 from graphql.execution.values import get_variable_values
 from graphql.language import SelectionSetNode
 from graphql.validation import NoSchemaIntrospectionCustomRule, specified_rules
 
+from .config import Settings
 from .errors import (
     BadUserInput,
     BatchRefused,
@@ -55,10 +59,6 @@ from .errors import (
 )
 from .incremental import merge, parts, uses_incremental
 from .limits import Limits, TokenBudget, check_complexity
-from .subscriptions import live_results
-
-if TYPE_CHECKING:
-    from .service import Gateway
 
 log = logging.getLogger("gateway.execution")
 T = TypeVar("T")
@@ -107,9 +107,12 @@ class RequestScope:
 
 @dataclass
 class RequestContext:
-    """Per-operation state the resolvers see: the caller, the traces for ``extensions``, the scope."""
+    """Per-operation state the resolvers see: the caller, the traces for ``extensions``, the scope.
 
-    gateway: Gateway
+    Defined here and handed to the resolvers as graphql-core's ``context_value``: the resolvers
+    depend on it, execution never on them.
+    """
+
     roles: frozenset[str] = frozenset()
     timezone: str | None = None
     traces: dict[str, Any] = field(default_factory=dict)
@@ -196,11 +199,16 @@ class _Prepared:
 
 
 class Execution:
-    """Parses, limits, validates and executes GraphQL requests against the gateway's schema."""
+    """Parses, limits, validates and executes GraphQL requests against an executable schema.
 
-    def __init__(self, gateway: Gateway) -> None:
-        self.gateway = gateway
-        s = gateway.settings
+    It knows the schema (whose resolvers the gateway attached) and the settings' limits, not the
+    gateway: the request flows from here into the resolvers and never back.
+    """
+
+    def __init__(self, schema: GraphQLSchema, settings: Settings) -> None:
+        self.schema = schema
+        self.settings = settings
+        s = settings
         rules = list(specified_rules)
         # refuses cyclic introspection (fields { type { fields ... } }); graphql-core >= 3.2.7
         depth_rule = getattr(graphql.validation, "MaxIntrospectionDepthRule", None)
@@ -241,7 +249,7 @@ class Execution:
         Entries that are already a ``Result`` are transport-level refusals (a malformed entry).
         """
         caller = caller or Caller()
-        s = self.gateway.settings
+        s = self.settings
         if len(requests) > s.max_batch:
             refusal = Result.refused(BatchTooLarge(f"a batch holds at most {s.max_batch} requests"))
             return [refusal for _ in requests]
@@ -280,22 +288,20 @@ class Execution:
         if isinstance(p, Result):
             yield p
             return
-        scope = RequestScope(TokenBudget(self.gateway.settings.max_tokens_per_request))
+        scope = RequestScope(TokenBudget(self.settings.max_tokens_per_request))
         if p.operation.operation != OperationType.SUBSCRIPTION:
             if p.incremental:
                 ctx = RequestContext(
-                    self.gateway, caller.roles, caller.timezone, scope=scope, caller=caller.key_id, caller_id=caller.id
+                    caller.roles, caller.timezone, scope=scope, caller=caller.key_id, caller_id=caller.id
                 )
                 async for part in self._parts(p, ctx):
                     yield part
             else:
                 yield await self._run(p, caller, scope)
             return
-        ctx = RequestContext(
-            self.gateway, caller.roles, caller.timezone, scope=scope, caller=caller.key_id, caller_id=caller.id
-        )
+        ctx = RequestContext(caller.roles, caller.timezone, scope=scope, caller=caller.key_id, caller_id=caller.id)
         name = p.operation.name.value if p.operation.name else None
-        async for result in live_results(self.gateway.schema, p.document, p.variables, name, ctx):
+        async for result in _live_results(self.schema, p.document, p.variables, name, ctx):
             yield Result(result.data, [_field_error(e) for e in result.errors or ()])
 
     async def refusal(self, request: GraphQLRequest) -> Result | None:
@@ -320,7 +326,7 @@ class Execution:
 
     def _check_document(self, text: str, operation_name: str | None) -> _Checked | Result:
         """Parse, limits and validation of one document: the same answer every time for the same text."""
-        s = self.gateway.settings
+        s = self.settings
         try:
             document = parse(text, max_tokens=s.max_document_tokens)
         except GraphQLError as e:
@@ -328,7 +334,7 @@ class Execution:
         problem = check_complexity(document, self.limits)
         if problem:
             return Result.refused(QueryTooComplex(problem))
-        errors = validate(self.gateway.schema, document, self.rules)
+        errors = validate(self.schema, document, self.rules)
         if errors:
             return _graphql_errors(errors, GraphQLValidationFailed)
         operation = get_operation_ast(document, operation_name)
@@ -356,18 +362,14 @@ class Execution:
             )
         if read_only and operation.operation != OperationType.QUERY:
             return Result.refused(MutationNotAllowed("this request may only read: send mutations with POST"))
-        coerced = get_variable_values(
-            self.gateway.schema, operation.variable_definitions or (), request.variables or {}
-        )
+        coerced = get_variable_values(self.schema, operation.variable_definitions or (), request.variables or {})
         if isinstance(coerced, list):
             return _graphql_errors(coerced, BadUserInput)
         return _Prepared(document, operation, request.variables or {}, checked.model_fields, checked.incremental)
 
     # -- running --------------------------------------------------------------------------
     async def _run(self, p: _Prepared, caller: Caller, scope: RequestScope) -> Result:
-        ctx = RequestContext(
-            self.gateway, caller.roles, caller.timezone, scope=scope, caller=caller.key_id, caller_id=caller.id
-        )
+        ctx = RequestContext(caller.roles, caller.timezone, scope=scope, caller=caller.key_id, caller_id=caller.id)
         name = p.operation.name.value if p.operation.name else None
         if p.incremental:  # a client that takes one response: the parts merged
             merged = merge([part async for part in self._parts(p, ctx)])
@@ -375,7 +377,7 @@ class Execution:
         # graphql-core's execute() refuses a schema that declares @defer/@stream; this is the same
         # call without that check, and a document without them always has one result
         result: Any = experimental_execute_incrementally(
-            self.gateway.schema, p.document, variable_values=p.variables, operation_name=name, context_value=ctx
+            self.schema, p.document, variable_values=p.variables, operation_name=name, context_value=ctx
         )
         if isawaitable(result):
             result = await result
@@ -385,7 +387,36 @@ class Execution:
 
     def _parts(self, p: _Prepared, ctx: RequestContext) -> AsyncIterator[dict[str, Any]]:
         name = p.operation.name.value if p.operation.name else None
-        return parts(self.gateway.schema, p.document, p.variables, name, ctx, _field_error, lambda: ctx.traces)
+        return parts(self.schema, p.document, p.variables, name, ctx, _field_error, lambda: ctx.traces)
+
+
+async def _live_results(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    variables: dict[str, Any],
+    operation_name: str | None,
+    ctx: RequestContext,
+) -> AsyncIterator[ExecutionResult]:
+    """graphql-core's ``subscribe`` over the live queries, a result equal to the last one dropped;
+    what the subscription holds is released however the iteration ends."""
+    try:
+        result: Any = subscribe(
+            schema, document, context_value=ctx, variable_values=variables, operation_name=operation_name
+        )
+        if isawaitable(result):
+            result = await result
+        if isinstance(result, ExecutionResult):
+            yield result
+            return
+        last = None
+        async for event in result:
+            text = json.dumps([event.data, [e.formatted for e in event.errors or ()]], sort_keys=True, default=str)
+            if text != last:
+                last = text
+                yield event
+    finally:
+        while ctx.closers:
+            await ctx.closers.pop()()
 
 
 def _graphql_errors(errors: list[GraphQLError], kind: type[GatewayError]) -> Result:

@@ -20,7 +20,7 @@ import contextlib
 import json
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import mcp_types as types
 from graphql import (
@@ -48,13 +48,19 @@ from starlette.types import Receive, Scope, Send
 from .access import presented_key
 from .admin import Refusal
 from .errors import Forbidden, GatewayError, ToolNotFound, Unauthenticated
-from .execution import Caller
+from .execution import Caller, Result
 from .persisted import PersistedDocuments
 from .sdl import RootField
 from .service import Gateway
 
-if TYPE_CHECKING:  # the HTTP layer hands itself in; this module never imports it (it mounts this one)
-    from .server import GraphQLHTTP
+
+class Runner(Protocol):
+    """The HTTP layer's ``run`` (``GraphQLHTTP.run``: a persisted document looked up, then
+    ``Gateway.execute``, counted for the admin stats). The HTTP layer mounts this module and hands
+    itself in; this module never imports it."""
+
+    async def run(self, params: Any, caller: Caller, read_only: bool = False) -> Result: ...
+
 
 SCALARS = {"Int": "integer", "Float": "number", "Boolean": "boolean"}
 
@@ -89,7 +95,7 @@ class Tool:
 class GatewayTools:
     """The tool list and the tool calls, both per caller."""
 
-    def __init__(self, gateway: Gateway, http: GraphQLHTTP, persisted: PersistedDocuments | None) -> None:
+    def __init__(self, gateway: Gateway, http: Runner, persisted: PersistedDocuments | None) -> None:
         self.gateway = gateway
         self.http = http
         self.tools: dict[str, Tool] = {}
@@ -244,7 +250,7 @@ def caller_roles(gateway: Gateway, request: Any) -> frozenset[str]:
 class McpEndpoint:
     """The /mcp ASGI app: API keys checked first, then the SDK's streamable HTTP transport."""
 
-    def __init__(self, gateway: Gateway, http: GraphQLHTTP, persisted: PersistedDocuments | None) -> None:
+    def __init__(self, gateway: Gateway, http: Runner, persisted: PersistedDocuments | None) -> None:
         self.gateway = gateway
         self.tools = GatewayTools(gateway, http, persisted)
 

@@ -18,6 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .config import require_redis
+
 log = logging.getLogger(__name__)
 CHANNEL = "gateway_changes"
 
@@ -144,6 +146,7 @@ class RedisBackend(_Listener):
 
     def __init__(self, url: str, channel: str = "gateway:changes") -> None:
         super().__init__()
+        require_redis()
         import redis
 
         self.client = redis.Redis.from_url(url)

@@ -24,12 +24,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from graphql import (
     GraphQLError,
@@ -42,6 +41,7 @@ from graphql import (
 from sqlalchemy import Column, Engine, Float, MetaData, Table, Text, insert, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from .config import require_redis
 from .errors import (
     DocumentNotFound,
     DocumentNotTrusted,
@@ -52,12 +52,12 @@ from .errors import (
 )
 from .store.tables import INTERNAL_PREFIX
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:  # the redis extra is imported only when a Redis URL is set
+    from .cache.redis import RedisGuard
 
 APQ_VERSION = 1
 SHA256 = re.compile(r"[0-9a-f]{64}")
 SHA1 = re.compile(r"[0-9a-f]{40}")
-REDIS_RETRY_S = 30.0
 MEMO_MAX = 10_000  # documents a process keeps in memory by hash
 
 _metadata = MetaData()
@@ -166,14 +166,12 @@ class ApqStore:
         self.engine = engine
         self.prefix = redis_prefix
         self._memo: dict[str, str] = {}
-        self._redis: Any = None
-        self._redis_down_until = 0.0
+        self._redis: RedisGuard | None = None
         if redis_url:
-            import redis
+            require_redis()
+            from .cache.redis import RedisGuard
 
-            self._redis = redis.Redis.from_url(
-                redis_url, socket_timeout=1.0, socket_connect_timeout=1.0, decode_responses=True
-            )
+            self._redis = RedisGuard(redis_url, f"gateway-apq:{redis_prefix}", "persisted queries")
         try:
             _metadata.create_all(engine, checkfirst=True)
         except SQLAlchemyError:  # another process created it at the same moment
@@ -193,17 +191,13 @@ class ApqStore:
         self._memo[digest] = document
 
     def _fetch(self, digest: str) -> str | None:
-        r = self._redis_client()
-        if r is not None:
-            try:
-                found = r.get(self.prefix + digest)
-                if found is not None:
-                    return str(found)
-            except Exception as e:  # noqa: BLE001 - Redis is an optional layer
-                self._redis_failed(e)
+        if self._redis is not None:
+            found = self._redis(lambda r: r.get(self.prefix + digest), None)
+            if found is not None:
+                return str(found)
         with self.engine.connect() as conn:
             text = conn.execute(select(PERSISTED.c.document).where(PERSISTED.c.hash == digest)).scalar()
-        if text is not None and r is not None:
+        if text is not None:
             self._redis_set(digest, text)
         return text
 
@@ -218,24 +212,12 @@ class ApqStore:
                     conn.execute(insert(PERSISTED).values(hash=digest, document=document, created_at=time.time()))
         except IntegrityError:  # a concurrent request registered it first
             pass
-        if self._redis_client() is not None:
-            self._redis_set(digest, document)
+        self._redis_set(digest, document)
         self._remember(digest, document)
 
-    def _redis_client(self) -> Any:
-        if self._redis is None or time.monotonic() < self._redis_down_until:
-            return None
-        return self._redis
-
     def _redis_set(self, digest: str, document: str) -> None:
-        try:
-            self._redis.set(self.prefix + digest, document)
-        except Exception as e:  # noqa: BLE001
-            self._redis_failed(e)
-
-    def _redis_failed(self, e: Exception) -> None:
-        self._redis_down_until = time.monotonic() + REDIS_RETRY_S
-        log.warning("persisted queries: Redis unavailable (%s); using the store alone for %.0fs", e, REDIS_RETRY_S)
+        if self._redis is not None:
+            self._redis(lambda r: r.set(self.prefix + digest, document), None)
 
     def close(self) -> None:
         if self._redis is not None:

@@ -94,7 +94,7 @@ class Gateway:
         self.subscription_slots = subscriptions.Slots(settings.max_subscriptions)
         self._planner: Planner | None = None
         self.schema = self._executable_schema()
-        self.execution = Execution(self)
+        self.execution = Execution(self.schema, settings)
 
     # -- requests -------------------------------------------------------------------------
     async def execute(

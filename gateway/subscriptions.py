@@ -9,24 +9,19 @@ open subscriptions; every transport closes what a subscription holds when the cl
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable
-from inspect import isawaitable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
 
 from graphql import FieldNode, GraphQLResolveInfo
 
 from .errors import GatewayError, TooManySubscriptions
+from .execution import RequestContext
 from .notify import Notifier, Watch
 from .plan import Aggregate, Delete, Find, Insert, Plan, Update, is_operator_condition
-from .sdl import Catalog, Model
+from .sdl import Catalog, Model, RootField
 from .selection import Fragments, fields_by_name
-
-if TYPE_CHECKING:
-    from .execution import RequestContext
-    from .service import Gateway, Prepared
 
 
 class Slots:
@@ -58,10 +53,36 @@ class Slots:
             return sum(self._open.values()) if caller is None else self._open[caller]
 
 
+class PreparedField(Protocol):
+    """A root field planned and checked (``service.Prepared``): what a live query watches."""
+
+    @property
+    def paged(self) -> Plan: ...
+    @property
+    def field_nodes(self) -> list[Any]: ...
+    @property
+    def fragments(self) -> dict[str, Any]: ...
+
+
+class Resolver(Protocol):
+    """What a live query needs of the one resolver (the ``Gateway``) that owns it: plan a root
+    field once, run the prepared plan again; this module never imports the gateway."""
+
+    catalog: Catalog
+    subscription_slots: Slots
+    notifier: Notifier
+
+    async def prepare_field(
+        self, root: RootField, args: dict[str, Any], info: GraphQLResolveInfo[Any], ctx: RequestContext, key: str
+    ) -> Any: ...
+
+    async def run_prepared(self, p: Any) -> Any: ...
+
+
 class LiveQuery:
     """The source stream of one subscription: the first result, then one re-run per change."""
 
-    def __init__(self, gateway: Gateway, prepared: Prepared, watch: Watch, release: Callable[[], None]) -> None:
+    def __init__(self, gateway: Resolver, prepared: PreparedField, watch: Watch, release: Callable[[], None]) -> None:
         self.gateway = gateway
         self.prepared = prepared
         self.watch = watch
@@ -97,7 +118,7 @@ def event_value(event: Any, _info: GraphQLResolveInfo[Any], **_args: Any) -> Any
     return event
 
 
-async def subscribe_field(gateway: Gateway, _source: Any, info: GraphQLResolveInfo[Any], **args: Any) -> LiveQuery:
+async def subscribe_field(gateway: Resolver, _source: Any, info: GraphQLResolveInfo[Any], **args: Any) -> LiveQuery:
     """The ``subscribe`` resolver of every Subscription root field: plan once, watch what it reads."""
     ctx: RequestContext = info.context
     root = gateway.catalog.root("subscription", info.field_name)
@@ -107,7 +128,7 @@ async def subscribe_field(gateway: Gateway, _source: Any, info: GraphQLResolveIn
     try:
         slots.take(ctx.caller_id)
         try:
-            prepared = await gateway.prepare_field(root, args, info, ctx, key)
+            prepared: PreparedField = await gateway.prepare_field(root, args, info, ctx, key)
         except BaseException:
             slots.give_back(ctx.caller_id)
             raise
@@ -179,31 +200,3 @@ def _selection_models(
         _selection_models(
             catalog, catalog.models[f.type_name], [n.selection_set for n in nodes], fragments, found, depth + 1
         )
-
-
-# -- the results of one subscription operation ------------------------------------------
-async def live_results(
-    schema: Any, document: Any, variables: dict[str, Any], operation_name: str | None, ctx: RequestContext
-) -> AsyncIterator[Any]:
-    """graphql-core's ``subscribe`` over the live queries, a result equal to the last one dropped;
-    what the subscription holds is released however the iteration ends."""
-    from graphql import ExecutionResult, subscribe
-
-    try:
-        result: Any = subscribe(
-            schema, document, context_value=ctx, variable_values=variables, operation_name=operation_name
-        )
-        if isawaitable(result):
-            result = await result
-        if isinstance(result, ExecutionResult):
-            yield result
-            return
-        last = None
-        async for event in result:
-            text = json.dumps([event.data, [e.formatted for e in event.errors or ()]], sort_keys=True, default=str)
-            if text != last:
-                last = text
-                yield event
-    finally:
-        while ctx.closers:
-            await ctx.closers.pop()()

@@ -65,10 +65,27 @@ def test_every_error_class_lives_in_the_catalogue_module_with_a_code_of_its_own(
         seen[cls.code] = cls.__name__
 
 
-def test_the_docstring_tree_shows_every_class_and_code() -> None:
+def test_the_docstring_tree_shows_every_class_and_code_once() -> None:
     doc = errors.__doc__ or ""
     for code, cls in errors.catalogue().items():
-        assert re.search(rf"\b{cls.__name__}\s+\[{code}\]", doc), f"{cls.__name__} [{code}] is not in the tree"
+        found = re.findall(rf"\b{cls.__name__}\s+\[{code}\]", doc)
+        assert len(found) == 1, f"{cls.__name__} [{code}] is in the tree {len(found)} times, not once"
+
+
+def test_the_docstring_tree_puts_each_class_under_its_real_base() -> None:
+    parents: list[str] = []  # the branch being read: parents[d] is the class at depth d
+    seen = 0
+    for line in (errors.__doc__ or "").splitlines():
+        m = re.match(r"^    ([│ ]*?)(├── |└── )?([A-Z]\w+)(?:\s|$)", line)
+        if not m:
+            continue
+        depth = len(m.group(1)) // 4 + (1 if m.group(2) else 0)
+        parents[depth:] = [m.group(3)]
+        cls = getattr(errors, m.group(3))
+        if depth:
+            assert cls.__bases__[0].__name__ == parents[depth - 1], f"{cls.__name__} is drawn under the wrong class"
+        seen += 1
+    assert seen == len(errors.catalogue()) + 1  # every class and GatewayError itself
 
 
 def test_the_gateway_package_exports_every_error_class() -> None:

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from conftest import DEMO_SCHEMA, Harness, LiveServer, make_gateway, seed_tracker
 from gateway import ScriptedProvider
-from gateway.cli import app  # internal: reaches inside on purpose
+from gateway.cli import app  # internal: the `gateway` command run in-process (typer's CliRunner)
 
 DONE_COUNT = {
     "steps": [

@@ -18,9 +18,9 @@ from sqlalchemy import event, text
 
 from conftest import TRACKER_SEED, Harness, insert_plan, make_gateway
 from gateway import Gateway, import_records
-from gateway.grounding import GroundingLimits, Match, format_hints, ground  # internal: reaches inside on purpose
+from gateway.grounding import GroundingLimits, Match, format_hints, ground  # internal: a unit of the grounding stage
 from gateway.plan import parse_plan  # internal: the plan language itself is under test
-from gateway.store.tables import CREATED_COLUMN  # internal: reaches inside on purpose
+from gateway.store.tables import CREATED_COLUMN  # internal: bulk-loaded rows need it
 
 LIBRARY = """
 enum Status { AVAILABLE CHECKED_OUT LOST }

@@ -186,6 +186,29 @@ def test_redis_shares_registered_documents_between_gateways_on_different_stores(
             client.delete(key)
 
 
+def test_an_unreachable_redis_leaves_registered_documents_to_the_store(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    pytest.importorskip("redis")
+    # nothing listens on port 9; the plan cache is off, so only the persisted queries use Redis
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    a = start(db, redis_url="redis://127.0.0.1:9/0")
+    try:
+        assert post(a, {"query": TAGS, "extensions": apq(sha(TAGS))}).json()["data"]["tags"]
+    finally:
+        a.server.stop()
+    # a fresh process's memory on the same store: the store answers
+    b = Harness(LiveServer(make_gateway(db, redis_url="redis://127.0.0.1:9/0")).start(), ScriptedProvider([]))
+    try:
+        assert sorted(t["name"] for t in post(b, {"extensions": apq(sha(TAGS))}).json()["data"]["tags"]) == [
+            "home",
+            "urgent",
+        ]
+    finally:
+        b.server.stop()
+    assert "persisted queries: Redis unavailable" in caplog.text
+
+
 # -- trusted documents ----------------------------------------------------------------------
 def test_document_id_with_and_without_prefix_over_post_and_get(db_url: str, tmp_path: Path) -> None:
     h = start(db_url, documents=str(write_manifest(tmp_path, PROJECTS, TAGS)), get_max_age=30)

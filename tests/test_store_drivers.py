@@ -40,10 +40,18 @@ def test_another_missing_driver_is_named() -> None:
     assert "pymysql" in result.stderr and "not installed" in result.stderr
 
 
-def test_a_redis_url_without_the_redis_package_names_the_redis_extra(tmp_path: Path) -> None:
+@pytest.mark.parametrize("plan_cache", ["true", "false"])  # without the plan cache, notifications use Redis first
+def test_a_redis_url_without_the_redis_package_names_the_redis_extra(tmp_path: Path, plan_cache: str) -> None:
     db = f"sqlite:///{tmp_path / 'store.db'}"
     result = gateway_without(
-        "redis", "export", "--schema", str(DEMO_SCHEMA), "--db", db, GATEWAY_REDIS_URL="redis://127.0.0.1:6379/0"
+        "redis",
+        "export",
+        "--schema",
+        str(DEMO_SCHEMA),
+        "--db",
+        db,
+        GATEWAY_REDIS_URL="redis://127.0.0.1:6379/0",
+        GATEWAY_PLAN_CACHE=plan_cache,
     )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "llm-graphql-gateway[redis]" in result.stderr

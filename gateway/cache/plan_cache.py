@@ -21,7 +21,8 @@ from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..errors import ConfigInvalid, GatewayError, UnknownPlan
+from ..config import require_redis
+from ..errors import GatewayError, UnknownPlan
 from ..plan import Plan
 from ..sdl import Catalog, RootField
 from ..validation import validate_plan
@@ -71,15 +72,8 @@ class PlanCache:
         """The cache of a store, shared through Redis when a URL is given."""
         shared: Backend | None = None
         if redis_url:
-            try:
-                from .redis import DEFAULT_PREFIX, RedisBackend
-            except ModuleNotFoundError as e:
-                if e.name != "redis":
-                    raise
-                raise ConfigInvalid(
-                    "a Redis URL is set but the redis package is not installed: "
-                    "pip install 'llm-graphql-gateway[redis]'"
-                ) from e
+            require_redis()
+            from .redis import DEFAULT_PREFIX, RedisBackend
 
             shared = RedisBackend(redis_url, redis_prefix or DEFAULT_PREFIX)
         return cls(catalog, StoreBackend(engine), shared)

@@ -1,7 +1,7 @@
 """Entries in Redis, shared by several gateway processes; Redis trouble never fails a request.
 
-Every Redis call goes through one guard: a Redis error switches this layer off for
-``RETRY_S`` seconds (the store answers alone meanwhile) and is logged once per outage.
+Every Redis call goes through one guard (:class:`RedisGuard`): a Redis error switches this layer
+off for ``RETRY_S`` seconds (the store answers alone meanwhile) and is logged once per outage.
 """
 
 from __future__ import annotations
@@ -21,21 +21,21 @@ RETRY_S = 30.0
 DEFAULT_PREFIX = "gateway:plans:"
 
 
-class RedisBackend:
-    """Exact entries as ``<prefix>e:<id>`` strings, templates in one hash per scope ``<prefix>t:<scope>``."""
+class RedisGuard:
+    """A Redis client whose every call goes through one guard: a Redis error rests the client for
+    ``RETRY_S`` seconds (``default`` is answered meanwhile) and is logged once per outage.
 
-    def __init__(self, url: str, prefix: str = DEFAULT_PREFIX) -> None:
-        self.prefix = prefix
+    The plan cache's backend and the persisted queries' store (:mod:`gateway.persisted`) share it.
+    """
+
+    def __init__(self, url: str, name: str, what: str) -> None:
+        self.what = what  # named in the log line: "plan cache", "persisted queries"
         self._client = redis_lib.Redis.from_url(
-            url,
-            socket_timeout=1.0,
-            socket_connect_timeout=1.0,
-            decode_responses=True,
-            client_name=f"gateway-plans:{prefix}",
+            url, socket_timeout=1.0, socket_connect_timeout=1.0, decode_responses=True, client_name=name
         )
         self._down_until = 0.0
 
-    def _guard(self, op: Callable[[Any], T], default: T) -> T:
+    def __call__(self, op: Callable[[Any], T], default: T) -> T:
         """Run ``op`` on the client unless Redis is resting after a failure; ``default`` if it fails."""
         if time.monotonic() < self._down_until:
             return default
@@ -43,8 +43,19 @@ class RedisBackend:
             return op(self._client)
         except redis_lib.RedisError as e:
             self._down_until = time.monotonic() + RETRY_S
-            log.warning("plan cache: Redis unavailable (%s); using the store alone for %.0fs", e, RETRY_S)
+            log.warning("%s: Redis unavailable (%s); using the store alone for %.0fs", self.what, e, RETRY_S)
             return default
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class RedisBackend:
+    """Exact entries as ``<prefix>e:<id>`` strings, templates in one hash per scope ``<prefix>t:<scope>``."""
+
+    def __init__(self, url: str, prefix: str = DEFAULT_PREFIX) -> None:
+        self.prefix = prefix
+        self._guard = RedisGuard(url, f"gateway-plans:{prefix}", "plan cache")
 
     def get(self, entry_id: str) -> CacheEntry | None:
         kind = "t" if entry_id.startswith("t") else "e"
@@ -90,7 +101,7 @@ class RedisBackend:
             self._guard(lambda r: r.hdel(self._key("t", entry.scope), entry.id), None)
 
     def close(self) -> None:
-        self._client.close()
+        self._guard.close()
 
     def _key(self, kind: str, name: str) -> str:
         return f"{self.prefix}{kind}:{name}"
