@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway import Gateway, Provider, Settings, export_records, import_records
-from gateway.llm import get_provider  # internal: reaches inside on purpose
+from gateway.llm import get_provider  # internal: one provider (one loaded model) shared by every case of a run
 
 from .cases import CATEGORIES, Case, Suite
 from .expect import UNANSWERED, Outcome

@@ -12,7 +12,7 @@ import json
 import re
 from typing import Any
 
-from gateway.sdl import Catalog  # internal: reaches inside on purpose
+from gateway.sdl import Catalog  # internal: the store comparison reads field kinds from the catalogue
 
 Data = dict[str, list[dict[str, Any]]]
 NEW = "<new>"
