@@ -234,7 +234,9 @@ def test_plan_failing_half_way_is_rolled_back(harness: Harness) -> None:
             "result": 3,
         }
     )
-    body = harness.server.gql('mutation { tasks(q: "add Step one, finish Fix login, add Step four") { title } }')
+    body = harness.server.gql(
+        'mutation { tasks(q: "add Step one, finish Fix login, add Step four to project Nope") { title } }'
+    )
     assert body["errors"][0]["extensions"]["code"] == "PLAN_FAILED"
     titles = {t["title"]: t["status"] for t in harness.server.gql("{ tasks { title status } }")["data"]["tasks"]}
     assert "Step one" not in titles and titles["Fix login"] == "TODO"

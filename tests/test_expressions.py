@@ -136,7 +136,7 @@ SCENARIO: list[tuple[str, str, dict[str, Any]]] = [
                 {
                     "op": "update",
                     "model": "Member",
-                    "where": {"firstName": {"in": ["Grace", "Ada", "Alan"]}},
+                    "where": ALL,
                     "set": {"level": {"fn": "byKey", "key": {"field": "firstName"}, "map": {"Grace": "ADVANCED"}}},
                 }
             ],
