@@ -129,7 +129,7 @@ def _pick(model: Model, *kinds: str, types: tuple[str, ...] = ()) -> ModelField 
         (
             f
             for f in model.fields.values()
-            if f.name != "id" and f.kind in kinds and (not types or f.type_name in types)
+            if f.name != "id" and f.kind in kinds and (not types or f.type_name in types) and f.auth_roles is None
         ),
         None,
     )
@@ -228,108 +228,124 @@ def _find(model: str, where: dict[str, Any] | None, **more: Any) -> dict[str, An
 
 
 def _write_examples(catalog: Catalog, model: Model, text: str) -> list[Example]:
-    """Writes: inserts with and without a looked-up reference, an update, a computed update,
-    values given per record, numbering, a delete, and a refusal."""
+    """Writes, one example per kind a person asks for: several records added at once, a record
+    added with a reference named by what it says, an update, a value computed from the row's
+    own fields (number and text), values given "respectively" (by key and in creation order),
+    numbering (in creation order and by a field), a list reference linked, a delete and a
+    refusal. Fields the SDL guards with @auth never appear."""
     name = model.name
     enum_field = _pick(model, "enum")
     number = _pick(model, "scalar", types=("Int", "Float"))
-    values: dict[str, Any] = {}
-    for f in model.fields.values():
-        if f.kind in ("scalar", "enum") and f.name != "id" and (not f.nullable or f.name == text):
-            values[f.name] = _example_value(catalog, f.type_name, "Sample C")
+    texts = [
+        f
+        for f in model.fields.values()
+        if f.kind == "scalar" and f.type_name == "String" and f.name != text and f.auth_roles is None
+    ]
+    other = next((f for f in texts if f.nullable), texts[0] if texts else None)  # an optional detail first
+    many = _pick(model, "refs")
+
+    def row(label: str) -> dict[str, Any]:
+        out = {}
+        for f in model.fields.values():
+            wanted = f.kind in ("scalar", "enum") and f.name != "id" and (not f.nullable or f.name == text)
+            if wanted and f.default is None and f.auto_time is None and f.auth_roles is None:
+                out[f.name] = _example_value(catalog, f.type_name, label)
+        return out
+
+    def update(where: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+        return _plan({"op": "update", "model": name, "where": where, "set": values})
+
+    named_c = {text: {"eq": "Sample C"}}
     out: list[Example] = []
-    if enum_field is not None:
-        plain = {**values, enum_field.name: catalog.enums[enum_field.type_name][-1]}
-        said = catalog.enums[enum_field.type_name][-1].lower()
+    if text != "id":
+        rows = [row("Sample C"), row("Sample D")]
         out.append(
-            Example(
-                f'add a {name} "Sample C" with {enum_field.name} {said}',
-                _plan({"op": "insert", "model": name, "values": [plain]}),
-            )
+            Example(f'add the {name} "Sample C" and "Sample D"', _plan({"op": "insert", "model": name, "values": rows}))
         )
     for f in model.fields.values():
         target = catalog.models.get(f.type_name)
         tf = _text_field(target) if f.kind == "ref" and target is not None else None
         if target is not None and tf:
-            row = {**values, f.name: {tf: {"eq": "Sample D"}}}  # the referenced record, by what it says
-            insert = {"op": "insert", "model": name, "values": [row]}
-            out.append(Example(f'add a {name} "Sample C" to {target.name} Sample D', _plan(insert)))
+            linked = {**row("Sample C"), f.name: {tf: {"eq": "Sample D"}}}  # the referenced record, by what it says
+            out.append(
+                Example(
+                    f'add a {name} "Sample C" to {target.name} Sample D',
+                    _plan({"op": "insert", "model": name, "values": [linked]}),
+                )
+            )
             break
-    if not out:
-        out.append(Example(f'add a {name} "Sample C"', _plan({"op": "insert", "model": name, "values": [values]})))
     if text == "id":  # nothing to name records by: inserts only
+        if not out:
+            out.append(Example(f"add a {name}", _plan({"op": "insert", "model": name, "values": [row("Sample C")]})))
         return [*out, Example(f"make every {name} feel happier", {"refuse": f"no field of {name} stores a feeling"})]
     if enum_field is not None:
         value = catalog.enums[enum_field.type_name][-1]
         out.append(
             Example(
-                f'set the {enum_field.name} of "Sample C" to {value.lower()}',
-                _plan(
-                    {
-                        "op": "update",
-                        "model": name,
-                        "where": {text: {"eq": "Sample C"}},
-                        "set": {enum_field.name: value},
-                    }
-                ),
+                f'set the {enum_field.name} of "Sample C" to {value.lower()}', update(named_c, {enum_field.name: value})
             )
         )
+    every: dict[str, Any] = {"id": {"isNull": False}}
     if number is not None:
-        where = {enum_field.name: {"eq": catalog.enums[enum_field.type_name][0]}} if enum_field else None
-        which = (
-            f"every {name} whose {enum_field.name} is {catalog.enums[enum_field.type_name][0].lower()}"
-            if enum_field
-            else f"every {name}"
-        )
         grow = {"fn": "add", "args": [{"field": number.name}, 2]}
-        step = {"op": "update", "model": name, **({"where": where} if where else {}), "set": {number.name: grow}}
-        out.append(Example(f"add 2 to the {number.name} of {which}", _plan(step)))
-        per_key = {"fn": "byKey", "key": {"field": text}, "map": {"Sample C": 3, "Sample D": 5}}
-        step = {
-            "op": "update",
-            "model": name,
-            "where": {text: {"in": ["Sample C", "Sample D"]}},
-            "set": {number.name: per_key},
-        }
-        out.append(Example(f'set the {number.name} of "Sample C" and "Sample D" to 3 and 5 respectively', _plan(step)))
-    if enum_field is not None:
-        value = catalog.enums[enum_field.type_name][0]
-        numbered = {
-            "fn": "concat",
-            "args": [
-                "N-",
-                {
-                    "fn": "lpad",
-                    "args": [
-                        {"fn": "rowNumber", "orderBy": [{"field": "$created", "direction": "asc"}], "start": 1},
-                        2,
-                        "0",
-                    ],
-                },
-            ],
-        }
-        step = {"op": "update", "model": name, "where": {enum_field.name: {"eq": value}}, "set": {text: numbered}}
+        out.append(Example(f'add 2 to the {number.name} of "Sample C"', update(named_c, {number.name: grow})))
+    if other is not None:
+        lowered = {"fn": "concat", "args": [{"fn": "lower", "args": [{"field": text}]}, "-x"]}
         out.append(
             Example(
-                f"rename the {name} whose {enum_field.name} is {value.lower()} to N-01, N-02... in creation order",
-                _plan(step),
+                f"set every {name}'s {other.name} to its {text} in lower case followed by -x",
+                update(every, {other.name: lowered}),
+            )
+        )
+        per_key = {"fn": "byKey", "key": {"field": text}, "map": {"Sample C": "Sample E", "Sample D": "Sample F"}}
+        both = {text: {"in": ["Sample C", "Sample D"]}}
+        out.append(
+            Example(
+                f'the {other.name} of "Sample C" and "Sample D" are "Sample E" and "Sample F" respectively',
+                update(both, {other.name: per_key}),
+            )
+        )
+        in_order = {
+            "fn": "respectively",
+            "values": ["Sample E", "Sample F"],
+            "orderBy": [{"field": "$created", "direction": "asc"}],
+        }
+        out.append(
+            Example(
+                f'set the {other.name} of every {name} to "Sample E" and "Sample F" respectively',
+                update(every, {other.name: in_order}),
+            )
+        )
+        numbered = {
+            "fn": "lpad",
+            "args": [{"fn": "rowNumber", "orderBy": [{"field": "$created", "direction": "asc"}], "start": 1}, 3, "0"],
+        }
+        out.append(
+            Example(
+                f"number the {other.name} of every {name} from 001 in creation order",
+                update(every, {other.name: numbered}),
             )
         )
     if number is not None:
         by_number = {"fn": "rowNumber", "orderBy": [{"field": number.name, "direction": "desc"}], "start": 1}
         labels = {"fn": "concat", "args": ["K-", by_number]}
-        last = catalog.enums[enum_field.type_name][-1] if enum_field else None
-        which = f"{name} whose {enum_field.name} is {last.lower()}" if enum_field and last else name
-        rows: dict[str, Any] = {enum_field.name: {"eq": last}} if enum_field else {"id": {"isNull": False}}
-        step = {"op": "update", "model": name, "where": rows, "set": {text: labels}}
         out.append(
-            Example(f"set the {text} of each {which} to K-1, K-2 and so on, highest {number.name} first", _plan(step))
+            Example(
+                f"set the {text} of each {name} to K-1, K-2 and so on, highest {number.name} first",
+                update(every, {text: labels}),
+            )
         )
-    out.append(
-        Example(
-            f'delete the {name} "Sample C"', _plan({"op": "delete", "model": name, "where": {text: {"eq": "Sample C"}}})
-        )
-    )
+    if many is not None:
+        target = catalog.models.get(many.type_name)
+        tf = _text_field(target) if target is not None else None
+        if target is not None and tf:
+            out.append(
+                Example(
+                    f'"Sample C" has the {many.name} Sample D and Sample E',
+                    update(named_c, {many.name: {tf: {"in": ["Sample D", "Sample E"]}}}),
+                )
+            )
+    out.append(Example(f'delete the {name} "Sample C"', _plan({"op": "delete", "model": name, "where": named_c})))
     out.append(Example(f"make every {name} feel happier", {"refuse": f"no field of {name} stores a feeling"}))
     return out
 

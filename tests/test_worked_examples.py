@@ -137,3 +137,27 @@ def test_a_reference_to_a_record_that_is_not_there_writes_nothing(harness: Harne
     body = harness.server.gql('mutation { tasks(q: "add Ship it to the Mobile project") { id } }')
     assert body["errors"][0]["extensions"]["code"] == "PLAN_FAILED", body
     assert harness.server.gql("{ tasks { id } }")["data"]["tasks"] == before
+
+
+def test_a_list_reference_given_by_what_its_records_say_links_them_all(tmp_path: Any) -> None:
+    from conftest import LiveServer, make_gateway
+    from gateway import ScriptedProvider
+
+    club = "examples/climbing-club/schema.graphql"
+    model = ScriptedProvider([])
+    server = LiveServer(make_gateway(f"sqlite:///{tmp_path / 'c.db'}", schema=club, provider=model)).start()
+    try:
+        insert = {"op": "insert", "model": "Sport", "values": [{"name": "bouldering"}, {"name": "lead climbing"}]}
+        add = {"op": "insert", "model": "Member", "values": [{"firstName": "Alan", "lastName": "Turing"}]}
+        link = {"op": "update", "model": "Member", "where": {"firstName": {"eq": "Alan"}}}
+        link["set"] = {"sports": {"name": {"in": ["bouldering", "lead climbing"]}}}
+        model.push({"steps": [insert], "result": 0}, {"steps": [add], "result": 0}, {"steps": [link], "result": 0})
+        assert "errors" not in server.gql(
+            'mutation { sports(q: "add the sports bouldering and lead climbing") { id } }'
+        )
+        assert "errors" not in server.gql('mutation { members(q: "add Alan Turing") { id } }')
+        body = server.gql('mutation { members(q: "Alan does bouldering and lead climbing") { sports { name } } }')
+        assert body.get("errors") is None, body
+        assert sorted(s["name"] for s in body["data"]["members"][0]["sports"]) == ["bouldering", "lead climbing"]
+    finally:
+        server.stop()
