@@ -11,6 +11,7 @@ bound as parameters, so every row of a step sees the same instant.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -259,6 +260,8 @@ class SqlCompiler(Visitor):
         if fn in ("count", "sum", "avg", "min", "max"):
             assert model is not None
             return self.relation_aggregate(node, model)
+        if fn == "size" and model is not None and _lists_records(node, model):
+            return self.relation_aggregate(dataclasses.replace(node, fn="count"), model)  # validation allows it
         if fn == "now":
             return literal(self.ctx.now, Text())
         if fn == "today":
@@ -471,3 +474,10 @@ def _fold(args: list[Any], op: Callable[[Any, Any], Any]) -> Any:
     for a in args[1:]:
         out = op(out, a)
     return out
+
+
+def _lists_records(node: FnCall, model: Model) -> bool:
+    """Whether ``size``'s argument is a list reference (its size is a count of records)."""
+    arg = node.args[0] if node.args else None
+    f = model.fields.get(arg.names[0]) if isinstance(arg, FieldRef) and len(arg.names) == 1 else None
+    return f is not None and f.kind == "refs"

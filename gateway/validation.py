@@ -9,6 +9,7 @@ its path so the planner can send them back to the model for repair.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from .dates import is_iso_date
@@ -185,6 +186,8 @@ class Checker(ScopedVisitor):
             return self.relation_aggregate(node, scope)
         if fn in ("size", "has") and args and isinstance(args[0], FieldRef) and scope.model is not None:
             first = scope.model.fields.get(args[0].names[0])
+            if first is not None and first.kind == "refs" and fn == "size" and len(args[0].names) == 1:
+                return self.relation_aggregate(dataclasses.replace(node, fn="count"), scope)  # its length: a count
             if first is not None and first.kind == "refs":
                 return self.error(
                     args[0],

@@ -161,3 +161,15 @@ def test_a_list_reference_given_by_what_its_records_say_links_them_all(tmp_path:
         assert sorted(s["name"] for s in body["data"]["members"][0]["sports"]) == ["bouldering", "lead climbing"]
     finally:
         server.stop()
+
+
+def test_the_size_of_a_list_reference_is_the_number_of_its_records(harness: Harness) -> None:
+    seed_tracker(harness)
+    from gateway import import_records
+
+    import_records(harness.gateway.executor, {"Project": [{"id": "p3", "name": "Empty"}]})
+    size = {"fn": "size", "args": [{"field": "tasks"}]}
+    harness.model.push(find("Project", {"compare": {"left": size, "op": "eq", "right": 0}}))
+    body = harness.server.gql('{ projects(q: "projects without any tasks") { name } }')
+    assert body.get("errors") is None, body
+    assert body["data"]["projects"] == [{"name": "Empty"}]
