@@ -34,8 +34,12 @@ SCHEMA = ROOT / "examples" / "climbing-club" / "schema.graphql"
 STEPS: list[tuple[str, str, str]] = [
     ("mutation", "members", "add members Ada Byron, Alan Turing and Grace Hopper"),
     ("mutation", "members", "set every member's phone number, starting from 00000 and incrementing in creation order"),
-    ("mutation", "members", "set every member's email to first name.last name in lower case at club.org"),
-    ("mutation", "members", "the birth dates of all members are 1815-12-10, 1912-06-23 and 1906-12-09 respectively"),
+    (
+        "mutation",
+        "members",
+        "set every member's email to their first and last name joined by a dot, in lower case, at club.org",
+    ),
+    ("mutation", "members", "set the birth dates of the members to 1815-12-10, 1912-06-23 and 1906-12-09 respectively"),
     ("mutation", "sports", "add the sports bouldering and lead climbing"),
     ("mutation", "members", "Alan Turing does bouldering and lead climbing"),
     ("mutation", "members", "Ada Byron does bouldering"),

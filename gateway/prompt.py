@@ -244,12 +244,15 @@ def _write_examples(catalog: Catalog, model: Model, text: str) -> list[Example]:
     other = next((f for f in texts if f.nullable), texts[0] if texts else None)  # an optional detail first
     many = _pick(model, "refs")
 
-    def row(label: str) -> dict[str, Any]:
-        out = {}
+    def row(*labels: str) -> dict[str, Any]:
+        """A record's required values; its text fields take the labels in turn ("Ada Byron":
+        firstName "Ada", lastName "Byron"), the others a typed example value."""
+        out, words = {}, list(labels)
         for f in model.fields.values():
             wanted = f.kind in ("scalar", "enum") and f.name != "id" and (not f.nullable or f.name == text)
             if wanted and f.default is None and f.auto_time is None and f.auth_roles is None:
-                out[f.name] = _example_value(catalog, f.type_name, label)
+                word = words.pop(0) if f.type_name == "String" and words else labels[0]
+                out[f.name] = _example_value(catalog, f.type_name, word)
         return out
 
     def update(where: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
@@ -258,10 +261,17 @@ def _write_examples(catalog: Catalog, model: Model, text: str) -> list[Example]:
     named_c = {text: {"eq": "Sample C"}}
     out: list[Example] = []
     if text != "id":
-        rows = [row("Sample C"), row("Sample D")]
-        out.append(
-            Example(f'add the {name} "Sample C" and "Sample D"', _plan({"op": "insert", "model": name, "values": rows}))
-        )
+        required = [
+            f for f in model.fields.values() if f.kind == "scalar" and f.type_name == "String" and not f.nullable
+        ]
+        if len(required) > 1:  # a record named by several words: each word its own field
+            rows, said = (
+                [row("Sample C", "Sample D"), row("Sample E", "Sample F")],
+                "Sample C Sample D and Sample E Sample F",
+            )
+        else:
+            rows, said = [row("Sample C"), row("Sample E")], '"Sample C" and "Sample E"'
+        out.append(Example(f"add the {name} {said}", _plan({"op": "insert", "model": name, "values": rows})))
     for f in model.fields.values():
         target = catalog.models.get(f.type_name)
         tf = _text_field(target) if f.kind == "ref" and target is not None else None
@@ -322,7 +332,7 @@ def _write_examples(catalog: Catalog, model: Model, text: str) -> list[Example]:
         }
         out.append(
             Example(
-                f"number the {other.name} of every {name} from 001 in creation order",
+                f"set the {other.name} of every {name}, starting from 001 and incrementing in creation order",
                 update(every, {other.name: numbered}),
             )
         )
