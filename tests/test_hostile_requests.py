@@ -6,7 +6,6 @@ coded GraphQL error (never a 5xx) with the store unchanged where a write was att
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import httpx
@@ -264,16 +263,32 @@ def test_x_timezone_must_be_an_iana_name(h: Harness, zone: str) -> None:
     assert h.model.calls == []
 
 
-def test_an_iana_time_zone_reaches_the_prompt(h: Harness) -> None:
-    h.model.push({"steps": [{"op": "find", "model": "Task"}], "result": 0})
-    resp = httpx.post(
-        h.server.url,
-        json={"query": '{ tasks(q: "due today") { id } }'},
-        headers={"x-timezone": "America/Argentina/Buenos_Aires"},
-        timeout=60,
-    )
-    assert resp.status_code == 200 and "errors" not in resp.json()
-    assert "America/Argentina/Buenos_Aires" in json.dumps(h.model.calls[0]["messages"])
+def test_an_iana_time_zone_sets_the_plans_today(h: Harness) -> None:
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from gateway import import_records
+
+    # UTC+14 and UTC-11: 25 hours apart, so their dates differ at every moment
+    east, west = "Pacific/Kiritimati", "Pacific/Pago_Pago"
+    today_east = dt.datetime.now(ZoneInfo(east)).date().isoformat()
+    import_records(h.gateway.executor, {"Task": [{"id": "tz1", "title": "x", "status": "TODO", "dueDate": today_east}]})
+    due_today = {
+        "steps": [{"op": "find", "model": "Task", "where": {"dueDate": {"eq": {"fn": "today", "args": []}}}}],
+        "result": 0,
+    }
+    found = {}
+    for zone in (east, west):
+        h.model.push(due_today)
+        resp = httpx.post(
+            h.server.url,
+            json={"query": f'{{ tasks(q: "due today {zone}") {{ id }} }}'},
+            headers={"x-timezone": zone},
+            timeout=60,
+        )
+        assert resp.status_code == 200 and "errors" not in resp.json(), resp.text
+        found[zone] = resp.json()["data"]["tasks"]
+    assert found == {east: [{"id": "tz1"}], west: []}
 
 
 def test_mutations_over_get_stay_405_through_execute(h: Harness) -> None:
