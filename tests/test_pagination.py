@@ -289,7 +289,7 @@ def test_any_ordering_pages_every_row_once_while_rows_are_inserted_and_deleted(
             insert(task(100 + 2 * pages), task(101 + 2 * pages))
             doomed = got[-1] if pages % 2 else rng.choice(ahead[3:])
             model.push({"steps": [{"op": "delete", "model": "Task", "where": {"id": {"eq": doomed}}}], "result": 0})
-            deleted = server.gql('mutation { tasks(q: "delete that task") { id } }')
+            deleted = server.gql(f'mutation {{ tasks(q: "delete task {doomed}") {{ id }} }}')
             assert deleted["data"]["tasks"] == [{"id": doomed}]
             del rows[doomed]
     assert len(seen) == len(set(seen)) and pages >= 4
