@@ -300,13 +300,20 @@ def _write_examples(catalog: Catalog, model: Model, text: str) -> list[Example]:
         grow = {"fn": "add", "args": [{"field": number.name}, 2]}
         out.append(Example(f'add 2 to the {number.name} of "Sample C"', update(named_c, {number.name: grow})))
     if other is not None:
-        lowered = {"fn": "concat", "args": [{"fn": "lower", "args": [{"field": text}]}, "-x"]}
-        out.append(
-            Example(
-                f"set every {name}'s {other.name} to its {text} in lower case followed by -x",
-                update(every, {other.name: lowered}),
+        # computed from the row's own fields only: a made-up suffix here ("... followed by -x")
+        # was copied as a shape into requests that wanted something else (the full eval)
+        second = next((f for f in texts if f.name != other.name), None)
+        if second is not None:
+            parts = [{"fn": "lower", "args": [{"field": text}]}, "_", {"fn": "lower", "args": [{"field": second.name}]}]
+            said = f"set every {name}'s {other.name} to its {text} and {second.name} in lower case, joined by _"
+            out.append(Example(said, update(every, {other.name: {"fn": "concat", "args": parts}})))
+        else:
+            lowered = {"fn": "lower", "args": [{"field": text}]}
+            out.append(
+                Example(
+                    f"set every {name}'s {other.name} to its {text} in lower case", update(every, {other.name: lowered})
+                )
             )
-        )
         per_key = {"fn": "byKey", "key": {"field": text}, "map": {"Sample C": "Sample E", "Sample D": "Sample F"}}
         both = {text: {"in": ["Sample C", "Sample D"]}}
         out.append(
