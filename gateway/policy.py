@@ -14,7 +14,7 @@ import datetime as dt
 from collections.abc import Iterable
 
 from .errors import PlanRefused, PolicyDenied
-from .plan import Call, Delete, Insert, Plan, Update, is_trivially_true
+from .plan import Call, Delete, Insert, Plan, StepTree, Update, is_trivially_true
 from .plan.nodes import ByKey, FieldTest, FnCall, ListLiteral, Literal, Node, walk
 from .sdl import Catalog, RootField
 
@@ -164,9 +164,7 @@ def copied_examples(plan: Plan, request: str, example_texts: Iterable[str]) -> l
     quoted = {_normal(t): t for t in example_texts if _normal(t)}
     problems: list[str] = []
     for t in plan.tree:
-        parts: list[Node] = [*([t.where] if t.where is not None else []), *t.order]
-        parts += [v for row in t.rows for v in row.values()] + list(t.set.values()) + list(t.args.values())
-        for part in parts:
+        for part in _parts(t):
             for node in walk(part):
                 texts = [k for k, _ in node.cases] if isinstance(node, ByKey) else []
                 if isinstance(node, Literal) and isinstance(node.value, str):
@@ -189,9 +187,7 @@ def field_names_as_text(catalog: Catalog, plan: Plan) -> list[str]:
         model = catalog.models.get(getattr(step, "model", "") or "")
         if model is None:
             continue
-        parts: list[Node] = [*t.order, *([t.where] if t.where is not None else [])]
-        parts += [v for row in t.rows for v in row.values()] + list(t.set.values())
-        for part in parts:
+        for part in _parts(t):
             for node in walk(part):
                 if not isinstance(node, FnCall):
                     continue
@@ -202,3 +198,9 @@ def field_names_as_text(catalog: Catalog, plan: Plan) -> list[str]:
                             f'{model.name}.{arg.value} write {{"field": "{arg.value}"}}'
                         )
     return problems
+
+
+def _parts(t: StepTree) -> list[Node]:
+    """Every typed part of a step a plan's checks walk: filter, orderings, values, set, arguments."""
+    parts: list[Node] = [*([t.where] if t.where is not None else []), *t.order]
+    return parts + [v for row in t.rows for v in row.values()] + list(t.set.values()) + list(t.args.values())
