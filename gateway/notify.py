@@ -1,9 +1,13 @@
 """Change notifications: which models a committed write touched, fanned out to the live subscriptions.
 
-Within a process a write wakes the subscriptions that read one of the models it touched. Across
-``--workers`` and machines the same message travels through Redis pub/sub or PostgreSQL
-LISTEN/NOTIFY (``GATEWAY_NOTIFY``). A subscription holds one "changed" flag, not a queue: a
-burst of writes costs a slow consumer one re-run, and nothing grows while it lags.
+Within a process a write the gateway makes wakes the subscriptions that read one of the models
+it touched. Writes made anywhere else (another worker or machine, ``gateway import``, another
+program) come from the store itself while someone watches (:mod:`gateway.store.changes`): a
+PostgreSQL store's triggers ``NOTIFY gateway_changes`` and the gateway listens; a SQLite
+file is polled with ``PRAGMA data_version``. Without them (a store that refused the triggers)
+gateways tell each other through Redis pub/sub or PostgreSQL NOTIFY (``GATEWAY_NOTIFY``). A
+subscription holds one "changed" flag, not a queue: a burst of writes costs a slow consumer one
+re-run, and nothing grows while it lags.
 """
 
 from __future__ import annotations
@@ -12,16 +16,23 @@ import asyncio
 import contextlib
 import json
 import logging
+import sqlite3
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import Engine
+
 from .config import require_redis
+from .store.changes import CHANNEL, OwnConnections, data_version, read_counts, store_can_announce
 
 log = logging.getLogger(__name__)
-CHANNEL = "gateway_changes"
+READY_WAIT_S = 5.0  # how long a new subscription waits for the store's feed before its first run
+POLL_S = 0.1  # SQLite: how often ``PRAGMA data_version`` is asked while someone watches
+
+Deliver = Callable[[set[str] | None], None]  # the models that changed; None: any may have
 
 
 @dataclass(eq=False)
@@ -40,8 +51,9 @@ class Watch:
 class Notifier:
     """Delivers "these models changed" to the watches of this process and, when set up, to others."""
 
-    def __init__(self, backend: Backend | None = None) -> None:
+    def __init__(self, backend: Backend | None = None, feed: StoreFeed | None = None) -> None:
         self.backend = backend
+        self.feed = feed
         self.origin = uuid.uuid4().hex
         self._watches: set[Watch] = set()
         self._lock = threading.Lock()
@@ -56,24 +68,37 @@ class Notifier:
             return list(self._watches)
 
     def watch(self, models: Iterable[str]) -> Watch:
-        """Start watching ``models`` from the running event loop."""
+        """Start watching ``models`` from the running event loop; the first watch starts the store's feed."""
         w = Watch(frozenset(models), asyncio.get_running_loop())
         with self._lock:
             self._watches.add(w)
+            if self.feed is not None and len(self._watches) == 1:
+                self.feed.start(self.deliver)
             if self.backend is not None and not self._started:
                 self._started = True
                 self.backend.listen(self._remote)
         return w
 
+    async def ready(self) -> None:
+        """Wait (a bounded while) until the store's feed sees every later write: a subscription's
+        first run then misses nothing. A feed that cannot connect wakes every watch once it does."""
+        ready = self.feed.ready if self.feed is not None else None
+        if ready is not None and not ready.is_set():
+            await asyncio.to_thread(ready.wait, READY_WAIT_S)
+
     def unwatch(self, w: Watch) -> None:
         with self._lock:
             self._watches.discard(w)
+            if self.feed is not None and not self._watches:
+                self.feed.stop()  # no one watches: no connection held, no polling
 
     def publish(self, models: Iterable[str]) -> None:
         """A write touching ``models`` committed: wake local watchers and tell the other processes."""
         touched = set(models)
         if not touched:
             return
+        if self.feed is not None:
+            touched = self.feed.own_write(touched)
         self.deliver(touched)
         if self.backend is not None:
             try:
@@ -81,9 +106,10 @@ class Notifier:
             except Exception as e:  # noqa: BLE001 - a notification lost must not fail the write that committed
                 log.warning("change notification not sent: %s", e)
 
-    def deliver(self, models: set[str]) -> None:
+    def deliver(self, models: set[str] | None) -> None:
+        """Wake the watches reading one of ``models`` (every watch when None)."""
         with self._lock:
-            woken = [w for w in self._watches if w.models & models]
+            woken = [w for w in self._watches if models is None or w.models & models]
         for w in woken:
             w.wake()
 
@@ -96,8 +122,147 @@ class Notifier:
             self.deliver(set(message.get("models") or ()))
 
     def close(self) -> None:
+        if self.feed is not None:
+            self.feed.stop(wait=True)
         if self.backend is not None:
             self.backend.close()
+
+
+class StoreFeed:
+    """The store's own announcements of committed writes, read by a daemon thread from the first
+    watch to the last; each start is a fresh thread with its own stop and ready events."""
+
+    def __init__(self) -> None:
+        self.ready = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self, deliver: Deliver) -> None:
+        self._stop.set()  # a run still winding down ends on its own
+        self._stop, self.ready = threading.Event(), threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(deliver, self._stop, self.ready), daemon=True, name="gateway-store-changes"
+        )
+        self._thread.start()
+
+    def stop(self, wait: bool = False) -> None:
+        self._stop.set()
+        if wait and self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def own_write(self, models: set[str]) -> set[str]:
+        """This gateway committed a write to ``models``: those whose watches it wakes itself."""
+        return models
+
+    def _run(self, deliver: Deliver, stop: threading.Event, ready: threading.Event) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+
+class PostgresFeed(StoreFeed):
+    """``LISTEN gateway_changes`` on a connection of its own; notifications sent by this gateway's
+    connections are skipped (it has woken its watches already)."""
+
+    def __init__(self, dsn: str, own: OwnConnections) -> None:
+        super().__init__()
+        self.dsn = dsn
+        self.own = own
+
+    def _run(self, deliver: Deliver, stop: threading.Event, ready: threading.Event) -> None:
+        import psycopg
+
+        missed = False
+        while not stop.is_set():
+            try:
+                with psycopg.connect(self.dsn, autocommit=True, connect_timeout=5) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    if missed:  # writes made while the channel was down were not heard: re-run all
+                        deliver(None)
+                    ready.set()
+                    while not stop.is_set():
+                        for n in conn.notifies(timeout=0.5):
+                            if n.pid not in self.own:
+                                deliver(_models(n.payload))
+            except Exception as e:  # noqa: BLE001 - the channel dropped: wait a moment, then listen again
+                log.warning("store change notifications interrupted: %s", e)
+                missed = True
+                stop.wait(1.0)
+
+
+class SqliteFeed(StoreFeed):
+    """Asks ``PRAGMA data_version`` every ``interval`` seconds on a connection of its own and, when
+    another connection committed, reads the per-model write counts to wake only the watches
+    of models that changed. The gateway's own writes go through ``own_write``, so they are
+    not announced twice."""
+
+    def __init__(self, path: str, interval: float = POLL_S) -> None:
+        super().__init__()
+        self.path = path
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._seen: dict[str, int] = {}
+
+    def own_write(self, models: set[str]) -> set[str]:
+        """Read the counts now, before the wake: the re-run it causes reads a later snapshot, so
+        every change counted so far is in it, and only a later one moves a count past this.
+        A model whose count was already seen has been woken by the poll since the commit (or
+        did not change): it is not woken twice."""
+        with self._lock:
+            if self._conn is None:
+                return models
+            try:
+                now = read_counts(self._conn)
+            except sqlite3.Error:
+                return models
+            woken = {m for m in models if m not in now or now[m] != self._seen.get(m)}
+            self._seen.update({m: now[m] for m in woken if m in now})
+            return woken
+
+    def _run(self, deliver: Deliver, stop: threading.Event, ready: threading.Event) -> None:
+        try:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as e:
+            log.warning("store change notifications off: %s", e)
+            return
+        try:
+            with self._lock:
+                if stop.is_set():
+                    return
+                version, self._seen, self._conn = data_version(conn), read_counts(conn), conn
+            ready.set()
+            while not stop.wait(self.interval):
+                changed: set[str] = set()
+                with self._lock:
+                    if stop.is_set():
+                        break
+                    v = data_version(conn)
+                    if v == version:
+                        continue
+                    version, now = v, read_counts(conn)
+                    changed = {m for m, n in now.items() if self._seen.get(m) != n}
+                    self._seen = now
+                if changed:
+                    deliver(changed)
+        except sqlite3.Error as e:
+            log.warning("store change notifications stopped: %s", e)
+        finally:
+            with self._lock:
+                if self._conn is conn:
+                    self._conn = None
+            conn.close()
+
+
+def _models(payload: str) -> set[str] | None:
+    """The models a notification names; None (every watch) for one that cannot be read."""
+    try:
+        message = json.loads(payload)
+        return {str(m) for m in message["models"]}
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 class Backend:
@@ -201,23 +366,36 @@ class PostgresBackend(_Listener):
                 self._conn.close()
 
 
-def make_notifier(mode: str, db_url: Any, redis_url: str | None, redis_prefix: str = "gateway:") -> Notifier:
-    """The notifier for ``GATEWAY_NOTIFY``: ``auto`` (Redis when configured, else PostgreSQL when
-    the store is PostgreSQL, else this process only), ``redis``, ``postgres`` or ``local``."""
-    from sqlalchemy.engine import make_url
+def make_notifier(
+    mode: str, engine: Engine, redis_url: str | None, redis_prefix: str = "gateway:", *, announces: bool = False
+) -> Notifier:
+    """The notifier for ``GATEWAY_NOTIFY``.
 
-    url = make_url(str(db_url)) if not hasattr(db_url, "drivername") else db_url
+    ``auto``: the store's own announcements when it makes them (``announces``: the triggers are
+    in place), else Redis when configured, else PostgreSQL NOTIFY on a PostgreSQL store, else
+    this process only. ``redis`` and ``postgres``: that channel between gateways, plus the
+    store's announcements (on PostgreSQL they are the same channel). ``local``: this process's
+    own writes only.
+    """
+    url = engine.url
     is_pg = url.drivername.startswith("postgresql")
+    dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    feed: StoreFeed | None = None
+    if mode != "local" and announces and store_can_announce(engine):
+        feed = PostgresFeed(dsn, OwnConnections(engine)) if is_pg else SqliteFeed(str(url.database))
     if mode == "auto":
+        if feed is not None:
+            return Notifier(feed=feed)
         mode = "redis" if redis_url else "postgres" if is_pg else "local"
     if mode == "redis":
         if not redis_url:
             raise ValueError("GATEWAY_NOTIFY=redis needs GATEWAY_REDIS_URL")
-        return Notifier(RedisBackend(redis_url, f"{redis_prefix}changes"))
+        return Notifier(RedisBackend(redis_url, f"{redis_prefix}changes"), feed)
     if mode == "postgres":
         if not is_pg:
             raise ValueError("GATEWAY_NOTIFY=postgres needs a PostgreSQL store")
-        return Notifier(PostgresBackend(url.set(drivername="postgresql").render_as_string(hide_password=False)))
+        # The triggers announce every write on the channel the gateways would use: no message of its own.
+        return Notifier(None if feed is not None else PostgresBackend(dsn), feed)
     if mode != "local":
         raise ValueError(f"GATEWAY_NOTIFY must be auto, local, redis or postgres, not {mode!r}")
     return Notifier()

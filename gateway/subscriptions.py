@@ -143,6 +143,7 @@ async def subscribe_field(gateway: Resolver, _source: Any, info: GraphQLResolveI
 
     live = LiveQuery(gateway, prepared, watch, release)
     ctx.closers.append(live.aclose)
+    await notifier.ready()  # the first run then misses no write the store announces
     return live
 
 

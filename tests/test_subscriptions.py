@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import sqlite3
+import subprocess
+import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -331,3 +336,122 @@ def test_the_sdl_serves_subscription_fields_as_read_only(live: tuple[LiveServer,
     server, _ = live
     root = server.gateway.catalog.root("subscription", "tasks")
     assert root.readonly and root.models == ("Task",)
+
+
+# -- writes made outside the gateway ---------------------------------------------------------
+def write_outside(db: str, sql: str) -> None:
+    """One statement by another program: a plain sqlite3 or psycopg connection, not the gateway's."""
+    if db.startswith("sqlite"):
+        conn = sqlite3.connect(db.removeprefix("sqlite:///"), timeout=30)
+        with conn:
+            conn.execute(sql)
+        conn.close()
+        return
+    import psycopg
+
+    with psycopg.connect(db.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as pg:
+        pg.execute(sql)
+
+
+OUTSIDE_TASK = """INSERT INTO "Task"(id, title, status, _gateway_created)
+SELECT 't-out', 'Call Bob', 'TODO', coalesce(max(_gateway_created), 0) + 1 FROM "Task\"
+"""
+
+
+def test_a_row_another_program_inserts_reaches_the_subscription(live: tuple[LiveServer, ScriptedProvider]) -> None:
+    server, model = live
+    model.push(OPEN_TASKS)
+    stream = EventStream(server.url, SUBSCRIBE)
+    try:
+        assert titles(stream.wait(1)[0][1]) == ["Fix login", "Push notifications"]
+        write_outside(str(server.gateway.engine.url.render_as_string(hide_password=False)), OUTSIDE_TASK)
+        second = stream.wait(2)[1]
+        assert titles(second[1]) == ["Call Bob", "Fix login", "Push notifications"]
+        assert second[1]["data"]["tasks"][0]["project"] is None
+    finally:
+        stream.close()
+
+
+def test_gateway_import_in_another_process_reaches_the_subscription(
+    live: tuple[LiveServer, ScriptedProvider], tmp_path: Path
+) -> None:
+    server, model = live
+    model.push(OPEN_TASKS)
+    seed = tmp_path / "more.json"
+    seed.write_text(json.dumps({"Task": [{"title": "Call Bob", "status": "TODO"}]}))
+    db = server.gateway.engine.url.render_as_string(hide_password=False)
+    stream = EventStream(server.url, SUBSCRIBE)
+    try:
+        stream.wait(1)
+        imported = subprocess.run(
+            [sys.executable, "-m", "gateway.cli", "import", str(seed), "--schema", str(tmp_path / "live.graphql")],
+            env={**os.environ, "GATEWAY_DB": db},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert imported.returncode == 0, imported.stderr
+        assert titles(stream.wait(2)[1][1]) == ["Call Bob", "Fix login", "Push notifications"]
+    finally:
+        stream.close()
+
+
+def test_the_store_feed_stops_when_no_one_watches_and_starts_again(
+    live: tuple[LiveServer, ScriptedProvider],
+) -> None:
+    server, _ = live
+    gw, db = server.gateway, server.gateway.engine.url.render_as_string(hide_password=False)
+    feed = gw.notifier.feed
+    assert feed is not None and not feed.running  # nothing watches yet: no poll, no LISTEN connection
+    listing = "subscription { tasks { title } }"
+    stream = EventStream(server.url, listing)
+    stream.wait(1)
+    assert feed.running
+    stream.close()
+    wait_until(lambda: gw.notifier.watching == 0 and not feed.running)
+    write_outside(db, OUTSIDE_TASK)  # nothing watches: nothing runs again, nothing reads the store
+    again = EventStream(server.url, listing)
+    try:
+        assert len(again.wait(1)[0][1]["data"]["tasks"]) == 4
+        write_outside(db, """DELETE FROM "Task" WHERE id = 't-out'""")
+        assert len(again.wait(2)[1][1]["data"]["tasks"]) == 3
+    finally:
+        again.close()
+
+
+def test_the_gateways_own_write_runs_a_subscription_again_once(live: tuple[LiveServer, ScriptedProvider]) -> None:
+    """The gateway wakes its watches itself; the store's announcement of the same write is not a second wake."""
+    server, model = live
+    gw = server.gateway
+    runs: Counter[str] = Counter()
+    run_prepared = gw.run_prepared
+
+    async def counted(p: Any) -> Any:
+        runs[p.root.key] += 1
+        return await run_prepared(p)
+
+    gw.run_prepared = counted  # type: ignore[method-assign]
+    count_tags = {
+        "steps": [{"op": "aggregate", "model": "Tag", "aggregates": [{"fn": "count", "as": "n"}]}],
+        "result": 0,
+    }
+    model.push(OPEN_TASKS, count_tags, ADD_TASK)
+    tasks = EventStream(server.url, SUBSCRIBE)
+    tasks.wait(1)  # planned before the next subscription asks the model
+    tags = EventStream(server.url, 'subscription { taskCount(q: "how many tags") }')
+    try:
+        assert tags.wait(1)[0][1] == {"data": {"taskCount": 2}}
+        assert "errors" not in server.gql('mutation { tasks(q: "add a task: call Bob") { id } }')
+        assert len(tasks.wait(2)) == 2
+        # Another program's write, announced after the gateway's own: once the tag count has
+        # been sent again, the store's announcement of the task write has been read too.
+        write_outside(
+            gw.engine.url.render_as_string(hide_password=False),
+            """INSERT INTO "Tag"(id, name, _gateway_created) VALUES ('g3', 'later', 100)""",
+        )
+        assert tags.wait(2)[1][1] == {"data": {"taskCount": 3}}
+        [watch] = [w for w in gw.notifier.watches() if "Task" in w.models]
+        assert runs["subscription.tasks"] == 2 and not watch.changed.is_set()
+    finally:
+        tasks.close()
+        tags.close()
