@@ -455,3 +455,32 @@ def test_the_gateways_own_write_runs_a_subscription_again_once(live: tuple[LiveS
     finally:
         tasks.close()
         tags.close()
+
+
+def test_a_store_that_refuses_the_triggers_still_serves_and_gateways_tell_each_other(
+    pg_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A PostgreSQL user that may write the tables but not create functions or triggers on them."""
+    import psycopg
+
+    from gateway.notify import PostgresBackend
+
+    make_gateway(pg_url).close()  # the owner creates the tables (its SDL has no Subscription: no triggers)
+    role = f"gw_writer_{os.getpid()}"
+    admin = pg_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(admin, autocommit=True) as pg:
+        pg.execute(f"CREATE ROLE {role} LOGIN")
+        pg.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}")
+    try:
+        schema = tmp_path / "live.graphql"
+        schema.write_text(LIVE_SDL)
+        limited = make_gateway(pg_url.replace("postgres@", f"{role}@"), schema)
+        try:
+            assert limited.notifier.feed is None and isinstance(limited.notifier.backend, PostgresBackend)
+            assert "will not be announced" in caplog.text
+        finally:
+            limited.close()
+    finally:
+        with psycopg.connect(admin, autocommit=True) as pg:
+            pg.execute(f"DROP OWNED BY {role}")
+            pg.execute(f"DROP ROLE {role}")

@@ -98,7 +98,7 @@ def _postgres(conn: Connection, tables: dict[str, list[str]]) -> None:
         for (name,) in conn.execute(
             text(
                 "SELECT c.relname FROM pg_trigger AS t JOIN pg_class AS c ON c.oid = t.tgrelid "
-                "WHERE t.tgname = :t AND c.relnamespace = current_schema()::regnamespace"
+                "JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE t.tgname = :t AND n.nspname = current_schema()"
             ),
             {"t": TRIGGER},
         )
