@@ -463,7 +463,7 @@ def test_a_store_that_refuses_the_triggers_still_serves_and_gateways_tell_each_o
     """A PostgreSQL user that may write the tables but not create functions or triggers on them."""
     import psycopg
 
-    from gateway.notify import PostgresBackend
+    from gateway.notify import PostgresBackend  # internal: which channel the gateway fell back to
 
     make_gateway(pg_url).close()  # the owner creates the tables (its SDL has no Subscription: no triggers)
     role = f"gw_writer_{os.getpid()}"
