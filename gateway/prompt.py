@@ -169,18 +169,18 @@ def _aggregate_examples(catalog: Catalog, root: RootField, model: Model) -> list
         target = catalog.models.get(f.type_name) if f.kind in ("ref", "refs") and f.auth_roles is None else None
         tf = _text_field(target) if target is not None else None
         if target is not None and tf:
-            where = {f.name: {tf: {"eq": "Sample B"}}}
+            through = {f.name: {tf: {"eq": "Sample B"}}}
             out.append(
                 Example(
                     f"how many {model.name} does Sample B have",
-                    _count(model, alias, where),
+                    _count(model, alias, through),
                     grounding=f'"Sample B" -> {target.name}.{tf} "Sample B"',
                 )
             )
-            numbers = [x for x in model.fields.values() if x.kind == "scalar" and x.type_name in ("Int", "Float")]
-            number = numbers[-1] if numbers and numbers[-1].auth_roles is None else None
+            summed = [x for x in model.fields.values() if x.kind == "scalar" and x.type_name in ("Int", "Float")]
+            number = summed[-1] if summed and summed[-1].auth_roles is None else None
             if number is not None and shape is None:  # a field answering one number: a sum too
-                total = _count(model, alias, where)
+                total = _count(model, alias, through)
                 total["steps"][0]["aggregates"] = [{"fn": "sum", "field": number.name, "as": alias}]
                 out.append(
                     Example(
