@@ -321,7 +321,7 @@ class RedisBackend(_Listener):
         self.client.publish(self.channel, message)
 
     def _receive(self, callback: Any) -> None:
-        pubsub = self.client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+        pubsub = self.client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call,unused-ignore]  # typed from redis 8
         pubsub.subscribe(self.channel)
         try:
             while not self._stop.is_set():
