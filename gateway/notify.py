@@ -1,11 +1,12 @@
 """Change notifications: which models a committed write touched, fanned out to the live subscriptions.
 
 Within a process a write the gateway makes wakes the subscriptions that read one of the models
-it touched. Writes made anywhere else (another worker or machine, ``gateway import``, another
-program) come from the store itself while someone watches (:mod:`gateway.store.changes`): a
-PostgreSQL store's triggers ``NOTIFY gateway_changes`` and the gateway listens; a SQLite
-file is polled with ``PRAGMA data_version``. Without them (a store that refused the triggers)
-gateways tell each other through Redis pub/sub or PostgreSQL NOTIFY (``GATEWAY_NOTIFY``). A
+it touched. Writes made by other programs come from the store itself while someone watches
+(:mod:`gateway.store.changes`): a PostgreSQL store's triggers ``NOTIFY gateway_changes`` and
+the gateway listens; a SQLite file is polled with ``PRAGMA data_version``, which sees other
+gateways' writes too. On PostgreSQL the gateway's own sessions skip the trigger's NOTIFY (it
+would serialise their commits), so gateways tell each other, once a write has committed and
+from a thread of its own, on the same channel or through Redis pub/sub (``GATEWAY_NOTIFY``). A
 subscription holds one "changed" flag, not a queue: a burst of writes costs a slow consumer one
 re-run, and nothing grows while it lags.
 """
@@ -26,7 +27,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from .config import require_redis
-from .store.changes import CHANNEL, OwnConnections, data_version, read_counts, store_can_announce
+from .store.changes import CHANNEL, data_version, mark_sessions, read_counts, store_can_announce
 
 log = logging.getLogger(__name__)
 READY_WAIT_S = 5.0  # how long a new subscription waits for the store's feed before its first run
@@ -51,10 +52,13 @@ class Watch:
 class Notifier:
     """Delivers "these models changed" to the watches of this process and, when set up, to others."""
 
-    def __init__(self, backend: Backend | None = None, feed: StoreFeed | None = None) -> None:
+    def __init__(
+        self, backend: Backend | None = None, feed: StoreFeed | None = None, origin: str | None = None
+    ) -> None:
         self.backend = backend
         self.feed = feed
-        self.origin = uuid.uuid4().hex
+        self.origin = origin or uuid.uuid4().hex
+        self._outbox = Outbox(self._send) if backend is not None else None
         self._watches: set[Watch] = set()
         self._lock = threading.Lock()
         self._started = False
@@ -93,18 +97,23 @@ class Notifier:
                 self.feed.stop()  # no one watches: no connection held, no polling
 
     def publish(self, models: Iterable[str]) -> None:
-        """A write touching ``models`` committed: wake local watchers and tell the other processes."""
+        """A write touching ``models`` committed: wake local watchers and tell the other processes
+        (the message leaves from the outbox's thread: the write does not wait for it)."""
         touched = set(models)
         if not touched:
             return
         if self.feed is not None:
             touched = self.feed.own_write(touched)
         self.deliver(touched)
-        if self.backend is not None:
-            try:
-                self.backend.send(json.dumps({"origin": self.origin, "models": sorted(touched)}))
-            except Exception as e:  # noqa: BLE001 - a notification lost must not fail the write that committed
-                log.warning("change notification not sent: %s", e)
+        if self._outbox is not None:
+            self._outbox.put(touched)
+
+    def _send(self, models: set[str]) -> None:
+        assert self.backend is not None
+        try:
+            self.backend.send(json.dumps({"origin": self.origin, "models": sorted(models)}))
+        except Exception as e:  # noqa: BLE001 - a notification lost must not fail the write that committed
+            log.warning("change notification not sent: %s", e)
 
     def deliver(self, models: set[str] | None) -> None:
         """Wake the watches reading one of ``models`` (every watch when None)."""
@@ -122,10 +131,52 @@ class Notifier:
             self.deliver(set(message.get("models") or ()))
 
     def close(self) -> None:
+        """Stop listening, send what is still in the outbox, close the channel."""
         if self.feed is not None:
             self.feed.stop(wait=True)
+        if self._outbox is not None:
+            self._outbox.close()
         if self.backend is not None:
             self.backend.close()
+
+
+class Outbox:
+    """Hands ``send`` the models of committed writes from a daemon thread of its own, so a write
+    never waits for its message (on PostgreSQL each NOTIFY commits one at a time, cluster-wide).
+    The models of writes that commit while a message is on its way leave together in the next
+    one: under load, one message stands for many writes, and nothing queues up."""
+
+    def __init__(self, send: Callable[[set[str]], None]) -> None:
+        self._send = send
+        self._pending: set[str] = set()
+        self._cond = threading.Condition()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    def put(self, models: set[str]) -> None:
+        with self._cond:
+            self._pending |= models
+            if self._thread is None and not self._closed:
+                self._thread = threading.Thread(target=self._run, daemon=True, name="gateway-notify-send")
+                self._thread.start()
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: bool(self._pending) or self._closed)
+                if not self._pending:
+                    return  # closed, everything sent
+                batch, self._pending = self._pending, set()
+            self._send(batch)
+
+    def close(self) -> None:
+        """Send what is pending, then stop."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
 
 
 class StoreFeed:
@@ -163,13 +214,14 @@ class StoreFeed:
 
 
 class PostgresFeed(StoreFeed):
-    """``LISTEN gateway_changes`` on a connection of its own; notifications sent by this gateway's
-    connections are skipped (it has woken its watches already)."""
+    """``LISTEN gateway_changes`` on a connection of its own: the triggers' notifications (writes
+    made outside the gateways) and other gateways' messages; this gateway's own (its ``origin``)
+    are skipped, it has woken its watches already."""
 
-    def __init__(self, dsn: str, own: OwnConnections) -> None:
+    def __init__(self, dsn: str, origin: str) -> None:
         super().__init__()
         self.dsn = dsn
-        self.own = own
+        self.origin = origin
 
     def _run(self, deliver: Deliver, stop: threading.Event, ready: threading.Event) -> None:
         import psycopg
@@ -184,8 +236,9 @@ class PostgresFeed(StoreFeed):
                     ready.set()
                     while not stop.is_set():
                         for n in conn.notifies(timeout=0.5):
-                            if n.pid not in self.own:
-                                deliver(_models(n.payload))
+                            origin, models = _message(n.payload)
+                            if origin != self.origin:
+                                deliver(models)
             except Exception as e:  # noqa: BLE001 - the channel dropped: wait a moment, then listen again
                 log.warning("store change notifications interrupted: %s", e)
                 missed = True
@@ -256,13 +309,20 @@ class SqliteFeed(StoreFeed):
             conn.close()
 
 
-def _models(payload: str) -> set[str] | None:
-    """The models a notification names; None (every watch) for one that cannot be read."""
+def _message(payload: str) -> tuple[str | None, set[str] | None]:
+    """The gateway that sent a notification (None: a trigger) and the models it names; None
+    (every watch) for models that cannot be read."""
     try:
         message = json.loads(payload)
-        return {str(m) for m in message["models"]}
-    except (ValueError, KeyError, TypeError):
-        return None
+    except ValueError:
+        return None, None
+    if not isinstance(message, dict):
+        return None, None
+    origin = message.get("origin")
+    try:
+        return (str(origin) if origin is not None else None), {str(m) for m in message["models"]}
+    except (KeyError, TypeError):
+        return None, None
 
 
 class Backend:
@@ -334,11 +394,13 @@ class RedisBackend(_Listener):
 
 
 class PostgresBackend(_Listener):
-    """PostgreSQL ``NOTIFY gateway_changes`` / ``LISTEN gateway_changes`` on the store itself."""
+    """PostgreSQL ``NOTIFY gateway_changes`` / ``LISTEN gateway_changes`` on the store itself;
+    ``listens=False`` only sends (a :class:`PostgresFeed` listens on the channel already)."""
 
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, dsn: str, listens: bool = True) -> None:
         super().__init__()
         self.dsn = dsn
+        self.listens = listens
         self._send_lock = threading.Lock()
         self._conn: Any = None
 
@@ -349,6 +411,10 @@ class PostgresBackend(_Listener):
             if self._conn is None or self._conn.closed:
                 self._conn = psycopg.connect(self.dsn, autocommit=True)
             self._conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, message))
+
+    def listen(self, callback: Any) -> None:
+        if self.listens:
+            super().listen(callback)
 
     def _receive(self, callback: Any) -> None:
         import psycopg
@@ -372,30 +438,39 @@ def make_notifier(
     """The notifier for ``GATEWAY_NOTIFY``.
 
     ``auto``: the store's own announcements when it makes them (``announces``: the triggers are
-    in place), else Redis when configured, else PostgreSQL NOTIFY on a PostgreSQL store, else
-    this process only. ``redis`` and ``postgres``: that channel between gateways, plus the
-    store's announcements (on PostgreSQL they are the same channel). ``local``: this process's
-    own writes only.
+    in place; on PostgreSQL the gateways then tell each other on the triggers' channel), else
+    Redis when configured, else PostgreSQL NOTIFY on a PostgreSQL store, else this process only.
+    ``redis`` and ``postgres``: that channel between gateways, plus the store's announcements.
+    ``local``: this process's own writes only. On PostgreSQL, where the gateway tells the others
+    itself (on the store's channel, or through Redis to gateways that also hear the store), its
+    sessions are marked so that triggers skip them: each write is announced once.
     """
     url = engine.url
     is_pg = url.drivername.startswith("postgresql")
     dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    origin = uuid.uuid4().hex
     feed: StoreFeed | None = None
     if mode != "local" and announces and store_can_announce(engine):
-        feed = PostgresFeed(dsn, OwnConnections(engine)) if is_pg else SqliteFeed(str(url.database))
+        feed = PostgresFeed(dsn, origin) if is_pg else SqliteFeed(str(url.database))
     if mode == "auto":
-        if feed is not None:
-            return Notifier(feed=feed)
-        mode = "redis" if redis_url else "postgres" if is_pg else "local"
+        if feed is None:
+            mode = "redis" if redis_url else "postgres" if is_pg else "local"
+        elif is_pg:
+            mode = "postgres"  # the gateways tell each other on the triggers' channel
+        else:
+            return Notifier(feed=feed, origin=origin)  # SQLite: every connection's commit moves data_version
+    if mode == "local":
+        return Notifier(origin=origin)
     if mode == "redis":
         if not redis_url:
             raise ValueError("GATEWAY_NOTIFY=redis needs GATEWAY_REDIS_URL")
-        return Notifier(RedisBackend(redis_url, f"{redis_prefix}changes"), feed)
-    if mode == "postgres":
+        backend: Backend = RedisBackend(redis_url, f"{redis_prefix}changes")
+    elif mode == "postgres":
         if not is_pg:
             raise ValueError("GATEWAY_NOTIFY=postgres needs a PostgreSQL store")
-        # The triggers announce every write on the channel the gateways would use: no message of its own.
-        return Notifier(None if feed is not None else PostgresBackend(dsn), feed)
-    if mode != "local":
+        backend = PostgresBackend(dsn, listens=feed is None)  # the feed listens on the same channel
+    else:
         raise ValueError(f"GATEWAY_NOTIFY must be auto, local, redis or postgres, not {mode!r}")
-    return Notifier()
+    if is_pg and (feed is not None or isinstance(backend, PostgresBackend)):
+        mark_sessions(engine, origin)  # its writes reach the listeners once, from this gateway
+    return Notifier(backend, feed, origin)

@@ -21,7 +21,7 @@ import websockets
 
 from conftest import DEMO_SCHEMA, TRACKER_SEED, LiveServer, make_gateway
 from gateway import ScriptedProvider, import_records
-from gateway.notify import Notifier  # internal: the one-flag watch is what bounds a slow consumer
+from gateway.notify import Backend, Notifier  # internal: the one-flag watch and the outbox bound the work
 
 LIVE_SDL = (
     DEMO_SCHEMA.read_text()
@@ -285,9 +285,11 @@ def test_websocket_queries_answer_once_and_complete(live: tuple[LiveServer, Scri
     assert got[1] == {"id": "q", "type": "complete"}
 
 
-@pytest.mark.parametrize("channel", ["postgres", "redis"])
+@pytest.mark.parametrize("channel", ["auto", "postgres", "redis"])
 def test_a_write_on_another_gateway_reaches_the_subscription(channel: str, pg_url: str, tmp_path: Path) -> None:
-    """Two gateways on one PostgreSQL store stand for two workers or machines."""
+    """Two gateways on one PostgreSQL store stand for two workers or machines. The store's triggers
+    are in place (the SDL has Subscription fields) but skip the gateways' own sessions: the
+    writer tells the reader itself."""
     if channel == "redis":
         try:
             import redis
@@ -312,6 +314,38 @@ def test_a_write_on_another_gateway_reaches_the_subscription(channel: str, pg_ur
         stream.close()
         writer.stop()
         reader.stop()
+
+
+class HeldBackend(Backend):
+    """A channel whose first message stays on its way until the test lets it go."""
+
+    def __init__(self) -> None:
+        self.sent: list[list[str]] = []
+        self.sending, self.go = threading.Event(), threading.Event()
+
+    def send(self, message: str) -> None:
+        self.sending.set()
+        self.go.wait(20)
+        self.sent.append(json.loads(message)["models"])
+
+    def listen(self, callback: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def test_writes_that_commit_while_a_message_is_on_its_way_leave_in_one_and_none_is_lost_on_close() -> None:
+    """A write does not wait for its message to the other gateways (a NOTIFY commits alone, cluster-wide)."""
+    backend = HeldBackend()
+    notifier = Notifier(backend)
+    notifier.publish({"Task"})  # returns at once: the message leaves from the outbox's thread
+    assert backend.sending.wait(20)
+    notifier.publish({"Tag"})
+    notifier.publish({"Project", "Task"})
+    backend.go.set()
+    notifier.close()  # sends what is pending
+    assert backend.sent == [["Task"], ["Project", "Tag", "Task"]]
 
 
 def test_many_changes_while_a_consumer_lags_cost_one_rerun() -> None:
@@ -455,6 +489,42 @@ def test_the_gateways_own_write_runs_a_subscription_again_once(live: tuple[LiveS
     finally:
         tasks.close()
         tags.close()
+
+
+def next_notification(listener: Any) -> Any:
+    got = list(listener.notifies(timeout=20, stop_after=1))
+    assert got, "no notification on gateway_changes"
+    return json.loads(got[0].payload)
+
+
+def test_the_trigger_leaves_the_gateways_writes_to_the_gateway(pg_url: str, tmp_path: Path) -> None:
+    """A PostgreSQL transaction that notifies commits alone, cluster-wide, so the gateway's sessions
+    skip the trigger's NOTIFY: its write is announced once, by its own message after the commit;
+    another program's write by the trigger. The function an earlier version installed (it
+    notified for every session) is replaced when a gateway starts."""
+    import psycopg
+
+    schema = tmp_path / "live.graphql"
+    schema.write_text(LIVE_SDL)
+    make_gateway(pg_url, schema).close()
+    admin = pg_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(admin, autocommit=True) as pg:
+        pg.execute(
+            """CREATE OR REPLACE FUNCTION "_gateway_changed"() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+            PERFORM pg_notify('gateway_changes', json_build_object('models', TG_ARGV)::text); RETURN NULL; END $$"""
+        )
+    server, model = live_server(pg_url, tmp_path)
+    try:
+        with psycopg.connect(admin, autocommit=True) as listener:
+            listener.execute("LISTEN gateway_changes")
+            model.push(ADD_TASK)
+            assert "errors" not in server.gql('mutation { tasks(q: "add a task: call Bob") { id } }')
+            # Had the trigger notified, its message (sent at the write's commit) would come first.
+            assert next_notification(listener) == {"origin": server.gateway.notifier.origin, "models": ["Tag", "Task"]}
+            write_outside(pg_url, OUTSIDE_TASK)
+            assert next_notification(listener) == {"models": ["Task"]}
+    finally:
+        server.stop()
 
 
 def test_a_store_that_refuses_the_triggers_still_serves_and_gateways_tell_each_other(

@@ -1,10 +1,13 @@
-"""The store announces every committed write to a model's table, whoever made it (the gateway, ``gateway import``, another program).
+"""The store announces the committed writes to a model's table made outside the gateway (another program, an older gateway).
 
 PostgreSQL: one statement-level trigger per table calls ``pg_notify('gateway_changes',
 '{"models": [...]}')``; the notification leaves at commit (never for a rolled-back write), and
-PostgreSQL sends identical ones of one transaction once. SQLite cannot notify another process,
-so a row trigger per table counts the writes of each model in ``_gateway_changes``; a reader
-asks ``PRAGMA data_version`` (which changes when another connection commits, a few
+PostgreSQL sends identical ones of one transaction once. A transaction that notifies holds a
+cluster-wide lock while it commits, so concurrent notifying writers commit one at a time: the
+gateway's own sessions (:func:`mark_sessions`) skip the notification, and the gateway announces
+its writes itself once they have committed. SQLite cannot notify another process, so a row
+trigger per table counts the writes of each model (the gateway's too) in ``_gateway_changes``;
+a reader asks ``PRAGMA data_version`` (which changes when another connection commits, a few
 microseconds) and reads the counts only then. A join table's rows announce both its models.
 The triggers are installed, idempotently, when the SDL has ``Subscription`` fields.
 """
@@ -24,6 +27,7 @@ from .tables import INTERNAL_PREFIX, StoreTables
 log = logging.getLogger(__name__)
 
 CHANNEL = "gateway_changes"  # PostgreSQL's NOTIFY channel, the one the gateways talk on too
+ORIGIN = "gateway.origin"  # PostgreSQL: set in a gateway's sessions, whose writes the trigger leaves unannounced
 COUNTS = f"{INTERNAL_PREFIX}changes"  # SQLite: writes per model
 TRIGGER = f"{INTERNAL_PREFIX}changed"
 IN_MEMORY = ("", ":memory:")
@@ -90,7 +94,9 @@ def _postgres(conn: Connection, tables: dict[str, list[str]]) -> None:
     conn.execute(
         text(
             f'CREATE OR REPLACE FUNCTION "{TRIGGER}"() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN '
-            f"PERFORM pg_notify('{CHANNEL}', json_build_object('models', TG_ARGV)::text); RETURN NULL; END $$"
+            f"IF coalesce(current_setting('{ORIGIN}', true), '') = '' THEN "
+            f"PERFORM pg_notify('{CHANNEL}', json_build_object('models', TG_ARGV)::text); END IF; "
+            "RETURN NULL; END $$"
         )
     )
     have = {
@@ -125,39 +131,21 @@ def data_version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA data_version").fetchone()[0])
 
 
-class OwnConnections:
-    """The server process ids of an engine's PostgreSQL connections.
+def mark_sessions(engine: Engine, origin: str) -> None:
+    """PostgreSQL: set ``gateway.origin`` in each session of ``engine``, so its writes commit
+    without the trigger's notification (the gateway announces them itself, after the commit).
 
-    A notification carries the id of the connection that sent it; one sent by this gateway's
-    own connection is a write the gateway has already announced to its own subscriptions.
-    An id is recorded when its connection is taken from the pool and forgotten when it closes.
+    Set once per connection, when it opens (no statement per write); the connections opened
+    before (migrations, the triggers' installation) are closed, so every one is marked.
     """
 
-    def __init__(self, engine: Engine) -> None:
-        self._pids: set[int] = set()
-        event.listen(engine, "checkout", self._checkout)
-        for name in ("close", "invalidate", "detach"):
-            event.listen(engine, name, self._gone)
+    quoted = origin.replace("'", "''")  # a literal: the same statement for every driver's paramstyle
 
-    def __contains__(self, pid: object) -> bool:
-        return pid in self._pids
+    def _mark(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"SELECT set_config('{ORIGIN}', '{quoted}', false)")
+        cursor.close()
+        dbapi_connection.commit()  # a session setting made in a transaction rolled back would be undone
 
-    def _checkout(self, dbapi_connection: Any, record: Any, _proxy: Any) -> None:
-        pid = record.info.get("backend_pid")
-        if pid is None:
-            pid = record.info["backend_pid"] = _backend_pid(dbapi_connection)
-        if pid is not None:
-            self._pids.add(pid)
-
-    def _gone(self, _dbapi_connection: Any, record: Any, *_args: Any) -> None:
-        pid = record.info.pop("backend_pid", None) if record is not None else None
-        if pid is not None:
-            self._pids.discard(pid)
-
-
-def _backend_pid(dbapi_connection: Any) -> int | None:
-    info = getattr(dbapi_connection, "info", None)
-    pid = getattr(info, "backend_pid", None)  # psycopg 3: known locally, no round trip
-    if pid is None and hasattr(dbapi_connection, "get_backend_pid"):  # psycopg2
-        pid = dbapi_connection.get_backend_pid()
-    return int(pid) if pid else None
+    event.listen(engine, "connect", _mark)
+    engine.dispose()
