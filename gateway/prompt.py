@@ -136,7 +136,8 @@ def _pick(model: Model, *kinds: str, types: tuple[str, ...] = ()) -> ModelField 
 
 
 def _named_like_a_date(name: str) -> bool:
-    return name.lower().endswith("date") or name.endswith("At")
+    """Text named like a date: dueDate, createdAt, hiredOn, deadline, birthday."""
+    return name.lower().endswith(("date", "deadline", "birthday")) or name.endswith(("At", "On"))
 
 
 def _date_field(model: Model) -> ModelField | None:

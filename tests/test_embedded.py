@@ -301,7 +301,7 @@ def _grammar_allows(schema: dict[str, Any], text: str) -> bool:
 
     import llama_cpp
 
-    from gateway.llm.grammar import schema_to_gbnf
+    from gateway.llm.grammar import schema_to_gbnf  # internal: the grammar builder is what this covers
 
     loaded = embedded.EmbeddedProvider(None).load()
     vocab = loaded.llama._model.vocab
