@@ -95,6 +95,9 @@ def invented_strings(catalog: Catalog, plan: Plan, request: str, known: Iterable
     So a worked example copied by a model that could not express the request fails here.
     """
     said = _normal(request)
+    # one or two letters occur inside any request: they count only as a word of it ("M-1, M-2"
+    # gives "M-"; "translate every title into French" gives no "F-")
+    tokens = set(re.findall(r"[^\W_]+", request.lower()))
     allowed = {_normal(k) for k in known}
     problems: list[str] = []
     for step, t in zip(plan.steps, plan.tree, strict=True):
@@ -115,7 +118,7 @@ def invented_strings(catalog: Catalog, plan: Plan, request: str, known: Iterable
                 if not isinstance(lit, Literal) or not isinstance(lit.value, str) or id(lit) in padding:
                     continue  # lpad's fill character formats a value, it is not data
                 norm = _normal(lit.value)
-                if not norm or norm in said or norm in allowed:
+                if not norm or norm in allowed or (norm in said if len(norm) > 2 else norm in tokens):
                     continue
                 if f.type_name not in ("String", "ID") and _looks_like_date(lit.value):
                     continue
