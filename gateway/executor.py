@@ -154,7 +154,8 @@ class Executor:
         return [by_id[i] for i in ids if i in by_id]
 
     def record(self, model: str, row: Any) -> Record:
-        rec = {k: plain(v) for k, v in dict(row).items() if k not in INTERNAL_COLUMNS}
+        # ``plain`` only where needed: this runs for every column of every row read
+        rec = {k: plain(v) if isinstance(v, Decimal) else v for k, v in row.items() if k not in INTERNAL_COLUMNS}
         rec["__typename"] = model
         return rec
 
