@@ -191,12 +191,16 @@ def ask(
     gw = _gateway(_settings(schema, db, model, connectors=connectors))
     op = "mutation" if mutation else "query"
     if f"{op}.{field}" not in gw.catalog.root_fields:
+        gw.close()
         err.print(f"[red]error:[/red] no {op} field {field!r}", highlight=False)
         raise typer.Exit(2)
     root = gw.catalog.root(op, field)
     selection = select or _default_selection(gw.catalog, root.type_name)
     doc = f"{op} Ask($q: String!) {{ {field}(q: $q){(' { ' + selection + ' }') if selection else ''} }}"
-    body = asyncio.run(gw.execute(doc, {"q": request})).formatted()
+    try:
+        body = asyncio.run(gw.execute(doc, {"q": request})).formatted()
+    finally:
+        gw.close()  # a write's change notification leaves before the process ends
     typer.echo(json.dumps(body, indent=2, default=str))
     if body.get("errors"):
         raise typer.Exit(1)
@@ -220,17 +224,21 @@ def import_(
 ) -> None:
     """Load seed records in one transaction, checked against the SDL: all or nothing."""
     from .seed import import_records
+    from .subscriptions import models_changed
 
     gw = _gateway(_settings(schema, db))
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         counts = import_records(gw.executor, data)
+        gw.notifier.publish(models_changed(gw.catalog, counts))  # live subscriptions, wherever they run
     except json.JSONDecodeError as e:
         err.print(f"[red]error:[/red] {path} is not valid JSON: {e}", highlight=False)
         raise typer.Exit(1) from e
     except GatewayError as e:
         err.print(f"[red]error:[/red] {escape(e.message)}", highlight=False)
         raise typer.Exit(1) from e
+    finally:
+        gw.close()
     typer.echo("imported " + ", ".join(f"{n} {m}" for m, n in counts.items()) if counts else "nothing to import")
 
 

@@ -112,6 +112,7 @@ class Planner:
         seen: set[str] = set()
         last_error: PlanInvalid | None = None
         known = list(grounded_values)
+        only_read: Plan | None = None  # a Mutation plan that changes nothing, kept for the policy's refusal
         for _attempt in range(self.settings.repairs + 1):
             started = time.perf_counter()
             try:
@@ -160,6 +161,16 @@ class Planner:
                     raise InventedValue(
                         "the plan would store text that is not in the request: " + invented[0], errors=invented
                     )
+                if _changes_nothing(root, plan):
+                    only_read = plan
+                    raise PlanInvalid(
+                        "the plan only reads",
+                        errors=[
+                            f"mutation {root.name} changes data, but this plan only reads: plan the insert, "
+                            "update or delete the request asks for (a request that states a fact, "
+                            '"X is Y", sets that field of X), or refuse'
+                        ],
+                    )
             except PlanInvalid as e:
                 last_error = e
                 self._trace(trace, plan=None, errors=e.extensions.get("errors", [e.message]))
@@ -182,6 +193,9 @@ class Planner:
             self._trace(trace, plan=plan.dump(), errors=[])
             attempts.append({"answer": completion.text[:2000], "errors": []})
             return Planned(plan, u.model, total, attempts, request_id)
+        if only_read is not None and last_error is not None and last_error.message == "the plan only reads":
+            # the policy refuses it with PLAN_REFUSED: the request would change nothing
+            return Planned(only_read, total.model, total, attempts, request_id)
         error = InventedValue if isinstance(last_error, InventedValue) else PlanInvalid
         raise error(
             f"the model's plan was still invalid after {len(attempts)} attempts: "
@@ -218,6 +232,11 @@ class Planner:
         """Record how the plan of ``request_id`` ran: ``ok`` or the error code."""
         if self.traces is not None and request_id:
             self.traces.append({"kind": "outcome", "request_id": request_id, "outcome": outcome})
+
+
+def _changes_nothing(root: RootField, plan: Plan) -> bool:
+    """A Mutation field's plan that neither writes, calls a connector nor refuses."""
+    return not root.readonly and plan.refuse is None and not plan.writes and all(s.op != "call" for s in plan.steps)
 
 
 def _repair_message(error: PlanInvalid) -> str:

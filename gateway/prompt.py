@@ -135,14 +135,17 @@ def _pick(model: Model, *kinds: str, types: tuple[str, ...] = ()) -> ModelField 
     )
 
 
+def _named_like_a_date(name: str) -> bool:
+    """Text named like a date: dueDate, createdAt, hiredOn, deadline, birthday."""
+    return name.lower().endswith(("date", "deadline", "birthday")) or name.endswith(("At", "On"))
+
+
 def _date_field(model: Model) -> ModelField | None:
     """A field holding a date: a Date/DateTime scalar, or text named like one (dueDate, createdAt)."""
     for f in model.fields.values():
         if f.kind != "scalar" or f.is_list:
             continue
-        if f.type_name in ("Date", "DateTime") or (
-            f.type_name == "String" and (f.name.lower().endswith("date") or f.name.endswith("At"))
-        ):
+        if f.type_name in ("Date", "DateTime") or (f.type_name == "String" and _named_like_a_date(f.name)):
             return f
     return None
 
@@ -163,6 +166,31 @@ def _aggregate_examples(catalog: Catalog, root: RootField, model: Model) -> list
     flag = _pick(model, "scalar", types=("Boolean",))
     if flag is not None:
         out.append(Example(f"how many {model.name} are {flag.name}", _count(model, alias, {flag.name: {"eq": True}})))
+    for f in model.fields.values():  # counted through a reference, named by what the other record says
+        target = catalog.models.get(f.type_name) if f.kind in ("ref", "refs") and f.auth_roles is None else None
+        tf = _text_field(target) if target is not None else None
+        if target is not None and tf:
+            through = {f.name: {tf: {"eq": "Sample B"}}}
+            out.append(
+                Example(
+                    f"how many {model.name} does Sample B have",
+                    _count(model, alias, through),
+                    grounding=f'"Sample B" -> {target.name}.{tf} "Sample B"',
+                )
+            )
+            summed = [x for x in model.fields.values() if x.kind == "scalar" and x.type_name in ("Int", "Float")]
+            number = summed[-1] if summed and summed[-1].auth_roles is None else None
+            if number is not None and shape is None:  # a field answering one number: a sum too
+                total = _count(model, alias, through)
+                total["steps"][0]["aggregates"] = [{"fn": "sum", "field": number.name, "as": alias}]
+                out.append(
+                    Example(
+                        f"total {number.name} of the {model.name} of Sample B",
+                        total,
+                        grounding=f'"Sample B" -> {target.name}.{tf} "Sample B"',
+                    )
+                )
+            break
     group = next((n for n in (shape.fields if shape else {}) if n in model.fields and n != alias), None)
     if group is not None and model.fields[group].kind in ("enum", "scalar", "ref"):
         out.append(Example(f"number of {model.name} per {group}", _count(model, alias, group=group)))
@@ -204,6 +232,15 @@ def _read_examples(catalog: Catalog, model: Model, text: str) -> list[Example]:
         today = {"fn": "today", "args": []}
         window = {"gte": today, "lte": {"fn": "addDays", "args": [today, 10]}}
         out.append(Example(f"{name} with {date.name} in the next 10 days", _plan(_find(name, {date.name: window}))))
+        # a calendar month or year is a range of literal dates, not an offset from today
+        month = {"gte": "2031-03-01", "lt": "2031-04-01"}
+        out.append(Example(f"{name} with {date.name} in March 2031", _plan(_find(name, {date.name: month}))))
+        ago = {"lt": {"fn": "addYears", "args": [today, -12]}}
+        out.append(Example(f"{name} with {date.name} more than 12 years ago", _plan(_find(name, {date.name: ago}))))
+    listed = next((f for f in model.fields.values() if f.kind == "scalars" and f.auth_roles is None), None)
+    if listed is not None:
+        empty = {"compare": {"left": {"fn": "size", "args": [{"field": listed.name}]}, "op": "eq", "right": 0}}
+        out.append(Example(f"{name} with no {listed.name}", _plan(_find(name, empty))))
     many = _pick(model, "refs")
     if many is not None:
         count = {"fn": "count", "args": [{"field": many.name}]}
@@ -214,8 +251,12 @@ def _read_examples(catalog: Catalog, model: Model, text: str) -> list[Example]:
     if number is not None:  # after the count: a plain field comes last, nearest the request
         top = {"orderBy": [{"field": number.name, "direction": "desc"}], "limit": 2}
         out.append(Example(f"the 2 {name} with the highest {number.name}", _plan(_find(name, None, **top))))
+    if date is not None:  # "latest", "newest", "oldest" of a dated thing: its date, not creation order
+        latest = {"orderBy": [{"field": date.name, "direction": "desc"}], "limit": 1}
+        out.append(Example(f"the {name} with the latest {date.name}", _plan(_find(name, None, **latest))))
     newest = {"orderBy": [{"field": "$created", "direction": "desc"}], "limit": 1}
     out.append(Example(f"the {name} added last", _plan(_find(name, None, **newest))))
+    out.append(Example(f"the shoe size of every {name}", {"refuse": f"no field of {name} stores a shoe size"}))
     return out
 
 
@@ -258,17 +299,17 @@ def _write_examples(catalog: Catalog, model: Model, text: str) -> list[Example]:
     def update(where: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
         return _plan({"op": "update", "model": name, "where": where, "set": values})
 
-    named_c = {text: {"eq": "Sample C"}}
+    required = [f for f in model.fields.values() if f.kind == "scalar" and f.type_name == "String" and not f.nullable]
+    # A record named by several words (first and last name) is looked up by each word in its
+    # own field, with one-word labels: "Sample C" as a first name taught the model that a first
+    # name holds two words, and "Ada Byron" was stored and looked up as a first name.
+    split = text != "id" and len(required) > 1 and required[0].name == text
+    named_c = {text: {"eq": "Quenby"}, required[1].name: {"eq": "Marlo"}} if split else {text: {"eq": "Sample C"}}
+    c = "Quenby Marlo" if split else '"Sample C"'
     out: list[Example] = []
     if text != "id":
-        required = [
-            f for f in model.fields.values() if f.kind == "scalar" and f.type_name == "String" and not f.nullable
-        ]
-        if len(required) > 1:  # a record named by several words: each word its own field
-            rows, said = (
-                [row("Sample C", "Sample D"), row("Sample E", "Sample F")],
-                "Sample C Sample D and Sample E Sample F",
-            )
+        if split:
+            rows, said = [row("Quenby", "Marlo"), row("Tesk", "Varnel")], "Quenby Marlo and Tesk Varnel"
         else:
             rows, said = [row("Sample C"), row("Sample E")], '"Sample C" and "Sample E"'
         out.append(Example(f"add the {name} {said}", _plan({"op": "insert", "model": name, "values": rows})))
@@ -291,14 +332,12 @@ def _write_examples(catalog: Catalog, model: Model, text: str) -> list[Example]:
     if enum_field is not None:
         value = catalog.enums[enum_field.type_name][-1]
         out.append(
-            Example(
-                f'set the {enum_field.name} of "Sample C" to {value.lower()}', update(named_c, {enum_field.name: value})
-            )
+            Example(f"set the {enum_field.name} of {c} to {value.lower()}", update(named_c, {enum_field.name: value}))
         )
     every: dict[str, Any] = {"id": {"isNull": False}}
     if number is not None:
         grow = {"fn": "add", "args": [{"field": number.name}, 2]}
-        out.append(Example(f'add 2 to the {number.name} of "Sample C"', update(named_c, {number.name: grow})))
+        out.append(Example(f"add 2 to the {number.name} of {c}", update(named_c, {number.name: grow})))
     if other is not None:
         # computed from the row's own fields only: a made-up suffix here ("... followed by -x")
         # was copied as a shape into requests that wanted something else (the full eval)
@@ -314,11 +353,12 @@ def _write_examples(catalog: Catalog, model: Model, text: str) -> list[Example]:
                     f"set every {name}'s {other.name} to its {text} in lower case", update(every, {other.name: lowered})
                 )
             )
-        per_key = {"fn": "byKey", "key": {"field": text}, "map": {"Sample C": "Sample E", "Sample D": "Sample F"}}
-        both = {text: {"in": ["Sample C", "Sample D"]}}
+        keys = ["Quenby", "Tesk"] if split else ["Sample C", "Sample D"]
+        per_key = {"fn": "byKey", "key": {"field": text}, "map": dict(zip(keys, ["Sample E", "Sample F"], strict=True))}
+        both = {text: {"in": keys}}
         out.append(
             Example(
-                f'the {other.name} of "Sample C" and "Sample D" are "Sample E" and "Sample F" respectively',
+                f'the {other.name} of "{keys[0]}" and "{keys[1]}" are "Sample E" and "Sample F" respectively',
                 update(both, {other.name: per_key}),
             )
         )
@@ -337,10 +377,15 @@ def _write_examples(catalog: Catalog, model: Model, text: str) -> list[Example]:
             "fn": "lpad",
             "args": [{"fn": "rowNumber", "orderBy": [{"field": "$created", "direction": "asc"}], "start": 1}, 3, "0"],
         }
+        # another field than the examples above where there is one: numbering belongs to codes
+        # and phone numbers more than to an email
+        coded = next(
+            (f for f in reversed(texts) if f.nullable and f is not other and not _named_like_a_date(f.name)), other
+        )
         out.append(
             Example(
-                f"set the {other.name} of every {name}, starting from 001 and incrementing in creation order",
-                update(every, {other.name: numbered}),
+                f"set the {coded.name} of every {name}, starting from 001 and incrementing in creation order",
+                update(every, {coded.name: numbered}),
             )
         )
     if number is not None:
@@ -358,11 +403,11 @@ def _write_examples(catalog: Catalog, model: Model, text: str) -> list[Example]:
         if target is not None and tf:
             out.append(
                 Example(
-                    f'"Sample C" has the {many.name} Sample D and Sample E',
+                    f"{c} has the {many.name} Sample D and Sample E",
                     update(named_c, {many.name: {tf: {"in": ["Sample D", "Sample E"]}}}),
                 )
             )
-    out.append(Example(f'delete the {name} "Sample C"', _plan({"op": "delete", "model": name, "where": named_c})))
+    out.append(Example(f"delete the {name} {c}", _plan({"op": "delete", "model": name, "where": named_c})))
     out.append(Example(f"make every {name} feel happier", {"refuse": f"no field of {name} stores a feeling"}))
     return out
 

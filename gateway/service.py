@@ -34,6 +34,7 @@ from .policy import Policy
 from .sdl import Catalog, RootField, load_sdl
 from .selection import Prefetcher, describe_selection
 from .store import build_tables, create_store_engine, is_sqlite, migrate
+from .store.changes import ensure_change_triggers
 from .store.values import ensure_value_index
 from .traces import TraceLog
 from .validation import validate_plan
@@ -73,6 +74,8 @@ class Gateway:
         self.tables = build_tables(self.catalog)
         self.migrations = migrate(self.engine, self.catalog, self.tables)
         ensure_value_index(self.engine, self.catalog, enabled=settings.grounding_probes > 0)
+        live = any(r.operation == "subscription" for r in self.catalog.root_fields.values())
+        announces = live and ensure_change_triggers(self.engine, self.tables)
         self.executor = Executor(self.engine, self.catalog, self.tables)
         self.prefetcher = Prefetcher(
             self.executor,
@@ -90,7 +93,7 @@ class Gateway:
         self.api_keys = ApiKeys.load(settings.api_keys, settings.api_keys_file)
         self._provider = provider
         self.plan_cache = self._make_plan_cache()
-        self.notifier = make_notifier(settings.notify, self.engine.url, settings.redis_url)
+        self.notifier = make_notifier(settings.notify, self.engine, settings.redis_url, announces=announces)
         self.subscription_slots = subscriptions.Slots(settings.max_subscriptions)
         self._planner: Planner | None = None
         self.schema = self._executable_schema()

@@ -143,6 +143,7 @@ async def subscribe_field(gateway: Resolver, _source: Any, info: GraphQLResolveI
 
     live = LiveQuery(gateway, prepared, watch, release)
     ctx.closers.append(live.aclose)
+    await notifier.ready()  # the first run then misses no write the store announces
     return live
 
 
@@ -162,11 +163,15 @@ def read_models(catalog: Catalog, plan: Plan, field_nodes: list[FieldNode], frag
 
 def written_models(catalog: Catalog, plan: Plan) -> set[str]:
     """Models a plan's writes may change, list references (join tables, reverse keys) included."""
+    return models_changed(catalog, {s.model for s in plan.steps if isinstance(s, (Insert, Update, Delete))})
+
+
+def models_changed(catalog: Catalog, written: Iterable[str]) -> set[str]:
+    """Models a write to the ``written`` models may change: theirs and their list references'."""
     touched: set[str] = set()
-    for step in plan.steps:
-        if isinstance(step, (Insert, Update, Delete)):
-            touched.add(step.model)
-            touched |= {f.type_name for f in catalog.models[step.model].fields.values() if f.kind == "refs"}
+    for model in written:
+        touched.add(model)
+        touched |= {f.type_name for f in catalog.models[model].fields.values() if f.kind == "refs"}
     return touched
 
 

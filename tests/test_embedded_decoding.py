@@ -39,6 +39,8 @@ def test_prefix_states_return_the_longest_saved_prefix_and_drop_the_oldest() -> 
     assert (1, 2, 3, 4) not in states and (1, 2) in states and (7,) in states
     states.put((8,), b"x" * 11)  # larger than the whole budget: not kept
     assert (8,) not in states
+    states.clear()  # another schema's turn: all the room again
+    assert len(states) == 0 and states.room(10)
 
 
 def _skip_without_small_model() -> None:

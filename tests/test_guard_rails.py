@@ -170,6 +170,24 @@ def test_invalid_answers_are_repaired_with_the_errors_sent_back(tmp_path: Path) 
         server.stop()
 
 
+def test_a_mutation_plan_that_only_reads_is_sent_back_once_before_it_is_refused(tmp_path: Path) -> None:
+    """ "Grace Hopper is advanced" once became a find: the model gets told to plan the change."""
+    update = {
+        "steps": [{"op": "update", "model": "Task", "where": {"title": {"eq": "x"}}, "set": {"status": "DONE"}}],
+        "result": 0,
+    }
+    model = ScriptedProvider([{"steps": [{"op": "find", "model": "Task", "where": {"title": {"eq": "x"}}}]}, update])
+    gw = make_gateway(f"sqlite:///{tmp_path / 's.db'}", provider=model)
+    import_records(gw.executor, {"Task": [{"id": "t1", "title": "x", "status": "TODO"}]})
+    server = LiveServer(gw).start()
+    try:
+        body = server.gql('mutation { tasks(q: "x is done") { title status } }')
+        assert body["data"]["tasks"] == [{"title": "x", "status": "DONE"}], body
+        assert "only reads" in model.calls[1]["messages"][-1]["content"]
+    finally:
+        server.stop()
+
+
 def test_repairs_are_bounded_and_configurable(tmp_path: Path) -> None:
     model = ScriptedProvider([f"nope {i}" for i in range(10)])
     server = LiveServer(make_gateway(f"sqlite:///{tmp_path / 's.db'}", provider=model, repairs=4)).start()

@@ -158,6 +158,25 @@ def test_text_inside_expressions_counts_too(catalog: Catalog) -> None:
     assert [p.split(":")[0] for p in found] == ["steps[0].set.body.args[1]"]
 
 
+def test_one_or_two_letters_count_as_given_only_as_a_word_of_the_request(catalog: Catalog) -> None:
+    """ "Translate every title into French" became concat("F-", title): an "f" is in any request."""
+    assert invented(catalog, {"body": "F-"}, "translate the note into French") != []
+    assert invented(catalog, {"body": "M-"}, "number them M-1, M-2 and so on") == []
+    assert invented(catalog, {"body": "2. "}, "'1. ' before the first, '2. ' before the second") == []
+
+
+def test_a_change_picks_records_by_id_only_when_the_request_gives_the_id(catalog: Catalog) -> None:
+    """Ids are opaque: "1" is part of "1815-12-10" but names no record (a respectively-update
+    once picked ids 1, 2 and 3 that were never said)."""
+    plan = {
+        "steps": [{"op": "update", "model": "Note", "where": {"id": {"in": ["1", "2"]}}, "set": {"pages": 3}}],
+        "result": 0,
+    }
+    found = invented_strings(catalog, parse_plan(plan), "set the pages to 3 from 1815-12-10 on")
+    assert [p.split(":")[0] for p in found] == ["steps[0].where.id.in[0]", "steps[0].where.id.in[1]"]
+    assert invented_strings(catalog, parse_plan(plan), "notes 1 and 2 have 3 pages") == []
+
+
 def test_reads_are_never_checked_for_invented_text(catalog: Catalog) -> None:
     plan = {"steps": [{"op": "find", "model": "Note", "where": {"body": {"eq": "Something else"}}}], "result": 0}
     assert invented_strings(catalog, parse_plan(plan), "find notes") == []

@@ -179,6 +179,44 @@ def test_count_examples_answer_with_the_shapes_own_number_field(library: Catalog
     assert all(p["steps"][0]["model"] == "Book" for p in counts.values())
 
 
+def test_counts_and_sums_through_a_reference_are_taught_with_the_condition(library: Catalog) -> None:
+    """The plain count example alone was copied for "how many books by X" (every book counted)."""
+    counts = examples(library, "query.bookCount")
+    by_author = {"author": {"name": {"eq": "Sample B"}}}
+    assert counts["how many Book does Sample B have"]["steps"][0]["where"] == by_author
+    total = counts["total pages of the Book of Sample B"]["steps"][0]
+    assert total["where"] == by_author and total["aggregates"] == [{"fn": "sum", "field": "pages", "as": "count"}]
+
+
+def test_dated_reads_take_a_month_as_literal_dates_and_latest_by_the_date() -> None:
+    catalog = build_catalog(
+        "type Trip { id: ID! name: String! startDate: String tags: [String!]! }\n"
+        "type Query { trips(q: String): [Trip!]! }"
+    )
+    reads = examples(catalog, "query.trips")
+    march = reads["Trip with startDate in March 2031"]["steps"][0]["where"]
+    assert march == {"startDate": {"gte": "2031-03-01", "lt": "2031-04-01"}}
+    assert reads["the Trip with the latest startDate"]["steps"][0]["orderBy"] == [
+        {"field": "startDate", "direction": "desc"}
+    ]
+    empty = reads["Trip with no tags"]["steps"][0]["where"]["compare"]
+    assert empty["left"] == {"fn": "size", "args": [{"field": "tags"}]} and empty["right"] == 0
+    assert "refuse" in reads["the shoe size of every Trip"]
+
+
+def test_a_person_is_named_one_word_per_field_in_the_write_examples() -> None:
+    """ "Sample C" as a first name taught the model to store "Ada Byron" as a first name."""
+    catalog = build_catalog(
+        "type Member { id: ID! firstName: String! lastName: String! phone: String }\n"
+        "type Query { members(q: String): [Member!]! }\ntype Mutation { members(q: String!): [Member!]! }"
+    )
+    writes = examples(catalog, "mutation.members")
+    added = next(p for r, p in writes.items() if r.startswith("add the Member"))["steps"][0]["values"]
+    assert all(len(v.split()) == 1 for row in added for v in row.values() if isinstance(v, str))
+    delete = writes["delete the Member Quenby Marlo"]["steps"][0]["where"]
+    assert delete == {"firstName": {"eq": "Quenby"}, "lastName": {"eq": "Marlo"}}
+
+
 # -- message order ---------------------------------------------------------------------------
 def test_learned_examples_come_after_the_cacheable_prefix_and_before_the_request(library: Catalog) -> None:
     first = messages(library, "query.books", "books by Ada")

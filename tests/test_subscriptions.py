@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import sqlite3
+import subprocess
+import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +21,7 @@ import websockets
 
 from conftest import DEMO_SCHEMA, TRACKER_SEED, LiveServer, make_gateway
 from gateway import ScriptedProvider, import_records
-from gateway.notify import Notifier  # internal: the one-flag watch is what bounds a slow consumer
+from gateway.notify import Backend, Notifier  # internal: the one-flag watch and the outbox bound the work
 
 LIVE_SDL = (
     DEMO_SCHEMA.read_text()
@@ -280,9 +285,11 @@ def test_websocket_queries_answer_once_and_complete(live: tuple[LiveServer, Scri
     assert got[1] == {"id": "q", "type": "complete"}
 
 
-@pytest.mark.parametrize("channel", ["postgres", "redis"])
+@pytest.mark.parametrize("channel", ["auto", "postgres", "redis"])
 def test_a_write_on_another_gateway_reaches_the_subscription(channel: str, pg_url: str, tmp_path: Path) -> None:
-    """Two gateways on one PostgreSQL store stand for two workers or machines."""
+    """Two gateways on one PostgreSQL store stand for two workers or machines. The store's triggers
+    are in place (the SDL has Subscription fields) but skip the gateways' own sessions: the
+    writer tells the reader itself."""
     if channel == "redis":
         try:
             import redis
@@ -309,6 +316,38 @@ def test_a_write_on_another_gateway_reaches_the_subscription(channel: str, pg_ur
         reader.stop()
 
 
+class HeldBackend(Backend):
+    """A channel whose first message stays on its way until the test lets it go."""
+
+    def __init__(self) -> None:
+        self.sent: list[list[str]] = []
+        self.sending, self.go = threading.Event(), threading.Event()
+
+    def send(self, message: str) -> None:
+        self.sending.set()
+        self.go.wait(20)
+        self.sent.append(json.loads(message)["models"])
+
+    def listen(self, callback: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def test_writes_that_commit_while_a_message_is_on_its_way_leave_in_one_and_none_is_lost_on_close() -> None:
+    """A write does not wait for its message to the other gateways (a NOTIFY commits alone, cluster-wide)."""
+    backend = HeldBackend()
+    notifier = Notifier(backend)
+    notifier.publish({"Task"})  # returns at once: the message leaves from the outbox's thread
+    assert backend.sending.wait(20)
+    notifier.publish({"Tag"})
+    notifier.publish({"Project", "Task"})
+    backend.go.set()
+    notifier.close()  # sends what is pending
+    assert backend.sent == [["Task"], ["Project", "Tag", "Task"]]
+
+
 def test_many_changes_while_a_consumer_lags_cost_one_rerun() -> None:
     """A watch is one flag: a thousand notifications leave one pending re-run, not a queue."""
     notifier = Notifier()
@@ -331,3 +370,187 @@ def test_the_sdl_serves_subscription_fields_as_read_only(live: tuple[LiveServer,
     server, _ = live
     root = server.gateway.catalog.root("subscription", "tasks")
     assert root.readonly and root.models == ("Task",)
+
+
+# -- writes made outside the gateway ---------------------------------------------------------
+def write_outside(db: str, sql: str) -> None:
+    """One statement by another program: a plain sqlite3 or psycopg connection, not the gateway's."""
+    if db.startswith("sqlite"):
+        conn = sqlite3.connect(db.removeprefix("sqlite:///"), timeout=30)
+        with conn:
+            conn.execute(sql)
+        conn.close()
+        return
+    import psycopg
+
+    with psycopg.connect(db.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as pg:
+        pg.execute(sql)
+
+
+OUTSIDE_TASK = """INSERT INTO "Task"(id, title, status, _gateway_created)
+SELECT 't-out', 'Call Bob', 'TODO', coalesce(max(_gateway_created), 0) + 1 FROM "Task\"
+"""
+
+
+def test_a_row_another_program_inserts_reaches_the_subscription(live: tuple[LiveServer, ScriptedProvider]) -> None:
+    server, model = live
+    model.push(OPEN_TASKS)
+    stream = EventStream(server.url, SUBSCRIBE)
+    try:
+        assert titles(stream.wait(1)[0][1]) == ["Fix login", "Push notifications"]
+        write_outside(str(server.gateway.engine.url.render_as_string(hide_password=False)), OUTSIDE_TASK)
+        second = stream.wait(2)[1]
+        assert titles(second[1]) == ["Call Bob", "Fix login", "Push notifications"]
+        assert second[1]["data"]["tasks"][0]["project"] is None
+    finally:
+        stream.close()
+
+
+def test_gateway_import_in_another_process_reaches_the_subscription(
+    live: tuple[LiveServer, ScriptedProvider], tmp_path: Path
+) -> None:
+    server, model = live
+    model.push(OPEN_TASKS)
+    seed = tmp_path / "more.json"
+    seed.write_text(json.dumps({"Task": [{"title": "Call Bob", "status": "TODO"}]}))
+    db = server.gateway.engine.url.render_as_string(hide_password=False)
+    stream = EventStream(server.url, SUBSCRIBE)
+    try:
+        stream.wait(1)
+        imported = subprocess.run(
+            [sys.executable, "-m", "gateway.cli", "import", str(seed), "--schema", str(tmp_path / "live.graphql")],
+            env={**os.environ, "GATEWAY_DB": db},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert imported.returncode == 0, imported.stderr
+        assert titles(stream.wait(2)[1][1]) == ["Call Bob", "Fix login", "Push notifications"]
+    finally:
+        stream.close()
+
+
+def test_the_store_feed_stops_when_no_one_watches_and_starts_again(
+    live: tuple[LiveServer, ScriptedProvider],
+) -> None:
+    server, _ = live
+    gw, db = server.gateway, server.gateway.engine.url.render_as_string(hide_password=False)
+    feed = gw.notifier.feed
+    assert feed is not None and not feed.running  # nothing watches yet: no poll, no LISTEN connection
+    listing = "subscription { tasks { title } }"
+    stream = EventStream(server.url, listing)
+    stream.wait(1)
+    assert feed.running
+    stream.close()
+    wait_until(lambda: gw.notifier.watching == 0 and not feed.running)
+    write_outside(db, OUTSIDE_TASK)  # nothing watches: nothing runs again, nothing reads the store
+    again = EventStream(server.url, listing)
+    try:
+        assert len(again.wait(1)[0][1]["data"]["tasks"]) == 4
+        write_outside(db, """DELETE FROM "Task" WHERE id = 't-out'""")
+        assert len(again.wait(2)[1][1]["data"]["tasks"]) == 3
+    finally:
+        again.close()
+
+
+def test_the_gateways_own_write_runs_a_subscription_again_once(live: tuple[LiveServer, ScriptedProvider]) -> None:
+    """The gateway wakes its watches itself; the store's announcement of the same write is not a second wake."""
+    server, model = live
+    gw = server.gateway
+    runs: Counter[str] = Counter()
+    run_prepared = gw.run_prepared
+
+    async def counted(p: Any) -> Any:
+        runs[p.root.key] += 1
+        return await run_prepared(p)
+
+    gw.run_prepared = counted  # type: ignore[method-assign]
+    count_tags = {
+        "steps": [{"op": "aggregate", "model": "Tag", "aggregates": [{"fn": "count", "as": "n"}]}],
+        "result": 0,
+    }
+    model.push(OPEN_TASKS, count_tags, ADD_TASK)
+    tasks = EventStream(server.url, SUBSCRIBE)
+    tasks.wait(1)  # planned before the next subscription asks the model
+    tags = EventStream(server.url, 'subscription { taskCount(q: "how many tags") }')
+    try:
+        assert tags.wait(1)[0][1] == {"data": {"taskCount": 2}}
+        assert "errors" not in server.gql('mutation { tasks(q: "add a task: call Bob") { id } }')
+        assert len(tasks.wait(2)) == 2
+        # Another program's write, announced after the gateway's own: once the tag count has
+        # been sent again, the store's announcement of the task write has been read too.
+        write_outside(
+            gw.engine.url.render_as_string(hide_password=False),
+            """INSERT INTO "Tag"(id, name, _gateway_created) VALUES ('g3', 'later', 100)""",
+        )
+        assert tags.wait(2)[1][1] == {"data": {"taskCount": 3}}
+        [watch] = [w for w in gw.notifier.watches() if "Task" in w.models]
+        assert runs["subscription.tasks"] == 2 and not watch.changed.is_set()
+    finally:
+        tasks.close()
+        tags.close()
+
+
+def next_notification(listener: Any) -> Any:
+    got = list(listener.notifies(timeout=20, stop_after=1))
+    assert got, "no notification on gateway_changes"
+    return json.loads(got[0].payload)
+
+
+def test_the_trigger_leaves_the_gateways_writes_to_the_gateway(pg_url: str, tmp_path: Path) -> None:
+    """A PostgreSQL transaction that notifies commits alone, cluster-wide, so the gateway's sessions
+    skip the trigger's NOTIFY: its write is announced once, by its own message after the commit;
+    another program's write by the trigger. The function an earlier version installed (it
+    notified for every session) is replaced when a gateway starts."""
+    import psycopg
+
+    schema = tmp_path / "live.graphql"
+    schema.write_text(LIVE_SDL)
+    make_gateway(pg_url, schema).close()
+    admin = pg_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(admin, autocommit=True) as pg:
+        pg.execute(
+            """CREATE OR REPLACE FUNCTION "_gateway_changed"() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+            PERFORM pg_notify('gateway_changes', json_build_object('models', TG_ARGV)::text); RETURN NULL; END $$"""
+        )
+    server, model = live_server(pg_url, tmp_path)
+    try:
+        with psycopg.connect(admin, autocommit=True) as listener:
+            listener.execute("LISTEN gateway_changes")
+            model.push(ADD_TASK)
+            assert "errors" not in server.gql('mutation { tasks(q: "add a task: call Bob") { id } }')
+            # Had the trigger notified, its message (sent at the write's commit) would come first.
+            assert next_notification(listener) == {"origin": server.gateway.notifier.origin, "models": ["Tag", "Task"]}
+            write_outside(pg_url, OUTSIDE_TASK)
+            assert next_notification(listener) == {"models": ["Task"]}
+    finally:
+        server.stop()
+
+
+def test_a_store_that_refuses_the_triggers_still_serves_and_gateways_tell_each_other(
+    pg_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A PostgreSQL user that may write the tables but not create functions or triggers on them."""
+    import psycopg
+
+    from gateway.notify import PostgresBackend  # internal: which channel the gateway fell back to
+
+    make_gateway(pg_url).close()  # the owner creates the tables (its SDL has no Subscription: no triggers)
+    role = f"gw_writer_{os.getpid()}"
+    admin = pg_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(admin, autocommit=True) as pg:
+        pg.execute(f"CREATE ROLE {role} LOGIN")
+        pg.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}")
+    try:
+        schema = tmp_path / "live.graphql"
+        schema.write_text(LIVE_SDL)
+        limited = make_gateway(pg_url.replace("postgres@", f"{role}@"), schema)
+        try:
+            assert limited.notifier.feed is None and isinstance(limited.notifier.backend, PostgresBackend)
+            assert "will not be announced" in caplog.text
+        finally:
+            limited.close()
+    finally:
+        with psycopg.connect(admin, autocommit=True) as pg:
+            pg.execute(f"DROP OWNED BY {role}")
+            pg.execute(f"DROP ROLE {role}")

@@ -121,6 +121,9 @@ async def warm_up(store: SuiteStore, provider: Provider, model: str) -> float:
     """Read every field's prompt prefix of the suite into the model (``serve``'s start-up
     work); the seconds it took."""
     gw, _db = store.fresh(provider, model)
+    forget = getattr(provider, "forget_prefixes", None)
+    if forget is not None:  # a server serves one schema: the previous suite's prefixes go
+        forget()
     try:
         started = time.perf_counter()
         await gw.warm_model()

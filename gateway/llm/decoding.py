@@ -75,6 +75,10 @@ class PrefixStates:
             _, old = self._states.popitem(last=False)
             self._bytes -= len(old)
 
+    def clear(self) -> None:
+        self._states.clear()
+        self._bytes = 0
+
     def room(self, n_bytes: int) -> bool:
         """Whether a state of ``n_bytes`` fits without dropping a saved one."""
         return self._bytes + n_bytes <= self.max_bytes

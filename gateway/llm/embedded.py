@@ -347,6 +347,13 @@ class EmbeddedProvider:
         with loaded.lock:
             return loaded.warm(messages)
 
+    def forget_prefixes(self) -> None:
+        """Drop every saved prompt prefix (a process that turns to another schema: the eval,
+        which runs four schemas on one model while a server serves one)."""
+        loaded = self.load()
+        with loaded.lock:
+            loaded.decoder.prefixes.clear()
+
     async def complete(self, messages: list[Message], json_schema: dict[str, Any]) -> Completion:
         """Answer under the schema's grammar, greedily; ``latency_ms`` is the model's own time
         (not the wait for the lock or the one-off load).
