@@ -18,8 +18,21 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Connection, Engine, and_, delete, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    CursorResult,
+    Engine,
+    Numeric,
+    and_,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.types import TypeEngine
 
 from . import connectors
 from .dates import SQLITE_REFUSED
@@ -149,12 +162,33 @@ class Executor:
         if not ids:
             return []
         t = self.tables.table(model)
-        rows = conn.execute(select(t).where(t.c.id.in_(ids))).mappings().all()
-        by_id = {r["id"]: self.record(model, r) for r in rows}
+        by_id = {r["id"]: r for r in self.records(model, conn.execute(select(t).where(t.c.id.in_(ids))))}
         return [by_id[i] for i in ids if i in by_id]
 
+    def records(self, model: str, result: CursorResult[Any]) -> list[Record]:
+        """The records of a query's rows, as :meth:`record` makes them, for many rows at once:
+        what is the same for every row (which columns to drop, which may hold a ``Decimal``)
+        is worked out once. Only a computed column (the hidden ordering values of a keyset
+        page) or a decimal column can hold one; the tables have neither type."""
+        keys = list(result.keys())
+        table = self.tables.table(model)
+        dropped = [k for k in keys if k in INTERNAL_COLUMNS]
+        exact = [k for k in keys if k not in dropped and (k not in table.c or _may_be_decimal(table.c[k].type))]
+        out = []
+        for row in result:
+            rec = dict(zip(keys, row, strict=True))
+            for k in dropped:
+                del rec[k]
+            for k in exact:
+                if isinstance(rec[k], Decimal):
+                    rec[k] = plain(rec[k])
+            rec["__typename"] = model
+            out.append(rec)
+        return out
+
     def record(self, model: str, row: Any) -> Record:
-        rec = {k: plain(v) for k, v in dict(row).items() if k not in INTERNAL_COLUMNS}
+        # ``plain`` only where needed: this runs for every column of every row read
+        rec = {k: plain(v) if isinstance(v, Decimal) else v for k, v in row.items() if k not in INTERNAL_COLUMNS}
         rec["__typename"] = model
         return rec
 
@@ -267,7 +301,7 @@ class PlanRun:
             stmt = stmt.limit(step.limit)
         if step.offset:
             stmt = stmt.offset(step.offset)
-        return [self.x.record(model.name, r) for r in self.conn.execute(stmt).mappings()]
+        return self.x.records(model.name, self.conn.execute(stmt))
 
     def insert(self, model: Model, t: StepTree) -> list[Record]:
         table = self.x.tables.table(model.name)
@@ -488,6 +522,10 @@ class PlanRun:
             self.conn.execute(update(target).where(target.c.id.in_(removed)).values({rel.via: None}))
         if added:
             self.conn.execute(update(target).where(target.c.id.in_(added)).values({rel.via: own_id}))
+
+
+def _may_be_decimal(t: TypeEngine[Any]) -> bool:
+    return isinstance(t, Numeric) and bool(t.asdecimal)
 
 
 def _plain_literal(node: Expr) -> Any:

@@ -79,7 +79,7 @@ def page_list(plan: Plan, size: int) -> tuple[Plan, Page]:
         return plan, page
     if step.limit is not None and step.limit <= size:
         return plan, page
-    return _with_step(plan, step.model_copy(update={"limit": size + 1})), page
+    return plan.with_result_page(limit=size + 1), page
 
 
 def cut(records: list[Record], page: Page) -> list[Record]:
@@ -112,7 +112,7 @@ def page_connection(
         changes["offset"] = None  # the plan's offset placed the first page; the cursor places the rest
     if step.limit is not None and step.limit - page.position <= size:
         changes["limit"] = max(step.limit - page.position, 0)  # the plan's own limit ends the pages here
-    return _with_step(plan, step.model_copy(update=changes)), page
+    return plan.with_result_page(**changes), page
 
 
 def connection(records: list[Record], page: Page) -> dict[str, Any]:
@@ -133,13 +133,6 @@ def connection(records: list[Record], page: Page) -> dict[str, Any]:
             "endCursor": edges[-1]["cursor"] if edges else None,
         },
     }
-
-
-def _with_step(plan: Plan, step: Any) -> Plan:
-    """The plan with its result step replaced (a new plan: its parsed tree is built afresh)."""
-    steps = list(plan.steps)
-    steps[plan.result_index] = step
-    return Plan(steps=steps, result=plan.result, params=plan.params)
 
 
 def _plain(value: Any, t: ValueType) -> Any:

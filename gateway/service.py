@@ -245,7 +245,7 @@ class Gateway:
             selection = describe_selection(field_nodes, info.fragments)
             plan = await self._plan(root, request, selection, hints, ctx, trace)
         trace["plan"] = plan.dump()
-        trace["reading"] = describe(plan)
+        trace["reading"] = plan.derived("reading", lambda: describe(trace["plan"]))
         try:
             self.policy.check(root, plan)
             self.access.check_plan(plan, ctx.roles)
@@ -335,9 +335,13 @@ class Gateway:
     ) -> tuple[Plan, dict[str, Any]]:
         cache = self.plan_cache
         if cache is not None:
-            hit = await asyncio.to_thread(cache.lookup, root, request, selection, hints, ctx.caller)
+            # a repeat answered from this process's memory needs no worker thread; else the store
+            # (and Redis) are read on one. Either way the plan is bound and validated (``_bound``).
+            hit = cache.remembered(root, request, selection, hints, ctx.caller)
+            if hit is None:
+                hit = await asyncio.to_thread(cache.lookup, root, request, selection, hints, ctx.caller)
             if hit is not None:
-                return validate_plan(self.catalog, hit.plan, root), {
+                return hit.plan, {
                     "source": "frozen" if cache.read_only else "cache",
                     "cache": hit.kind,
                     "model": None,

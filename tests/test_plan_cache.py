@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import event, inspect
 from typer.testing import CliRunner
 
 from conftest import DEMO_SCHEMA, TRACKER_SEED, Harness, LiveServer, make_gateway, seed_tracker
@@ -104,6 +104,37 @@ def test_a_repeated_request_makes_no_model_call(cached: Harness) -> None:
         assert titles(again) == ["Fix login", "Push notifications"]
         assert source(again) == ("cache", "exact")
         assert again["extensions"]["fields"]["tasks"]["plan"] == first["extensions"]["fields"]["tasks"]["plan"]
+    assert len(cached.model.calls) == 1
+
+
+def test_a_repeat_is_answered_from_memory_without_reading_the_store(
+    cached: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("gateway.cache.plan_cache.MEMO_TTL_S", 3600.0)  # no clock in this test
+    plan_reads: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "_gateway_plans" in statement and statement.lstrip().upper().startswith("SELECT"):
+            plan_reads.append(statement)
+
+    event.listen(cached.gateway.engine, "before_cursor_execute", count)
+    try:
+        cached.model.push(URGENT)
+        first = ask(cached, "tasks tagged urgent")
+        home = ask(cached, "tasks tagged home")  # a template: read from the store once
+        assert source(home) == ("cache", "template") and plan_reads
+        plan_reads.clear()
+        for _ in range(3):
+            again, home_again = ask(cached, "tasks tagged urgent"), ask(cached, "tasks tagged home")
+            assert titles(again) == titles(first) and source(again) == ("cache", "exact")
+            assert titles(home_again) == titles(home) and source(home_again) == ("cache", "template")
+            assert (
+                home_again["extensions"]["fields"]["tasks"]["reading"]
+                == home["extensions"]["fields"]["tasks"]["reading"]
+            )
+        assert plan_reads == []
+    finally:
+        event.remove(cached.gateway.engine, "before_cursor_execute", count)
     assert len(cached.model.calls) == 1
 
 

@@ -52,6 +52,16 @@ class CacheHit:
     status: str = "learned"
 
 
+@dataclass
+class _Remembered:
+    """A memo entry: the entry that answered a request (by its exact id) until ``until``, and the
+    plan it answered with once known (bound and validated)."""
+
+    until: float
+    entry: CacheEntry
+    hit: CacheHit | None = None
+
+
 class PlanCache:
     """Entries in a primary backend (store or memory) and an optional shared one (Redis)."""
 
@@ -63,7 +73,7 @@ class PlanCache:
         self.shared = shared
         self.read_only = read_only
         self._fingerprints: dict[tuple[str, tuple[str, ...]], str] = {}
-        self._memo: dict[str, tuple[float, CacheEntry]] = {}
+        self._memo: dict[str, _Remembered] = {}
 
     @classmethod
     def open(
@@ -101,8 +111,13 @@ class PlanCache:
         scope = scope_of(root, selection, hints)
         eid = exact_id(scope, text)
         remembered = self._memo.get(eid)  # only ever holds a hit no rejection refused
-        if remembered is not None and remembered[0] > time.monotonic():
-            hit = self._hit(remembered[1], text, root, caller)
+        if (
+            remembered is not None
+            and remembered.until > time.monotonic()
+            and self._serves(remembered.entry, root, caller)
+            and self._current(remembered.entry)
+        ):
+            hit = self._memo_hit(remembered, text, root)
             if hit is not None:
                 return hit
         exact = self._get(eid)
@@ -118,15 +133,42 @@ class PlanCache:
                     answered = entry
                     break
         if hit is not None and answered is not None:
-            self._memo_put(eid, answered)
+            self._memo_put(eid, answered, hit)
         return hit
+
+    def remembered(
+        self, root: RootField, request: str, selection: str, hints: dict[str, Any], caller: str | None = None
+    ) -> CacheHit | None:
+        """A hit this process answered the same request with in the last ``MEMO_TTL_S`` seconds,
+        from memory only: no store, no Redis, so it is safe on the event loop. None: call
+        :meth:`lookup` (which also drops an entry that is no longer current)."""
+        text = normalise(request)
+        eid = exact_id(scope_of(root, selection, hints), text)
+        remembered = self._memo.get(eid)
+        if remembered is None or remembered.until <= time.monotonic():
+            return None
+        if not self._serves(remembered.entry, root, caller) or not self.is_current(remembered.entry):
+            return None
+        return self._memo_hit(remembered, text, root)
+
+    def _memo_hit(self, remembered: _Remembered, text: str, root: RootField) -> CacheHit | None:
+        """The remembered entry's plan for this text: bound and validated once, then reused (the
+        plan depends on the entry, the text and the field alone, and the memo key holds all three)."""
+        if remembered.hit is None:
+            remembered.hit = self._bound(remembered.entry, text, root)
+        return remembered.hit
 
     def _hit(self, entry: CacheEntry, text: str, root: RootField, caller: str | None) -> CacheHit | None:
         """The entry's plan for this text when it is servable, current, matches and validates."""
-        if not entry.servable or entry.field != root.key or not (self.read_only or entry.shared_with(caller)):
+        if not self._serves(entry, root, caller) or not self._current(entry):
             return None
-        if not self._current(entry):
-            return None
+        return self._bound(entry, text, root)
+
+    def _serves(self, entry: CacheEntry, root: RootField, caller: str | None) -> bool:
+        return entry.servable and entry.field == root.key and (self.read_only or entry.shared_with(caller))
+
+    def _bound(self, entry: CacheEntry, text: str, root: RootField) -> CacheHit | None:
+        """The entry's plan for this text, bound and validated; None when it does not match or fit."""
         try:
             if entry.kind == "exact":
                 if entry.text != text:
@@ -406,16 +448,16 @@ class PlanCache:
             backend.put(entry)
 
     def _delete(self, entry: CacheEntry) -> None:
-        for key, (_, remembered) in list(self._memo.items()):
-            if remembered.id == entry.id:
+        for key, remembered in list(self._memo.items()):
+            if remembered.entry.id == entry.id:
                 self._memo.pop(key, None)
         for backend in self._backends():
             backend.delete(entry)
 
-    def _memo_put(self, eid: str, entry: CacheEntry) -> None:
+    def _memo_put(self, eid: str, entry: CacheEntry, hit: CacheHit | None = None) -> None:
         if len(self._memo) >= MEMO_MAX:
             self._memo.clear()
-        self._memo[eid] = (time.monotonic() + MEMO_TTL_S, entry)
+        self._memo[eid] = _Remembered(time.monotonic() + MEMO_TTL_S, entry, hit)
 
 
 def field_matches(entry_field: str, wanted: str) -> bool:

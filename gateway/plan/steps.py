@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
@@ -25,6 +26,7 @@ AGGREGATE_FUNCTIONS = ("count", "sum", "avg", "min", "max")
 WRITE_OPS = ("insert", "update", "delete")
 STORE_OPS = ("find", "insert", "update", "delete", "aggregate")
 MAX_LIMIT = 2**31 - 1  # GraphQL's Int: larger limits overflow SQLite and mean nothing more
+T = TypeVar("T")
 MAX_PLAN_DEPTH = 40  # JSON nesting of a plan; a filter ten thousand levels deep is an attack, not a plan
 
 
@@ -142,6 +144,7 @@ class Plan(_Strict):
     params: dict[str, Any] = Field(default_factory=dict)
     refuse: str | None = Field(default=None, max_length=500)
     _tree: list[StepTree] | None = PrivateAttr(default=None)
+    _derived: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _steps_or_refusal(self) -> Plan:
@@ -170,6 +173,28 @@ class Plan(_Strict):
         """Parse without the node cap a model's answer gets: seed imports hold many records."""
         self._tree = _parse_tree(self.steps, max_nodes=None)
         return self
+
+    def with_result_page(self, **changes: int | None) -> Plan:
+        """The plan with its result step's ``limit``/``offset`` changed (a page of it): a new plan
+        that shares this one's parsed parts, which those two never enter."""
+        if not set(changes) <= {"limit", "offset"}:
+            raise ValueError(f"only limit and offset change a page, not {sorted(changes)}")
+        index = self.result_index
+        steps = list(self.steps)
+        steps[index] = steps[index].model_copy(update=changes)
+        paged = Plan(steps=steps, result=self.result, params=self.params)
+        if self._tree is not None:
+            tree = list(self._tree)
+            tree[index] = replace(tree[index], step=steps[index])
+            paged._tree = tree
+        return paged
+
+    def derived(self, name: str, make: Callable[[], T]) -> T:
+        """A value computed from this plan alone, once (a plan is not changed once validated; a
+        cached plan is shared by the requests it answers). Keep it immutable: it is shared too."""
+        if name not in self._derived:
+            self._derived[name] = make()
+        return self._derived[name]  # type: ignore[no-any-return]
 
     def dump(self) -> dict[str, Any]:
         return self.model_dump(by_alias=True, exclude_none=True, mode="json")
