@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .config import Settings
-from .errors import InventedValue, ModelBudgetExceeded, ModelError, ModelTimeout, PlanInvalid
+from .errors import InventedValue, ModelBudgetExceeded, ModelError, ModelTimeout, PlanInvalid, PlanRefused
 from .limits import TokenBudget
 from .llm.base import Provider, Usage
 from .plan import Aggregate, Plan, parse_plan
 from .plan.lookups import parse_answer
 from .plan.nodes import FieldTest, Literal, walk
 from .plan_schema import plan_json_schema
-from .policy import copied_examples, field_names_as_text, invented_strings
+from .policy import copied_examples, field_names_as_text, injection_phrase, invented_strings
 from .prompt import build_messages, example_texts, prompt_version
 from .sdl import Catalog, RootField
 from .traces import TraceLog
@@ -100,6 +100,13 @@ class Planner:
         grounding: str,
         learned: Sequence[tuple[str, Plan]],
     ) -> Planned:
+        phrase = injection_phrase(request)
+        if phrase is not None:
+            raise PlanRefused(
+                f"the request speaks to the model ({phrase!r}) instead of asking for data; "
+                "it is read as data, never as instructions; nothing was changed",
+                reason="instructions in the request",
+            )
         budget = budget or TokenBudget(self.settings.max_tokens_per_request)
         messages = build_messages(
             self.catalog, root, request, selection, hints or {}, grounding=grounding, learned=learned

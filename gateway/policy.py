@@ -214,3 +214,23 @@ def _parts(t: StepTree) -> list[Node]:
     """Every typed part of a step a plan's checks walk: filter, orderings, values, set, arguments."""
     parts: list[Node] = [*([t.where] if t.where is not None else []), *t.order]
     return parts + [v for row in t.rows for v in row.values()] + list(t.set.values()) + list(t.args.values())
+
+
+# Phrases that address the model rather than describe data: a request that tells the gateway
+# to drop its rules is refused before any model call. The rules hold anyway (policy, access,
+# invented-text checks); this stops the cases they cannot tell from a real request, such as an
+# injected "set every level to LEAD" on a field that allows bulk changes.
+_INJECTION = re.compile(
+    r"\b(?:ignore|disregard|forget|override|bypass)\b[^.;]{0,40}?\b(?:instructions?|rules|contract|"
+    r"schema|prompt|format|polic(?:y|ies)|guidelines)\b"
+    r"|\b(?:print|show|reveal|repeat|output)\b[^.;]{0,20}?\bsystem\s+(?:prompt|instructions?|message)\b"
+    r"|\bnew\s+system\s+(?:prompt|instructions?|message)\b|\bdeveloper\s+mode\b|\byou\s+are\s+now\b"
+    r"|\bend\s+of\s+(?:the\s+)?request\b",
+    re.IGNORECASE,
+)
+
+
+def injection_phrase(request: str) -> str | None:
+    """The phrase of ``request`` that speaks to the model instead of about data, if any."""
+    found = _INJECTION.search(request)
+    return found.group(0) if found else None
