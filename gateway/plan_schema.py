@@ -57,8 +57,7 @@ def _row_value(catalog: Catalog, type_name: str, model: Model) -> dict[str, Any]
         "anyOf": [
             _scalar(catalog, type_name),
             _ref("StepRef"),
-            _ref(f"Expr_{model.name}"),
-            _ref(f"Positional_{model.name}"),
+            _ref(f"SetExpr_{model.name}"),
         ]
     }
 
@@ -100,6 +99,30 @@ def _expressions(catalog: Catalog, model: Model, defs: dict[str, Any]) -> None:
                 "required": ["if", "then", "else"],
                 "additionalProperties": False,
             },
+        ]
+    }
+    # In an update's set, numbering may sit inside a function ("00000" + n: lpad(rowNumber(...)));
+    # the grammar allowed it only at the top, and forced the model off its choice of rowNumber
+    # (into addDays of now() for "phone numbers from 00000", the scenario).
+    in_set = _ref(f"SetExpr_{name}")
+    defs[f"SetExpr_{name}"] = {
+        "anyOf": [
+            {"type": ["string", "number", "boolean", "null"]},
+            _ref(f"Field_{name}"),
+            _ref("StepRef"),
+            {
+                "type": "object",
+                "properties": {"fn": {"enum": list(FUNCTIONS)}, "args": {"type": "array", "items": in_set}},
+                "required": ["fn", "args"],
+                "additionalProperties": False,
+            },
+            {
+                "type": "object",
+                "properties": {"if": _ref(f"Where_{name}"), "then": in_set, "else": in_set},
+                "required": ["if", "then", "else"],
+                "additionalProperties": False,
+            },
+            _ref(f"Positional_{name}"),
         ]
     }
     order = {"type": "array", "items": _ref(f"Order_{name}")}

@@ -375,8 +375,8 @@ def _write_examples(catalog: Catalog, model: Model, text: str) -> list[Example]:
         )
         numbered = {
             "fn": "lpad",
-            "args": [{"fn": "rowNumber", "orderBy": [{"field": "$created", "direction": "asc"}], "start": 1}, 3, "0"],
-        }
+            "args": [{"fn": "rowNumber", "orderBy": [{"field": "$created", "direction": "asc"}], "start": 40}, 4, "0"],
+        }  # "from 0040": the start is the number said, the width its digits (a start of 1 was copied)
         # another field than the examples above where there is one: numbering belongs to codes
         # and phone numbers more than to an email
         coded = next(
@@ -384,7 +384,7 @@ def _write_examples(catalog: Catalog, model: Model, text: str) -> list[Example]:
         )
         out.append(
             Example(
-                f"set the {coded.name} of every {name}, starting from 001 and incrementing in creation order",
+                f"set the {coded.name} of every {name}, starting from 0040 and incrementing in creation order",
                 update(every, {coded.name: numbered}),
             )
         )

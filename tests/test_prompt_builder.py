@@ -15,11 +15,12 @@ from typing import Any
 import pytest
 from pydantic import create_model
 
-from conftest import DEMO_SCHEMA
+from conftest import DEMO_SCHEMA, ROOT
 from gateway import PlanRefused
 from gateway.connectors import Connector  # internal: connectors registered by hand, no module to import
 from gateway.plan import parse_plan  # internal: learned examples are plans
 from gateway.plan.lookups import parse_answer  # internal: the examples are parsed as the model's answers are
+from gateway.plan_schema import plan_json_schema  # internal: the answer schema the grammar is built from
 from gateway.policy import Policy  # internal: the examples must pass the later stages too
 from gateway.prompt import (  # internal: the stage under test
     build_messages,
@@ -152,6 +153,21 @@ def test_every_worked_example_passes_validation_and_policy_for_its_field(schema:
 
 def examples(catalog: Catalog, field: str) -> dict[str, dict[str, Any]]:
     return {ex.request: ex.plan for ex in example_plans(catalog, catalog.root(*field.split(".")))}
+
+
+@pytest.mark.parametrize("sdl", ["demo", "library", "climbing-club"])
+def test_every_worked_example_fits_the_answer_schema_the_model_is_held_to(sdl: str, library: Catalog) -> None:
+    """The grammar comes from this schema: an example it cannot express teaches the model an
+    answer it may not give (numbering inside ``lpad`` was allowed by validation only, and the
+    model, held off ``rowNumber``, numbered phones with ``addDays``)."""
+    jsonschema = pytest.importorskip("jsonschema")
+    paths = {"demo": DEMO_SCHEMA, "climbing-club": ROOT / "examples" / "climbing-club" / "schema.graphql"}
+    catalog = library if sdl == "library" else load_sdl(paths[sdl])
+    for root in catalog.root_fields.values():
+        schema = plan_json_schema(catalog, root)
+        for ex in example_plans(catalog, root):
+            errors = [e.message for e in jsonschema.Draft202012Validator(schema).iter_errors(ex.plan)]
+            assert not errors, (root.key, ex.request, errors[:2])
 
 
 def test_examples_speak_the_vocabulary_of_the_sdl(library: Catalog) -> None:
