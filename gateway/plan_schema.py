@@ -72,6 +72,32 @@ def _field_paths(catalog: Catalog, model: Model) -> list[str]:
     return [*names, CREATED]
 
 
+def _expression(model: str, kind: str, *more: dict[str, Any]) -> dict[str, Any]:
+    """A value computed for a row of ``model``: a literal, a field, an earlier step's value, a
+    function or a conditional whose operands are again ``kind``, or one of ``more``."""
+    me = _ref(f"{kind}_{model}")
+    return {
+        "anyOf": [
+            {"type": ["string", "number", "boolean", "null"]},
+            _ref(f"Field_{model}"),
+            _ref("StepRef"),
+            {
+                "type": "object",
+                "properties": {"fn": {"enum": list(FUNCTIONS)}, "args": {"type": "array", "items": me}},
+                "required": ["fn", "args"],
+                "additionalProperties": False,
+            },
+            {
+                "type": "object",
+                "properties": {"if": _ref(f"Where_{model}"), "then": me, "else": me},
+                "required": ["if", "then", "else"],
+                "additionalProperties": False,
+            },
+            *more,
+        ]
+    }
+
+
 def _expressions(catalog: Catalog, model: Model, defs: dict[str, Any]) -> None:
     """Expression defs for rows of ``model``: field references, functions, conditionals, numbering."""
     me = _ref(f"Expr_{model.name}")
@@ -82,49 +108,11 @@ def _expressions(catalog: Catalog, model: Model, defs: dict[str, Any]) -> None:
         "required": ["field"],
         "additionalProperties": False,
     }
-    defs[f"Expr_{name}"] = {
-        "anyOf": [
-            {"type": ["string", "number", "boolean", "null"]},
-            _ref(f"Field_{name}"),
-            _ref("StepRef"),
-            {
-                "type": "object",
-                "properties": {"fn": {"enum": list(FUNCTIONS)}, "args": {"type": "array", "items": me}},
-                "required": ["fn", "args"],
-                "additionalProperties": False,
-            },
-            {
-                "type": "object",
-                "properties": {"if": _ref(f"Where_{name}"), "then": me, "else": me},
-                "required": ["if", "then", "else"],
-                "additionalProperties": False,
-            },
-        ]
-    }
+    defs[f"Expr_{name}"] = _expression(name, "Expr")
     # In an update's set, numbering may sit inside a function ("00000" + n: lpad(rowNumber(...)));
     # the grammar allowed it only at the top, and forced the model off its choice of rowNumber
     # (into addDays of now() for "phone numbers from 00000", the scenario).
-    in_set = _ref(f"SetExpr_{name}")
-    defs[f"SetExpr_{name}"] = {
-        "anyOf": [
-            {"type": ["string", "number", "boolean", "null"]},
-            _ref(f"Field_{name}"),
-            _ref("StepRef"),
-            {
-                "type": "object",
-                "properties": {"fn": {"enum": list(FUNCTIONS)}, "args": {"type": "array", "items": in_set}},
-                "required": ["fn", "args"],
-                "additionalProperties": False,
-            },
-            {
-                "type": "object",
-                "properties": {"if": _ref(f"Where_{name}"), "then": in_set, "else": in_set},
-                "required": ["if", "then", "else"],
-                "additionalProperties": False,
-            },
-            _ref(f"Positional_{name}"),
-        ]
-    }
+    defs[f"SetExpr_{name}"] = _expression(name, "SetExpr", _ref(f"Positional_{name}"))
     order = {"type": "array", "items": _ref(f"Order_{name}")}
     defs[f"Order_{name}"] = {
         "anyOf": [
