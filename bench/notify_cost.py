@@ -36,8 +36,8 @@ from sqlalchemy import insert
 from gateway import Gateway, Settings
 from gateway.plan import Plan  # internal: the write is run as the executor runs a planned one
 from gateway.store.changes import TRIGGER, ensure_change_triggers  # internal: the triggers measured
-from gateway.subscriptions import written_models
-from gateway.validation import validate_plan
+from gateway.subscriptions import written_models  # internal: the models a write announces, as the service does
+from gateway.validation import validate_plan  # internal: the write is checked as a planned one is
 
 LIVE = "\ntype Subscription { tasks(q: String): [Task!]! }\n"
 DB = "gateway_bench_notify"
