@@ -119,8 +119,9 @@ class Planner:
         seen: set[str] = set()
         last_error: PlanInvalid | None = None
         known = list(grounded_values)
-        only_read: Plan | None = None  # a Mutation plan that changes nothing, kept for the policy's refusal
+        only_read: Plan | None = None  # the latest attempt's Mutation plan that changes nothing
         for _attempt in range(self.settings.repairs + 1):
+            only_read = None
             started = time.perf_counter()
             try:
                 budget.check(sum(len(m["content"]) for m in messages))
@@ -200,8 +201,7 @@ class Planner:
             self._trace(trace, plan=plan.dump(), errors=[])
             attempts.append({"answer": completion.text[:2000], "errors": []})
             return Planned(plan, u.model, total, attempts, request_id)
-        if only_read is not None and last_error is not None and last_error.message == "the plan only reads":
-            # the policy refuses it with PLAN_REFUSED: the request would change nothing
+        if only_read is not None:  # the last attempt only read: the policy refuses it with PLAN_REFUSED
             return Planned(only_read, total.model, total, attempts, request_id)
         error = InventedValue if isinstance(last_error, InventedValue) else PlanInvalid
         raise error(

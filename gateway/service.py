@@ -91,7 +91,7 @@ class Gateway:
         )
         self.catalog.connectors = load_connectors(settings.connectors, self.catalog)
         self.policy = Policy(self.catalog, settings.max_rows)
-        self._read_seconds: dict[int, float] = {}  # a read plan's last run time (see _run_read_inline)
+        self._read_seconds: dict[int, float] = {}  # a read plan's last run time (see _run_read)
         self.access = Access(self.catalog)
         self.api_keys = ApiKeys.load(settings.api_keys, settings.api_keys_file)
         self._provider = provider
@@ -279,9 +279,10 @@ class Gateway:
             keyset = p.page.keyset if p.page is not None else None
             nested: dict[str, Any] = {}
             args = (p.root, p.paged, p.field_nodes, p.fragments, p.timezone, keyset, p.variables, nested)
-            records = await self._run_read_inline(p.plan, args) if not p.paged.writes else None
-            if records is None:
+            if p.paged.writes:
                 records = await asyncio.to_thread(self._run, *args)
+            else:
+                records = await self._run_read(p.plan, args)
         except GatewayError as e:
             self._trace_outcome(p.trace, e.code)
             raise
@@ -393,9 +394,9 @@ class Gateway:
             "attempts": len(planned.attempts),
         }
 
-    async def _run_read_inline(self, plan: Plan, args: tuple[Any, ...]) -> list[Record] | None:
-        """Run a read on the event loop when the same plan last ran in under ``INLINE_BELOW_S``;
-        None when it must go to a worker thread (first run, or last run slower).
+    async def _run_read(self, plan: Plan, args: tuple[Any, ...]) -> list[Record]:
+        """Run a read on the event loop when the same plan last ran in under ``INLINE_BELOW_S``,
+        else (a first run, or a slower last one) on a worker thread.
 
         A worker thread keeps a slow plan from stalling every other request, but for a cached
         plan that reads a few rows the hop to it and back, and the two threads passing the GIL
