@@ -79,6 +79,28 @@ def _text_field(model: Model) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class TextReference:
+    """A reference field, the model it points at, and that model's text field."""
+
+    field: ModelField
+    target: Model
+    text: str
+
+    def hint(self, value: str) -> str:
+        """The grounding line the gateway shows when a request names ``value``."""
+        return f'"{value}" -> {self.target.name}.{self.text} "{value}"'
+
+
+def _text_references(catalog: Catalog, model: Model, kinds: tuple[str, ...] = ("ref",)) -> Iterator[TextReference]:
+    """The model's references of these kinds whose target has a text field to name it by."""
+    for f in model.fields.values():
+        target = catalog.models.get(f.type_name) if f.kind in kinds else None
+        tf = _text_field(target) if target is not None else None
+        if target is not None and tf:
+            yield TextReference(f, target, tf)
+
+
 def _example_value(catalog: Catalog, type_name: str, word: str) -> Any:
     if type_name in catalog.enums:
         return catalog.enums[type_name][0]
@@ -166,31 +188,18 @@ def _aggregate_examples(catalog: Catalog, root: RootField, model: Model) -> list
     flag = _pick(model, "scalar", types=("Boolean",))
     if flag is not None:
         out.append(Example(f"how many {model.name} are {flag.name}", _count(model, alias, {flag.name: {"eq": True}})))
-    for f in model.fields.values():  # counted through a reference, named by what the other record says
-        target = catalog.models.get(f.type_name) if f.kind in ("ref", "refs") and f.auth_roles is None else None
-        tf = _text_field(target) if target is not None else None
-        if target is not None and tf:
-            through = {f.name: {tf: {"eq": "Sample B"}}}
-            out.append(
-                Example(
-                    f"how many {model.name} does Sample B have",
-                    _count(model, alias, through),
-                    grounding=f'"Sample B" -> {target.name}.{tf} "Sample B"',
-                )
-            )
-            summed = [x for x in model.fields.values() if x.kind == "scalar" and x.type_name in ("Int", "Float")]
-            number = summed[-1] if summed and summed[-1].auth_roles is None else None
-            if number is not None and shape is None:  # a field answering one number: a sum too
-                total = _count(model, alias, through)
-                total["steps"][0]["aggregates"] = [{"fn": "sum", "field": number.name, "as": alias}]
-                out.append(
-                    Example(
-                        f"total {number.name} of the {model.name} of Sample B",
-                        total,
-                        grounding=f'"Sample B" -> {target.name}.{tf} "Sample B"',
-                    )
-                )
-            break
+    # counted through a reference, named by what the other record says
+    ref = next((r for r in _text_references(catalog, model, ("ref", "refs")) if r.field.auth_roles is None), None)
+    if ref is not None:
+        through = {ref.field.name: {ref.text: {"eq": "Sample B"}}}
+        hint = ref.hint("Sample B")
+        out.append(Example(f"how many {model.name} does Sample B have", _count(model, alias, through), grounding=hint))
+        summed = [x for x in model.fields.values() if x.kind == "scalar" and x.type_name in ("Int", "Float")]
+        number = summed[-1] if summed and summed[-1].auth_roles is None else None
+        if number is not None and shape is None:  # a field answering one number: a sum too
+            total = _count(model, alias, through)
+            total["steps"][0]["aggregates"] = [{"fn": "sum", "field": number.name, "as": alias}]
+            out.append(Example(f"total {number.name} of the {model.name} of Sample B", total, grounding=hint))
     group = next((n for n in (shape.fields if shape else {}) if n in model.fields and n != alias), None)
     if group is not None and model.fields[group].kind in ("enum", "scalar", "ref"):
         out.append(Example(f"number of {model.name} per {group}", _count(model, alias, group=group)))
@@ -202,18 +211,10 @@ def _read_examples(catalog: Catalog, model: Model, text: str) -> list[Example]:
     the top rows by a number and by a count, and creation order."""
     name = model.name
     out = [Example(f'{name} whose {text} mentions "sample"', _plan(_find(name, {text: {"contains": "sample"}})))]
-    for f in model.fields.values():
-        target = catalog.models.get(f.type_name)
-        tf = _text_field(target) if f.kind == "ref" and target is not None else None
-        if target is not None and tf:
-            out.append(
-                Example(
-                    f"{name} of Sample B",
-                    _plan(_find(name, {f.name: {tf: {"eq": "Sample B"}}})),
-                    grounding=f'"Sample B" -> {target.name}.{tf} "Sample B"',
-                )
-            )
-            break
+    ref = next(_text_references(catalog, model), None)
+    if ref is not None:
+        by_ref = {ref.field.name: {ref.text: {"eq": "Sample B"}}}
+        out.append(Example(f"{name} of Sample B", _plan(_find(name, by_ref)), grounding=ref.hint("Sample B")))
     enum_field = _pick(model, "enum")
     if enum_field is not None:
         value = catalog.enums[enum_field.type_name][-1]
@@ -313,18 +314,15 @@ def _write_examples(catalog: Catalog, model: Model, text: str) -> list[Example]:
         else:
             rows, said = [row("Sample C"), row("Sample E")], '"Sample C" and "Sample E"'
         out.append(Example(f"add the {name} {said}", _plan({"op": "insert", "model": name, "values": rows})))
-    for f in model.fields.values():
-        target = catalog.models.get(f.type_name)
-        tf = _text_field(target) if f.kind == "ref" and target is not None else None
-        if target is not None and tf:
-            linked = {**row("Sample C"), f.name: {tf: {"eq": "Sample D"}}}  # the referenced record, by what it says
-            out.append(
-                Example(
-                    f'add a {name} "Sample C" to {target.name} Sample D',
-                    _plan({"op": "insert", "model": name, "values": [linked]}),
-                )
+    ref = next(_text_references(catalog, model), None)
+    if ref is not None:
+        linked = {**row("Sample C"), ref.field.name: {ref.text: {"eq": "Sample D"}}}  # the record, by what it says
+        out.append(
+            Example(
+                f'add a {name} "Sample C" to {ref.target.name} Sample D',
+                _plan({"op": "insert", "model": name, "values": [linked]}),
             )
-            break
+        )
     if text == "id":  # nothing to name records by: inserts only
         if not out:
             out.append(Example(f"add a {name}", _plan({"op": "insert", "model": name, "values": [row("Sample C")]})))
