@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -110,16 +111,9 @@ class PlanCache:
         text = normalise(request)
         scope = scope_of(root, selection, hints)
         eid = exact_id(scope, text)
-        remembered = self._memo.get(eid)  # only ever holds a hit no rejection refused
-        if (
-            remembered is not None
-            and remembered.until > time.monotonic()
-            and self._serves(remembered.entry, root, caller)
-            and self._current(remembered.entry)
-        ):
-            hit = self._memo_hit(remembered, text, root)
-            if hit is not None:
-                return hit
+        hit = self._memo_answer(eid, text, root, caller, self._current)  # drops a stale entry
+        if hit is not None:
+            return hit
         exact = self._get(eid)
         refused = set(exact.rejected_plans) if exact is not None else set()
         hit = self._hit(exact, text, root, caller) if exact is not None else None
@@ -143,17 +137,20 @@ class PlanCache:
         from memory only: no store, no Redis, so it is safe on the event loop. None: call
         :meth:`lookup` (which also drops an entry that is no longer current)."""
         text = normalise(request)
-        eid = exact_id(scope_of(root, selection, hints), text)
+        return self._memo_answer(exact_id(scope_of(root, selection, hints), text), text, root, caller, self.is_current)
+
+    def _memo_answer(
+        self, eid: str, text: str, root: RootField, caller: str | None, current: Callable[[CacheEntry], bool]
+    ) -> CacheHit | None:
+        """The plan this process remembers answering request ``eid`` with (the memo only ever
+        holds a hit no rejection refused), while it is fresh, served to this caller and
+        ``current``: bound and validated once, then reused (the plan depends on the entry, the
+        text and the field alone, and the memo key holds all three)."""
         remembered = self._memo.get(eid)
         if remembered is None or remembered.until <= time.monotonic():
             return None
-        if not self._serves(remembered.entry, root, caller) or not self.is_current(remembered.entry):
+        if not self._serves(remembered.entry, root, caller) or not current(remembered.entry):
             return None
-        return self._memo_hit(remembered, text, root)
-
-    def _memo_hit(self, remembered: _Remembered, text: str, root: RootField) -> CacheHit | None:
-        """The remembered entry's plan for this text: bound and validated once, then reused (the
-        plan depends on the entry, the text and the field alone, and the memo key holds all three)."""
         if remembered.hit is None:
             remembered.hit = self._bound(remembered.entry, text, root)
         return remembered.hit
