@@ -215,8 +215,9 @@ class StoreFeed:
 
 class PostgresFeed(StoreFeed):
     """``LISTEN gateway_changes`` on a connection of its own: the triggers' notifications (writes
-    made outside the gateways) and other gateways' messages; this gateway's own (its ``origin``)
-    are skipped, it has woken its watches already."""
+    made outside the gateways) and other gateways' messages (:class:`PostgresBackend` sends them);
+    this gateway's own (its ``origin``) are skipped, it has woken its watches already. The one
+    listener on the channel, whether or not the store's triggers are in place."""
 
     def __init__(self, dsn: str, origin: str) -> None:
         super().__init__()
@@ -326,24 +327,33 @@ def _message(payload: str) -> tuple[str | None, set[str] | None]:
 
 
 class Backend:
-    """A channel between processes: ``send`` a message, ``listen`` calls back on each one received."""
+    """A channel between processes: ``send`` a message, ``listen`` calls back on each one received
+    (a channel that only sends, whose messages a :class:`StoreFeed` hears, ignores ``listen``)."""
 
     def send(self, message: str) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def listen(self, callback: Any) -> None:  # pragma: no cover - interface
-        raise NotImplementedError
+    def listen(self, callback: Any) -> None:
+        pass
 
     def close(self) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
 
-class _Listener(Backend):
-    """A daemon thread that waits on the channel and hands each message to the callback."""
+class RedisBackend(Backend):
+    """Redis pub/sub on ``<prefix>changes``, heard by a daemon thread of its own."""
 
-    def __init__(self) -> None:
+    def __init__(self, url: str, channel: str = "gateway:changes") -> None:
+        require_redis()
+        import redis
+
+        self.client = redis.Redis.from_url(url)
+        self.channel = channel
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def send(self, message: str) -> None:
+        self.client.publish(self.channel, message)
 
     def listen(self, callback: Any) -> None:
         self._thread = threading.Thread(target=self._run, args=(callback,), daemon=True, name="gateway-notify")
@@ -357,29 +367,6 @@ class _Listener(Backend):
                 log.warning("change notifications interrupted: %s", e)
                 self._stop.wait(1.0)
 
-    def _receive(self, callback: Any) -> None:  # pragma: no cover - interface
-        raise NotImplementedError
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-
-class RedisBackend(_Listener):
-    """Redis pub/sub on ``<prefix>changes``."""
-
-    def __init__(self, url: str, channel: str = "gateway:changes") -> None:
-        super().__init__()
-        require_redis()
-        import redis
-
-        self.client = redis.Redis.from_url(url)
-        self.channel = channel
-
-    def send(self, message: str) -> None:
-        self.client.publish(self.channel, message)
-
     def _receive(self, callback: Any) -> None:
         pubsub = self.client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call,unused-ignore]  # typed from redis 8
         pubsub.subscribe(self.channel)
@@ -392,15 +379,18 @@ class RedisBackend(_Listener):
         finally:
             pubsub.close()
 
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
 
-class PostgresBackend(_Listener):
-    """PostgreSQL ``NOTIFY gateway_changes`` / ``LISTEN gateway_changes`` on the store itself;
-    ``listens=False`` only sends (a :class:`PostgresFeed` listens on the channel already)."""
 
-    def __init__(self, dsn: str, listens: bool = True) -> None:
-        super().__init__()
+class PostgresBackend(Backend):
+    """Sends on PostgreSQL's ``gateway_changes`` channel (``pg_notify``) over a connection kept
+    for it; the :class:`PostgresFeed` of every gateway on the store listens."""
+
+    def __init__(self, dsn: str) -> None:
         self.dsn = dsn
-        self.listens = listens
         self._send_lock = threading.Lock()
         self._conn: Any = None
 
@@ -412,21 +402,7 @@ class PostgresBackend(_Listener):
                 self._conn = psycopg.connect(self.dsn, autocommit=True)
             self._conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, message))
 
-    def listen(self, callback: Any) -> None:
-        if self.listens:
-            super().listen(callback)
-
-    def _receive(self, callback: Any) -> None:
-        import psycopg
-
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
-            conn.execute(f"LISTEN {CHANNEL}")
-            while not self._stop.is_set():
-                for n in conn.notifies(timeout=0.5):
-                    callback(n.payload)
-
     def close(self) -> None:
-        super().close()
         with self._send_lock:
             if self._conn is not None:
                 self._conn.close()
@@ -468,9 +444,10 @@ def make_notifier(
     elif mode == "postgres":
         if not is_pg:
             raise ValueError("GATEWAY_NOTIFY=postgres needs a PostgreSQL store")
-        backend = PostgresBackend(dsn, listens=feed is None)  # the feed listens on the same channel
+        backend = PostgresBackend(dsn)
+        feed = feed or PostgresFeed(dsn, origin)  # listens on the channel, triggers or not
     else:
         raise ValueError(f"GATEWAY_NOTIFY must be auto, local, redis or postgres, not {mode!r}")
-    if is_pg and (feed is not None or isinstance(backend, PostgresBackend)):
+    if is_pg and feed is not None:
         mark_sessions(engine, origin)  # its writes reach the listeners once, from this gateway
     return Notifier(backend, feed, origin)

@@ -20,7 +20,7 @@ import pytest
 import websockets
 
 from conftest import DEMO_SCHEMA, TRACKER_SEED, LiveServer, make_gateway
-from gateway import ScriptedProvider, import_records
+from gateway import ScriptedProvider, create_app, import_records
 from gateway.notify import Backend, Notifier  # internal: the one-flag watch and the outbox bound the work
 
 LIVE_SDL = (
@@ -530,26 +530,37 @@ def test_the_trigger_leaves_the_gateways_writes_to_the_gateway(pg_url: str, tmp_
 def test_a_store_that_refuses_the_triggers_still_serves_and_gateways_tell_each_other(
     pg_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A PostgreSQL user that may write the tables but not create functions or triggers on them."""
+    """A PostgreSQL user that may write the tables but not create functions or triggers on them:
+    no trigger announces a write, and the gateways still tell each other on the channel."""
     import psycopg
 
-    from gateway.notify import PostgresBackend  # internal: which channel the gateway fell back to
-
-    make_gateway(pg_url).close()  # the owner creates the tables (its SDL has no Subscription: no triggers)
+    owner = make_gateway(pg_url)  # creates the tables (its SDL has no Subscription: no triggers) ...
+    create_app(owner)  # ... and the server's own
+    owner.close()
     role = f"gw_writer_{os.getpid()}"
     admin = pg_url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(admin, autocommit=True) as pg:
         pg.execute(f"CREATE ROLE {role} LOGIN")
         pg.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}")
+    limited_url = pg_url.replace("postgres@", f"{role}@")
     try:
-        schema = tmp_path / "live.graphql"
-        schema.write_text(LIVE_SDL)
-        limited = make_gateway(pg_url.replace("postgres@", f"{role}@"), schema)
+        reader, reader_model = live_server(limited_url, tmp_path)
+        writer = LiveServer(
+            make_gateway(limited_url, tmp_path / "live.graphql", provider=ScriptedProvider([ADD_TASK]))
+        ).start()
+        stream: EventStream | None = None
         try:
-            assert limited.notifier.feed is None and isinstance(limited.notifier.backend, PostgresBackend)
             assert "will not be announced" in caplog.text
+            reader_model.push(OPEN_TASKS)
+            stream = EventStream(reader.url, SUBSCRIBE)
+            assert titles(stream.wait(1)[0][1]) == ["Fix login", "Push notifications"]
+            assert "errors" not in writer.gql('mutation { tasks(q: "add a task: call Bob") { id } }')
+            assert titles(stream.wait(2)[1][1]) == ["Call Bob", "Fix login", "Push notifications"]
         finally:
-            limited.close()
+            if stream is not None:
+                stream.close()
+            writer.stop()
+            reader.stop()
     finally:
         with psycopg.connect(admin, autocommit=True) as pg:
             pg.execute(f"DROP OWNED BY {role}")
