@@ -7,6 +7,7 @@ data rows, and ``@index``/``@unique`` fields are indexed in the store.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import uuid
@@ -330,6 +331,38 @@ def test_the_cache_survives_a_restart(db_url: str) -> None:
         assert again.model.calls == []
     finally:
         again.server.stop()
+
+
+def test_requests_in_flight_together_read_a_stored_plan_once(tmp_path: Path) -> None:
+    """After a restart nothing is in memory: eight requests at once for a stored plan read it
+    from the store once (the others await that read) and run the same plan."""
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    query = '{ tasks(q: "tasks tagged urgent") { title } }'
+    first = make_gateway(db, provider=ScriptedProvider([URGENT]), plan_cache=True)
+    import_records(first.executor, TRACKER_SEED)
+    assert asyncio.run(first.execute(query)).data == {
+        "tasks": [{"title": "Fix login"}, {"title": "Push notifications"}]
+    }
+    first.close()
+    model = ScriptedProvider([])
+    gw = make_gateway(db, provider=model, plan_cache=True)
+    plan_reads: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "_gateway_plans" in statement and statement.lstrip().upper().startswith("SELECT"):
+            plan_reads.append(statement)
+
+    async def together() -> list[Any]:
+        return list(await asyncio.gather(*(gw.execute(query) for _ in range(8))))
+
+    event.listen(gw.engine, "before_cursor_execute", count)
+    try:
+        results = asyncio.run(together())
+    finally:
+        gw.close()
+    assert [r.data for r in results] == [{"tasks": [{"title": "Fix login"}, {"title": "Push notifications"}]}] * 8
+    assert {r.extensions["fields"]["tasks"]["source"] for r in results} == {"cache"}
+    assert len(plan_reads) == 1 and model.calls == []
 
 
 def test_a_schema_change_drops_exactly_the_plans_it_affects(db_url: str, tmp_path: Path) -> None:

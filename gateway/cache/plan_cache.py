@@ -127,7 +127,7 @@ class PlanCache:
                     answered = entry
                     break
         if hit is not None and answered is not None:
-            self._memo_put(eid, answered, hit)
+            hit = self._memo_put(eid, answered, hit)
         return hit
 
     def remembered(
@@ -451,16 +451,18 @@ class PlanCache:
         for backend in self._backends():
             backend.delete(entry)
 
-    def _memo_put(self, eid: str, entry: CacheEntry, hit: CacheHit | None = None) -> None:
-        """Remember answering ``eid`` with ``entry``. When the memo expired on the same entry, its
-        hit is kept: the same plan object, so what the service learned about running it (on the
-        event loop or a worker thread, ``Gateway._run_read``) outlives the memo's ``MEMO_TTL_S``."""
+    def _memo_put(self, eid: str, entry: CacheEntry, hit: CacheHit | None = None) -> CacheHit | None:
+        """Remember answering ``eid`` with ``entry``; the hit remembered. When the memo expired on
+        the same entry, its hit is kept: the same plan object, so what the service learned about
+        running it (on the event loop or a worker thread, ``Gateway._run_read``) outlives
+        ``MEMO_TTL_S``."""
         old = self._memo.get(eid)
         if old is not None and old.hit is not None and old.entry == entry:
             hit = old.hit
         if len(self._memo) >= MEMO_MAX:
             self._memo.clear()
         self._memo[eid] = _Remembered(time.monotonic() + MEMO_TTL_S, entry, hit)
+        return hit
 
 
 def field_matches(entry_field: str, wanted: str) -> bool:
