@@ -343,6 +343,12 @@ def _write_examples(catalog: Catalog, model: Model, text: str) -> list[Example]:
         if second is not None:
             parts = [{"fn": "lower", "args": [{"field": text}]}, "_", {"fn": "lower", "args": [{"field": second.name}]}]
             said = f"set every {name}'s {other.name} to its {text} and {second.name} in lower case, joined by _"
+            if "mail" in other.name.lower():
+                # an address "at" a domain the request says: without it the model could not
+                # append the domain after the parts and repeated the key until cut off (scenario);
+                # a copied domain is not in another request, so the invented-text check stops it
+                parts.append("@sample.net")
+                said += ", at sample.net"
             out.append(Example(said, update(every, {other.name: {"fn": "concat", "args": parts}})))
         else:
             lowered = {"fn": "lower", "args": [{"field": text}]}
@@ -519,9 +525,12 @@ def build_messages(
         answer.pop("params", None)
         messages.append({"role": "user", "content": ask(example)})
         messages.append({"role": "assistant", "content": json.dumps(answer)})
+    # A change's plan does not depend on what the client selects back; the line only drew the
+    # model to the selected ids ("set ... respectively" became `id in [1, 2, 3]`, scenario).
+    shown = "" if root.operation == "mutation" else selection or "(nothing nested)"
     final = ask(
         request,
-        selection=selection or "(nothing nested)",
+        selection=shown,
         hints=json.dumps(hints) if hints else "",
         grounding="" if grounding == "(none)" else grounding,
     )
