@@ -401,6 +401,18 @@ def _write_examples(catalog: Catalog, model: Model, text: str) -> list[Example]:
                 update(every, {text: labels}),
             )
         )
+    listed = _pick(model, "scalars", types=("String",))
+    if listed is not None:
+        # the model never sees the list: a value is added to or taken from the row's own list
+        # (writing the whole list replaced what was there, in the eval)
+        field = {"field": listed.name}
+        for verb, fn, value, where in (("add", "append", "Sample D", "to"), ("remove", "remove", "Sample E", "from")):
+            out.append(
+                Example(
+                    f'{verb} "{value}" {where} the {listed.name} of {c}',
+                    update(named_c, {listed.name: {"fn": fn, "args": [field, value]}}),
+                )
+            )
     if many is not None:
         target = catalog.models.get(many.type_name)
         tf = _text_field(target) if target is not None else None

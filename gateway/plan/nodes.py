@@ -67,6 +67,8 @@ FUNCTIONS: dict[str, tuple[int, int | None]] = {
     "addYears": (2, 2),
     "size": (1, 1),
     "has": (2, 2),
+    "append": (2, 2),
+    "remove": (2, 2),
     "coalesce": (2, None),
     "count": (1, 1),
     "sum": (1, 1),
@@ -86,6 +88,8 @@ SIGNATURES = {
     "addYears": "date, n",
     "size": "list",
     "has": "list, v",
+    "append": "list, v",
+    "remove": "list, v",
 }
 MAX_DEPTH = 24
 MAX_NODES = 2000
