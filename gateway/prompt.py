@@ -357,12 +357,18 @@ def _write_examples(catalog: Catalog, model: Model, text: str) -> list[Example]:
                     f"set every {name}'s {other.name} to its {text} in lower case", update(every, {other.name: lowered})
                 )
             )
-        keys = ["Quenby", "Tesk"] if split else ["Sample C", "Sample D"]
-        per_key = {"fn": "byKey", "key": {"field": text}, "map": dict(zip(keys, ["Sample E", "Sample F"], strict=True))}
-        both = {text: {"in": keys}}
+        if split:  # people named by two fields: each by both names, the key is the whole name
+            last = required[1].name
+            keys, said_keys = ["Quenby Marlo", "Tesk Varnel"], "Quenby Marlo and Tesk Varnel"
+            key: dict[str, Any] = {"fn": "concat", "args": [{"field": text}, " ", {"field": last}]}
+            both: dict[str, Any] = {"or": [{text: {"eq": k.split()[0]}, last: {"eq": k.split()[1]}} for k in keys]}
+        else:
+            keys, said_keys = ["Sample C", "Sample D"], '"Sample C" and "Sample D"'
+            key, both = {"field": text}, {text: {"in": keys}}
+        per_key = {"fn": "byKey", "key": key, "map": dict(zip(keys, ["Sample E", "Sample F"], strict=True))}
         out.append(
             Example(
-                f'the {other.name} of "{keys[0]}" and "{keys[1]}" are "Sample E" and "Sample F" respectively',
+                f'the {other.name} of {said_keys} are "Sample E" and "Sample F" respectively',
                 update(both, {other.name: per_key}),
             )
         )
