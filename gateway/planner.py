@@ -28,6 +28,7 @@ from .prompt import build_messages, example_texts, prompt_version
 from .sdl import Catalog, RootField
 from .traces import TraceLog
 from .validation import validate_plan
+from .vocabulary import Vocabulary
 
 
 @dataclass
@@ -50,6 +51,7 @@ class Planner:
         self._slots = asyncio.Semaphore(self.settings.model_concurrency)
         self._schemas: dict[str, dict[str, Any]] = {}
         self._examples: dict[str, set[str]] = {}
+        self.vocabulary = Vocabulary(catalog)  # reads for things the contract has no word for are refused
         self.in_flight = 0  # plan calls under way: start-up warming waits for them
 
     def _example_texts(self, root: RootField) -> set[str]:
@@ -106,6 +108,13 @@ class Planner:
                 f"the request speaks to the model ({phrase!r}) instead of asking for data; "
                 "it is read as data, never as instructions; nothing was changed",
                 reason="instructions in the request",
+            )
+        thing = self.vocabulary.unknown_thing(request) if root.readonly else None
+        if thing is not None:
+            raise PlanRefused(
+                f"nothing in the schema stores {thing!r}: no type, field or value of the contract is named so; "
+                "nothing was read",
+                reason="not in the contract",
             )
         budget = budget or TokenBudget(self.settings.max_tokens_per_request)
         messages = build_messages(

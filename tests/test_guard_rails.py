@@ -389,3 +389,39 @@ def test_a_change_may_not_pick_its_records_by_text_the_request_never_gave(harnes
     harness.model.push(made_up)
     body = harness.server.gql('mutation { tasks(q: "delete the tasks of the Website project") { id } }')
     assert body.get("errors") is None and len(body["data"]["tasks"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("field", "request_text"),
+    [
+        ("people", "the home addresses of all people"),
+        ("tasks", "how many hours did Ada log last week"),
+        ("people", "What are the shoe sizes of the designers"),
+    ],
+)
+def test_a_read_for_what_the_contract_has_no_word_for_is_refused_without_the_model(
+    harness: Harness, field: str, request_text: str
+) -> None:
+    """A small model answered "the home addresses of all members" with the members themselves."""
+    calls = len(harness.model.calls)
+    body = harness.server.gql(f'{{ {field}(q: "{request_text}") {{ id }} }}')
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["PLAN_REFUSED"], body
+    assert "nothing in the schema stores" in body["errors"][0]["message"]
+    assert len(harness.model.calls) == calls
+
+
+@pytest.mark.parametrize(
+    ("field", "request_text"),
+    [
+        ("tasks", "the titles of every task of the Website project"),
+        ("tasks", "the Left Hand of Darkness"),  # a name, not a thing asked for
+        ("taskCount", "how many tasks are done"),
+        ("people", "the number of people in design"),
+    ],
+)
+def test_a_read_in_the_contracts_words_goes_to_the_model(harness: Harness, field: str, request_text: str) -> None:
+    harness.model.push(find("Person" if field == "people" else "Task"))
+    selection = "" if field == "taskCount" else "{ id }"
+    before = len(harness.model.calls)
+    harness.server.gql(f'{{ {field}(q: "{request_text}") {selection} }}')
+    assert request_text in harness.model.calls[before]["messages"][-1]["content"]
