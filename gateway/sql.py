@@ -477,7 +477,7 @@ FUNCTIONS: dict[str, Callable[[SqlCompiler, list[Any], FnCall], Any]] = {
     "upper": lambda c, a, n: func.upper(a[0]),
     "trim": lambda c, a, n: func.trim(a[0]),
     "replace": lambda c, a, n: func.replace(a[0], a[1], a[2]),
-    "substring": lambda c, a, n: func.substr(a[0], *a[1:]),
+    "substring": lambda c, a, n: func.substr(a[0], a[1] + 1, *a[2:]),  # counts from 0, as JavaScript does
     "length": lambda c, a, n: func.length(a[0]),
     "lpad": lambda c, a, n: _lpad(c, a, n, left=True),
     "rpad": lambda c, a, n: _lpad(c, a, n, left=False),

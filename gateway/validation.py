@@ -230,6 +230,8 @@ class Checker(ScopedVisitor):
             need(0, is_text(self.catalog, types[0]), "text")
             for i in range(1, len(args)):
                 need(i, types[i].name in ("Int", "Any") and not types[i].is_list, "an Int")
+                if isinstance(args[i], Literal) and isinstance(args[i].value, int) and args[i].value < 0:
+                    self.error(args[i], "substring counts from 0: its start and length are not negative")
             return STRING
         if fn in ("lpad", "rpad"):
             need(0, not types[0].is_list and types[0].name not in ("Json", "Boolean"), "text or a number")

@@ -286,6 +286,17 @@ BAD = [
         "steps[0].set.salary",
     ),
     (
+        "a substring from before the start",
+        {
+            "op": "update",
+            "model": "Member",
+            "where": ALL,
+            "set": {"email": {"fn": "substring", "args": [{"field": "email"}, -3, 2]}},
+        },
+        "PLAN_INVALID",
+        "counts from 0",
+    ),
+    (
         "an unknown function",
         {"op": "update", "model": "Member", "where": ALL, "set": {"email": {"fn": "shell", "args": ["rm"]}}},
         "PLAN_INVALID",

@@ -80,7 +80,7 @@ RELATION_AGGREGATES = ("count", "sum", "avg", "min", "max")
 # How the prompt names a function's arguments where the order is not obvious.
 SIGNATURES = {
     "replace": "s, from, to",
-    "substring": "s, start, length",
+    "substring": "s, start from 0, length",
     "lpad": 'x, width, "0"',
     "rpad": 'x, width, " "',
     "addDays": "date, n",
