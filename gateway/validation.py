@@ -230,8 +230,9 @@ class Checker(ScopedVisitor):
             need(0, is_text(self.catalog, types[0]), "text")
             for i in range(1, len(args)):
                 need(i, types[i].name in ("Int", "Any") and not types[i].is_list, "an Int")
-                if isinstance(args[i], Literal) and isinstance(args[i].value, int) and args[i].value < 0:
-                    self.error(args[i], "substring counts from 0: its start and length are not negative")
+                given = args[i]
+                if isinstance(given, Literal) and isinstance(given.value, int) and given.value < 0:
+                    self.error(given, "substring counts from 0: its start and length are not negative")
             return STRING
         if fn in ("lpad", "rpad"):
             need(0, not types[0].is_list and types[0].name not in ("Json", "Boolean"), "text or a number")
@@ -271,6 +272,9 @@ class Checker(ScopedVisitor):
         if fn == "size":
             need(0, types[0].is_list or types[0].name == "Any", "a list field")
             return INT
+        if fn in ("append", "remove") and not types[0].is_list and is_text(self.catalog, types[0]):
+            text = {"append": 'concat: {"fn": "concat", "args": [E, " more"]}', "remove": 'replace(s, part, "")'}
+            return self.error(args[0], f"{fn} changes a list field; text is changed with {text[fn]}")
         if fn in ("has", "append", "remove"):
             need(0, types[0].is_list or types[0].name == "Any", "a list field")
             if isinstance(args[1], Literal) and types[0].is_list:

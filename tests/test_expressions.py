@@ -297,6 +297,17 @@ BAD = [
         "counts from 0",
     ),
     (
+        "text appended as if it were a list",
+        {
+            "op": "update",
+            "model": "Member",
+            "where": ALL,
+            "set": {"email": {"fn": "append", "args": [{"field": "email"}, ".uk"]}},
+        },
+        "PLAN_INVALID",
+        "text is changed with concat",
+    ),
+    (
         "an unknown function",
         {"op": "update", "model": "Member", "where": ALL, "set": {"email": {"fn": "shell", "args": ["rm"]}}},
         "PLAN_INVALID",
