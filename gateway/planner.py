@@ -23,7 +23,7 @@ from .plan import Aggregate, Plan, parse_plan
 from .plan.lookups import parse_answer
 from .plan.nodes import FieldTest, Literal, walk
 from .plan_schema import plan_json_schema
-from .policy import copied_examples, field_names_as_text, injection_phrase, invented_strings
+from .policy import copied_examples, field_names_as_text, injection_phrase, invented_strings, unasked_fields
 from .prompt import build_messages, example_texts, prompt_version
 from .sdl import Catalog, RootField
 from .traces import TraceLog
@@ -171,6 +171,7 @@ class Planner:
                 plan = validate_plan(self.catalog, parse_answer(self.catalog, completion.text), root)
                 copied = copied_examples(plan, request, self._example_texts(root))
                 copied += field_names_as_text(self.catalog, plan)
+                copied += unasked_fields(self.catalog, plan, request)
                 if copied:
                     raise PlanInvalid("the plan is not what the request says: " + copied[0], errors=copied)
                 invented = [] if root.readonly else invented_strings(self.catalog, plan, request, known)

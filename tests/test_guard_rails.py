@@ -170,6 +170,27 @@ def test_invalid_answers_are_repaired_with_the_errors_sent_back(tmp_path: Path) 
         server.stop()
 
 
+def test_a_computed_value_for_a_field_the_request_never_names_is_sent_back(tmp_path: Path) -> None:
+    """ "cancel all pending orders" overwrote every order's note with a copied worked example."""
+
+    def update(values: dict[str, Any]) -> dict[str, Any]:
+        where = {"title": {"eq": "x"}}
+        return {"steps": [{"op": "update", "model": "Task", "where": where, "set": values}], "result": 0}
+
+    copied = update({"description": {"fn": "concat", "args": [{"field": "title"}, "_", {"field": "dueDate"}]}})
+    model = ScriptedProvider(
+        [insert_plan("Task", {"title": "x", "status": "TODO"}), copied, update({"status": "DONE"})]
+    )
+    server = LiveServer(make_gateway(f"sqlite:///{tmp_path / 's.db'}", provider=model)).start()
+    try:
+        assert "errors" not in server.gql('mutation { tasks(q: "add x") { id } }')
+        body = server.gql('mutation { tasks(q: "finish x") { title status description } }')
+        assert body["data"]["tasks"] == [{"title": "x", "status": "DONE", "description": None}], body
+        assert "never names description" in model.calls[2]["messages"][-1]["content"]
+    finally:
+        server.stop()
+
+
 def test_a_mutation_plan_that_only_reads_is_sent_back_once_before_it_is_refused(tmp_path: Path) -> None:
     """ "Grace Hopper is advanced" once became a find: the model gets told to plan the change."""
     update = {
