@@ -48,7 +48,7 @@ STEPS: list[tuple[str, str, str]] = [
 QUESTION = ("query", "member", "the member who does the most sports")
 
 EXPECTED = [
-    ("Ada", "ada.byron@club.org", "00000", "1815-12-10", "BEGINNER", []),
+    ("Ada", "ada.byron@club.org", "00000", "1815-12-10", "BEGINNER", ["bouldering"]),
     ("Alan", "alan.turing@club.org", "00001", "1912-06-23", "BEGINNER", ["bouldering", "lead climbing"]),
     ("Grace", "grace.hopper@club.org", "00002", "1906-12-09", "ADVANCED", []),
 ]

@@ -230,6 +230,9 @@ def _value(v: Any) -> str:
             return ", ".join(f"{_value(x)} where {key} is {_value(k)}" for k, x in v["map"].items())
         if v.get("fn") in AGGREGATE_NOUNS:
             return _noun(v)
+        if v.get("fn") in ("append", "remove") and len(v.get("args") or []) == 2:
+            listed, item = v["args"]
+            return f"{_value(listed)} {'with' if v['fn'] == 'append' else 'without'} {_value(item)}"
         if "fn" in v:
             args = v.get("args") or []
             return f"{v['fn']}({', '.join(_value(a) for a in args)})"

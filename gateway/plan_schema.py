@@ -152,7 +152,7 @@ def _expressions(catalog: Catalog, model: Model, defs: dict[str, Any]) -> None:
                 "type": "object",
                 "properties": {
                     "fn": {"const": "byKey"},
-                    "key": _ref(f"Field_{name}"),
+                    "key": me,  # a field, or computed: a whole name from first and last name
                     "map": {"type": "object", "additionalProperties": me},
                 },
                 "required": ["fn", "key", "map"],

@@ -23,11 +23,12 @@ from .plan import Aggregate, Plan, parse_plan
 from .plan.lookups import parse_answer
 from .plan.nodes import FieldTest, Literal, walk
 from .plan_schema import plan_json_schema
-from .policy import copied_examples, field_names_as_text, injection_phrase, invented_strings
+from .policy import copied_examples, field_names_as_text, injection_phrase, invented_strings, unasked_fields
 from .prompt import build_messages, example_texts, prompt_version
 from .sdl import Catalog, RootField
 from .traces import TraceLog
 from .validation import validate_plan
+from .vocabulary import Vocabulary
 
 
 @dataclass
@@ -50,6 +51,7 @@ class Planner:
         self._slots = asyncio.Semaphore(self.settings.model_concurrency)
         self._schemas: dict[str, dict[str, Any]] = {}
         self._examples: dict[str, set[str]] = {}
+        self.vocabulary = Vocabulary(catalog)  # reads for things the contract has no word for are refused
         self.in_flight = 0  # plan calls under way: start-up warming waits for them
 
     def _example_texts(self, root: RootField) -> set[str]:
@@ -107,6 +109,13 @@ class Planner:
                 "it is read as data, never as instructions; nothing was changed",
                 reason="instructions in the request",
             )
+        thing = self.vocabulary.unknown_thing(request) if root.readonly else None
+        if thing is not None:
+            raise PlanRefused(
+                f"nothing in the schema stores {thing!r}: no type, field or value of the contract is named so; "
+                "nothing was read",
+                reason="not in the contract",
+            )
         budget = budget or TokenBudget(self.settings.max_tokens_per_request)
         messages = build_messages(
             self.catalog, root, request, selection, hints or {}, grounding=grounding, learned=learned
@@ -162,6 +171,7 @@ class Planner:
                 plan = validate_plan(self.catalog, parse_answer(self.catalog, completion.text), root)
                 copied = copied_examples(plan, request, self._example_texts(root))
                 copied += field_names_as_text(self.catalog, plan)
+                copied += unasked_fields(self.catalog, plan, request)
                 if copied:
                     raise PlanInvalid("the plan is not what the request says: " + copied[0], errors=copied)
                 invented = [] if root.readonly else invented_strings(self.catalog, plan, request, known)

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 from .errors import PlanRefused, PolicyDenied
 from .plan import Call, Delete, Insert, Plan, StepTree, Update, is_trivially_true
-from .plan.nodes import ByKey, FieldTest, FnCall, ListLiteral, Literal, Node, walk
+from .plan.nodes import ByKey, FieldTest, FnCall, ListLiteral, Literal, Node, StepRef, walk
 from .sdl import Catalog, RootField
 
 
@@ -208,6 +208,43 @@ def field_names_as_text(catalog: Catalog, plan: Plan) -> list[str]:
                             f'{model.name}.{arg.value} write {{"field": "{arg.value}"}}'
                         )
     return problems
+
+
+def unasked_fields(catalog: Catalog, plan: Plan, request: str) -> list[str]:
+    """Fields an update computes a value for although the request never names them.
+
+    A model that could not express "cancel all pending orders" copied the worked example that
+    computes a text field from others and overwrote every order's note. A computed value is
+    asked for by name ("set the email to ...", "number the titles"); literal, enum and linked
+    values are left to the other checks ("Grace is advanced" names no field and is right).
+    """
+    said = re.findall(r"[a-z0-9]+", request.lower())
+    problems: list[str] = []
+    for step, t in zip(plan.steps, plan.tree, strict=True):
+        if not isinstance(step, Update):
+            continue
+        for name, node in t.set.items():
+            if isinstance(node, (Literal, ListLiteral, StepRef)) or _names(name, said):
+                continue
+            problems.append(
+                f"{node.path}: the request never names {name}; change only the fields it asks for, or refuse"
+            )
+    return problems
+
+
+def _names(field: str, said: list[str]) -> bool:
+    """Whether a word of the request names the field: a word of its name (of 3 letters or more,
+    "On" of publishedOn says nothing), give or take an ending ("archived" for archive)."""
+    for part in re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", field).lower().split():
+        if len(part) < 3:
+            continue
+        for word in said:
+            common = next(
+                (i for i, (a, b) in enumerate(zip(part, word, strict=False)) if a != b), min(len(part), len(word))
+            )
+            if common == len(part) or common >= 4:
+                return True
+    return False
 
 
 def _parts(t: StepTree) -> list[Node]:

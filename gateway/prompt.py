@@ -343,6 +343,12 @@ def _write_examples(catalog: Catalog, model: Model, text: str) -> list[Example]:
         if second is not None:
             parts = [{"fn": "lower", "args": [{"field": text}]}, "_", {"fn": "lower", "args": [{"field": second.name}]}]
             said = f"set every {name}'s {other.name} to its {text} and {second.name} in lower case, joined by _"
+            if "mail" in other.name.lower():
+                # an address "at" a domain the request says: without it the model could not
+                # append the domain after the parts and repeated the key until cut off (scenario);
+                # a copied domain is not in another request, so the invented-text check stops it
+                parts.append("@sample.net")
+                said += ", at sample.net"
             out.append(Example(said, update(every, {other.name: {"fn": "concat", "args": parts}})))
         else:
             lowered = {"fn": "lower", "args": [{"field": text}]}
@@ -351,12 +357,18 @@ def _write_examples(catalog: Catalog, model: Model, text: str) -> list[Example]:
                     f"set every {name}'s {other.name} to its {text} in lower case", update(every, {other.name: lowered})
                 )
             )
-        keys = ["Quenby", "Tesk"] if split else ["Sample C", "Sample D"]
-        per_key = {"fn": "byKey", "key": {"field": text}, "map": dict(zip(keys, ["Sample E", "Sample F"], strict=True))}
-        both = {text: {"in": keys}}
+        if split:  # people named by two fields: each by both names, the key is the whole name
+            last = required[1].name
+            keys, said_keys = ["Quenby Marlo", "Tesk Varnel"], "Quenby Marlo and Tesk Varnel"
+            key: dict[str, Any] = {"fn": "concat", "args": [{"field": text}, " ", {"field": last}]}
+            both: dict[str, Any] = {"or": [{text: {"eq": k.split()[0]}, last: {"eq": k.split()[1]}} for k in keys]}
+        else:
+            keys, said_keys = ["Sample C", "Sample D"], '"Sample C" and "Sample D"'
+            key, both = {"field": text}, {text: {"in": keys}}
+        per_key = {"fn": "byKey", "key": key, "map": dict(zip(keys, ["Sample E", "Sample F"], strict=True))}
         out.append(
             Example(
-                f'the {other.name} of "{keys[0]}" and "{keys[1]}" are "Sample E" and "Sample F" respectively',
+                f'the {other.name} of {said_keys} are "Sample E" and "Sample F" respectively',
                 update(both, {other.name: per_key}),
             )
         )
@@ -395,6 +407,18 @@ def _write_examples(catalog: Catalog, model: Model, text: str) -> list[Example]:
                 update(every, {text: labels}),
             )
         )
+    listed = _pick(model, "scalars", types=("String",))
+    if listed is not None:
+        # the model never sees the list: a value is added to or taken from the row's own list
+        # (writing the whole list replaced what was there, in the eval)
+        field = {"field": listed.name}
+        for verb, fn, value, where in (("add", "append", "Sample D", "to"), ("remove", "remove", "Sample E", "from")):
+            out.append(
+                Example(
+                    f'{verb} "{value}" {where} the {listed.name} of {c}',
+                    update(named_c, {listed.name: {"fn": fn, "args": [field, value]}}),
+                )
+            )
     if many is not None:
         target = catalog.models.get(many.type_name)
         tf = _text_field(target) if target is not None else None
@@ -519,9 +543,12 @@ def build_messages(
         answer.pop("params", None)
         messages.append({"role": "user", "content": ask(example)})
         messages.append({"role": "assistant", "content": json.dumps(answer)})
+    # A change's plan does not depend on what the client selects back; the line only drew the
+    # model to the selected ids ("set ... respectively" became `id in [1, 2, 3]`, scenario).
+    shown = "" if root.operation == "mutation" else selection or "(nothing nested)"
     final = ask(
         request,
-        selection=selection or "(nothing nested)",
+        selection=shown,
         hints=json.dumps(hints) if hints else "",
         grounding="" if grounding == "(none)" else grounding,
     )

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     ColumnElement,
     Date,
     Float,
@@ -37,7 +38,7 @@ from sqlalchemy import (
     select,
     true,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by
 
 from .dates import SQLITE_ADD_DAYS, SQLITE_ADD_MONTHS, SQLITE_DAY
 from .errors import PlanFailed
@@ -427,6 +428,38 @@ def _size(c: SqlCompiler, args: list[Any], node: FnCall) -> Any:
     return func.jsonb_array_length(cast(args[0], JSONB))
 
 
+def _append(c: SqlCompiler, args: list[Any], node: FnCall) -> Any:
+    """The list with the value at its end, unless it holds it already (a label is added once)."""
+    col, v = args
+    if c.sqlite:
+        base = func.coalesce(cast(col, Text()), literal("[]", Text()))
+        return case((c.list_contains(col, v), base), else_=func.json_insert(base, "$[#]", v))
+    listed = func.coalesce(cast(col, JSONB), cast(literal("[]", Text()), JSONB))
+    return cast(case((c.list_contains(col, v), listed), else_=listed.op("||")(func.jsonb_build_array(v))), JSON)
+
+
+def _remove(c: SqlCompiler, args: list[Any], node: FnCall) -> Any:
+    """The list without the value (every occurrence), the others in their order."""
+    col, v = args
+    if c.sqlite:
+        each = func.json_each(col).table_valued("value", "key")
+        kept = select(each.c.value).where(each.c.value != v).order_by(each.c.key).subquery()
+        return select(func.json_group_array(kept.c.value)).scalar_subquery()
+    items = (
+        func.jsonb_array_elements(cast(col, JSONB)).table_valued("value", with_ordinality="position").render_derived()
+    )
+    kept_items = (
+        select(
+            func.coalesce(
+                func.jsonb_agg(aggregate_order_by(items.c.value, items.c.position)), cast(literal("[]", Text()), JSONB)
+            )
+        )
+        .where(func.jsonb_build_array(items.c.value) != func.jsonb_build_array(v))
+        .scalar_subquery()
+    )
+    return cast(kept_items, JSON)
+
+
 def _round(c: SqlCompiler, args: list[Any], node: FnCall) -> Any:
     return cast(func.round(cast(args[0], Float()) if c.sqlite else cast(args[0], Numeric())), Integer())
 
@@ -444,7 +477,7 @@ FUNCTIONS: dict[str, Callable[[SqlCompiler, list[Any], FnCall], Any]] = {
     "upper": lambda c, a, n: func.upper(a[0]),
     "trim": lambda c, a, n: func.trim(a[0]),
     "replace": lambda c, a, n: func.replace(a[0], a[1], a[2]),
-    "substring": lambda c, a, n: func.substr(a[0], *a[1:]),
+    "substring": lambda c, a, n: func.substr(a[0], a[1] + 1, *a[2:]),  # counts from 0, as JavaScript does
     "length": lambda c, a, n: func.length(a[0]),
     "lpad": lambda c, a, n: _lpad(c, a, n, left=True),
     "rpad": lambda c, a, n: _lpad(c, a, n, left=False),
@@ -465,6 +498,8 @@ FUNCTIONS: dict[str, Callable[[SqlCompiler, list[Any], FnCall], Any]] = {
     "addYears": _add_years,
     "size": _size,
     "has": lambda c, a, n: c.list_contains(a[0], a[1]),
+    "append": _append,
+    "remove": _remove,
     "coalesce": lambda c, a, n: func.coalesce(*a),
 }
 

@@ -45,6 +45,7 @@ from .sdl import Catalog, Model, RootField
 from .types import ANY, BOOLEAN, FLOAT, INT, NULL, STRING, ValueType, field_type, fits, is_numeric, is_text, unify
 
 TEXT_FNS = {"lower", "upper", "trim"}
+LIST_FNS = ("size", "has", "append", "remove")  # functions of a list field of values
 MAX_INT = 2**31
 #: date arithmetic: the unit of its count, and the largest count that can stay within years 1 to 9999
 DATE_STEPS = {"addDays": ("days", 3_652_058), "addMonths": ("months", 119_987), "addYears": ("years", 9_998)}
@@ -184,7 +185,7 @@ class Checker(ScopedVisitor):
         fn, args = node.fn, node.args
         if fn in RELATION_AGGREGATES:
             return self.relation_aggregate(node, scope)
-        if fn in ("size", "has") and args and isinstance(args[0], FieldRef) and scope.model is not None:
+        if fn in LIST_FNS and args and isinstance(args[0], FieldRef) and scope.model is not None:
             first = scope.model.fields.get(args[0].names[0])
             if first is not None and first.kind == "refs" and fn == "size" and len(args[0].names) == 1:
                 return self.relation_aggregate(dataclasses.replace(node, fn="count"), scope)  # its length: a count
@@ -192,8 +193,12 @@ class Checker(ScopedVisitor):
                 return self.error(
                     args[0],
                     f"{fn} applies to list fields of values; {args[0].dotted} lists {first.type_name} records: "
-                    f'count them with {{"fn": "count", "args": [{{"field": "{args[0].dotted}"}}]}}'
-                    + (" or filter through it" if fn == "has" else ""),
+                    + (
+                        f"set {args[0].dotted} to the ids it should hold"
+                        if fn in ("append", "remove")
+                        else f'count them with {{"fn": "count", "args": [{{"field": "{args[0].dotted}"}}]}}'
+                        + (" or filter through it" if fn == "has" else "")
+                    ),
                 )
         if fn == "coalesce":
             return self.branches(node, [self.expr(a, scope, expected) for a in args])
@@ -225,6 +230,9 @@ class Checker(ScopedVisitor):
             need(0, is_text(self.catalog, types[0]), "text")
             for i in range(1, len(args)):
                 need(i, types[i].name in ("Int", "Any") and not types[i].is_list, "an Int")
+                given = args[i]
+                if isinstance(given, Literal) and isinstance(given.value, int) and given.value < 0:
+                    self.error(given, "substring counts from 0: its start and length are not negative")
             return STRING
         if fn in ("lpad", "rpad"):
             need(0, not types[0].is_list and types[0].name not in ("Json", "Boolean"), "text or a number")
@@ -264,11 +272,16 @@ class Checker(ScopedVisitor):
         if fn == "size":
             need(0, types[0].is_list or types[0].name == "Any", "a list field")
             return INT
-        if fn == "has":
+        if fn in ("append", "remove") and not types[0].is_list and is_text(self.catalog, types[0]):
+            text = {"append": 'concat: {"fn": "concat", "args": [E, " more"]}', "remove": 'replace(s, part, "")'}
+            return self.error(args[0], f"{fn} changes a list field; text is changed with {text[fn]}")
+        if fn in ("has", "append", "remove"):
             need(0, types[0].is_list or types[0].name == "Any", "a list field")
             if isinstance(args[1], Literal) and types[0].is_list:
                 self.literal(args[1], types[0].item())
-            return BOOLEAN
+            else:
+                need(1, not types[1].is_list and types[1].name != "Json", "a single value")
+            return BOOLEAN if fn == "has" else types[0]
         return self.error(node, f"unknown function {fn!r}")  # pragma: no cover - the parser checks names
 
     def date_literal(self, node: Expr) -> None:

@@ -220,6 +220,22 @@ def find(*order: dict, **step: object) -> dict:
                 "is Grace, phone to its position by reverse creation order"
             ),
         ),
+        (
+            {
+                "steps": [
+                    {
+                        "op": "update",
+                        "model": "Book",
+                        "where": {"title": {"eq": "Dune"}},
+                        "set": {
+                            "labels": {"fn": "append", "args": [{"field": "labels"}, "classic"]},
+                            "tags": {"fn": "remove", "args": [{"field": "tags"}, "old"]},
+                        },
+                    }
+                ]
+            },
+            "updated Books where title is Dune: set labels to its labels with classic, tags to its tags without old",
+        ),
     ],
 )
 def test_orderings_by_expressions_and_creation_read_naturally(plan: dict, reading: str) -> None:

@@ -286,6 +286,28 @@ BAD = [
         "steps[0].set.salary",
     ),
     (
+        "a substring from before the start",
+        {
+            "op": "update",
+            "model": "Member",
+            "where": ALL,
+            "set": {"email": {"fn": "substring", "args": [{"field": "email"}, -3, 2]}},
+        },
+        "PLAN_INVALID",
+        "counts from 0",
+    ),
+    (
+        "text appended as if it were a list",
+        {
+            "op": "update",
+            "model": "Member",
+            "where": ALL,
+            "set": {"email": {"fn": "append", "args": [{"field": "email"}, ".uk"]}},
+        },
+        "PLAN_INVALID",
+        "text is changed with concat",
+    ),
+    (
         "an unknown function",
         {"op": "update", "model": "Member", "where": ALL, "set": {"email": {"fn": "shell", "args": ["rm"]}}},
         "PLAN_INVALID",
@@ -502,5 +524,73 @@ def test_division_by_zero_in_a_row_gives_null_on_every_store(db_url: str, tmp_pa
             assert nulls["data"]["members"] == [{"firstName": "Ada"}], nulls
             counted = server.gql(f'{{ members(q: "{fn} is at least 0") {{ firstName }} }}')
             assert counted["data"]["members"] == [{"firstName": "Grace"}], counted
+    finally:
+        server.stop()
+
+
+SHELF = """
+type Book { id: ID! title: String! labels: [String!] }
+type Query { books(q: String): [Book!]! }
+type Mutation { books(q: String!): [Book!]! @allowBulk }
+"""
+
+
+def test_a_value_is_added_to_and_removed_from_a_list_field_in_one_statement(db_url: str, tmp_path: Path) -> None:
+    """ "add the label x", "remove the label y": the model never sees the lists, so the change is
+    an expression of the row's own list, the same on both stores (added once, every copy removed)."""
+    schema = tmp_path / "shelf.graphql"
+    schema.write_text(SHELF)
+    labels = {"field": "labels"}
+    changes = {
+        "add the label classic to every book": {"fn": "append", "args": [labels, "classic"]},
+        "add the label old to every book": {"fn": "append", "args": [labels, "old"]},
+        "remove the label old from every book": {"fn": "remove", "args": [labels, "old"]},
+    }
+    model = ScriptedProvider([])
+    for request, value in changes.items():
+        model.route(request, {"steps": [{"op": "update", "model": "Book", "where": ALL, "set": {"labels": value}}]})
+    model.route(
+        "add the label old to the books",
+        *[
+            {
+                "steps": [
+                    {
+                        "op": "update",
+                        "model": "Book",
+                        "where": ALL,
+                        "set": {"labels": {"fn": "append", "args": [labels, 7]}},
+                    }
+                ]
+            }
+        ]
+        * 3,
+    )
+    gw = make_gateway(db_url, schema=schema, provider=model)
+    import_records(
+        gw.executor,
+        {
+            "Book": [
+                {"id": "b1", "title": "Dune", "labels": ["old", "desert", "old"]},
+                {"id": "b2", "title": "Kindred", "labels": []},
+                {"id": "b3", "title": "Emma"},  # no list at all
+            ]
+        },
+    )
+    statements: list[str] = []
+    event.listen(gw.executor.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    server = LiveServer(gw).start()
+    try:
+
+        def shelf() -> dict[str, Any]:
+            return {b["title"]: b["labels"] for b in server.gql("{ books { title labels } }")["data"]["books"]}
+
+        wrong = server.gql('mutation { books(q: "add the label old to the books") { id } }')
+        assert wrong["errors"][0]["extensions"]["code"] == "PLAN_INVALID", wrong  # 7 is no String
+        assert shelf() == {"Dune": ["old", "desert", "old"], "Kindred": [], "Emma": None}
+        for request in changes:
+            before = len(statements)
+            assert "errors" not in server.gql(f'mutation {{ books(q: "{request}") {{ id }} }}')
+            assert sum(s.lstrip().upper().startswith("UPDATE") for s in statements[before:]) == 1
+        assert shelf() == {"Dune": ["desert", "classic"], "Kindred": ["classic"], "Emma": ["classic"]}
     finally:
         server.stop()

@@ -170,6 +170,27 @@ def test_invalid_answers_are_repaired_with_the_errors_sent_back(tmp_path: Path) 
         server.stop()
 
 
+def test_a_computed_value_for_a_field_the_request_never_names_is_sent_back(tmp_path: Path) -> None:
+    """ "cancel all pending orders" overwrote every order's note with a copied worked example."""
+
+    def update(values: dict[str, Any]) -> dict[str, Any]:
+        where = {"title": {"eq": "x"}}
+        return {"steps": [{"op": "update", "model": "Task", "where": where, "set": values}], "result": 0}
+
+    copied = update({"description": {"fn": "concat", "args": [{"field": "title"}, "_", {"field": "dueDate"}]}})
+    model = ScriptedProvider(
+        [insert_plan("Task", {"title": "x", "status": "TODO"}), copied, update({"status": "DONE"})]
+    )
+    server = LiveServer(make_gateway(f"sqlite:///{tmp_path / 's.db'}", provider=model)).start()
+    try:
+        assert "errors" not in server.gql('mutation { tasks(q: "add x") { id } }')
+        body = server.gql('mutation { tasks(q: "finish x") { title status description } }')
+        assert body["data"]["tasks"] == [{"title": "x", "status": "DONE", "description": None}], body
+        assert "never names description" in model.calls[2]["messages"][-1]["content"]
+    finally:
+        server.stop()
+
+
 def test_a_mutation_plan_that_only_reads_is_sent_back_once_before_it_is_refused(tmp_path: Path) -> None:
     """ "Grace Hopper is advanced" once became a find: the model gets told to plan the change."""
     update = {
@@ -389,3 +410,39 @@ def test_a_change_may_not_pick_its_records_by_text_the_request_never_gave(harnes
     harness.model.push(made_up)
     body = harness.server.gql('mutation { tasks(q: "delete the tasks of the Website project") { id } }')
     assert body.get("errors") is None and len(body["data"]["tasks"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("field", "request_text"),
+    [
+        ("people", "the home addresses of all people"),
+        ("tasks", "how many hours did Ada log last week"),
+        ("people", "What are the shoe sizes of the designers"),
+    ],
+)
+def test_a_read_for_what_the_contract_has_no_word_for_is_refused_without_the_model(
+    harness: Harness, field: str, request_text: str
+) -> None:
+    """A small model answered "the home addresses of all members" with the members themselves."""
+    calls = len(harness.model.calls)
+    body = harness.server.gql(f'{{ {field}(q: "{request_text}") {{ id }} }}')
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["PLAN_REFUSED"], body
+    assert "nothing in the schema stores" in body["errors"][0]["message"]
+    assert len(harness.model.calls) == calls
+
+
+@pytest.mark.parametrize(
+    ("field", "request_text"),
+    [
+        ("tasks", "the titles of every task of the Website project"),
+        ("tasks", "the Left Hand of Darkness"),  # a name, not a thing asked for
+        ("taskCount", "how many tasks are done"),
+        ("people", "the number of people in design"),
+    ],
+)
+def test_a_read_in_the_contracts_words_goes_to_the_model(harness: Harness, field: str, request_text: str) -> None:
+    harness.model.push(find("Person" if field == "people" else "Task"))
+    selection = "" if field == "taskCount" else "{ id }"
+    before = len(harness.model.calls)
+    harness.server.gql(f'{{ {field}(q: "{request_text}") {selection} }}')
+    assert request_text in harness.model.calls[before]["messages"][-1]["content"]

@@ -233,6 +233,22 @@ def test_a_person_is_named_one_word_per_field_in_the_write_examples() -> None:
     assert delete == {"firstName": {"eq": "Quenby"}, "lastName": {"eq": "Marlo"}}
 
 
+def test_an_address_at_a_domain_is_taught_and_a_copied_domain_is_invented_text() -> None:
+    """Without an example appending a domain the model repeated the email key until cut off."""
+    from gateway.policy import invented_strings  # internal: the check a copied example must fail
+
+    catalog = build_catalog(
+        "type Member { id: ID! firstName: String! lastName: String! email: String }\n"
+        "type Query { members(q: String): [Member!]! }\ntype Mutation { members(q: String!): [Member!]! }"
+    )
+    writes = examples(catalog, "mutation.members")
+    said = next(r for r in writes if "joined by _" in r)
+    assert said.endswith("at sample.net")
+    plan = parse_plan(writes[said])
+    assert invented_strings(catalog, plan, said) == []
+    assert invented_strings(catalog, plan, "set every member's email to first and last name, lower case")
+
+
 # -- message order ---------------------------------------------------------------------------
 def test_learned_examples_come_after_the_cacheable_prefix_and_before_the_request(library: Catalog) -> None:
     first = messages(library, "query.books", "books by Ada")
@@ -263,6 +279,12 @@ def test_the_request_is_quoted_as_data_with_its_selection_and_hints(library: Cat
     )
     assert str(dt.date.today().year) not in sent[-1]["content"]  # relative dates are today() in the plan
     assert "Field: query books: [Book]. This field only reads" in sent[0]["content"]
+
+
+def test_a_change_is_asked_without_the_clients_selection(library: Catalog) -> None:
+    """What a mutation selects back does not change its plan; the line drew the model to ids."""
+    sent = build_messages(library, library.root("mutation", "books"), "add Dune", "id title", {})
+    assert sent[-1]["content"] == "Request: <<<add Dune>>>\n"
 
 
 def test_the_prompt_names_every_function_the_plan_language_allows(library: Catalog) -> None:

@@ -220,7 +220,7 @@ EXPRESSIONS: list[tuple[dict[str, Any], Callable[[dict[str, Any]], Any]]] = [
     (f("upper", TITLE), lambda b: b["title"].upper()),
     (f("trim", TITLE), lambda b: b["title"].strip(" ")),
     (f("length", TITLE), lambda b: len(b["title"])),
-    (f("substring", TITLE, 2, 3), lambda b: b["title"][1:4]),
+    (f("substring", TITLE, 1, 3), lambda b: b["title"][1:4]),  # counts from 0
     (f("replace", TITLE, "e", "3"), lambda b: b["title"].replace("e", "3")),
     (f("lpad", f("toString", PAGES), 4, "0"), lambda b: nulls(lambda p: str(p).rjust(4, "0"))(b.get("pages"))),
     (f("rpad", TITLE, 6, "."), lambda b: b["title"] if len(b["title"]) >= 6 else b["title"].ljust(6, ".")),

@@ -67,6 +67,8 @@ FUNCTIONS: dict[str, tuple[int, int | None]] = {
     "addYears": (2, 2),
     "size": (1, 1),
     "has": (2, 2),
+    "append": (2, 2),
+    "remove": (2, 2),
     "coalesce": (2, None),
     "count": (1, 1),
     "sum": (1, 1),
@@ -78,7 +80,7 @@ RELATION_AGGREGATES = ("count", "sum", "avg", "min", "max")
 # How the prompt names a function's arguments where the order is not obvious.
 SIGNATURES = {
     "replace": "s, from, to",
-    "substring": "s, start, length",
+    "substring": "s, start from 0, length",
     "lpad": 'x, width, "0"',
     "rpad": 'x, width, " "',
     "addDays": "date, n",
@@ -86,6 +88,8 @@ SIGNATURES = {
     "addYears": "date, n",
     "size": "list",
     "has": "list, v",
+    "append": "list, v",
+    "remove": "list, v",
 }
 MAX_DEPTH = 24
 MAX_NODES = 2000
