@@ -219,17 +219,31 @@ def unasked_fields(catalog: Catalog, plan: Plan, request: str) -> list[str]:
     values are left to the other checks ("Grace is advanced" names no field and is right).
     """
     said = re.findall(r"[a-z0-9]+", request.lower())
+    if any(w.startswith(("rename", "retitle", "call")) for w in said):  # "rename them to T001 ..."
+        said += ["name", "title", "label"]
     problems: list[str] = []
     for step, t in zip(plan.steps, plan.tree, strict=True):
         if not isinstance(step, Update):
             continue
         for name, node in t.set.items():
-            if isinstance(node, (Literal, ListLiteral, StepRef)) or _names(name, said):
+            if isinstance(node, (Literal, ListLiteral, StepRef)) or _names(name, said) or _gives(node, request):
                 continue
             problems.append(
                 f"{node.path}: the request never names {name}; change only the fields it asks for, or refuse"
             )
     return problems
+
+
+def _gives(node: Node, request: str) -> bool:
+    """Whether a computed value holds a value the request says ("Grace is advanced": ADVANCED)."""
+    said = _normal(request)
+    for n in walk(node):
+        texts = [k for k, _ in n.cases] if isinstance(n, ByKey) else []
+        if isinstance(n, Literal) and isinstance(n.value, str):
+            texts.append(n.value)
+        if any(len(_normal(x)) > 2 and _normal(x) in said for x in texts):
+            return True
+    return False
 
 
 def _names(field: str, said: list[str]) -> bool:

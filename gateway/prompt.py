@@ -172,6 +172,22 @@ def _date_field(model: Model) -> ModelField | None:
     return None
 
 
+def _named_like_a_year(f: ModelField) -> bool:
+    """A whole number that is a year: year, born, founded, releaseYear."""
+    return f.type_name == "Int" and (f.name.lower() in ("year", "born", "founded") or f.name.endswith("Year"))
+
+
+def _number_field(model: Model) -> ModelField | None:
+    """A number to compare and rank by, a year last: "the 2 books with the highest year" taught
+    the model to take "the three longest books" by year."""
+    numbers = [
+        f
+        for f in model.fields.values()
+        if f.kind == "scalar" and f.type_name in ("Int", "Float") and f.name != "id" and f.auth_roles is None
+    ]
+    return next((f for f in numbers if not _named_like_a_year(f)), numbers[0] if numbers else None)
+
+
 def _aggregate_examples(catalog: Catalog, root: RootField, model: Model) -> list[Example]:
     """Examples for fields that return a number or rows of counts, not records."""
     shape = catalog.shapes.get(root.type_name)
@@ -224,7 +240,7 @@ def _read_examples(catalog: Catalog, model: Model, text: str) -> list[Example]:
                 _plan(_find(name, {enum_field.name: {"ne": value}})),
             )
         )
-    number = _pick(model, "scalar", types=("Int", "Float"))
+    number = _number_field(model)
     if number is not None:
         between = {number.name: {"gte": 2, "lte": 5}}
         out.append(Example(f"{name} with {number.name} between 2 and 5", _plan(_find(name, between))))
@@ -252,9 +268,11 @@ def _read_examples(catalog: Catalog, model: Model, text: str) -> list[Example]:
     if number is not None:  # after the count: a plain field comes last, nearest the request
         top = {"orderBy": [{"field": number.name, "direction": "desc"}], "limit": 2}
         out.append(Example(f"the 2 {name} with the highest {number.name}", _plan(_find(name, None, **top))))
-    if date is not None:  # "latest", "newest", "oldest" of a dated thing: its date, not creation order
-        latest = {"orderBy": [{"field": date.name, "direction": "desc"}], "limit": 1}
-        out.append(Example(f"the {name} with the latest {date.name}", _plan(_find(name, None, **latest))))
+    # "latest", "newest", "oldest" of a dated thing: its date (or year), not creation order
+    when = date or next((f for f in model.fields.values() if _named_like_a_year(f) and f.auth_roles is None), None)
+    if when is not None:
+        latest = {"orderBy": [{"field": when.name, "direction": "desc"}], "limit": 1}
+        out.append(Example(f"the {name} with the latest {when.name}", _plan(_find(name, None, **latest))))
     newest = {"orderBy": [{"field": "$created", "direction": "desc"}], "limit": 1}
     out.append(Example(f"the {name} added last", _plan(_find(name, None, **newest))))
     out.append(Example(f"the shoe size of every {name}", {"refuse": f"no field of {name} stores a shoe size"}))
@@ -277,7 +295,7 @@ def _write_examples(catalog: Catalog, model: Model, text: str) -> list[Example]:
     refusal. Fields the SDL guards with @auth never appear."""
     name = model.name
     enum_field = _pick(model, "enum")
-    number = _pick(model, "scalar", types=("Int", "Float"))
+    number = _number_field(model)
     texts = [
         f
         for f in model.fields.values()
