@@ -43,11 +43,14 @@ def _scalar(catalog: Catalog, type_name: str) -> dict[str, Any]:
 
 
 def _value(catalog: Catalog, type_name: str) -> dict[str, Any]:
-    """A literal of the type, what an earlier step returned, or a function of such values
-    (not for enums and flags: no function gives one, and a model offered ``upper("low")`` for
-    an enum took it)."""
+    """A literal of the type, what an earlier step returned, or a function of such values.
+
+    Enums and flags take a literal only: no function gives one (a model offered
+    ``upper("low")`` for an enum took it), and a model whose own spelling ("low") the grammar
+    refused took the step reference instead, three times over ("with low priority", the eval).
+    """
     if type_name in catalog.enums or type_name == "Boolean":
-        return {"anyOf": [_scalar(catalog, type_name), _ref("StepRef")]}
+        return _scalar(catalog, type_name)
     return {"anyOf": [_scalar(catalog, type_name), _ref("StepRef"), _ref("Fn")]}
 
 

@@ -295,3 +295,18 @@ def test_the_prompt_names_every_function_the_plan_language_allows(library: Catal
     assert listed is not None
     names = set(re.findall(r"(\w+)(?:\([^)]*\))?(?:, |$)", listed.group(1).replace("\n", " ")))
     assert names == set(FUNCTIONS) - {"count", "sum", "avg", "min", "max"}
+
+
+def test_an_enum_or_flag_of_a_new_record_is_one_of_its_values_in_the_answer_schema(library: Catalog) -> None:
+    """A model that spelled "low" its own way was left the step reference and took it three times."""
+    import jsonschema
+
+    schema = plan_json_schema(library, library.root("mutation", "books"))
+
+    def insert(genre: Any) -> dict[str, Any]:
+        return {"steps": [{"op": "insert", "model": "Book", "values": [{"title": "x", "genre": genre}]}], "result": 0}
+
+    validator = jsonschema.Draft202012Validator(schema)
+    assert validator.is_valid(insert("NOVEL"))
+    assert not validator.is_valid(insert({"$step": 0, "field": "genre"}))
+    assert not validator.is_valid(insert("novel"))
