@@ -354,6 +354,9 @@ def _write_examples(catalog: Catalog, model: Model, text: str) -> list[Example]:
     if number is not None:
         grow = {"fn": "add", "args": [{"field": number.name}, 2]}
         out.append(Example(f"add 2 to the {number.name} of {c}", update(named_c, {number.name: grow})))
+    if text != "id":  # text added at the end comes after the field ("(2nd edition)Children of Dune")
+        appended = {"fn": "concat", "args": [{"field": text}, " (sample)"]}
+        out.append(Example(f'append " (sample)" to the {text} of {c}', update(named_c, {text: appended})))
     if other is not None:
         # computed from the row's own fields only: a made-up suffix here ("... followed by -x")
         # was copied as a shape into requests that wanted something else (the full eval)
