@@ -240,6 +240,24 @@ def _read_examples(catalog: Catalog, model: Model, text: str) -> list[Example]:
                 _plan(_find(name, {enum_field.name: {"ne": value}})),
             )
         )
+    detail = next(
+        (
+            f
+            for f in model.fields.values()
+            if f.kind == "scalar"
+            and f.type_name == "String"
+            and f.nullable
+            and f.name != text
+            and f.auth_roles is None
+            and not _named_like_a_date(f.name)
+        ),
+        None,
+    )
+    if detail is not None:  # "orders with a note": one that has it at all ("ne ''" kept every order)
+        out.append(Example(f"{name} with a {detail.name}", _plan(_find(name, {detail.name: {"isNull": False}}))))
+    flag = _pick(model, "scalar", types=("Boolean",))
+    if flag is not None:  # a flag is compared with true ("archived projects" took the size of it)
+        out.append(Example(f"{name} that are {flag.name}", _plan(_find(name, {flag.name: {"eq": True}}))))
     number = _number_field(model)
     if number is not None:
         between = {number.name: {"gte": 2, "lte": 5}}
