@@ -229,7 +229,22 @@ def _record(catalog: Catalog, model: Model, inserting: bool, reachable: set[str]
         if f.kind in ("scalar", "enum"):
             props[f.name] = _value(catalog, f.type_name) if inserting else _row_value(catalog, f.type_name, model)
         elif f.kind == "scalars":
-            props[f.name] = {"type": "array", "items": _scalar(catalog, f.type_name)}
+            whole = {"type": "array", "items": _scalar(catalog, f.type_name)}
+            # an update adds to or takes from the row's own list ("add the label x"): written
+            # as a whole list, the model replaced what was there
+            changed = {
+                "type": "object",
+                "properties": {
+                    "fn": {"enum": ["append", "remove"]},
+                    "args": {
+                        "type": "array",
+                        "items": {"anyOf": [_ref(f"Field_{model.name}"), _scalar(catalog, f.type_name)]},
+                    },
+                },
+                "required": ["fn", "args"],
+                "additionalProperties": False,
+            }
+            props[f.name] = whole if inserting else {"anyOf": [whole, changed]}
         elif f.kind == "json":
             props[f.name] = {"type": "object"}
         elif f.kind == "ref":
