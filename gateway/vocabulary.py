@@ -22,6 +22,8 @@ GENERIC = frozenset(
     "newest oldest top best worst most least highest lowest biggest smallest largest longest shortest "
     "other same different one two three four five ten whole full current many much record records "
     "entry entries row rows item items person people everyone anyone staff".split()
+) | frozenset(  # "how much did Bruno spend", "how many of them": no thing named at all
+    "did do does is are was were has have had will would can could should of the a an in on at".split()
 )
 IRREGULAR = {"people": "person", "children": "child", "men": "man", "women": "woman"}
 # "the X of ...", optionally after "what is/are", "show me", "list", "give me"

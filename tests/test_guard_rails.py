@@ -438,6 +438,7 @@ def test_a_read_for_what_the_contract_has_no_word_for_is_refused_without_the_mod
         ("tasks", "the Left Hand of Darkness"),  # a name, not a thing asked for
         ("taskCount", "how many tasks are done"),
         ("people", "the number of people in design"),
+        ("tasks", "how much did Ada log on the Website project"),
     ],
 )
 def test_a_read_in_the_contracts_words_goes_to_the_model(harness: Harness, field: str, request_text: str) -> None:
