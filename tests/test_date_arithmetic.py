@@ -243,7 +243,7 @@ def test_a_bad_date_in_the_plan_is_refused_before_anything_runs(
     server = start(db_url, tmp_path, update(set_), "2026-03-01")
     try:
         before = server.gql(EVENTS)["data"]
-        body = server.gql('mutation { events(q: "the bad one") { id } }')
+        body = server.gql('mutation { events(q: "the bad one: set days, months, years, year, month, n") { id } }')
         error = body["errors"][0]
         assert error["extensions"]["code"] == "PLAN_INVALID", body
         assert needle in error["message"] + str(error["extensions"]), body
@@ -262,7 +262,7 @@ def test_a_stored_value_that_is_not_a_date_stops_the_step_on_every_store(
     server = start(db_url, tmp_path, update({target: {"fn": fn, "args": args}}), stored)
     try:
         before = server.gql(EVENTS)["data"]
-        body = server.gql('mutation { events(q: "the bad one") { id } }')
+        body = server.gql('mutation { events(q: "the bad one: set days, months, years, year, month, n") { id } }')
         error = body["errors"][0]
         assert error["extensions"]["code"] == "PLAN_FAILED", body
         assert "is not a real YYYY-MM-DD day" in error["message"], body
@@ -288,7 +288,7 @@ def test_a_date_moved_out_of_the_years_1_to_9999_stops_the_step(
     server = start(db_url, tmp_path, plan, day, n)
     try:
         before = server.gql(EVENTS)["data"]
-        body = server.gql('mutation { events(q: "the bad one") { id } }')
+        body = server.gql('mutation { events(q: "the bad one: set days, months, years, year, month, n") { id } }')
         error = body["errors"][0]
         assert error["extensions"]["code"] == "PLAN_FAILED", body
         assert "is not a real YYYY-MM-DD day" in error["message"], body
