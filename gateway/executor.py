@@ -35,6 +35,7 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError, SQLAlche
 from sqlalchemy.types import TypeEngine
 
 from . import connectors
+from .arithmetic import DIVISION_BY_ZERO, DIVISION_BY_ZERO_STATE, took_division_refusal
 from .dates import SQLITE_REFUSED
 from .errors import GatewayError, NothingChanged, PlanFailed, PolicyDenied, StoreError
 from .plan import Aggregate, Call, Delete, Filter, Find, Insert, Plan, StepTree, Update, is_trivially_true
@@ -96,6 +97,11 @@ def is_bad_date(e: SQLAlchemyError) -> bool:
 
 def store_error(e: SQLAlchemyError) -> GatewayError:
     """A store failure as a coded error that never echoes a stored or given value."""
+    orig = getattr(e, "orig", None)
+    if getattr(orig, "sqlstate", None) == DIVISION_BY_ZERO_STATE or (
+        isinstance(e, OperationalError) and SQLITE_REFUSED in str(orig) and took_division_refusal()
+    ):
+        return PlanFailed(DIVISION_BY_ZERO)
     if is_bad_date(e):
         return PlanFailed(BAD_DATE)
     if isinstance(e, IntegrityError):

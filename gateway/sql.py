@@ -40,6 +40,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by
 
+from .arithmetic import SQLITE_DIVISOR
 from .dates import SQLITE_ADD_DAYS, SQLITE_ADD_MONTHS, SQLITE_DAY
 from .errors import PlanFailed
 from .plan.nodes import (
@@ -418,8 +419,13 @@ def _date_part(unit: str, start: int, length: int) -> Callable[[SqlCompiler, lis
     return part
 
 
+def _divisor(c: SqlCompiler, value: Any) -> Any:
+    """A divisor that fails the statement when it is zero, on both stores (:mod:`gateway.arithmetic`)."""
+    return getattr(func, SQLITE_DIVISOR)(value) if c.sqlite else value
+
+
 def _div(c: SqlCompiler, args: list[Any], node: FnCall) -> Any:
-    return cast(args[0], Float()) / func.nullif(cast(args[1], Float()), 0)
+    return cast(args[0], Float()) / _divisor(c, cast(args[1], Float()))
 
 
 def _size(c: SqlCompiler, args: list[Any], node: FnCall) -> Any:
@@ -486,7 +492,7 @@ FUNCTIONS: dict[str, Callable[[SqlCompiler, list[Any], FnCall], Any]] = {
     "sub": lambda c, a, n: a[0] - a[1],
     "mul": lambda c, a, n: _fold(a, lambda x, y: x * y),
     "div": _div,
-    "mod": lambda c, a, n: case((a[1] == 0, null()), else_=a[0] % a[1]),
+    "mod": lambda c, a, n: a[0] % _divisor(c, a[1]),
     "neg": lambda c, a, n: -a[0],
     "abs": lambda c, a, n: func.abs(a[0]),
     "round": _round,

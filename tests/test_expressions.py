@@ -478,35 +478,40 @@ def test_a_hidden_field_read_anywhere_by_an_expression_is_forbidden(
         server.stop()
 
 
-def test_division_by_zero_in_a_row_gives_null_on_every_store(db_url: str, tmp_path: Path) -> None:
-    """A literal zero divisor is refused before anything runs; a row's zero gives null, as documented."""
+def test_division_by_zero_in_a_row_is_a_coded_error_that_changes_nothing(db_url: str, tmp_path: Path) -> None:
+    """A literal zero divisor is refused before anything runs; a row's zero stops the statement
+    on both stores (SQLite alone would answer null), for a read and for a write."""
     first = {"fn": "length", "args": [{"field": "firstName"}]}
     divisor = {"fn": "sub", "args": [{"fn": "length", "args": [{"field": "lastName"}]}, 6]}
     model = ScriptedProvider([])
     for fn in ("div", "mod"):
         computed = {"fn": fn, "args": [first, divisor]}
+        at_least_0 = {"compare": {"left": computed, "op": "gte", "right": 0}}
+        model.route(f"{fn} is at least 0", {"steps": [{"op": "find", "model": "Member", "where": at_least_0}]})
         model.route(
-            f"{fn} is null",
+            f"set the phone to {fn}",
             {
                 "steps": [
                     {
-                        "op": "find",
+                        "op": "update",
                         "model": "Member",
-                        "where": {
-                            "compare": {"left": {"fn": "coalesce", "args": [computed, -1]}, "op": "eq", "right": -1}
-                        },
+                        "where": ALL,
+                        "set": {"phone": {"fn": "toString", "args": [computed]}},
                     }
-                ],
-                "result": 0,
+                ]
             },
         )
         model.route(
-            f"{fn} is at least 0",
+            f"set the phone of Grace to {fn}",
             {
                 "steps": [
-                    {"op": "find", "model": "Member", "where": {"compare": {"left": computed, "op": "gte", "right": 0}}}
-                ],
-                "result": 0,
+                    {
+                        "op": "update",
+                        "model": "Member",
+                        "where": {"firstName": {"eq": "Grace"}},
+                        "set": {"phone": {"fn": "toString", "args": [computed]}},
+                    }
+                ]
             },
         )
     gw = make_gateway(db_url, schema=schema_file(tmp_path), provider=model)
@@ -514,18 +519,23 @@ def test_division_by_zero_in_a_row_gives_null_on_every_store(db_url: str, tmp_pa
         gw.executor,
         {
             "Member": [
-                {"id": "m1", "firstName": "Ada", "lastName": "Turing"},  # 6 - 6 = 0
-                {"id": "m2", "firstName": "Grace", "lastName": "Hopper2"},  # 7 - 6 = 1
+                {"id": "m1", "firstName": "Ada", "lastName": "Turing", "phone": "1"},  # 6 - 6 = 0
+                {"id": "m2", "firstName": "Grace", "lastName": "Hopper2", "phone": "2"},  # 7 - 6 = 1
             ]
         },
     )
     server = LiveServer(gw).start()
     try:
         for fn in ("div", "mod"):
-            nulls = server.gql(f'{{ members(q: "{fn} is null") {{ firstName }} }}')
-            assert nulls["data"]["members"] == [{"firstName": "Ada"}], nulls
-            counted = server.gql(f'{{ members(q: "{fn} is at least 0") {{ firstName }} }}')
-            assert counted["data"]["members"] == [{"firstName": "Grace"}], counted
+            before = server.gql("{ members { firstName phone } }")["data"]
+            for request in (f"{fn} is at least 0", f"set the phone to {fn}"):
+                op = "query" if "least" in request else "mutation"
+                body = server.gql(f'{op} {{ members(q: "{request}") {{ firstName }} }}')
+                assert [e["extensions"]["code"] for e in body["errors"]] == ["PLAN_FAILED"], body
+                assert "by zero" in body["errors"][0]["message"], body
+            assert server.gql("{ members { firstName phone } }")["data"] == before
+            fine = server.gql(f'mutation {{ members(q: "set the phone of Grace to {fn}") {{ phone }} }}')
+            assert fine["data"]["members"][0]["phone"] in ("5", "5.0", "0"), fine  # 5 / 1, 5 mod 1
     finally:
         server.stop()
 

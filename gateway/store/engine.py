@@ -12,6 +12,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
+from .. import arithmetic
 from ..dates import register_sqlite
 from ..errors import StoreError
 
@@ -57,6 +58,7 @@ def create_store_engine(url: str) -> Engine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
         register_sqlite(dbapi_connection)  # the date functions' one rule (gateway.dates)
+        arithmetic.register_sqlite(dbapi_connection)  # a zero divisor fails, as on PostgreSQL
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
