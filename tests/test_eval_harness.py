@@ -187,7 +187,8 @@ SMOKE: dict[str, tuple[list[Any], bool]] = {
         True,
     ),
     # a refusal the model chose: coded error, store unchanged
-    "tracker/how-many-hours-did-ada-lovelace-log-last-week": ([{"refuse": "no field records hours worked"}], True),
+    # a read for what the schema has no word for is refused before any model call (no answer consumed)
+    "tracker/how-many-hours-did-ada-lovelace-log-last-week": ([], True),
     # wrong: an invented title (in neither the request nor the store); last in run order, and
     # repeated, so a gateway that sends it back for repair still gets the same answer
     "team/hire-ravi-patel-as-a-junior-in-the-data-team-sta": (
