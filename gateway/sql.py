@@ -343,13 +343,18 @@ def sort_key(e: Any, descending: bool) -> Any:
 
 
 def _text(c: SqlCompiler, value: Any) -> Any:
-    return cast(value, Text())
+    """A value as text, the same on both stores: a whole float reads "5" (PostgreSQL's
+    ``float8::text``), where SQLite alone would write "5.0"."""
+    if not c.sqlite:
+        return cast(value, Text())
+    whole = and_(func.typeof(value) == "real", value == cast(value, Integer()), func.abs(value) < 1e15)
+    return case((whole, cast(cast(value, Integer()), Text())), else_=cast(value, Text()))
 
 
 def _lpad(c: SqlCompiler, args: list[Any], node: FnCall, left: bool) -> Any:
     width = node.args[1].value  # type: ignore[union-attr]
     fill = node.args[2].value if len(node.args) > 2 else "0"  # type: ignore[union-attr]
-    text = cast(args[0], Text())
+    text = _text(c, args[0])
     pad = literal(fill * width, Text())
     padded = (
         func.substr(pad + text, -width if c.sqlite else func.length(pad + text) - width + 1, width)
@@ -471,9 +476,9 @@ def _round(c: SqlCompiler, args: list[Any], node: FnCall) -> Any:
 
 
 def _concat(c: SqlCompiler, args: list[Any], node: FnCall) -> Any:
-    out: ColumnElement[Any] = cast(args[0], Text())
+    out: ColumnElement[Any] = _text(c, args[0])
     for a in args[1:]:
-        out = out.op("||")(cast(a, Text()))
+        out = out.op("||")(_text(c, a))
     return out
 
 
