@@ -18,6 +18,7 @@ from .errors import PlanRefused, PolicyDenied
 from .plan import Call, Delete, Insert, Plan, StepTree, Update, is_trivially_true
 from .plan.nodes import ByKey, FieldTest, FnCall, ListLiteral, Literal, Node, StepRef, walk
 from .sdl import Catalog, RootField
+from .vocabulary import name_words
 
 
 class Policy:
@@ -176,10 +177,7 @@ def copied_examples(plan: Plan, request: str, example_texts: Iterable[str]) -> l
     for t in plan.tree:
         for part in _parts(t):
             for node in walk(part):
-                texts = [k for k, _ in node.cases] if isinstance(node, ByKey) else []
-                if isinstance(node, Literal) and isinstance(node.value, str):
-                    texts.append(node.value)
-                for text in texts:
+                for text in _texts(node):
                     norm = _normal(text)
                     if norm in quoted and norm not in said:
                         problems.append(
@@ -237,19 +235,21 @@ def unasked_fields(catalog: Catalog, plan: Plan, request: str) -> list[str]:
 def _gives(node: Node, request: str) -> bool:
     """Whether a computed value holds a value the request says ("Grace is advanced": ADVANCED)."""
     said = _normal(request)
-    for n in walk(node):
-        texts = [k for k, _ in n.cases] if isinstance(n, ByKey) else []
-        if isinstance(n, Literal) and isinstance(n.value, str):
-            texts.append(n.value)
-        if any(len(_normal(x)) > 2 and _normal(x) in said for x in texts):
-            return True
-    return False
+    return any(len(_normal(x)) > 2 and _normal(x) in said for n in walk(node) for x in _texts(n))
+
+
+def _texts(node: Node) -> list[str]:
+    """The text a node gives: a literal, or the keys of a byKey map."""
+    texts = [k for k, _ in node.cases] if isinstance(node, ByKey) else []
+    if isinstance(node, Literal) and isinstance(node.value, str):
+        texts.append(node.value)
+    return texts
 
 
 def _names(field: str, said: list[str]) -> bool:
     """Whether a word of the request names the field: a word of its name (of 3 letters or more,
     "On" of publishedOn says nothing), give or take an ending ("archived" for archive)."""
-    for part in re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", field).lower().split():
+    for part in (w.lower() for w in name_words(field)):
         if len(part) < 3:
             continue
         for word in said:

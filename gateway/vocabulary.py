@@ -45,7 +45,7 @@ def _stem(word: str) -> str:
     return word
 
 
-def _words(name: str) -> list[str]:
+def name_words(name: str) -> list[str]:
     """``publishedOn`` -> published, on; ``SCIENCE_FICTION`` -> science, fiction."""
     spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name)
     return [w for w in re.split(r"[\s_\-]+", spaced) if w]
@@ -61,7 +61,7 @@ class Vocabulary:
         for enum, values in catalog.enums.items():
             names += [enum, *values]
         names += [root.name for root in catalog.root_fields.values()]
-        self.known = {_stem(w) for name in names for w in _words(name)}
+        self.known = {_stem(w) for name in names for w in name_words(name)}
 
     def unknown_thing(self, request: str) -> str | None:
         """What a read asks for that no name of the contract covers ("home addresses"), if any."""
