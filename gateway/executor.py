@@ -87,23 +87,29 @@ BAD_DATE = (
 )
 
 
-def is_bad_date(e: SQLAlchemyError) -> bool:
-    """Whether the store stopped a statement on a bad date (:mod:`gateway.dates`), on either store."""
+def refused_value(e: SQLAlchemyError) -> str | None:
+    """Why the store stopped a statement on a value the plan computes, on either store: a zero
+    divisor (:mod:`gateway.arithmetic`) or a bad date (:mod:`gateway.dates`); None otherwise.
+
+    PostgreSQL says which by its SQLSTATE; SQLite only says one of the registered functions
+    refused, and the divisor notes its own refusals (read here on every error, so none is left).
+    """
     orig = getattr(e, "orig", None)
-    if getattr(orig, "sqlstate", None) in BAD_DATE_STATES:
-        return True
-    return isinstance(e, OperationalError) and SQLITE_REFUSED in str(orig)
+    state = getattr(orig, "sqlstate", None)
+    division = took_division_refusal()
+    sqlite_refused = isinstance(e, OperationalError) and SQLITE_REFUSED in str(orig)
+    if state == DIVISION_BY_ZERO_STATE or (sqlite_refused and division):
+        return DIVISION_BY_ZERO
+    if state in BAD_DATE_STATES or sqlite_refused:
+        return BAD_DATE
+    return None
 
 
 def store_error(e: SQLAlchemyError) -> GatewayError:
     """A store failure as a coded error that never echoes a stored or given value."""
-    orig = getattr(e, "orig", None)
-    if getattr(orig, "sqlstate", None) == DIVISION_BY_ZERO_STATE or (
-        isinstance(e, OperationalError) and SQLITE_REFUSED in str(orig) and took_division_refusal()
-    ):
-        return PlanFailed(DIVISION_BY_ZERO)
-    if is_bad_date(e):
-        return PlanFailed(BAD_DATE)
+    refused = refused_value(e)
+    if refused is not None:
+        return PlanFailed(refused)
     if isinstance(e, IntegrityError):
         what = "a uniqueness or reference rule of the store refused the change"
     elif isinstance(e, DataError):

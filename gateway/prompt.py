@@ -172,6 +172,15 @@ def _date_field(model: Model) -> ModelField | None:
     return None
 
 
+def _other_texts(model: Model, text: str) -> list[ModelField]:
+    """The model's text fields besides the one that names its records (``@auth`` ones left out)."""
+    return [
+        f
+        for f in model.fields.values()
+        if f.kind == "scalar" and f.type_name == "String" and f.name != text and f.auth_roles is None
+    ]
+
+
 def _named_like_a_year(f: ModelField) -> bool:
     """A whole number that is a year: year, born, founded, releaseYear."""
     return f.type_name == "Int" and (f.name.lower() in ("year", "born", "founded") or f.name.endswith("Year"))
@@ -240,19 +249,7 @@ def _read_examples(catalog: Catalog, model: Model, text: str) -> list[Example]:
                 _plan(_find(name, {enum_field.name: {"ne": value}})),
             )
         )
-    detail = next(
-        (
-            f
-            for f in model.fields.values()
-            if f.kind == "scalar"
-            and f.type_name == "String"
-            and f.nullable
-            and f.name != text
-            and f.auth_roles is None
-            and not _named_like_a_date(f.name)
-        ),
-        None,
-    )
+    detail = next((f for f in _other_texts(model, text) if f.nullable and not _named_like_a_date(f.name)), None)
     if detail is not None:  # "orders with a note": one that has it at all ("ne ''" kept every order)
         out.append(Example(f"{name} with a {detail.name}", _plan(_find(name, {detail.name: {"isNull": False}}))))
     flag = _pick(model, "scalar", types=("Boolean",))
@@ -314,11 +311,7 @@ def _write_examples(catalog: Catalog, model: Model, text: str) -> list[Example]:
     name = model.name
     enum_field = _pick(model, "enum")
     number = _number_field(model)
-    texts = [
-        f
-        for f in model.fields.values()
-        if f.kind == "scalar" and f.type_name == "String" and f.name != text and f.auth_roles is None
-    ]
+    texts = _other_texts(model, text)
     other = next((f for f in texts if f.nullable), texts[0] if texts else None)  # an optional detail first
     many = _pick(model, "refs")
 
