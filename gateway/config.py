@@ -91,7 +91,9 @@ class Settings:
     embedded_threads: int | None = None  # None: one per core
     embedded_max_tokens: int = 768
     embedded_n_ctx: int = 8192
-    embedded_draft_tokens: int = 8  # prompt-lookup draft tokens per decoding step; 0: off
+    # prompt-lookup draft tokens per decoding step; off: on 2 idle CPU cores checking a draft batch
+    # costs more than the forward passes it saves (bench/README.md, embedded speed)
+    embedded_draft_tokens: int = 0
     embedded_prefix_cache_mb: int = 1024  # saved prompt-prefix KV states; 0: off
     warm_prompts: bool = True  # at start-up, read every field's prompt prefix into the embedded model
     mistral_api_key: str | None = _secret("MISTRAL_API_KEY")

@@ -26,6 +26,7 @@ from .plan_schema import plan_json_schema
 from .policy import copied_examples, field_names_as_text, injection_phrase, invented_strings, unasked_fields
 from .prompt import build_messages, example_texts, prompt_version
 from .sdl import Catalog, RootField
+from .second_look import doubts
 from .traces import TraceLog
 from .validation import validate_plan
 from .vocabulary import Vocabulary
@@ -129,6 +130,7 @@ class Planner:
         last_error: PlanInvalid | None = None
         known = list(grounded_values)
         only_read: Plan | None = None  # the latest attempt's Mutation plan that changes nothing
+        doubted: Plan | None = None  # a valid plan the model was asked to look at again: the fallback
         for _attempt in range(self.settings.repairs + 1):
             only_read = None
             started = time.perf_counter()
@@ -189,10 +191,18 @@ class Planner:
                             '"X is Y", sets that field of X), or refuse'
                         ],
                     )
+                doubt = (
+                    doubts(self.catalog, plan, request) if doubted is None and _attempt < self.settings.repairs else []
+                )
+                if doubt:
+                    doubted = plan
+                    raise _Doubt("the plan may not be what the request says: " + doubt[0], errors=doubt)
             except PlanInvalid as e:
                 last_error = e
                 self._trace(trace, plan=None, errors=e.extensions.get("errors", [e.message]))
                 attempts.append({"answer": completion.text[:2000], "errors": e.extensions.get("errors", [e.message])})
+                if budget.exhausted and doubted is not None:
+                    break
                 if budget.exhausted:
                     raise ModelBudgetExceeded(
                         "the request used up its model token budget while repairing the plan", attempts=attempts
@@ -205,12 +215,12 @@ class Planner:
                     {"role": "user", "content": _repair_message(e)},
                 ]
                 continue
-            plan = self._group_by_selection(root, plan, selection)
-            if not plan.params:
-                plan.params = derive_params(plan, request)
-            self._trace(trace, plan=plan.dump(), errors=[])
             attempts.append({"answer": completion.text[:2000], "errors": []})
-            return Planned(plan, u.model, total, attempts, request_id)
+            return Planned(self._finish(root, plan, request, selection, trace), u.model, total, attempts, request_id)
+        if doubted is not None:  # the second look gave nothing better: the valid plan stands
+            return Planned(
+                self._finish(root, doubted, request, selection, None), total.model, total, attempts, request_id
+            )
         if only_read is not None:  # the last attempt only read: the policy refuses it with PLAN_REFUSED
             return Planned(only_read, total.model, total, attempts, request_id)
         error = InventedValue if isinstance(last_error, InventedValue) else PlanInvalid
@@ -219,6 +229,15 @@ class Planner:
             + "; ".join(attempts[-1]["errors"][:3]),
             attempts=attempts,
         )
+
+    def _finish(self, root: RootField, plan: Plan, request: str, selection: str, trace: dict[str, Any] | None) -> Plan:
+        """A valid plan made ready to run: grouped by the selection, its template parameters derived."""
+        plan = self._group_by_selection(root, plan, selection)
+        if not plan.params:
+            plan.params = derive_params(plan, request)
+        if trace is not None:
+            self._trace(trace, plan=plan.dump(), errors=[])
+        return plan
 
     def _group_by_selection(self, root: RootField, plan: Plan, selection: str) -> Plan:
         """Group an ungrouped count by the fields the client selects on its rows.
@@ -256,11 +275,18 @@ def _changes_nothing(root: RootField, plan: Plan) -> bool:
     return not root.readonly and plan.refuse is None and not plan.writes and all(s.op != "call" for s in plan.steps)
 
 
+class _Doubt(PlanInvalid):
+    """A valid plan the model is asked to look at once more (``second_look``)."""
+
+
 def _repair_message(error: PlanInvalid) -> str:
     errors = error.extensions.get("errors") or [error.message]
-    return "That plan was rejected. Fix these errors and answer with the corrected JSON plan only:\n" + json.dumps(
-        errors[:20], indent=1
+    head = (
+        "Check that plan against the request. Answer with the corrected JSON plan, or the same plan if it is right:\n"
+        if isinstance(error, _Doubt)
+        else "That plan was rejected. Fix these errors and answer with the corrected JSON plan only:\n"
     )
+    return head + json.dumps(errors[:20], indent=1)
 
 
 def top_level_fields(selection: str) -> list[str]:
