@@ -18,7 +18,7 @@ from typing import Any
 from .config import Settings
 from .errors import InventedValue, ModelBudgetExceeded, ModelError, ModelTimeout, PlanInvalid, PlanRefused
 from .limits import TokenBudget
-from .llm.base import Provider, Usage
+from .llm.base import Message, Provider, Usage
 from .plan import Aggregate, Plan, parse_plan
 from .plan.lookups import parse_answer
 from .plan.nodes import FieldTest, Literal, walk
@@ -171,6 +171,14 @@ class Planner:
             seen.add(answer)
             try:
                 plan = validate_plan(self.catalog, parse_answer(self.catalog, completion.text), root)
+                if plan.refuse is not None and _echoes(plan.refuse, request, messages[prompt_length:]):
+                    raise PlanInvalid(
+                        "the refusal repeats the gateway's error message",
+                        errors=[
+                            "that refusal repeats the error message; it is not a reason the request cannot be "
+                            "served. Answer with the corrected plan"
+                        ],
+                    )
                 copied = copied_examples(plan, request, self._example_texts(root))
                 copied += field_names_as_text(self.catalog, plan)
                 copied += unasked_fields(self.catalog, plan, request)
@@ -268,6 +276,18 @@ class Planner:
         """Record how the plan of ``request_id`` ran: ``ok`` or the error code."""
         if self.traces is not None and request_id:
             self.traces.append({"kind": "outcome", "request_id": request_id, "outcome": outcome})
+
+
+def _echoes(reason: str, request: str, repairs: Sequence[Message]) -> bool:
+    """Whether a refusal's reason is about the model's own answer, not the request: it copies a
+    repair message the gateway sent, or speaks of JSON the request never mentions (a small
+    model refused "projects that are not archived" with "the request is not valid JSON")."""
+    said = " ".join(reason.lower().split())
+    if "json" in said and "json" not in request.lower():
+        return True
+    return len(said) >= 12 and any(
+        said in " ".join(m["content"].lower().split()) for m in repairs if m["role"] == "user"
+    )
 
 
 def _changes_nothing(root: RootField, plan: Plan) -> bool:

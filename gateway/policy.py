@@ -175,7 +175,7 @@ def copied_examples(plan: Plan, request: str, example_texts: Iterable[str]) -> l
     quoted = {_normal(t): t for t in example_texts if _normal(t)}
     problems: list[str] = []
     for t in plan.tree:
-        for part in _parts(t):
+        for part in parts(t):
             for node in walk(part):
                 for text in _texts(node):
                     norm = _normal(text)
@@ -195,7 +195,7 @@ def field_names_as_text(catalog: Catalog, plan: Plan) -> list[str]:
         model = catalog.models.get(getattr(step, "model", "") or "")
         if model is None:
             continue
-        for part in _parts(t):
+        for part in parts(t):
             for node in walk(part):
                 if not isinstance(node, FnCall):
                     continue
@@ -261,7 +261,7 @@ def _names(field: str, said: list[str]) -> bool:
     return False
 
 
-def _parts(t: StepTree) -> list[Node]:
+def parts(t: StepTree) -> list[Node]:
     """Every typed part of a step a plan's checks walk: filter, orderings, values, set, arguments."""
     parts: list[Node] = [*([t.where] if t.where is not None else []), *t.order]
     return parts + [v for row in t.rows for v in row.values()] + list(t.set.values()) + list(t.args.values())

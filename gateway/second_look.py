@@ -13,7 +13,8 @@ from __future__ import annotations
 import re
 
 from .plan import Aggregate, Find, Plan
-from .plan.nodes import CREATED, FieldRef, FieldTest, Literal
+from .plan.nodes import CREATED, FieldRef, FieldTest, Literal, walk
+from .policy import parts
 from .sdl import Catalog, Model
 from .vocabulary import name_words
 
@@ -28,14 +29,45 @@ _FUTURE_NAME = re.compile(r"due|deadline|end|expir|until|valid", re.I)
 
 def doubts(catalog: Catalog, plan: Plan, request: str) -> list[str]:
     """What the model should look at again before the plan runs (empty: nothing)."""
+    if plan.refuse is not None:
+        return []
     return [
         *_creation_order(catalog, plan, request),
+        *_said_values_unused(catalog, plan, request),
         *_count_of_the_named_record(catalog, plan),
     ]
 
 
 def _letters(text: str) -> str:
     return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+def _said_values_unused(catalog: Catalog, plan: Plan, request: str) -> list[str]:
+    """Enum values the request says as words that the plan never uses ("neither shipped nor
+    cancelled" kept only CANCELLED; "promote Aiko to senior" wrote "Senior" into a text field).
+    A value inside a longer name the plan uses ("Garden Hose") is that name, not the value."""
+    words = " " + " ".join(re.findall(r"[a-z0-9]+", request.lower())) + " "
+    texts = [
+        n.value.lower()
+        for t in plan.tree
+        for part in parts(t)
+        for n in walk(part)
+        if isinstance(n, Literal) and isinstance(n.value, str)
+    ]
+    used = {n.value for t in plan.tree for part in parts(t) for n in walk(part) if isinstance(n, Literal)}
+    out = []
+    for enum, values in catalog.enums.items():
+        for value in values:
+            spoken = " ".join(value.lower().split("_"))
+            if value in used or f" {spoken} " not in words:
+                continue
+            if any(spoken in text and spoken != text.strip() for text in texts):
+                continue
+            out.append(
+                f"the request says {spoken!r}, which is the {enum} value {value}, and the plan never uses "
+                f"{value}; use it where the request means it, or answer the same plan again"
+            )
+    return out
 
 
 def _creation_order(catalog: Catalog, plan: Plan, request: str) -> list[str]:

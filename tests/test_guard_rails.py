@@ -34,6 +34,13 @@ BAD_ANSWERS = [
     # (case, operation, field, answer, expected code)
     ("not json", "mutation", "tasks", "Sure! Here is your plan: add the task", "PLAN_INVALID"),
     ("truncated json", "mutation", "tasks", '{"steps": [{"op": "insert", "model": "Task", "val', "PLAN_INVALID"),
+    (
+        "a key written twice",
+        "mutation",
+        "tasks",
+        '{"steps": [], "steps": [{"op": "find", "model": "Task"}], "result": 0}',
+        "PLAN_INVALID",
+    ),
     ("wrong step name", "mutation", "tasks", {"steps": [{"op": "drop", "model": "Task"}], "result": 0}, "PLAN_INVALID"),
     ("unknown model", "mutation", "tasks", {"steps": [{"op": "find", "model": "Users"}], "result": 0}, "PLAN_INVALID"),
     (
@@ -205,6 +212,38 @@ def test_a_mutation_plan_that_only_reads_is_sent_back_once_before_it_is_refused(
         body = server.gql('mutation { tasks(q: "x is done") { title status } }')
         assert body["data"]["tasks"] == [{"title": "x", "status": "DONE"}], body
         assert "only reads" in model.calls[1]["messages"][-1]["content"]
+    finally:
+        server.stop()
+
+
+def test_an_operator_written_twice_in_a_condition_means_both(tmp_path: Path) -> None:
+    """JSON keeps the last of a repeated key: "neither shipped nor cancelled" came back as
+    ``{"ne": "SHIPPED", "ne": "CANCELLED"}`` and lost a condition."""
+    answer = (
+        '{"steps": [{"op": "find", "model": "Task", "where": {"status": {"ne": "DONE", "ne": "TODO"}}}], "result": 0}'
+    )
+    model = ScriptedProvider([answer])
+    gw = make_gateway(f"sqlite:///{tmp_path / 's.db'}", provider=model)
+    import_records(gw.executor, TRACKER_SEED)
+    server = LiveServer(gw).start()
+    try:
+        body = server.gql('{ tasks(q: "tasks neither done nor todo") { title } }')
+        assert body["data"]["tasks"] == [{"title": "Push notifications"}], body
+    finally:
+        server.stop()
+
+
+def test_a_refusal_that_repeats_the_error_message_is_sent_back(tmp_path: Path) -> None:
+    """A small model answered a repair with {"refuse": "the request is not valid JSON"}."""
+    find = {"steps": [{"op": "find", "model": "Project", "where": {"archived": {"ne": True}}}], "result": 0}
+    model = ScriptedProvider(['{"steps": [{"op": "find", "mod', {"refuse": "the request is not valid JSON"}, find])
+    gw = make_gateway(f"sqlite:///{tmp_path / 's.db'}", provider=model)
+    import_records(gw.executor, TRACKER_SEED)
+    server = LiveServer(gw).start()
+    try:
+        body = server.gql('{ projects(q: "projects that are not archived") { name } }')
+        assert body["data"]["projects"] == [{"name": "Website"}, {"name": "Mobile app"}], body
+        assert "repeats the error message" in model.calls[2]["messages"][-1]["content"]
     finally:
         server.stop()
 

@@ -20,9 +20,16 @@ type Team {
   members: [Employee!]!
 }
 
+enum Level {
+  JUNIOR
+  SENIOR
+}
+
 type Employee {
   id: ID!
   name: String!
+  title: String
+  level: Level
   hiredOn: String!
   dueReview: String
   team: Team
@@ -31,6 +38,10 @@ type Employee {
 type Query {
   employees(q: String!): [Employee!]!
   headcount(q: String!): Int!
+}
+
+type Mutation {
+  employees(q: String!): [Employee!]!
 }
 """
 
@@ -139,3 +150,25 @@ def test_a_count_of_the_record_the_request_names_is_asked_again(gateway: Any) ->
     body = ask(gw, "headcount", "how many people work in the Platform team")
     assert body.get("errors") is None and body["data"]["headcount"] == 2
     assert "Employee (through team)" in last_turn(model.calls[1])
+
+
+def test_a_value_of_an_enum_the_request_says_and_the_plan_never_uses_is_asked_again(gateway: Any) -> None:
+    """ "promote Aiko Tanaka to senior" wrote "Senior" into the title, not the level SENIOR."""
+    gw, model = gateway
+
+    def promote(values: dict[str, Any]) -> dict[str, Any]:
+        where = {"name": {"eq": "Ana"}}
+        return {"steps": [{"op": "update", "model": "Employee", "where": where, "set": values}], "result": 0}
+
+    model.push(promote({"title": "Senior"}), promote({"level": "SENIOR"}))
+    body = asyncio.run(gw.execute('mutation { employees(q: "promote Ana to senior") { name title level } }'))
+    assert body.formatted()["data"]["employees"] == [{"name": "Ana", "title": None, "level": "SENIOR"}]
+    assert "the Level value SENIOR" in last_turn(model.calls[1])
+
+
+def test_a_name_that_holds_an_enum_word_is_not_doubted(gateway: Any) -> None:
+    gw, model = gateway
+    where = {"team": {"name": {"eq": "Junior Devs"}}}
+    model.push({"steps": [{"op": "find", "model": "Employee", "where": where}], "result": 0})
+    body = ask(gw, "employees", "employees of the Junior Devs team", "{ name }")
+    assert body.get("errors") is None and body["data"]["employees"] == [] and len(model.calls) == 1

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from ..errors import PlanInvalid
-from .nodes import MAX_NODES, Expr, OrderItem, Parser
+from .nodes import FILTER_OPS, MAX_NODES, Expr, OrderItem, Parser
 from .nodes import Filter as FilterNode
 
 AGGREGATE_FUNCTIONS = ("count", "sum", "avg", "min", "max")
@@ -236,11 +236,56 @@ def _reject_constant(name: str) -> float:
     raise ValueError(f"{name} is not a number a plan may use")
 
 
+class _Repeated(list[dict[str, Any]]):
+    """A field condition that named one operator twice, split into conditions that each
+    name it once; the object holding it turns them into an ``and``."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any] | _Repeated:
+    """An object from JSON pairs, keys given once.
+
+    JSON keeps the last of a repeated key, so ``{"status": {"ne": "SHIPPED", "ne":
+    "CANCELLED"}}`` would silently drop a condition (the grammar cannot forbid repeats; seen in
+    the eval). A field condition's operators all hold together, so a repeated one means both:
+    the field's conditions become ``{"and": [...]}``. Any other repeated key is refused.
+    """
+    out: dict[str, Any] = {}
+    conditions: list[dict[str, Any]] = []
+    for key, value in pairs:
+        if isinstance(value, _Repeated):
+            conditions += [{key: part} for part in value]
+        elif key not in out:
+            out[key] = value
+        elif all(k in FILTER_OPS for k, _ in pairs):
+            return _split_repeats(pairs)
+        else:
+            raise ValueError(
+                f"{key!r} is written twice in one object; JSON keeps only the last. Write each key once: two "
+                'conditions are {"and": [...]}, several values of one field "in": [...]'
+            )
+    if conditions:
+        if not isinstance(out.get("and", []), list):
+            raise ValueError('"and" takes a list of filters')
+        out["and"] = [*out.get("and", []), *conditions]
+    return out
+
+
+def _split_repeats(pairs: list[tuple[str, Any]]) -> _Repeated:
+    parts = _Repeated()
+    for key, value in pairs:
+        target = next((p for p in parts if key not in p), None)
+        if target is None:
+            target = {}
+            parts.append(target)
+        target[key] = value
+    return parts
+
+
 def answer_json(answer: str) -> Any:
     """The JSON of a model's answer (code fences dropped), or PlanInvalid."""
     text = _strip_fences(answer)
     try:
-        data = json.loads(text, parse_constant=_reject_constant)
+        data = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as e:
         raise PlanInvalid(
             f"the model's answer is not JSON: {e.msg} at char {e.pos}",
