@@ -133,6 +133,7 @@ class Planner:
         doubted: Plan | None = None  # a valid plan the model was asked to look at again: the fallback
         for _attempt in range(self.settings.repairs + 1):
             only_read = None
+            second_look = False
             started = time.perf_counter()
             try:
                 budget.check(sum(len(m["content"]) for m in messages))
@@ -203,8 +204,8 @@ class Planner:
                     doubts(self.catalog, plan, request) if doubted is None and _attempt < self.settings.repairs else []
                 )
                 if doubt:
-                    doubted = plan
-                    raise _Doubt("the plan may not be what the request says: " + doubt[0], errors=doubt)
+                    doubted, second_look = plan, True
+                    raise PlanInvalid("the plan may not be what the request says: " + doubt[0], errors=doubt)
             except PlanInvalid as e:
                 last_error = e
                 self._trace(trace, plan=None, errors=e.extensions.get("errors", [e.message]))
@@ -220,7 +221,7 @@ class Planner:
                 messages = [
                     *messages,
                     {"role": "assistant", "content": completion.text},
-                    {"role": "user", "content": _repair_message(e)},
+                    {"role": "user", "content": _repair_message(e, second_look)},
                 ]
                 continue
             attempts.append({"answer": completion.text[:2000], "errors": []})
@@ -295,15 +296,11 @@ def _changes_nothing(root: RootField, plan: Plan) -> bool:
     return not root.readonly and plan.refuse is None and not plan.writes and all(s.op != "call" for s in plan.steps)
 
 
-class _Doubt(PlanInvalid):
-    """A valid plan the model is asked to look at once more (``second_look``)."""
-
-
-def _repair_message(error: PlanInvalid) -> str:
+def _repair_message(error: PlanInvalid, second_look: bool) -> str:
     errors = error.extensions.get("errors") or [error.message]
     head = (
         "Check that plan against the request. Answer with the corrected JSON plan, or the same plan if it is right:\n"
-        if isinstance(error, _Doubt)
+        if second_look
         else "That plan was rejected. Fix these errors and answer with the corrected JSON plan only:\n"
     )
     return head + json.dumps(errors[:20], indent=1)

@@ -48,8 +48,9 @@ def find(model: str, **eq: str) -> dict[str, Any]:
 # case id -> the scripted model's answers for it, and whether the case must pass
 SMOKE: dict[str, tuple[list[Any], bool]] = {
     "tracker/all-tasks-that-are-done": ([{"steps": [find("Task", status="DONE")]}], True),
-    # wrong: low instead of high priority, a valid plan with the wrong result set
-    "tracker/high-priority-tasks": ([{"steps": [find("Task", priority="LOW")]}], False),
+    # wrong: low instead of high priority, a valid plan with the wrong result set; the gateway
+    # asks once more (the request says HIGH, the plan never uses it) and the model insists
+    "tracker/high-priority-tasks": ([{"steps": [find("Task", priority="LOW")]}] * 2, False),
     "tracker/how-many-tasks-are-done": (
         [
             {
