@@ -7,10 +7,12 @@ prompt token). This loop does the same greedy decode with less work:
 - **Grammar check on the model's own choice first.** The greedy token is checked against the
   grammar alone; only when the grammar rejects it is the whole vocabulary filtered (what
   llama.cpp's own ``common_sampler`` does). The answer is the same as filtering first.
-- **Drafts by prompt lookup.** A JSON plan repeats the prompt's names and the examples' shape,
-  so the tokens that followed the last occurrence of the current n-gram are proposed and
-  checked in one batch; each accepted draft token saves a forward pass. Greedy verification
-  keeps the answer identical to plain greedy decoding.
+- **Drafts by prompt lookup (off by default).** A JSON plan repeats the prompt's names and the
+  examples' shape, so the tokens that followed the last occurrence of the current n-gram are
+  proposed and checked in one batch; each accepted draft token saves a forward pass. On two
+  idle CPU cores a batch of 3 tokens costs 2.3 forward passes and about half the drafts are
+  rejected, so drafts made decoding slower at every size tried (bench/README.md); they pay
+  where a batch costs little more than one token.
 - **Saved prefixes.** The KV cache of each distinct prompt prefix (everything before the last
   user message: instructions, SDL, worked examples of one field) is kept, so switching back to
   a field restores its prefix instead of prefilling it again. States are only the KV cells of

@@ -24,9 +24,11 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..config import Settings
 from ..errors import ModelError, ModelUnavailable
@@ -212,6 +214,20 @@ def _check_grammar(llama: Any, grammar: Any) -> None:
 
 _models: dict[str, _LoadedModel] = {}
 _models_lock = threading.Lock()
+T = TypeVar("T")
+
+# Every llama.cpp call of the process runs on this one thread. llama.cpp's OpenMP keeps a team
+# of worker threads per calling thread, and with calls from several threads (asyncio's pool
+# hands them out) the idle teams' workers compete for the cores: on 2 cores decoding took
+# 54-60 ms a token instead of 44-47 (bench/README.md, embedded speed).
+_llama_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gateway-llama")
+
+
+def _on_llama_thread(fn: Callable[..., T], *args: Any) -> T:
+    """Run ``fn`` on the llama thread and wait for it (directly when already there)."""
+    if threading.current_thread().name.startswith("gateway-llama"):
+        return fn(*args)
+    return _llama_thread.submit(fn, *args).result()
 
 
 @atexit.register
@@ -307,6 +323,9 @@ class EmbeddedProvider:
 
     def load(self) -> _LoadedModel:
         """Load the model once per process (thread-safe); later calls return the same one."""
+        return _on_llama_thread(self._load_sync)
+
+    def _load_sync(self) -> _LoadedModel:
         with _models_lock:
             path = self._resolve_path()  # verification happens before anything is loaded
             loaded = _models.get(path)
@@ -343,6 +362,9 @@ class EmbeddedProvider:
         """Read the prompt prefix of ``messages`` (everything before the last message) into a
         saved state now, so the first request of that field reads only its own tokens. Called
         at start-up for every field; False when the prefix cache is full."""
+        return _on_llama_thread(self._warm_sync, messages)
+
+    def _warm_sync(self, messages: list[Message]) -> bool:
         loaded = self.load()
         with loaded.lock:
             return loaded.warm(messages)
@@ -350,15 +372,13 @@ class EmbeddedProvider:
     def forget_prefixes(self) -> None:
         """Drop every saved prompt prefix (a process that turns to another schema: the eval,
         which runs four schemas on one model while a server serves one)."""
-        loaded = self.load()
-        with loaded.lock:
-            loaded.decoder.prefixes.clear()
+        _on_llama_thread(lambda: self.load().decoder.prefixes.clear())
 
     async def complete(self, messages: list[Message], json_schema: dict[str, Any]) -> Completion:
         """Answer under the schema's grammar, greedily; ``latency_ms`` is the model's own time
         (not the wait for the lock or the one-off load).
 
-        The work runs in a thread; if the caller times out, that thread still finishes its
-        decode (at most ``max_tokens``) before the next call can start.
+        The work runs on the llama thread; if the caller times out, that thread still finishes
+        its decode (at most ``max_tokens``) before the next call can start.
         """
-        return await asyncio.to_thread(self._complete_sync, messages, json_schema)
+        return await asyncio.wrap_future(_llama_thread.submit(self._complete_sync, messages, json_schema))
