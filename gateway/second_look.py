@@ -2,8 +2,9 @@
 
 Some plans are valid and still read the request wrongly in ways the gateway can see: creation
 order where the request asks for a stored date ("authors from oldest to youngest", "the three
-most recently hired"), or a count of the very record the request names ("how many people work
-in the Platform team" counted one Team). Synonyms exist, so none of these is an error: the
+most recently hired"), a count of the very record the request names ("how many people work
+in the Platform team" counted one Team), or an enum value the request says that the plan never
+uses ("promote Aiko Tanaka to senior" wrote "Senior" into the title, not the level). Synonyms exist, so none of these is an error: the
 first answer that raises one goes back once with the doubt, and whatever the model answers
 next is judged by the ordinary checks only (the same plan again is accepted).
 """
