@@ -39,23 +39,14 @@ def doubts(catalog: Catalog, plan: Plan, request: str) -> list[str]:
     ]
 
 
-def _letters(text: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", text.lower())
-
-
 def _said_values_unused(catalog: Catalog, plan: Plan, request: str) -> list[str]:
     """Enum values the request says as words that the plan never uses ("neither shipped nor
     cancelled" kept only CANCELLED; "promote Aiko to senior" wrote "Senior" into a text field).
     A value inside a longer name the plan uses ("Garden Hose") is that name, not the value."""
     words = " " + " ".join(re.findall(r"[a-z0-9]+", request.lower())) + " "
-    texts = [
-        n.value.lower()
-        for t in plan.tree
-        for part in parts(t)
-        for n in walk(part)
-        if isinstance(n, Literal) and isinstance(n.value, str)
-    ]
-    used = {n.value for t in plan.tree for part in parts(t) for n in walk(part) if isinstance(n, Literal)}
+    literals = [n.value for t in plan.tree for part in parts(t) for n in walk(part) if isinstance(n, Literal)]
+    texts = [v.lower() for v in literals if isinstance(v, str)]
+    used = set(map(str, literals))
     out = []
     for enum, values in catalog.enums.items():
         for value in values:
