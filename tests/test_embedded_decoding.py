@@ -94,6 +94,17 @@ def test_real_model_accepts_drafts_when_the_answer_repeats_the_prompt() -> None:
     assert provider.last_stats.forward_passes < provider.last_stats.completion_tokens
 
 
+def test_real_model_stops_when_the_object_closes_without_a_pass_for_the_last_token() -> None:
+    _skip_without_small_model()
+    provider = embedded.EmbeddedProvider(SMALL, max_tokens=64)
+    completion = asyncio.run(provider.complete(_field_messages("tasks", "buy oat milk"), SCHEMA))
+    stats = provider.last_stats
+    assert json.loads(completion.text)["field"] == "tasks"  # whole, not cut
+    assert completion.text.rstrip().endswith("}")
+    # every token but the closing one was evaluated for the next; the closing one needs no pass
+    assert stats.forward_passes == stats.completion_tokens - 1
+
+
 def test_real_model_a_warmed_field_reads_only_its_request() -> None:
     _skip_without_small_model()
     provider = embedded.EmbeddedProvider(SMALL, max_tokens=48)

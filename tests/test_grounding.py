@@ -303,7 +303,9 @@ def test_the_prompt_has_no_stored_values_when_grounding_is_off(db_url: str) -> N
         import_records(server.gateway.executor, TRACKER_SEED)
         assert "errors" not in server.gql('{ tags(q: "tags like urgent") { name } }')
         prompt = model.calls[-1]["messages"][-1]["content"]
-        assert "Stored values" not in prompt and "urgent" in prompt  # the line appears only when something matched
+        assert (
+            "Matching stored values" not in prompt and "urgent" in prompt
+        )  # the line appears only when something matched
     finally:
         server.stop()
 
