@@ -115,6 +115,7 @@ def invented_strings(catalog: Catalog, plan: Plan, request: str, known: Iterable
             padding = {
                 id(n.args[2]) for n in walk(node) if isinstance(n, FnCall) and n.fn == "lpad" and len(n.args) > 2
             }
+            problems += _cut_request_values(node, request, padding)
             for lit in walk(node):
                 if not isinstance(lit, Literal) or not isinstance(lit.value, str) or id(lit) in padding:
                     continue  # lpad's fill character formats a value, it is not data
@@ -131,6 +132,36 @@ def invented_strings(catalog: Catalog, plan: Plan, request: str, known: Iterable
         words = set(re.findall(r"[\w-]+", request.lower()))
         problems += _invented_filters(catalog, plan, said, allowed, words)
     return problems
+
+
+def _cut_request_values(node: Node, request: str, padding: set[int]) -> list[str]:
+    """Pieces of one value of the request glued into a written value.
+
+    "Set the birth dates of Emma Brown, ... to 1999-02-01, ..." once became
+    ``concat(lower(firstName), "_", lower(lastName), "-", "1999", "-", "02", "-", "01")``: each
+    literal is a word of the request, and the stored text is stored, yet the value is invented.
+    A value the request gives is written whole; two or more pieces of the same word of the
+    request in one written value mean it was taken apart ("KIT-" before a number is one piece).
+    """
+    words = {_normal(w) for w in request.split()} - {""}
+    pieces: dict[str, set[str]] = {}
+    for lit in walk(node):
+        if not isinstance(lit, Literal) or not isinstance(lit.value, str) or id(lit) in padding:
+            continue
+        norm = _normal(lit.value)
+        if not norm or norm in words:
+            continue
+        for word in words:
+            if norm in word:
+                pieces.setdefault(word, set()).add(norm)
+    cut = next((w for w, parts in pieces.items() if len(parts) > 1), None)
+    if cut is None:
+        return []
+    return [
+        f"{node.path}: pieces of one value of the request ({', '.join(sorted(pieces[cut]))}) are glued into "
+        "another value; write the request's value whole (each row its own value: "
+        '{"fn": "respectively", ...}), or refuse'
+    ]
 
 
 def _invented_filters(catalog: Catalog, plan: Plan, said: str, allowed: set[str], words: set[str]) -> list[str]:

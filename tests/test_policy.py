@@ -165,6 +165,25 @@ def test_one_or_two_letters_count_as_given_only_as_a_word_of_the_request(catalog
     assert invented(catalog, {"body": "2. "}, "'1. ' before the first, '2. ' before the second") == []
 
 
+def test_a_value_of_the_request_taken_apart_and_glued_to_stored_text_is_invented(catalog: Catalog) -> None:
+    """The eval's "set the birth dates of Emma Brown, ... to 1999-02-01, ... respectively" once
+    stored "emma_brown-1999-02-01": every literal a word of the request, the rest stored text."""
+    glued = {"fn": "concat", "args": [{"fn": "lower", "args": [{"field": "title"}]}, "_", "1999", "-", "02", "-", "01"]}
+    plan = {"steps": [{"op": "update", "model": "Note", "where": {"title": {"eq": "x"}}, "set": {"body": glued}}]}
+    found = invented_strings(catalog, parse_plan({**plan, "result": 0}), "set the body of x to 1999-02-01")
+    assert len(found) == 1 and found[0].startswith(
+        "steps[0].set.body: pieces of one value of the request (01, 02, 1999)"
+    )
+    # one piece of a word before a computed number, and a value written whole, are what the request says
+    numbered = {"fn": "concat", "args": ["KIT-", {"fn": "toString", "args": [{"field": "pages"}]}]}
+    plan["steps"][0]["set"] = {"body": numbered}
+    assert invented_strings(catalog, parse_plan({**plan, "result": 0}), "set the body of x to KIT-1, KIT-2") == []
+    assert invented(catalog, {"body": "1999-02-01"}, "set the body to 1999-02-01") == []
+    mail = {"fn": "concat", "args": [{"fn": "lower", "args": [{"field": "title"}]}, "@sample.net"]}
+    plan["steps"][0]["set"] = {"body": mail}
+    assert invented_strings(catalog, parse_plan({**plan, "result": 0}), "the body is x's title at sample.net") == []
+
+
 def test_a_change_picks_records_by_id_only_when_the_request_gives_the_id(catalog: Catalog) -> None:
     """Ids are opaque: "1" is part of "1815-12-10" but names no record (a respectively-update
     once picked ids 1, 2 and 3 that were never said)."""
