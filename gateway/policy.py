@@ -100,6 +100,7 @@ def invented_strings(catalog: Catalog, plan: Plan, request: str, known: Iterable
     # gives "M-"; "translate every title into French" gives no "F-")
     tokens = set(re.findall(r"[^\W_]+", request.lower()))
     allowed = {_normal(k) for k in known}
+    request_words = {_normal(w) for w in request.split()} - {""}
     problems: list[str] = []
     for step, t in zip(plan.steps, plan.tree, strict=True):
         if not isinstance(step, (Insert, Update)):
@@ -115,10 +116,14 @@ def invented_strings(catalog: Catalog, plan: Plan, request: str, known: Iterable
             padding = {
                 id(n.args[2]) for n in walk(node) if isinstance(n, FnCall) and n.fn == "lpad" and len(n.args) > 2
             }
-            problems += _cut_request_values(node, request, padding)
-            for lit in walk(node):
-                if not isinstance(lit, Literal) or not isinstance(lit.value, str) or id(lit) in padding:
-                    continue  # lpad's fill character formats a value, it is not data
+            # lpad's fill character formats a value, it is not data
+            written = [
+                lit
+                for lit in walk(node)
+                if isinstance(lit, Literal) and isinstance(lit.value, str) and id(lit) not in padding
+            ]
+            problems += _cut_request_values(node.path, written, request_words)
+            for lit in written:
                 norm = _normal(lit.value)
                 if not norm or norm in allowed or (norm in said if len(norm) > 2 else norm in tokens):
                     continue
@@ -134,7 +139,7 @@ def invented_strings(catalog: Catalog, plan: Plan, request: str, known: Iterable
     return problems
 
 
-def _cut_request_values(node: Node, request: str, padding: set[int]) -> list[str]:
+def _cut_request_values(path: str, written: list[Literal], words: set[str]) -> list[str]:
     """Pieces of one value of the request glued into a written value.
 
     "Set the birth dates of Emma Brown, ... to 1999-02-01, ..." once became
@@ -143,11 +148,8 @@ def _cut_request_values(node: Node, request: str, padding: set[int]) -> list[str
     A value the request gives is written whole; two or more pieces of the same word of the
     request in one written value mean it was taken apart ("KIT-" before a number is one piece).
     """
-    words = {_normal(w) for w in request.split()} - {""}
     pieces: dict[str, set[str]] = {}
-    for lit in walk(node):
-        if not isinstance(lit, Literal) or not isinstance(lit.value, str) or id(lit) in padding:
-            continue
+    for lit in written:
         norm = _normal(lit.value)
         if not norm or norm in words:
             continue
@@ -158,7 +160,7 @@ def _cut_request_values(node: Node, request: str, padding: set[int]) -> list[str
     if cut is None:
         return []
     return [
-        f"{node.path}: pieces of one value of the request ({', '.join(sorted(pieces[cut]))}) are glued into "
+        f"{path}: pieces of one value of the request ({', '.join(sorted(pieces[cut]))}) are glued into "
         "another value; write the request's value whole (each row its own value: "
         '{"fn": "respectively", ...}), or refuse'
     ]
